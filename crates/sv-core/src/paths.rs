@@ -1,0 +1,108 @@
+//! Where session-vault keeps its files (SPEC §5, §7), computed from the
+//! environment the caller passes in.
+//!
+//! - data (vault.db, config.toml): `$XDG_DATA_HOME/session-vault`, else
+//!   `$HOME/.local/share/session-vault` (macOS `~/Library/Application
+//!   Support/session-vault`, Windows `%LOCALAPPDATA%\session-vault`);
+//! - socket: `$XDG_RUNTIME_DIR/session-vault.sock`, else
+//!   `/tmp/session-vault-UID/session-vault.sock` (that directory 0700);
+//! - lock file: beside the socket, `session-vault.lock`.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// The resolved locations of one user's vault and daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultPaths {
+    pub data_dir: PathBuf,
+    pub runtime_dir: PathBuf,
+    /// True when `runtime_dir` is our own `/tmp/session-vault-UID` and must
+    /// be created 0700 (rather than the session's XDG_RUNTIME_DIR).
+    pub runtime_dir_is_private: bool,
+    pub socket: PathBuf,
+}
+
+/// Why the locations cannot be worked out.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PathsError {
+    #[error("neither XDG_DATA_HOME nor HOME is set; set HOME to your home directory")]
+    NoHome,
+}
+
+impl VaultPaths {
+    /// Resolves the paths from `env` (a getter such as `std::env::var_os`).
+    pub fn resolve(env: impl Fn(&str) -> Option<OsString>, uid: u32) -> Result<Self, PathsError> {
+        let nonempty = |k: &str| env(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let data_dir = if cfg!(target_os = "macos") {
+            nonempty("HOME")
+                .ok_or(PathsError::NoHome)?
+                .join("Library/Application Support/session-vault")
+        } else if cfg!(windows) {
+            nonempty("LOCALAPPDATA")
+                .ok_or(PathsError::NoHome)?
+                .join("session-vault")
+        } else {
+            match nonempty("XDG_DATA_HOME").filter(|p| p.is_absolute()) {
+                Some(d) => d.join("session-vault"),
+                None => nonempty("HOME")
+                    .ok_or(PathsError::NoHome)?
+                    .join(".local/share/session-vault"),
+            }
+        };
+        let (runtime_dir, private) = match nonempty("XDG_RUNTIME_DIR").filter(|p| p.is_absolute()) {
+            Some(d) => (d, false),
+            None => (PathBuf::from(format!("/tmp/session-vault-{uid}")), true),
+        };
+        Ok(VaultPaths {
+            socket: runtime_dir.join("session-vault.sock"),
+            data_dir,
+            runtime_dir,
+            runtime_dir_is_private: private,
+        })
+    }
+
+    pub fn vault_db(&self) -> PathBuf {
+        self.data_dir.join("vault.db")
+    }
+
+    pub fn config_file(&self) -> PathBuf {
+        self.data_dir.join("config.toml")
+    }
+
+    pub fn lock_file(&self) -> PathBuf {
+        self.runtime_dir.join("session-vault.lock")
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<OsString> + 'a {
+        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.into())
+    }
+
+    #[test]
+    fn xdg_first() {
+        let p = VaultPaths::resolve(
+            env(&[("HOME", "/h"), ("XDG_DATA_HOME", "/d"), ("XDG_RUNTIME_DIR", "/r")]),
+            7,
+        )
+        .unwrap();
+        assert_eq!(p.vault_db(), PathBuf::from("/d/session-vault/vault.db"));
+        assert_eq!(p.socket, PathBuf::from("/r/session-vault.sock"));
+        assert!(!p.runtime_dir_is_private);
+    }
+
+    #[test]
+    fn fallbacks() {
+        let p = VaultPaths::resolve(env(&[("HOME", "/h"), ("XDG_DATA_HOME", "rel")]), 1000).unwrap();
+        assert_eq!(p.data_dir, PathBuf::from("/h/.local/share/session-vault"));
+        assert_eq!(
+            p.socket,
+            PathBuf::from("/tmp/session-vault-1000/session-vault.sock")
+        );
+        assert!(p.runtime_dir_is_private);
+        assert_eq!(VaultPaths::resolve(env(&[]), 1), Err(PathsError::NoHome));
+    }
+}

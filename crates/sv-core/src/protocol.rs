@@ -1,0 +1,273 @@
+//! The JSON-RPC 2.0 messages between the CLI and the daemon (SPEC §7): one
+//! JSON object per line, at most [`MAX_FRAME`] bytes, over a Unix socket.
+//!
+//! Secrets travel only in [`SecretString`] fields. Requests are parsed with
+//! their `params` borrowed from the (zeroised) frame buffer and decoded
+//! straight into typed parameters, so no untyped copy of a secret is kept.
+
+use crate::secret::SecretString;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// Largest frame either side accepts from a client, newline included.
+pub const MAX_FRAME: usize = 64 * 1024;
+
+/// Method names.
+pub mod method {
+    pub const STATUS: &str = "status";
+    pub const UNLOCK: &str = "unlock";
+    pub const LOCK: &str = "lock";
+    pub const ADD: &str = "add";
+    pub const GET: &str = "get";
+    pub const LIST: &str = "list";
+    pub const REMOVE: &str = "remove";
+    pub const SHUTDOWN: &str = "shutdown";
+}
+
+/// Error codes: JSON-RPC's own, then session-vault's (-32000 and below).
+pub mod code {
+    pub const PARSE_ERROR: i64 = -32700;
+    pub const INVALID_REQUEST: i64 = -32600;
+    pub const METHOD_NOT_FOUND: i64 = -32601;
+    pub const INVALID_PARAMS: i64 = -32602;
+    pub const INTERNAL: i64 = -32603;
+    /// The vault is locked (or not created yet): run `session-vault unlock`.
+    pub const LOCKED: i64 = -32001;
+    /// No session serves this tool in this directory.
+    pub const NO_CREDENTIAL: i64 = -32002;
+    /// The peer runs as another user.
+    pub const FORBIDDEN: i64 = -32003;
+    pub const WRONG_PASSPHRASE: i64 = -32004;
+    /// The vault or the key material is damaged or does not match.
+    pub const VAULT_DAMAGED: i64 = -32005;
+    pub const UNKNOWN_TOOL: i64 = -32006;
+    pub const STORAGE: i64 = -32007;
+    pub const FRAME_TOO_LARGE: i64 = -32008;
+    pub const NOT_FOUND: i64 = -32009;
+    pub const SHUTTING_DOWN: i64 = -32010;
+}
+
+/// A request as a client writes it.
+#[derive(Serialize)]
+pub struct Request<'a, P: Serialize> {
+    pub jsonrpc: &'static str,
+    pub id: u64,
+    pub method: &'a str,
+    pub params: P,
+}
+
+impl<'a, P: Serialize> Request<'a, P> {
+    pub fn new(id: u64, method: &'a str, params: P) -> Self {
+        Request {
+            jsonrpc: "2.0",
+            id,
+            method,
+            params,
+        }
+    }
+}
+
+/// A request as the daemon reads it; `params` stays raw until the method
+/// is known.
+#[derive(Deserialize)]
+pub struct IncomingRequest<'a> {
+    pub jsonrpc: Option<&'a str>,
+    #[serde(default)]
+    pub id: Option<serde_json::Value>,
+    pub method: String,
+    #[serde(borrow, default)]
+    pub params: Option<&'a RawValue>,
+}
+
+/// A JSON-RPC error object.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RpcError {
+    pub code: i64,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
+}
+
+impl RpcError {
+    pub fn new(code: i64, message: impl Into<String>) -> Self {
+        RpcError {
+            code,
+            message: message.into(),
+            data: None,
+        }
+    }
+}
+
+/// A success response.
+#[derive(Serialize)]
+pub struct ResponseOk<'a, R: Serialize> {
+    pub jsonrpc: &'static str,
+    pub id: &'a serde_json::Value,
+    pub result: R,
+}
+
+/// An error response.
+#[derive(Serialize)]
+pub struct ResponseErr<'a> {
+    pub jsonrpc: &'static str,
+    pub id: &'a serde_json::Value,
+    pub error: RpcError,
+}
+
+/// A response as the client reads it.
+#[derive(Deserialize)]
+pub struct IncomingResponse<'a> {
+    #[serde(default)]
+    pub id: Option<serde_json::Value>,
+    #[serde(borrow, default)]
+    pub result: Option<&'a RawValue>,
+    #[serde(default)]
+    pub error: Option<RpcError>,
+}
+
+/// One variable's value.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VarValue {
+    pub name: String,
+    pub value: SecretString,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UnlockParams {
+    pub passphrase: SecretString,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddParams {
+    pub tool: String,
+    /// Canonical project directory; `None` for a global session.
+    pub project: Option<String>,
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Idle TTL in seconds (0 = none).
+    pub ttl: u64,
+    /// Hard deadline in seconds from creation.
+    #[serde(default)]
+    pub max_age: Option<u64>,
+    pub values: Vec<VarValue>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AddResult {
+    pub id: String,
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GetParams {
+    pub tool: String,
+    /// Only used where the kernel cannot tell the peer's directory.
+    #[serde(default)]
+    pub cwd: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct GetResult {
+    pub session_id: String,
+    pub tool: String,
+    pub scope: String,
+    pub values: Vec<VarValue>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    #[serde(default)]
+    pub tool: Option<String>,
+    #[serde(default)]
+    pub project: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SessionInfo {
+    pub id: String,
+    pub tool: String,
+    pub vars: Vec<String>,
+    pub fingerprint: String,
+    /// `global` or the project directory.
+    pub scope: String,
+    pub label: Option<String>,
+    pub created_at: i64,
+    pub last_used: i64,
+    pub idle_ttl: u64,
+    pub hard_deadline: Option<i64>,
+    pub expires_at: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ListResult {
+    pub now: i64,
+    pub sessions: Vec<SessionInfo>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveParams {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub tool: Option<String>,
+    #[serde(default)]
+    pub project: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RemoveResult {
+    pub removed: u64,
+}
+
+/// Availability of one key backend, as `daemon status --verbose` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BackendReport {
+    pub name: String,
+    pub available: bool,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusResult {
+    pub version: String,
+    pub pid: u32,
+    pub uptime_secs: u64,
+    pub sessions: u64,
+    pub backend: String,
+    pub locked: bool,
+    /// Unix time the vault was last locked, while it is locked.
+    pub locked_since: Option<i64>,
+    /// False until the first `unlock` creates the vault key.
+    pub initialized: bool,
+    pub vault: String,
+    pub socket: String,
+    #[serde(default)]
+    pub backends: Vec<BackendReport>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Empty {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_params_decode_into_secret_types() {
+        let line = br#"{"jsonrpc":"2.0","id":3,"method":"unlock","params":{"passphrase":"p\"w"}}"#;
+        let req: IncomingRequest<'_> = serde_json::from_slice(line).unwrap();
+        assert_eq!(req.method, "unlock");
+        let p: UnlockParams = serde_json::from_str(req.params.unwrap().get()).unwrap();
+        assert_eq!(p.passphrase.expose(), "p\"w");
+        assert_eq!(format!("{p:?}"), "UnlockParams { passphrase: [REDACTED] }");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(serde_json::from_str::<GetParams>(r#"{"tool":"x","bogus":1}"#).is_err());
+    }
+}

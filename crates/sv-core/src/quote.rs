@@ -1,0 +1,248 @@
+//! Rendering credentials as shell code that no value can break out of.
+//!
+//! Every value goes inside the target shell's single quotes, the one quoting
+//! form in which nothing is expanded:
+//! - sh (bash, zsh, dash): `'` becomes `'\''`;
+//! - fish: `\` and `'` are escaped as `\\` and `\'`;
+//! - PowerShell: `'` and the typographic single quotes it also accepts as
+//!   delimiters (U+2018..U+201B) are doubled;
+//! - json: one object, serde_json's escaping.
+//!
+//! ```
+//! use sv_core::quote::{sh_quote, fish_quote};
+//! assert_eq!(sh_quote("it's $HOME"), r#"'it'\''s $HOME'"#);
+//! assert_eq!(fish_quote(r"a\b'c"), r#"'a\\b\'c'"#);
+//! ```
+
+use crate::secret::SecretString;
+use std::fmt::Write;
+use zeroize::Zeroizing;
+
+/// An output format of `session-vault env`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvFormat {
+    Sh,
+    Fish,
+    PowerShell,
+    Json,
+}
+
+impl EnvFormat {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "sh" | "bash" | "zsh" => EnvFormat::Sh,
+            "fish" => EnvFormat::Fish,
+            "powershell" | "pwsh" => EnvFormat::PowerShell,
+            "json" => EnvFormat::Json,
+            _ => return None,
+        })
+    }
+}
+
+/// Single-quotes `s` for POSIX sh.
+pub fn sh_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// Single-quotes `s` for fish.
+pub fn fish_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        if c == '\'' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    out
+}
+
+/// Single-quotes `s` for PowerShell.
+pub fn powershell_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        if matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}') {
+            out.push(c);
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    out
+}
+
+/// Renders `vars` (name, value) in `format`, one statement per line. Names
+/// must already be valid variable names (see [`crate::tools`]).
+pub fn render_env(format: EnvFormat, vars: &[(&str, &SecretString)]) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::new());
+    match format {
+        EnvFormat::Json => {
+            let map: serde_json::Map<String, serde_json::Value> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.expose().into())))
+                .collect();
+            let mut obj = serde_json::Value::Object(map);
+            out.push_str(&obj.to_string());
+            out.push('\n');
+            zeroize_json(&mut obj);
+        }
+        _ => {
+            for (name, value) in vars {
+                let quoted = Zeroizing::new(match format {
+                    EnvFormat::Sh => sh_quote(value.expose()),
+                    EnvFormat::Fish => fish_quote(value.expose()),
+                    EnvFormat::PowerShell => powershell_quote(value.expose()),
+                    EnvFormat::Json => unreachable!(),
+                });
+                let _ = match format {
+                    EnvFormat::Sh => writeln!(out, "export {name}={}", *quoted),
+                    EnvFormat::Fish => writeln!(out, "set -gx {name} {}", *quoted),
+                    _ => writeln!(out, "$env:{name} = {}", *quoted),
+                };
+            }
+        }
+    }
+    out
+}
+
+/// Clears the strings inside a JSON value before it is dropped.
+pub fn zeroize_json(v: &mut serde_json::Value) {
+    use zeroize::Zeroize;
+    match v {
+        serde_json::Value::String(s) => s.zeroize(),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(zeroize_json),
+        serde_json::Value::Object(o) => o.values_mut().for_each(zeroize_json),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What sh makes of a word built only from '…' runs and \' escapes.
+    fn sh_eval(word: &str) -> Option<String> {
+        let mut out = String::new();
+        let mut it = word.chars();
+        while let Some(c) = it.next() {
+            match c {
+                '\'' => loop {
+                    match it.next()? {
+                        '\'' => break,
+                        c => out.push(c),
+                    }
+                },
+                '\\' => out.push(it.next()?),
+                _ => return None, // unquoted text would be expanded
+            }
+        }
+        Some(out)
+    }
+
+    /// What fish makes of a single-quoted word.
+    fn fish_eval(word: &str) -> Option<String> {
+        let inner = word.strip_prefix('\'')?.strip_suffix('\'')?;
+        let mut out = String::new();
+        let mut it = inner.chars();
+        while let Some(c) = it.next() {
+            match c {
+                '\\' => match it.next()? {
+                    c @ ('\\' | '\'') => out.push(c),
+                    c => {
+                        out.push('\\');
+                        out.push(c)
+                    }
+                },
+                '\'' => return None, // would end the string early
+                c => out.push(c),
+            }
+        }
+        Some(out)
+    }
+
+    fn is_ps_quote(c: char) -> bool {
+        matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}')
+    }
+
+    /// What PowerShell makes of a single-quoted word: any of its quote
+    /// characters, doubled, is one literal; alone it ends the string.
+    fn ps_eval(word: &str) -> Option<String> {
+        let inner = word.strip_prefix('\'')?.strip_suffix('\'')?;
+        let chars: Vec<char> = inner.chars().collect();
+        let mut out = String::new();
+        let mut i = 0;
+        while i < chars.len() {
+            if is_ps_quote(chars[i]) {
+                if i + 1 < chars.len() && is_ps_quote(chars[i + 1]) {
+                    out.push(chars[i]);
+                    i += 2;
+                    continue;
+                }
+                return None;
+            }
+            out.push(chars[i]);
+            i += 1;
+        }
+        Some(out)
+    }
+
+    #[test]
+    fn examples() {
+        assert_eq!(sh_quote(""), "''");
+        assert_eq!(sh_quote("'"), r#"''\'''"#);
+        assert_eq!(powershell_quote("a'b\u{2019}"), "'a''b\u{2019}\u{2019}'");
+        let v = SecretString::from("x'y");
+        let out = render_env(EnvFormat::Sh, &[("ANTHROPIC_API_KEY", &v)]);
+        assert_eq!(&*out, "export ANTHROPIC_API_KEY='x'\\''y'\n");
+        let out = render_env(EnvFormat::Fish, &[("A", &v)]);
+        assert_eq!(&*out, "set -gx A 'x\\'y'\n");
+        let out = render_env(EnvFormat::PowerShell, &[("A", &v)]);
+        assert_eq!(&*out, "$env:A = 'x''y'\n");
+        let out = render_env(EnvFormat::Json, &[("A", &v), ("B", &"\"\n".into())]);
+        assert_eq!(&*out, "{\"A\":\"x'y\",\"B\":\"\\\"\\n\"}\n");
+    }
+
+    proptest! {
+        #[test]
+        fn sh_round_trips(s in any::<String>()) {
+            prop_assert_eq!(sh_eval(&sh_quote(&s)), Some(s));
+        }
+
+        #[test]
+        fn fish_round_trips(s in any::<String>()) {
+            prop_assert_eq!(fish_eval(&fish_quote(&s)), Some(s));
+        }
+
+        #[test]
+        fn powershell_round_trips(s in any::<String>()) {
+            prop_assert_eq!(ps_eval(&powershell_quote(&s)), Some(s));
+        }
+
+        #[test]
+        fn shell_metacharacters_round_trip(s in "[ -~\n\t'\"\\\\$`!;|&(){}<>*?\u{2018}\u{2019}]{0,40}") {
+            prop_assert_eq!(sh_eval(&sh_quote(&s)), Some(s.clone()));
+            prop_assert_eq!(fish_eval(&fish_quote(&s)), Some(s.clone()));
+            prop_assert_eq!(ps_eval(&powershell_quote(&s)), Some(s));
+        }
+
+        #[test]
+        fn json_round_trips(s in any::<String>()) {
+            let v = SecretString::from(s.as_str());
+            let out = render_env(EnvFormat::Json, &[("K", &v)]);
+            let parsed: serde_json::Value = serde_json::from_str(&out).unwrap();
+            prop_assert_eq!(parsed["K"].as_str(), Some(s.as_str()));
+        }
+    }
+}
