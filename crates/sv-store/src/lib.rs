@@ -1,1 +1,645 @@
-//! wip
+//! The encrypted SQLite store (SPEC §5).
+//!
+//! One file, `vault.db`, 0600 in a 0700 directory, in WAL mode with
+//! `secure_delete=ON` so deleted rows are overwritten. It holds only sealed
+//! values (see [`sv_core::seal`]), their metadata, the key check value and the
+//! backends' wrappings of the vault key; never a key or a secret in clear.
+//!
+//! The schema carries a version (`PRAGMA user_version`) and migrates forward
+//! only. A file from a newer version, a file that is not SQLite, or a file
+//! that fails `quick_check` is refused and left exactly as it was.
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use sv_core::{Expiry, Scope, SealedSecret};
+
+/// The schema this build writes.
+pub const SCHEMA_VERSION: i64 = 1;
+/// `PRAGMA application_id` of a session-vault file ("SVLT").
+pub const APPLICATION_ID: i64 = 0x5356_4c54;
+
+const MIGRATIONS: &[&str] = &[
+    // v1
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+     CREATE TABLE key_wraps (
+        backend TEXT PRIMARY KEY,
+        blob BLOB NOT NULL,
+        created_at INTEGER NOT NULL);
+     CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        tool TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        label TEXT,
+        fingerprint TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_used INTEGER NOT NULL,
+        idle_ttl INTEGER NOT NULL,
+        hard_deadline INTEGER);
+     CREATE INDEX sessions_tool ON sessions(tool);
+     CREATE TABLE session_values (
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        var TEXT NOT NULL,
+        nonce BLOB NOT NULL,
+        ciphertext BLOB NOT NULL,
+        PRIMARY KEY (session_id, var));",
+];
+
+/// Why the store cannot do what was asked. Each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot use {path}: {source}; check that the directory exists and is yours")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} was written by a newer session-vault (schema {found}, this build knows {supported}); upgrade session-vault, the file was not touched")]
+    NewerSchema {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("{path} is damaged or is not a session-vault vault ({detail}); it was not touched: restore it from a backup or move it aside to start a new vault")]
+    Damaged { path: PathBuf, detail: String },
+    #[error("the vault database failed: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("more than one session id starts with `{0}`; give more characters")]
+    AmbiguousId(String),
+    #[error("the vault already has a key; refusing to create another over it")]
+    AlreadyInitialized,
+    #[error("the disk is full: {0}; free some space and try again (nothing was written)")]
+    DiskFull(String),
+}
+
+impl StoreError {
+    fn from_sqlite(e: rusqlite::Error, path: &Path) -> Self {
+        use rusqlite::ErrorCode as C;
+        match e.sqlite_error_code() {
+            Some(C::NotADatabase) | Some(C::DatabaseCorrupt) => StoreError::Damaged {
+                path: path.to_owned(),
+                detail: e.to_string(),
+            },
+            Some(C::DiskFull) => StoreError::DiskFull(e.to_string()),
+            _ => StoreError::Sqlite(e),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A session's metadata (its values are stored sealed, apart).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRow {
+    pub id: String,
+    pub tool: String,
+    pub scope: Scope,
+    pub label: Option<String>,
+    pub fingerprint: String,
+    pub expiry: Expiry,
+    pub vars: Vec<String>,
+}
+
+/// One sealed variable of a session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SealedValue {
+    pub var: String,
+    pub sealed: SealedSecret,
+}
+
+/// An open vault file.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({})", self.path.display())
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+impl Store {
+    /// Opens (creating if missing) the vault at `path`, making its directory
+    /// 0700 and the file 0600, and migrating an older schema forward.
+    pub fn open(path: &Path) -> Result<Store> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io_err(dir))?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_err(dir))?;
+        match fs::symlink_metadata(path) {
+            Ok(m) if !m.file_type().is_file() => {
+                return Err(StoreError::Damaged {
+                    path: path.to_owned(),
+                    detail: "not a regular file".into(),
+                })
+            }
+            Ok(_) => {
+                fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+                    .map_err(io_err(path))?;
+                check_header(path)?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(path)
+                    .map_err(io_err(path))?;
+            }
+            Err(e) => return Err(io_err(path)(e)),
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| StoreError::from_sqlite(e, path))?;
+        let mut store = Store {
+            conn,
+            path: path.to_owned(),
+        };
+        store.prepare().map_err(|e| match e {
+            StoreError::Sqlite(e) => StoreError::from_sqlite(e, path),
+            other => other,
+        })?;
+        Ok(store)
+    }
+
+    fn prepare(&mut self) -> Result<()> {
+        let c = &self.conn;
+        c.busy_timeout(std::time::Duration::from_secs(5))?;
+        let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let app_id: i64 = c.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+        let tables: i64 = c.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                path: self.path.clone(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if tables > 0 && app_id != APPLICATION_ID {
+            return Err(StoreError::Damaged {
+                path: self.path.clone(),
+                detail: "another program's SQLite database".into(),
+            });
+        }
+        let check: String = c.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+        if check != "ok" {
+            return Err(StoreError::Damaged {
+                path: self.path.clone(),
+                detail: format!("integrity check: {check}"),
+            });
+        }
+        c.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA secure_delete=ON; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+        )?;
+        if version < SCHEMA_VERSION {
+            let tx = self.conn.transaction()?;
+            for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+                tx.execute_batch(sql)?;
+                tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            }
+            tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn wrap<T>(&self, r: rusqlite::Result<T>) -> Result<T> {
+        r.map_err(|e| StoreError::from_sqlite(e, &self.path))
+    }
+
+    /// A metadata value (e.g. `kcv`).
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.wrap(
+            self.conn
+                .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional(),
+        )
+    }
+
+    /// The key check value; `None` while the vault has no key yet.
+    pub fn key_check_value(&self) -> Result<Option<Vec<u8>>> {
+        self.meta("kcv")
+    }
+
+    /// Records the key check value and the first wrapping of a new vault
+    /// key, in one transaction. Refuses if the vault already has a key.
+    pub fn initialize(&mut self, kcv: &[u8], backend: &str, wrap: &[u8], now: i64) -> Result<()> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| StoreError::from_sqlite(e, &path))?;
+        let exists: bool = tx
+            .query_row("SELECT 1 FROM meta WHERE key = 'kcv'", [], |_| Ok(true))
+            .optional()?
+            .unwrap_or(false);
+        if exists {
+            return Err(StoreError::AlreadyInitialized);
+        }
+        tx.execute("INSERT INTO meta (key, value) VALUES ('kcv', ?1)", [kcv])?;
+        tx.execute(
+            "INSERT INTO key_wraps (backend, blob, created_at) VALUES (?1, ?2, ?3)",
+            params![backend, wrap, now],
+        )?;
+        tx.commit().map_err(|e| StoreError::from_sqlite(e, &path))
+    }
+
+    /// The wrapping of the vault key kept for `backend`.
+    pub fn key_wrap(&self, backend: &str) -> Result<Option<Vec<u8>>> {
+        self.wrap(
+            self.conn
+                .query_row(
+                    "SELECT blob FROM key_wraps WHERE backend = ?1",
+                    [backend],
+                    |r| r.get(0),
+                )
+                .optional(),
+        )
+    }
+
+    /// Backends that hold a wrapping of the vault key.
+    pub fn wrapped_backends(&self) -> Result<Vec<String>> {
+        let mut st = self.wrap(
+            self.conn
+                .prepare("SELECT backend FROM key_wraps ORDER BY created_at, backend"),
+        )?;
+        let rows = self.wrap(st.query_map([], |r| r.get(0)))?;
+        self.wrap(rows.collect())
+    }
+
+    /// Adds or replaces a backend's wrapping.
+    pub fn put_key_wrap(&self, backend: &str, blob: &[u8], now: i64) -> Result<()> {
+        self.wrap(self.conn.execute(
+            "INSERT INTO key_wraps (backend, blob, created_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(backend) DO UPDATE SET blob = excluded.blob, created_at = excluded.created_at",
+            params![backend, blob, now],
+        ))
+        .map(drop)
+    }
+
+    /// Removes a backend's wrapping.
+    pub fn delete_key_wrap(&self, backend: &str) -> Result<()> {
+        self.wrap(
+            self.conn
+                .execute("DELETE FROM key_wraps WHERE backend = ?1", [backend]),
+        )
+        .map(drop)
+    }
+
+    /// Stores a session and its sealed values atomically.
+    pub fn insert_session(&mut self, row: &SessionRow, values: &[SealedValue]) -> Result<()> {
+        let path = self.path.clone();
+        let run = |conn: &mut Connection| -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            tx.execute(
+                "INSERT INTO sessions (id, tool, scope, label, fingerprint, created_at, last_used, idle_ttl, hard_deadline)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    row.id,
+                    row.tool,
+                    row.scope.as_db_str(),
+                    row.label,
+                    row.fingerprint,
+                    row.expiry.created_at,
+                    row.expiry.last_used,
+                    row.expiry.idle_ttl as i64,
+                    row.expiry.hard_deadline
+                ],
+            )?;
+            for v in values {
+                tx.execute(
+                    "INSERT INTO session_values (session_id, var, nonce, ciphertext) VALUES (?1, ?2, ?3, ?4)",
+                    params![row.id, v.var, v.sealed.nonce, v.sealed.ciphertext],
+                )?;
+            }
+            tx.commit()
+        };
+        run(&mut self.conn).map_err(|e| StoreError::from_sqlite(e, &path))
+    }
+
+    fn query_sessions(&self, filter: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<SessionRow>> {
+        let sql = format!(
+            "SELECT s.id, s.tool, s.scope, s.label, s.fingerprint, s.created_at, s.last_used, s.idle_ttl, s.hard_deadline,
+                    (SELECT group_concat(var, ',') FROM (SELECT var FROM session_values v WHERE v.session_id = s.id ORDER BY rowid))
+             FROM sessions s {filter} ORDER BY s.created_at, s.id"
+        );
+        let mut st = self.wrap(self.conn.prepare_cached(&sql))?;
+        let rows = self.wrap(st.query_map(args, |r| {
+            let scope: String = r.get(2)?;
+            let vars: Option<String> = r.get(9)?;
+            Ok((
+                scope,
+                SessionRow {
+                    id: r.get(0)?,
+                    tool: r.get(1)?,
+                    scope: Scope::Global,
+                    label: r.get(3)?,
+                    fingerprint: r.get(4)?,
+                    expiry: Expiry {
+                        created_at: r.get(5)?,
+                        last_used: r.get(6)?,
+                        idle_ttl: r.get::<_, i64>(7)?.max(0) as u64,
+                        hard_deadline: r.get(8)?,
+                    },
+                    vars: vars
+                        .map(|v| v.split(',').map(str::to_owned).collect())
+                        .unwrap_or_default(),
+                },
+            ))
+        }))?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (scope, mut row) = self.wrap(r)?;
+            row.scope = Scope::from_db_str(&scope).ok_or_else(|| StoreError::Damaged {
+                path: self.path.clone(),
+                detail: format!("session {} has an invalid scope", row.id),
+            })?;
+            out.push(row);
+        }
+        Ok(out)
+    }
+
+    /// Every session of `tool`.
+    pub fn sessions_for_tool(&self, tool: &str) -> Result<Vec<SessionRow>> {
+        self.query_sessions("WHERE s.tool = ?1", &[&tool])
+    }
+
+    /// Sessions, optionally only one tool's and/or one scope's.
+    pub fn list(&self, tool: Option<&str>, scope: Option<&Scope>) -> Result<Vec<SessionRow>> {
+        let scope_s = scope.map(|s| s.as_db_str().into_owned());
+        self.query_sessions(
+            "WHERE (?1 IS NULL OR s.tool = ?1) AND (?2 IS NULL OR s.scope = ?2)",
+            &[&tool, &scope_s],
+        )
+    }
+
+    /// The sealed values of one session, in variable order.
+    pub fn sealed_values(&self, id: &str) -> Result<Vec<SealedValue>> {
+        let mut st = self.wrap(self.conn.prepare_cached(
+            "SELECT var, nonce, ciphertext FROM session_values WHERE session_id = ?1 ORDER BY rowid",
+        ))?;
+        let rows = self.wrap(st.query_map([id], |r| {
+            Ok(SealedValue {
+                var: r.get(0)?,
+                sealed: SealedSecret {
+                    nonce: r.get(1)?,
+                    ciphertext: r.get(2)?,
+                },
+            })
+        }))?;
+        self.wrap(rows.collect())
+    }
+
+    /// Restarts a session's idle clock.
+    pub fn touch(&self, id: &str, last_used: i64) -> Result<()> {
+        self.wrap(self.conn.execute(
+            "UPDATE sessions SET last_used = max(last_used, ?2) WHERE id = ?1",
+            params![id, last_used],
+        ))
+        .map(drop)
+    }
+
+    /// Deletes the sessions whose id starts with `prefix` (at least 4
+    /// characters): 0 or 1 of them, never several.
+    pub fn remove_by_id_prefix(&self, prefix: &str) -> Result<u64> {
+        let pattern = format!("{}%", prefix.replace(['%', '_'], ""));
+        let ids: Vec<String> = {
+            let mut st = self.wrap(self.conn.prepare("SELECT id FROM sessions WHERE id LIKE ?1"))?;
+            let rows = self.wrap(st.query_map([&pattern], |r| r.get(0)))?;
+            self.wrap(rows.collect())?
+        };
+        match ids.len() {
+            0 => Ok(0),
+            1 => self.remove_ids(&ids),
+            _ => Err(StoreError::AmbiguousId(prefix.to_owned())),
+        }
+    }
+
+    /// Deletes every session of `tool`.
+    pub fn remove_by_tool(&self, tool: &str) -> Result<u64> {
+        self.wrap(self.conn.execute("DELETE FROM sessions WHERE tool = ?1", [tool]))
+            .map(|n| n as u64)
+    }
+
+    /// Deletes every session scoped exactly to `scope`.
+    pub fn remove_by_scope(&self, scope: &Scope) -> Result<u64> {
+        self.wrap(
+            self.conn
+                .execute("DELETE FROM sessions WHERE scope = ?1", [scope.as_db_str()]),
+        )
+        .map(|n| n as u64)
+    }
+
+    /// Deletes the given sessions (their values go with them).
+    pub fn remove_ids(&self, ids: &[String]) -> Result<u64> {
+        let mut n = 0;
+        for id in ids {
+            n += self.wrap(self.conn.execute("DELETE FROM sessions WHERE id = ?1", [id]))? as u64;
+        }
+        Ok(n)
+    }
+
+    /// Deletes every session expired at `now`; returns how many.
+    pub fn purge_expired(&self, now: i64) -> Result<u64> {
+        self.wrap(self.conn.execute(
+            "DELETE FROM sessions WHERE (idle_ttl > 0 AND ?1 >= last_used + idle_ttl)
+                                     OR (hard_deadline IS NOT NULL AND ?1 >= hard_deadline)",
+            [now],
+        ))
+        .map(|n| n as u64)
+    }
+
+    /// How many sessions are stored.
+    pub fn count(&self) -> Result<u64> {
+        self.wrap(
+            self.conn
+                .query_row("SELECT count(*) FROM sessions", [], |r| r.get::<_, i64>(0)),
+        )
+        .map(|n| n as u64)
+    }
+
+    /// Moves the WAL's content into the main file (done at shutdown).
+    pub fn checkpoint(&self) -> Result<()> {
+        self.wrap(
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())),
+        )
+    }
+}
+
+/// Refuses a non-empty file that does not start with SQLite's header.
+fn check_header(path: &Path) -> Result<()> {
+    let mut f = fs::File::open(path).map_err(io_err(path))?;
+    let mut head = [0u8; 16];
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]).map_err(io_err(path))? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    if n == 0 || &head[..n] == b"SQLite format 3\0" {
+        Ok(())
+    } else {
+        Err(StoreError::Damaged {
+            path: path.to_owned(),
+            detail: "not an SQLite file".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, tool: &str, scope: Scope, now: i64, ttl: u64) -> SessionRow {
+        SessionRow {
+            id: id.into(),
+            tool: tool.into(),
+            scope,
+            label: None,
+            fingerprint: "0011aabb".into(),
+            expiry: Expiry::new(now, ttl, None),
+            vars: vec!["ANTHROPIC_API_KEY".into()],
+        }
+    }
+
+    fn val() -> Vec<SealedValue> {
+        vec![SealedValue {
+            var: "ANTHROPIC_API_KEY".into(),
+            sealed: SealedSecret {
+                nonce: vec![1; 24],
+                ciphertext: vec![2; 40],
+            },
+        }]
+    }
+
+    #[test]
+    fn modes_and_round_trip() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("sv/vault.db");
+        let mut s = Store::open(&p).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&p), 0o600);
+        assert_eq!(mode(p.parent().unwrap()), 0o700);
+        s.insert_session(&row("abcd-1", "claude", Scope::project("/p/app"), 100, 10), &val())
+            .unwrap();
+        s.insert_session(&row("abcd-2", "codex", Scope::Global, 100, 0), &val())
+            .unwrap();
+        let got = s.sessions_for_tool("claude").unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].scope, Scope::project("/p/app"));
+        assert_eq!(got[0].vars, ["ANTHROPIC_API_KEY"]);
+        assert_eq!(s.sealed_values("abcd-1").unwrap(), val());
+        s.touch("abcd-1", 105).unwrap();
+        assert_eq!(s.list(Some("claude"), None).unwrap()[0].expiry.last_used, 105);
+        assert_eq!(s.purge_expired(114).unwrap(), 0);
+        assert_eq!(s.purge_expired(115).unwrap(), 1);
+        assert!(s.sealed_values("abcd-1").unwrap().is_empty(), "values cascade");
+        assert!(matches!(s.remove_by_id_prefix("abcd"), Ok(1)));
+        assert_eq!(s.count().unwrap(), 0);
+        drop(s);
+        // Reopening an existing vault works and keeps the schema.
+        Store::open(&p).unwrap();
+    }
+
+    #[test]
+    fn ambiguous_prefix_removes_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&d.path().join("v.db")).unwrap();
+        s.insert_session(&row("abcd-1", "claude", Scope::Global, 1, 0), &val()).unwrap();
+        s.insert_session(&row("abcd-2", "claude", Scope::Global, 1, 0), &val()).unwrap();
+        assert!(matches!(s.remove_by_id_prefix("abcd"), Err(StoreError::AmbiguousId(_))));
+        assert_eq!(s.count().unwrap(), 2);
+        assert_eq!(s.remove_by_scope(&Scope::Global).unwrap(), 2);
+    }
+
+    #[test]
+    fn initialize_once() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&d.path().join("v.db")).unwrap();
+        assert_eq!(s.key_check_value().unwrap(), None);
+        s.initialize(b"kcv", "passphrase", b"wrap", 1).unwrap();
+        assert!(matches!(
+            s.initialize(b"kcv2", "passphrase", b"w", 1),
+            Err(StoreError::AlreadyInitialized)
+        ));
+        assert_eq!(s.key_wrap("passphrase").unwrap().unwrap(), b"wrap");
+        s.put_key_wrap("tpm2", b"t", 2).unwrap();
+        assert_eq!(s.wrapped_backends().unwrap(), ["passphrase", "tpm2"]);
+        s.delete_key_wrap("passphrase").unwrap();
+        assert_eq!(s.wrapped_backends().unwrap(), ["tpm2"]);
+    }
+
+    #[test]
+    fn newer_schema_is_refused_untouched() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("v.db");
+        Store::open(&p).unwrap();
+        {
+            let c = Connection::open(&p).unwrap();
+            c.pragma_update(None, "user_version", 99).unwrap();
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+        }
+        let before = fs::read(&p).unwrap();
+        let err = Store::open(&p).unwrap_err();
+        assert!(matches!(err, StoreError::NewerSchema { found: 99, .. }), "{err}");
+        assert!(err.to_string().contains("upgrade"));
+        assert_eq!(fs::read(&p).unwrap(), before);
+    }
+
+    #[test]
+    fn garbage_and_foreign_files_are_refused_untouched() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("v.db");
+        fs::write(&p, b"this is not a database at all, just text").unwrap();
+        let err = Store::open(&p).unwrap_err();
+        assert!(matches!(err, StoreError::Damaged { .. }), "{err}");
+        assert_eq!(fs::read(&p).unwrap(), b"this is not a database at all, just text");
+
+        let q = d.path().join("other.db");
+        Connection::open(&q).unwrap().execute_batch("CREATE TABLE t(x)").unwrap();
+        assert!(matches!(Store::open(&q), Err(StoreError::Damaged { .. })));
+    }
+
+    #[test]
+    fn truncated_file_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("v.db");
+        let mut s = Store::open(&p).unwrap();
+        for i in 0..200 {
+            s.insert_session(&row(&format!("id-{i}"), "claude", Scope::Global, 1, 0), &val())
+                .unwrap();
+        }
+        s.checkpoint().unwrap();
+        drop(s);
+        let bytes = fs::read(&p).unwrap();
+        // Damage the middle of the file (leave the header intact).
+        let mut damaged = bytes.clone();
+        for b in &mut damaged[bytes.len() / 2..bytes.len() / 2 + 2048] {
+            *b = 0xA5;
+        }
+        fs::write(&p, &damaged).unwrap();
+        let err = Store::open(&p).map(|_| ()).unwrap_err();
+        assert!(matches!(err, StoreError::Damaged { .. }), "{err}");
+        assert_eq!(fs::read(&p).unwrap(), damaged);
+    }
+}
