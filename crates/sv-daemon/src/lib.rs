@@ -1,1 +1,62 @@
-//! wip
+//! `sv-daemon`: holds the vault key in memory and serves credentials over a
+//! Unix socket (SPEC §7).
+//!
+//! One daemon per user (a lock file beside the socket). Each connection gets
+//! its own task with read timeouts, so a slow or idle client never blocks
+//! another. The peer's uid is checked on every connection (`SO_PEERCRED`)
+//! and its working directory is read from the kernel (`/proc/PID/cwd`), never
+//! taken from the message. The key lives in zeroising, mlocked memory in a
+//! process that is not dumpable and writes no core file.
+//!
+//! The binary itself is shipped by the `sv-cli` package (so one
+//! `cargo install` installs both programs); it calls [`main`].
+
+mod hygiene;
+mod server;
+mod vault;
+
+pub use server::RunOptions;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: sv-daemon [--backend auto|tpm2|secret-service|keychain|dpapi|passphrase] [--foreground] [--verbose]
+
+The session-vault daemon. Normally started by `session-vault daemon start`
+or on demand by the CLI; runs in the foreground until SIGTERM.";
+
+/// Entry point of the `sv-daemon` binary.
+pub fn main() -> ExitCode {
+    let mut opts = RunOptions::default();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--backend" => match args.next() {
+                Some(b) => opts.backend = Some(b),
+                None => return usage_error("--backend needs a value"),
+            },
+            s if s.starts_with("--backend=") => opts.backend = Some(s[10..].to_owned()),
+            "--foreground" => {}
+            "--verbose" | "-v" => opts.verbose = true,
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            "--version" | "-V" => {
+                println!("sv-daemon {}", env!("CARGO_PKG_VERSION"));
+                return ExitCode::SUCCESS;
+            }
+            other => return usage_error(&format!("unknown argument `{other}`")),
+        }
+    }
+    match server::run(opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sv-daemon: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn usage_error(msg: &str) -> ExitCode {
+    eprintln!("sv-daemon: {msg}\n{USAGE}");
+    ExitCode::from(2)
+}

@@ -1,0 +1,491 @@
+//! The daemon's state and its request handlers. Handlers are synchronous
+//! (SQLite and Argon2 block); the server runs them with `block_in_place`.
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use sv_core::paths::VaultPaths;
+use sv_core::protocol::{self as p, code, method, RpcError};
+use sv_core::scope::ScopeMatcher;
+use sv_core::seal::{RecordBinding, NONCE_LEN};
+use sv_core::{Expiry, Scope, SecretString, ToolTable, VaultKey};
+use sv_keyring::{KeyBackend, KeyringError};
+use sv_store::{SealedValue, SessionRow, Store, StoreError};
+use tracing::{info, warn};
+use zeroize::Zeroizing;
+
+/// Who is asking: from the kernel, not from the message.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub uid: u32,
+    pub pid: Option<i32>,
+    /// Canonical working directory read from `/proc/PID/cwd`.
+    pub cwd: Option<PathBuf>,
+    pub exe: Option<PathBuf>,
+}
+
+pub struct Vault {
+    store: Mutex<Store>,
+    key: RwLock<Option<VaultKey>>,
+    locked_since: Mutex<Option<i64>>,
+    backend: Box<dyn KeyBackend>,
+    backends: Vec<p::BackendReport>,
+    tools: ToolTable,
+    started: Instant,
+    paths: VaultPaths,
+    pub shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+type Outcome = Result<Box<RawValue>, RpcError>;
+
+fn to_raw<T: Serialize>(v: &T) -> Outcome {
+    // Serialised results may hold secrets: build them in a zeroising buffer.
+    let buf = Zeroizing::new(
+        serde_json::to_string(v).map_err(|e| RpcError::new(code::INTERNAL, e.to_string()))?,
+    );
+    RawValue::from_string((*buf).clone()).map_err(|e| RpcError::new(code::INTERNAL, e.to_string()))
+}
+
+fn params<'a, T: serde::Deserialize<'a>>(raw: Option<&'a RawValue>) -> Result<T, RpcError> {
+    let text = raw.map(|r| r.get()).unwrap_or("{}");
+    // serde's message can quote input; it goes back only to the same peer.
+    serde_json::from_str(text).map_err(|e| RpcError::new(code::INVALID_PARAMS, format!("invalid params: {e}")))
+}
+
+fn store_err(e: StoreError) -> RpcError {
+    let c = match e {
+        StoreError::Damaged { .. } | StoreError::NewerSchema { .. } => code::VAULT_DAMAGED,
+        StoreError::AmbiguousId(_) => code::INVALID_PARAMS,
+        _ => code::STORAGE,
+    };
+    RpcError::new(c, e.to_string())
+}
+
+fn keyring_err(e: KeyringError) -> RpcError {
+    let c = match e {
+        KeyringError::WrongPassphrase => code::WRONG_PASSPHRASE,
+        KeyringError::EmptyPassphrase | KeyringError::PassphraseRequired => code::INVALID_PARAMS,
+        KeyringError::Damaged { .. } => code::VAULT_DAMAGED,
+        _ => code::INTERNAL,
+    };
+    RpcError::new(c, e.to_string())
+}
+
+fn locked_error() -> RpcError {
+    RpcError::new(code::LOCKED, "the vault is locked; run `session-vault unlock`")
+}
+
+impl Vault {
+    pub fn new(
+        store: Store,
+        backend: Box<dyn KeyBackend>,
+        backends: Vec<p::BackendReport>,
+        tools: ToolTable,
+        paths: VaultPaths,
+    ) -> Self {
+        Vault {
+            store: Mutex::new(store),
+            key: RwLock::new(None),
+            locked_since: Mutex::new(Some(now())),
+            backend,
+            backends,
+            tools,
+            started: Instant::now(),
+            paths,
+            shutdown: tokio::sync::watch::channel(false).0,
+        }
+    }
+
+    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        // A handler that panicked mid-way cannot leave SQLite inconsistent
+        // (transactions), so a poisoned lock is safe to reuse.
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    /// Opens the vault without a passphrase when the backend allows it.
+    pub fn try_open_without_passphrase(&self) -> Result<(), RpcError> {
+        if self.backend.needs_passphrase() {
+            return Ok(());
+        }
+        self.open_key(None)
+    }
+
+    /// Periodic housekeeping: drop expired sessions.
+    pub fn purge(&self) {
+        match self.store().purge_expired(now()) {
+            Ok(0) => {}
+            Ok(n) => info!(count = n, "purged expired sessions"),
+            Err(e) => warn!(error = %e, "purge failed"),
+        }
+    }
+
+    pub fn checkpoint(&self) {
+        if let Err(e) = self.store().checkpoint() {
+            warn!(error = %e, "checkpoint at shutdown failed");
+        }
+    }
+
+    /// Handles one decoded request.
+    pub fn dispatch(&self, req: &p::IncomingRequest<'_>, peer: &Peer) -> Outcome {
+        match req.method.as_str() {
+            method::STATUS => to_raw(&self.status()?),
+            method::UNLOCK => {
+                let prm: p::UnlockParams = params(req.params)?;
+                self.open_key(Some(&prm.passphrase))?;
+                to_raw(&p::Empty {})
+            }
+            method::LOCK => {
+                self.lock();
+                to_raw(&p::Empty {})
+            }
+            method::ADD => to_raw(&self.add(params(req.params)?)?),
+            method::GET => to_raw(&self.get(params(req.params)?, peer)?),
+            method::LIST => to_raw(&self.list(params(req.params)?)?),
+            method::REMOVE => to_raw(&self.remove(params(req.params)?)?),
+            method::SHUTDOWN => {
+                info!(pid = ?peer.pid, "shutdown requested");
+                let _ = self.shutdown.send(true);
+                to_raw(&p::Empty {})
+            }
+            other => Err(RpcError::new(
+                code::METHOD_NOT_FOUND,
+                format!("unknown method `{}`", other.chars().take(64).collect::<String>()),
+            )),
+        }
+    }
+
+    fn status(&self) -> Result<p::StatusResult, RpcError> {
+        // Lock order everywhere: key, then store.
+        let locked = self.key.read().unwrap_or_else(|p| p.into_inner()).is_none();
+        let store = self.store();
+        Ok(p::StatusResult {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            pid: std::process::id(),
+            uptime_secs: self.started.elapsed().as_secs(),
+            sessions: store.count().map_err(store_err)?,
+            backend: self.backend.name().to_owned(),
+            locked,
+            locked_since: *self.locked_since.lock().unwrap_or_else(|p| p.into_inner()),
+            initialized: store.key_check_value().map_err(store_err)?.is_some(),
+            vault: self.paths.vault_db().display().to_string(),
+            socket: self.paths.socket.display().to_string(),
+            backends: self.backends.clone(),
+        })
+    }
+
+    /// Recovers (or, for a new vault, creates) the vault key.
+    fn open_key(&self, passphrase: Option<&SecretString>) -> Result<(), RpcError> {
+        let mut key = self.key.write().unwrap_or_else(|p| p.into_inner());
+        if key.is_some() {
+            return Ok(());
+        }
+        let name = self.backend.name();
+        let mut store = self.store();
+        let kcv = store.key_check_value().map_err(store_err)?;
+        let vek = match kcv {
+            None => {
+                let vek = sv_keyring::generate_vault_key().map_err(keyring_err)?;
+                let blob = self.backend.protect(&vek, passphrase).map_err(keyring_err)?;
+                store
+                    .initialize(&vek.check_value(), name, &blob, now())
+                    .map_err(store_err)?;
+                info!(backend = name, "created a new vault key");
+                vek
+            }
+            Some(kcv) => {
+                let Some(blob) = store.key_wrap(name).map_err(store_err)? else {
+                    let have = store.wrapped_backends().map_err(store_err)?;
+                    return Err(RpcError::new(
+                        code::VAULT_DAMAGED,
+                        format!(
+                            "this vault's key is not protected by the {name} backend (it is by: {}); restart the daemon with `--backend {}`",
+                            have.join(", "),
+                            have.first().map(String::as_str).unwrap_or("?")
+                        ),
+                    ));
+                };
+                let vek = self.backend.recover(&blob, passphrase).map_err(|e| {
+                    if e == KeyringError::WrongPassphrase {
+                        warn!(backend = name, "unlock refused: wrong passphrase");
+                    }
+                    keyring_err(e)
+                })?;
+                if !vek.verify_check_value(&kcv) {
+                    return Err(RpcError::new(
+                        code::VAULT_DAMAGED,
+                        "the recovered key does not match this vault's key check value; restore vault.db from a backup",
+                    ));
+                }
+                vek
+            }
+        };
+        *key = Some(vek);
+        *self.locked_since.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        info!(backend = name, "vault unlocked");
+        Ok(())
+    }
+
+    /// Wipes the key from memory.
+    pub fn lock(&self) {
+        let mut key = self.key.write().unwrap_or_else(|p| p.into_inner());
+        if key.take().is_some() {
+            *self.locked_since.lock().unwrap_or_else(|p| p.into_inner()) = Some(now());
+            info!("vault locked");
+        }
+    }
+
+    fn tool_vars(&self, tool: &str) -> Result<&[String], RpcError> {
+        self.tools.vars(tool).ok_or_else(|| {
+            let known: Vec<&str> = self.tools.names().collect();
+            RpcError::new(
+                code::UNKNOWN_TOOL,
+                format!(
+                    "unknown tool `{}`; known tools: {} (add others under [tools] in config.toml)",
+                    tool.chars().take(64).collect::<String>(),
+                    known.join(", ")
+                ),
+            )
+        })
+    }
+
+    fn add(&self, prm: p::AddParams) -> Result<p::AddResult, RpcError> {
+        let vars = self.tool_vars(&prm.tool)?;
+        let bad = |m: String| RpcError::new(code::INVALID_PARAMS, m);
+        if prm.values.len() != vars.len()
+            || prm.values.iter().zip(vars).any(|(v, n)| &v.name != n)
+        {
+            return Err(bad(format!(
+                "tool `{}` needs exactly these variables, in order: {}",
+                prm.tool,
+                vars.join(", ")
+            )));
+        }
+        for v in &prm.values {
+            if v.value.is_empty() {
+                return Err(bad(format!("the value of {} is empty; nothing was stored", v.name)));
+            }
+            if v.value.expose().contains('\0') {
+                return Err(bad(format!(
+                    "the value of {} contains a NUL byte, which no environment variable can hold",
+                    v.name
+                )));
+            }
+        }
+        if prm.label.as_ref().is_some_and(|l| l.len() > 200) {
+            return Err(bad("the label is longer than 200 bytes".into()));
+        }
+        let scope = match &prm.project {
+            None => Scope::Global,
+            Some(dir) => Scope::Project(canonical_dir(dir)?),
+        };
+        let key_guard = self.key.read().unwrap_or_else(|p| p.into_inner());
+        let key = key_guard.as_ref().ok_or_else(locked_error)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let fp_input = SecretString::new(
+            prm.values
+                .iter()
+                .map(|v| v.value.expose())
+                .collect::<Vec<_>>()
+                .join("\0"),
+        );
+        let fingerprint = key.fingerprint(&fp_input);
+        let mut sealed = Vec::with_capacity(prm.values.len());
+        for v in &prm.values {
+            let mut nonce = [0u8; NONCE_LEN];
+            sv_keyring::random_bytes(&mut nonce).map_err(keyring_err)?;
+            let binding = RecordBinding {
+                session_id: &id,
+                tool: &prm.tool,
+                var: &v.name,
+                scope: &scope,
+            };
+            sealed.push(SealedValue {
+                var: v.name.clone(),
+                sealed: key.seal(&binding, &v.value, nonce),
+            });
+        }
+        drop(key_guard);
+        let row = SessionRow {
+            id: id.clone(),
+            tool: prm.tool.clone(),
+            scope: scope.clone(),
+            label: prm.label.clone(),
+            fingerprint: fingerprint.clone(),
+            expiry: Expiry::new(now(), prm.ttl, prm.max_age),
+            vars: vars.to_vec(),
+        };
+        self.store().insert_session(&row, &sealed).map_err(store_err)?;
+        info!(session = %id, tool = %prm.tool, scope = %scope.as_db_str(), "stored session");
+        Ok(p::AddResult { id, fingerprint })
+    }
+
+    fn get(&self, prm: p::GetParams, peer: &Peer) -> Result<p::GetResult, RpcError> {
+        self.tool_vars(&prm.tool)?;
+        let cwd = match (&peer.cwd, cfg!(target_os = "linux")) {
+            (Some(c), _) => c.clone(),
+            // Where the kernel cannot tell, the claimed directory is used.
+            (None, false) => canonical_dir(prm.cwd.as_deref().unwrap_or(""))?,
+            (None, true) => {
+                warn!(pid = ?peer.pid, tool = %prm.tool, "refused: cannot read the caller's directory");
+                return Err(RpcError::new(
+                    code::NO_CREDENTIAL,
+                    "cannot read the calling process's working directory from /proc; run the command from an existing directory",
+                ));
+            }
+        };
+        let key_guard = self.key.read().unwrap_or_else(|p| p.into_inner());
+        let Some(key) = key_guard.as_ref() else {
+            warn!(pid = ?peer.pid, tool = %prm.tool, "refused: vault locked");
+            return Err(locked_error());
+        };
+        let t = now();
+        let store = self.store();
+        let rows = store.sessions_for_tool(&prm.tool).map_err(store_err)?;
+        let (expired, live): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.expiry.is_expired(t));
+        if !expired.is_empty() {
+            let ids: Vec<String> = expired.into_iter().map(|r| r.id).collect();
+            store.remove_ids(&ids).map_err(store_err)?;
+            info!(count = ids.len(), tool = %prm.tool, "purged expired sessions");
+        }
+        let Some(row) = ScopeMatcher::new(&cwd).best(live.iter().map(|r| (&r.scope, r.expiry.created_at, r))) else {
+            warn!(pid = ?peer.pid, exe = ?peer.exe, cwd = %cwd.display(), tool = %prm.tool, "refused: no credential in scope");
+            return Err(RpcError::new(
+                code::NO_CREDENTIAL,
+                format!(
+                    "no credential for tool `{}` in {}; add one with `session-vault add --tool {} --project DIR` (or --global)",
+                    prm.tool,
+                    cwd.display(),
+                    prm.tool
+                ),
+            ));
+        };
+        let sealed = store.sealed_values(&row.id).map_err(store_err)?;
+        let mut values = Vec::with_capacity(sealed.len());
+        for sv in &sealed {
+            let binding = RecordBinding {
+                session_id: &row.id,
+                tool: &row.tool,
+                var: &sv.var,
+                scope: &row.scope,
+            };
+            let value = key.open(&binding, &sv.sealed).map_err(|e| {
+                warn!(session = %row.id, "record failed its integrity check");
+                RpcError::new(
+                    code::VAULT_DAMAGED,
+                    format!("session {} cannot be opened: {e}; remove it with `session-vault remove {}` and add the key again", row.id, row.id),
+                )
+            })?;
+            values.push(p::VarValue {
+                name: sv.var.clone(),
+                value,
+            });
+        }
+        if values.is_empty() {
+            return Err(RpcError::new(
+                code::VAULT_DAMAGED,
+                format!("session {} has no stored values; remove it and add the key again", row.id),
+            ));
+        }
+        store.touch(&row.id, t).map_err(store_err)?;
+        info!(session = %row.id, tool = %row.tool, pid = ?peer.pid, exe = ?peer.exe, cwd = %cwd.display(), "served credential");
+        Ok(p::GetResult {
+            session_id: row.id.clone(),
+            tool: row.tool.clone(),
+            scope: row.scope.as_db_str().into_owned(),
+            values,
+        })
+    }
+
+    fn list(&self, prm: p::ListParams) -> Result<p::ListResult, RpcError> {
+        let t = now();
+        let store = self.store();
+        store.purge_expired(t).map_err(store_err)?;
+        let scope = prm.project.as_deref().map(scope_from_arg).transpose()?;
+        let rows = store.list(prm.tool.as_deref(), scope.as_ref()).map_err(store_err)?;
+        Ok(p::ListResult {
+            now: t,
+            sessions: rows
+                .into_iter()
+                .map(|r| p::SessionInfo {
+                    expires_at: r.expiry.expires_at(),
+                    id: r.id,
+                    tool: r.tool,
+                    vars: r.vars,
+                    fingerprint: r.fingerprint,
+                    scope: r.scope.as_db_str().into_owned(),
+                    label: r.label,
+                    created_at: r.expiry.created_at,
+                    last_used: r.expiry.last_used,
+                    idle_ttl: r.expiry.idle_ttl,
+                    hard_deadline: r.expiry.hard_deadline,
+                })
+                .collect(),
+        })
+    }
+
+    fn remove(&self, prm: p::RemoveParams) -> Result<p::RemoveResult, RpcError> {
+        let store = self.store();
+        let removed = match (&prm.id, &prm.tool, &prm.project) {
+            (Some(id), None, None) => {
+                if id.len() < 4 {
+                    return Err(RpcError::new(
+                        code::INVALID_PARAMS,
+                        "give at least 4 characters of the session id (see `session-vault list`)",
+                    ));
+                }
+                store.remove_by_id_prefix(id).map_err(store_err)?
+            }
+            (None, Some(tool), None) => store.remove_by_tool(tool).map_err(store_err)?,
+            (None, None, Some(project)) => store
+                .remove_by_scope(&scope_from_arg(project)?)
+                .map_err(store_err)?,
+            _ => {
+                return Err(RpcError::new(
+                    code::INVALID_PARAMS,
+                    "give exactly one of: a session id, a tool, a project",
+                ))
+            }
+        };
+        info!(count = removed, "removed sessions");
+        Ok(p::RemoveResult { removed })
+    }
+}
+
+/// `global` or a project path (canonicalised when it still exists).
+fn scope_from_arg(s: &str) -> Result<Scope, RpcError> {
+    if s == sv_core::scope::GLOBAL {
+        return Ok(Scope::Global);
+    }
+    let p = Path::new(s);
+    if !p.is_absolute() {
+        return Err(RpcError::new(code::INVALID_PARAMS, "the project must be an absolute path"));
+    }
+    Ok(Scope::Project(std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned())))
+}
+
+fn canonical_dir(dir: &str) -> Result<PathBuf, RpcError> {
+    let p = Path::new(dir);
+    let bad = |m: String| RpcError::new(code::INVALID_PARAMS, m);
+    if !p.is_absolute() {
+        return Err(bad(format!("the project `{dir}` must be an absolute path")));
+    }
+    let c = std::fs::canonicalize(p)
+        .map_err(|e| bad(format!("the project directory {dir} cannot be used: {e}")))?;
+    if !c.is_dir() {
+        return Err(bad(format!("the project {dir} is not a directory")));
+    }
+    Ok(c)
+}
