@@ -1,0 +1,239 @@
+//! A blocking JSON-RPC client for the daemon's socket, and the on-demand
+//! start of the daemon (as gpg-agent is started by gpg).
+
+use crate::error::{CliError, Result};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use sv_core::paths::VaultPaths;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use sv_core::protocol::{IncomingResponse, Request};
+use zeroize::Zeroizing;
+
+/// Largest response the client accepts (a `list` of many sessions is big).
+const MAX_RESPONSE: u64 = 512 * 1024 * 1024;
+
+/// Variables the daemon may inherit; everything else (an exported API key,
+/// say) is left behind so it never sits in the daemon's environment.
+const DAEMON_ENV: &[&str] = &[
+    "HOME", "USER", "LOGNAME", "PATH", "LANG", "LC_ALL", "TMPDIR", "XDG_DATA_HOME", "XDG_RUNTIME_DIR",
+    "XDG_CONFIG_HOME", "DBUS_SESSION_BUS_ADDRESS", "SESSION_VAULT_BACKEND", "SESSION_VAULT_TCTI",
+    "RUST_LOG", "TSS2_LOG",
+];
+
+pub struct Client {
+    reader: BufReader<UnixStream>,
+    next_id: u64,
+}
+
+/// Why a connection failed.
+pub enum ConnectError {
+    /// Nothing listens (no socket, or a stale one).
+    NotRunning,
+    Other(std::io::Error),
+}
+
+impl Client {
+    pub fn connect(socket: &Path) -> std::result::Result<Client, ConnectError> {
+        match UnixStream::connect(socket) {
+            Ok(s) => {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
+                let _ = s.set_write_timeout(Some(Duration::from_secs(10)));
+                Ok(Client {
+                    reader: BufReader::new(s),
+                    next_id: 1,
+                })
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {
+                Err(ConnectError::NotRunning)
+            }
+            Err(e) => Err(ConnectError::Other(e)),
+        }
+    }
+
+    /// Sends one request and waits for its response.
+    pub fn call<P: Serialize, R: DeserializeOwned>(&mut self, method: &str, params: P) -> Result<R> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut line = Zeroizing::new(
+            serde_json::to_vec(&Request::new(id, method, params))
+                .map_err(|e| CliError::Failed(format!("cannot encode the request: {e}")))?,
+        );
+        line.push(b'\n');
+        let lost = |e: std::io::Error| {
+            CliError::Unavailable(format!(
+                "lost the connection to the daemon ({e}); check `session-vault daemon status`"
+            ))
+        };
+        self.reader.get_mut().write_all(&line).map_err(lost)?;
+        let mut buf = Zeroizing::new(Vec::new());
+        (&mut self.reader)
+            .take(MAX_RESPONSE)
+            .read_until(b'\n', &mut buf)
+            .map_err(lost)?;
+        if buf.is_empty() {
+            return Err(CliError::Unavailable(
+                "the daemon closed the connection without answering; check `session-vault daemon status`".into(),
+            ));
+        }
+        let resp: IncomingResponse<'_> = serde_json::from_slice(&buf)
+            .map_err(|_| CliError::Failed("the daemon sent a malformed response; restart it with `session-vault daemon stop`".into()))?;
+        if let Some(err) = resp.error {
+            return Err(CliError::from(err));
+        }
+        let raw = resp.result.ok_or_else(|| CliError::Failed("the daemon sent an empty response".into()))?;
+        serde_json::from_str(raw.get())
+            .map_err(|e| CliError::Failed(format!("unexpected response from the daemon ({e}); are the CLI and daemon the same version?")))
+    }
+}
+
+/// Resolves this user's paths.
+pub fn paths() -> Result<VaultPaths> {
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    VaultPaths::resolve(|k| std::env::var_os(k), uid).map_err(|e| CliError::Failed(e.to_string()))
+}
+
+fn not_running_error(socket: &Path) -> CliError {
+    CliError::Unavailable(format!(
+        "the session-vault daemon is not running (no answer on {}); start it with `session-vault daemon start`",
+        socket.display()
+    ))
+}
+
+/// Connects, starting the daemon first unless `SESSION_VAULT_NO_AUTOSTART=1`.
+pub fn connect_or_start(paths: &VaultPaths) -> Result<Client> {
+    match Client::connect(&paths.socket) {
+        Ok(c) => Ok(c),
+        Err(ConnectError::Other(e)) => Err(CliError::Unavailable(format!(
+            "cannot reach the daemon at {}: {e}",
+            paths.socket.display()
+        ))),
+        Err(ConnectError::NotRunning) => {
+            if std::env::var("SESSION_VAULT_NO_AUTOSTART").is_ok_and(|v| v == "1") {
+                return Err(not_running_error(&paths.socket));
+            }
+            start_daemon(paths, None)?;
+            Client::connect(&paths.socket).map_err(|_| not_running_error(&paths.socket))
+        }
+    }
+}
+
+/// Connects without starting anything.
+pub fn connect_existing(paths: &VaultPaths) -> Result<Option<Client>> {
+    match Client::connect(&paths.socket) {
+        Ok(c) => Ok(Some(c)),
+        Err(ConnectError::NotRunning) => Ok(None),
+        Err(ConnectError::Other(e)) => Err(CliError::Unavailable(format!(
+            "cannot reach the daemon at {}: {e}",
+            paths.socket.display()
+        ))),
+    }
+}
+
+/// `sv-daemon` beside this binary, else on PATH.
+pub fn daemon_binary() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("sv-daemon")))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("sv-daemon"))
+}
+
+fn daemon_command(backend: Option<&str>) -> Command {
+    let mut cmd = Command::new(daemon_binary());
+    if let Some(b) = backend {
+        cmd.arg("--backend").arg(b);
+    }
+    cmd.env_clear();
+    for k in DAEMON_ENV {
+        if let Some(v) = std::env::var_os(k) {
+            cmd.env(k, v);
+        }
+    }
+    cmd
+}
+
+/// Replaces this process with the daemon (for `daemon start --foreground`).
+pub fn exec_daemon_foreground(backend: Option<&str>) -> CliError {
+    let err = daemon_command(backend).exec();
+    CliError::Failed(format!(
+        "cannot run {}: {err}; reinstall session-vault so sv-daemon sits beside it",
+        daemon_binary().display()
+    ))
+}
+
+/// Starts the daemon detached and waits until its socket answers.
+pub fn start_daemon(paths: &VaultPaths, backend: Option<&str>) -> Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&paths.data_dir)
+        .map_err(|e| CliError::Failed(format!("cannot create {}: {e}", paths.data_dir.display())))?;
+    let log_path = paths.data_dir.join("sv-daemon.log");
+    if std::fs::metadata(&log_path).is_ok_and(|m| m.len() > 1024 * 1024) {
+        let _ = std::fs::remove_file(&log_path);
+    }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&log_path)
+        .map_err(|e| CliError::Failed(format!("cannot open {}: {e}", log_path.display())))?;
+    let log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut cmd = daemon_command(backend);
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
+    // SAFETY: setsid is async-signal-safe; it detaches from our terminal.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(|e| {
+        CliError::Failed(format!(
+            "cannot start {}: {e}; reinstall session-vault so sv-daemon sits beside it",
+            daemon_binary().display()
+        ))
+    })?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut exited: Option<Instant> = None;
+    loop {
+        if let Ok(mut c) = Client::connect(&paths.socket) {
+            if c.call::<_, serde_json::Value>("status", serde_json::json!({})).is_ok() {
+                return Ok(());
+            }
+        }
+        if exited.is_none() {
+            if let Ok(Some(_)) = child.try_wait() {
+                // Another CLI may have started one at the same time: give
+                // its socket a moment before reporting failure.
+                exited = Some(Instant::now());
+            }
+        }
+        let gave_up = exited.is_some_and(|t| t.elapsed() > Duration::from_secs(2));
+        if gave_up || Instant::now() > deadline {
+            let reason = last_log_line(&log_path, log_start)
+                .unwrap_or_else(|| "it did not answer in time".into());
+            return Err(CliError::Unavailable(format!(
+                "the daemon did not start: {reason} (log: {})",
+                log_path.display()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn last_log_line(path: &Path, from: u64) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let tail = text.get(from as usize..).unwrap_or(&text);
+    tail.lines().rev().find(|l| !l.trim().is_empty()).map(|l| {
+        l.trim_start_matches("sv-daemon: ").to_owned()
+    })
+}
+

@@ -1,0 +1,356 @@
+//! One function per command.
+
+use crate::cli::{AddArgs, Command, DaemonAction, EnvArgs, ExecArgs, Format, GetArgs, ListArgs, RemoveArgs};
+use crate::client::{self, Client};
+use crate::error::{CliError, Result};
+use crate::input::SecretInput;
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use sv_core::paths::VaultPaths;
+use sv_core::protocol::{self as p, method};
+use sv_core::quote::{render_env, EnvFormat};
+use sv_core::ttl::format_remaining;
+use sv_core::{SecretString, ToolTable};
+
+pub fn run(cmd: Command) -> Result<u8> {
+    let paths = client::paths()?;
+    match cmd {
+        Command::Daemon { action } => daemon(&paths, action),
+        Command::Unlock => unlock(&paths),
+        Command::Lock => {
+            let mut c = client::connect_or_start(&paths)?;
+            c.call::<_, p::Empty>(method::LOCK, p::Empty {})?;
+            println!("Vault locked.");
+            Ok(0)
+        }
+        Command::Add(a) => add(&paths, a),
+        Command::Env(a) => env(&paths, a),
+        Command::Get(a) => get(&paths, a),
+        Command::Exec(a) => exec(&paths, a),
+        Command::List(a) => list(&paths, a),
+        Command::Remove(a) => remove(&paths, a),
+    }
+}
+
+fn out(text: &str) -> Result<()> {
+    let mut o = std::io::stdout().lock();
+    o.write_all(text.as_bytes())
+        .and_then(|_| o.flush())
+        .map_err(|e| CliError::Failed(format!("cannot write to stdout: {e}")))
+}
+
+fn tools(paths: &VaultPaths) -> Result<ToolTable> {
+    let path = paths.config_file();
+    match std::fs::read_to_string(&path) {
+        Ok(t) => ToolTable::with_config(&t).map_err(|e| CliError::Usage(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ToolTable::builtin()),
+        Err(e) => Err(CliError::Failed(format!("cannot read {}: {e}", path.display()))),
+    }
+}
+
+fn tool_vars(table: &ToolTable, tool: &str) -> Result<Vec<String>> {
+    table.vars(tool).map(|v| v.to_vec()).ok_or_else(|| {
+        CliError::Usage(format!(
+            "unknown tool `{tool}`; known tools: {} (add others under [tools] in config.toml)",
+            table.names().collect::<Vec<_>>().join(", ")
+        ))
+    })
+}
+
+/// Canonical project directory (symlinks resolved); must exist.
+fn project_dir(p: &Path) -> Result<PathBuf> {
+    let c = std::fs::canonicalize(p).map_err(|e| {
+        CliError::Usage(format!("the project directory {} cannot be used ({e}); give an existing directory", p.display()))
+    })?;
+    if !c.is_dir() {
+        return Err(CliError::Usage(format!("{} is not a directory; give the project's directory", p.display())));
+    }
+    Ok(c)
+}
+
+fn daemon(paths: &VaultPaths, action: DaemonAction) -> Result<u8> {
+    match action {
+        DaemonAction::Start { foreground, backend } => {
+            if let Some(mut c) = client::connect_existing(paths)? {
+                let st: p::StatusResult = c.call(method::STATUS, p::Empty {})?;
+                println!("The daemon is already running (pid {}, backend {}).", st.pid, st.backend);
+                return Ok(0);
+            }
+            if foreground {
+                return Err(client::exec_daemon_foreground(backend.as_deref()));
+            }
+            client::start_daemon(paths, backend.as_deref())?;
+            let mut c = client::connect_or_start(paths)?;
+            let st: p::StatusResult = c.call(method::STATUS, p::Empty {})?;
+            println!("Daemon started (pid {}, backend {}).", st.pid, st.backend);
+            if st.locked {
+                println!("The vault is locked: run `session-vault unlock`.");
+            }
+            Ok(0)
+        }
+        DaemonAction::Stop => {
+            let Some(mut c) = client::connect_existing(paths)? else {
+                println!("The daemon is not running.");
+                return Ok(0);
+            };
+            c.call::<_, p::Empty>(method::SHUTDOWN, p::Empty {})?;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+            while paths.socket.exists() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            println!("Daemon stopped.");
+            Ok(0)
+        }
+        DaemonAction::Status { json, verbose } => {
+            let Some(mut c) = client::connect_existing(paths)? else {
+                return Err(CliError::Unavailable(format!(
+                    "the daemon is not running (no answer on {}); start it with `session-vault daemon start`",
+                    paths.socket.display()
+                )));
+            };
+            let st: p::StatusResult = c.call(method::STATUS, p::Empty {})?;
+            if json {
+                out(&format!("{}\n", serde_json::to_string_pretty(&st).unwrap_or_default()))?;
+                return Ok(0);
+            }
+            let mut s = String::new();
+            s += &format!("Version:          {}\n", st.version);
+            s += &format!("Uptime:           {}\n", format_remaining(Some(st.uptime_secs)));
+            s += &format!("Sessions stored:  {}\n", st.sessions);
+            s += &format!("Hardware backend: {}\n", st.backend);
+            s += &format!("Locked:           {}\n", if st.locked { "yes" } else { "no" });
+            if verbose {
+                s += &format!("Pid:              {}\n", st.pid);
+                s += &format!("Vault:            {}\n", st.vault);
+                s += &format!("Socket:           {}\n", st.socket);
+                s += &format!("Initialized:      {}\n", if st.initialized { "yes" } else { "no (first unlock creates it)" });
+                s += "Backends (auto order):\n";
+                for b in &st.backends {
+                    let what = if b.name == st.backend {
+                        "in use".to_owned()
+                    } else if b.available {
+                        "available".to_owned()
+                    } else {
+                        format!("skipped: {}", b.reason.as_deref().unwrap_or("unavailable"))
+                    };
+                    s += &format!("  {:<11} {what}\n", b.name);
+                }
+            }
+            out(&s)?;
+            Ok(0)
+        }
+    }
+}
+
+fn unlock(paths: &VaultPaths) -> Result<u8> {
+    let mut c = client::connect_or_start(paths)?;
+    let st: p::StatusResult = c.call(method::STATUS, p::Empty {})?;
+    if !st.locked {
+        println!("The vault is already unlocked.");
+        return Ok(0);
+    }
+    let mut input = SecretInput::new();
+    let passphrase = if st.backend != "passphrase" {
+        SecretString::default()
+    } else if !st.initialized {
+        if input.is_terminal() {
+            eprintln!("No vault yet: choose a passphrase to create one at {}.", st.vault);
+            let a = input.read("New vault passphrase: ")?;
+            let b = input.read("Repeat the passphrase: ")?;
+            if a != b {
+                return Err(CliError::Usage("the two passphrases differ; nothing was created, run `session-vault unlock` again".into()));
+            }
+            a
+        } else {
+            input.read("")?
+        }
+    } else {
+        input.read("Vault passphrase: ")?
+    };
+    if st.backend == "passphrase" && passphrase.is_empty() {
+        return Err(CliError::Usage("the passphrase is empty; nothing was changed".into()));
+    }
+    c.call::<_, p::Empty>(method::UNLOCK, p::UnlockParams { passphrase })?;
+    println!("{}", if st.initialized { "Vault unlocked." } else { "Vault created and unlocked." });
+    Ok(0)
+}
+
+fn add(paths: &VaultPaths, a: AddArgs) -> Result<u8> {
+    let table = tools(paths)?;
+    let vars = tool_vars(&table, &a.tool)?;
+    let project = a.project.as_deref().map(project_dir).transpose()?;
+    // Reach the daemon before asking for the secret, so a locked vault or a
+    // missing daemon does not cost the user a paste.
+    let mut c = client::connect_or_start(paths)?;
+    let st: p::StatusResult = c.call(method::STATUS, p::Empty {})?;
+    if st.locked {
+        return Err(CliError::Unavailable("the vault is locked; run `session-vault unlock` first".into()));
+    }
+    let mut input = SecretInput::new();
+    let mut values = Vec::with_capacity(vars.len());
+    for var in &vars {
+        let value = input.read(&format!("Enter {var} (input hidden): "))?;
+        if value.is_empty() {
+            return Err(CliError::Usage(format!("the value of {var} is empty; nothing was stored")));
+        }
+        if value.expose().contains('\0') {
+            return Err(CliError::Usage(format!("the value of {var} contains a NUL byte; nothing was stored")));
+        }
+        values.push(p::VarValue { name: var.clone(), value });
+    }
+    let r: p::AddResult = c.call(
+        method::ADD,
+        p::AddParams {
+            tool: a.tool,
+            project: project.map(|p| p.to_string_lossy().into_owned()),
+            label: a.label,
+            ttl: a.ttl,
+            max_age: a.max_age,
+            values,
+        },
+    )?;
+    println!("Stored session {}", r.id);
+    Ok(0)
+}
+
+/// Fetches the credential of each tool for this directory.
+fn fetch(paths: &VaultPaths, tools_wanted: &[String]) -> Result<Vec<p::GetResult>> {
+    let table = tools(paths)?;
+    for t in tools_wanted {
+        tool_vars(&table, t)?;
+    }
+    let mut c: Client = client::connect_or_start(paths)?;
+    let cwd = std::env::current_dir().ok().map(|d| d.to_string_lossy().into_owned());
+    tools_wanted
+        .iter()
+        .map(|t| c.call(method::GET, p::GetParams { tool: t.clone(), cwd: cwd.clone() }))
+        .collect()
+}
+
+fn env(paths: &VaultPaths, a: EnvArgs) -> Result<u8> {
+    let results = fetch(paths, &a.tool)?;
+    let pairs: Vec<(&str, &SecretString)> = results
+        .iter()
+        .flat_map(|r| r.values.iter().map(|v| (v.name.as_str(), &v.value)))
+        .collect();
+    let format = match a.format {
+        Format::Sh => EnvFormat::Sh,
+        Format::Fish => EnvFormat::Fish,
+        Format::Powershell => EnvFormat::PowerShell,
+        Format::Json => EnvFormat::Json,
+    };
+    out(&render_env(format, &pairs))?;
+    Ok(0)
+}
+
+fn get(paths: &VaultPaths, a: GetArgs) -> Result<u8> {
+    let results = fetch(paths, std::slice::from_ref(&a.tool))?;
+    let values = &results[0].values;
+    let value = match (&a.var, values.len()) {
+        (None, 1) => &values[0].value,
+        (None, _) => {
+            return Err(CliError::Usage(format!(
+                "tool `{}` has several variables ({}); pick one with --var",
+                a.tool,
+                values.iter().map(|v| v.name.as_str()).collect::<Vec<_>>().join(", ")
+            )))
+        }
+        (Some(name), _) => &values
+            .iter()
+            .find(|v| &v.name == name)
+            .ok_or_else(|| CliError::Usage(format!("tool `{}` has no variable {name}", a.tool)))?
+            .value,
+    };
+    let mut line = zeroize::Zeroizing::new(String::with_capacity(value.len() + 1));
+    line.push_str(value.expose());
+    line.push('\n');
+    out(&line)?;
+    Ok(0)
+}
+
+fn exec(paths: &VaultPaths, a: ExecArgs) -> Result<u8> {
+    let results = fetch(paths, &a.tool)?;
+    let (prog, args) = a.command.split_first().ok_or_else(|| CliError::Usage("give the command to run after `--`".into()))?;
+    let mut cmd = std::process::Command::new(prog);
+    cmd.args(args);
+    for r in &results {
+        for v in &r.values {
+            cmd.env(&v.name, v.value.expose());
+        }
+    }
+    // exec replaces this process: stdio, signals and the exit status are the
+    // command's own, and the credentials exist only in its environment.
+    let err = cmd.exec();
+    Err(CliError::Failed(format!(
+        "cannot run `{}`: {err}; check the command name and your PATH",
+        prog.to_string_lossy()
+    )))
+}
+
+fn list(paths: &VaultPaths, a: ListArgs) -> Result<u8> {
+    let project = a
+        .project
+        .as_deref()
+        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| std::path::absolute(p).unwrap_or_else(|_| p.to_owned())))
+        .map(|p| p.to_string_lossy().into_owned());
+    let mut c = client::connect_or_start(paths)?;
+    let r: p::ListResult = c.call(method::LIST, p::ListParams { tool: a.tool, project })?;
+    if a.json {
+        out(&format!("{}\n", serde_json::to_string_pretty(&r.sessions).unwrap_or_default()))?;
+        return Ok(0);
+    }
+    let rows: Vec<[String; 5]> = r
+        .sessions
+        .iter()
+        .map(|s| {
+            [
+                s.id.clone(),
+                s.tool.clone(),
+                s.fingerprint.clone(),
+                s.scope.clone(),
+                format_remaining(s.expires_at.map(|t| (t - r.now).max(0) as u64)),
+            ]
+        })
+        .collect();
+    out(&render_table(["ID", "TOOL", "FINGERPRINT", "PROJECT", "EXPIRES IN"], &rows))?;
+    Ok(0)
+}
+
+fn render_table(head: [&str; 5], rows: &[[String; 5]]) -> String {
+    let mut w: [usize; 5] = head.map(str::len);
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: [&str; 5]| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i == 4 {
+                s += c;
+            } else {
+                s += &format!("{c:<width$}  ", width = w[i]);
+            }
+        }
+        s.push('\n');
+        s
+    };
+    let mut s = line(head);
+    for r in rows {
+        s += &line([&r[0], &r[1], &r[2], &r[3], &r[4]]);
+    }
+    s
+}
+
+fn remove(paths: &VaultPaths, a: RemoveArgs) -> Result<u8> {
+    let project = a
+        .project
+        .as_deref()
+        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| std::path::absolute(p).unwrap_or_else(|_| p.to_owned())))
+        .map(|p| p.to_string_lossy().into_owned());
+    let mut c = client::connect_or_start(paths)?;
+    let r: p::RemoveResult = c.call(method::REMOVE, p::RemoveParams { id: a.id, tool: a.tool, project })?;
+    println!("Removed {} session{}.", r.removed, if r.removed == 1 { "" } else { "s" });
+    Ok(0)
+}
