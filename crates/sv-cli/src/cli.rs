@@ -42,6 +42,8 @@ pub enum Command {
     List(ListArgs),
     /// Remove sessions by id, by tool or by project.
     Remove(RemoveArgs),
+    /// Re-wrap the vault key under another backend; no record is touched.
+    Rekey(crate::rekey::RekeyArgs),
 }
 
 #[derive(Subcommand, Debug)]

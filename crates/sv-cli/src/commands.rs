@@ -30,6 +30,7 @@ pub fn run(cmd: Command) -> Result<u8> {
         Command::Exec(a) => exec(&paths, a),
         Command::List(a) => list(&paths, a),
         Command::Remove(a) => remove(&paths, a),
+        Command::Rekey(a) => crate::rekey::run(&paths, a),
     }
 }
 
@@ -120,11 +121,15 @@ fn daemon(paths: &VaultPaths, action: DaemonAction) -> Result<u8> {
             s += &format!("Sessions stored:  {}\n", st.sessions);
             s += &format!("Hardware backend: {}\n", st.backend);
             s += &format!("Locked:           {}\n", if st.locked { "yes" } else { "no" });
+            if let Some(note) = &st.backend_note {
+                s += &format!("Backend warning:  {note}\n");
+            }
             if verbose {
                 s += &format!("Pid:              {}\n", st.pid);
                 s += &format!("Vault:            {}\n", st.vault);
                 s += &format!("Socket:           {}\n", st.socket);
                 s += &format!("Initialized:      {}\n", if st.initialized { "yes" } else { "no (first unlock creates it)" });
+                s += &format!("Key wrappings:    {}\n", if st.wrappings.is_empty() { "none yet".to_owned() } else { st.wrappings.join(", ") });
                 s += "Backends (auto order):\n";
                 for b in &st.backends {
                     let what = if b.name == st.backend {

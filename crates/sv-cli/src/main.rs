@@ -6,6 +6,7 @@ mod client;
 mod commands;
 mod error;
 mod input;
+mod rekey;
 
 use clap::Parser;
 use std::process::ExitCode;

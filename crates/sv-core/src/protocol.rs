@@ -22,6 +22,8 @@ pub mod method {
     pub const LIST: &str = "list";
     pub const REMOVE: &str = "remove";
     pub const SHUTDOWN: &str = "shutdown";
+    /// Re-wrap the vault key under another backend.
+    pub const REKEY: &str = "rekey";
 }
 
 /// Error codes: JSON-RPC's own, then session-vault's (-32000 and below).
@@ -247,6 +249,32 @@ pub struct StatusResult {
     pub socket: String,
     #[serde(default)]
     pub backends: Vec<BackendReport>,
+    /// Backends that hold a wrapping of this vault's key.
+    #[serde(default)]
+    pub wrappings: Vec<String>,
+    /// Why the backend in use cannot give the key back right now (keyring
+    /// locked, gone after start, blob damaged); `None` when all is well.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_note: Option<String>,
+}
+
+/// `rekey`: wrap the vault key under `backend` (a status name or
+/// `secret-service`), verify, then drop the other wrappings.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RekeyParams {
+    pub backend: String,
+    /// Only for the passphrase backend.
+    #[serde(default)]
+    pub passphrase: Option<SecretString>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RekeyResult {
+    /// The status name of the backend now in use.
+    pub backend: String,
+    /// The wrappings that were removed.
+    pub removed: Vec<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

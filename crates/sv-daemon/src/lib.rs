@@ -12,6 +12,7 @@
 //! `cargo install` installs both programs); it calls [`main`].
 
 mod hygiene;
+mod select;
 mod server;
 mod vault;
 

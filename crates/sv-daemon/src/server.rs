@@ -97,61 +97,6 @@ fn load_tools(paths: &VaultPaths) -> Result<ToolTable, DaemonError> {
     }
 }
 
-/// Picks the key backend: `--backend`, `SESSION_VAULT_BACKEND`, else auto.
-fn select_backend(
-    requested: Option<String>,
-) -> Result<(Box<dyn sv_keyring::KeyBackend>, Vec<p::BackendReport>), DaemonError> {
-    let probes = sv_keyring::probe_all();
-    let reports: Vec<p::BackendReport> = probes
-        .iter()
-        .map(|(n, r)| p::BackendReport {
-            name: n.to_string(),
-            available: r.is_ok(),
-            reason: r.as_ref().err().cloned(),
-        })
-        .collect();
-    let requested = requested
-        .or_else(|| std::env::var("SESSION_VAULT_BACKEND").ok())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "auto".into());
-    let name = match requested.as_str() {
-        "auto" => probes
-            .iter()
-            .find(|(_, r)| r.is_ok())
-            .map(|(n, _)| *n)
-            .unwrap_or("passphrase"),
-        "secret-service" | "libsecret" => "libsecret",
-        other => other,
-    };
-    if !["auto", "tpm2", "secret-service", "libsecret", "keychain", "dpapi", "passphrase"]
-        .contains(&requested.as_str())
-    {
-        return Err(DaemonError::Usage(format!(
-            "unknown backend `{requested}`; use auto, tpm2, secret-service, keychain, dpapi or passphrase"
-        )));
-    }
-    match sv_keyring::backend_by_name(name) {
-        Some(b) => {
-            if let Err(reason) = b.probe() {
-                return Err(DaemonError::Setup(format!(
-                    "the {name} backend is not available: {reason}"
-                )));
-            }
-            Ok((b, reports))
-        }
-        None => {
-            let reason = probes
-                .iter()
-                .find(|(n, _)| *n == name)
-                .and_then(|(_, r)| r.as_ref().err().cloned())
-                .unwrap_or_else(|| "not supported on this platform".into());
-            Err(DaemonError::Setup(format!(
-                "the {name} backend is not available: {reason}; use --backend passphrase or auto"
-            )))
-        }
-    }
-}
-
 fn init_logging(verbose: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
@@ -174,7 +119,6 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let uid = hygiene::uid();
     let paths = VaultPaths::resolve(|k| std::env::var_os(k), uid)
         .map_err(|e| DaemonError::Setup(e.to_string()))?;
-    let (backend, reports) = select_backend(opts.backend)?;
     let tools = load_tools(&paths)?;
     prepare_runtime_dir(&paths, uid)?;
 
@@ -194,6 +138,7 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     }
 
     let store = Store::open(&paths.vault_db())?;
+    let (backend, reports) = crate::select::select_backend(opts.backend, &store.wrapped_backends()?)?;
     let vault = Arc::new(Vault::new(store, backend, reports, tools, paths.clone()));
     if let Err(e) = vault.try_open_without_passphrase() {
         warn!(code = e.code, "{}", e.message);

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::value::RawValue;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use sv_core::paths::VaultPaths;
 use sv_core::protocol::{self as p, code, method, RpcError};
@@ -15,6 +15,8 @@ use sv_keyring::{KeyBackend, KeyringError};
 use sv_store::{SealedValue, SessionRow, Store, StoreError};
 use tracing::{info, warn};
 use zeroize::Zeroizing;
+
+mod rekey;
 
 /// Who is asking: from the kernel, not from the message.
 #[derive(Debug, Clone)]
@@ -30,8 +32,13 @@ pub struct Vault {
     store: Mutex<Store>,
     key: RwLock<Option<VaultKey>>,
     locked_since: Mutex<Option<i64>>,
-    backend: Box<dyn KeyBackend>,
+    /// Swapped by a verified `rekey`.
+    backend: RwLock<Arc<dyn KeyBackend>>,
     backends: Vec<p::BackendReport>,
+    /// Why the last attempt to open the key failed (for `status`).
+    open_error: Mutex<Option<String>>,
+    /// One rekey at a time.
+    rekeying: Mutex<()>,
     tools: ToolTable,
     started: Instant,
     paths: VaultPaths,
@@ -74,7 +81,8 @@ fn keyring_err(e: KeyringError) -> RpcError {
     let c = match e {
         KeyringError::WrongPassphrase => code::WRONG_PASSPHRASE,
         KeyringError::EmptyPassphrase | KeyringError::PassphraseRequired => code::INVALID_PARAMS,
-        KeyringError::Damaged { .. } => code::VAULT_DAMAGED,
+        KeyringError::Damaged { .. } | KeyringError::KeyMissing { .. } => code::VAULT_DAMAGED,
+        KeyringError::Locked { .. } => code::LOCKED,
         _ => code::INTERNAL,
     };
     RpcError::new(c, e.to_string())
@@ -96,8 +104,10 @@ impl Vault {
             store: Mutex::new(store),
             key: RwLock::new(None),
             locked_since: Mutex::new(Some(now())),
-            backend,
+            backend: RwLock::new(Arc::from(backend)),
             backends,
+            open_error: Mutex::new(None),
+            rekeying: Mutex::new(()),
             tools,
             started: Instant::now(),
             paths,
@@ -112,12 +122,16 @@ impl Vault {
     }
 
     pub fn backend_name(&self) -> &'static str {
-        self.backend.name()
+        self.backend().name()
+    }
+
+    fn backend(&self) -> Arc<dyn KeyBackend> {
+        self.backend.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Opens the vault without a passphrase when the backend allows it.
     pub fn try_open_without_passphrase(&self) -> Result<(), RpcError> {
-        if self.backend.needs_passphrase() {
+        if self.backend().needs_passphrase() {
             return Ok(());
         }
         self.open_key(None)
@@ -155,6 +169,7 @@ impl Vault {
             method::GET => to_raw(&self.get(params(req.params)?, peer)?),
             method::LIST => to_raw(&self.list(params(req.params)?)?),
             method::REMOVE => to_raw(&self.remove(params(req.params)?)?),
+            method::REKEY => to_raw(&self.rekey(params(req.params)?)?),
             method::SHUTDOWN => {
                 info!(pid = ?peer.pid, "shutdown requested");
                 let _ = self.shutdown.send(true);
@@ -170,35 +185,52 @@ impl Vault {
     fn status(&self) -> Result<p::StatusResult, RpcError> {
         // Lock order everywhere: key, then store.
         let locked = self.key.read().unwrap_or_else(|p| p.into_inner()).is_none();
+        let backend = self.backend();
+        let (wrappings, blob) = {
+            let store = self.store();
+            let w = store.wrapped_backends().map_err(store_err)?;
+            (w, store.key_wrap(backend.name()).map_err(store_err)?)
+        };
+        let backend_note = self.backend_note(&*backend, blob.as_deref(), locked);
         let store = self.store();
         Ok(p::StatusResult {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             pid: std::process::id(),
             uptime_secs: self.started.elapsed().as_secs(),
             sessions: store.count().map_err(store_err)?,
-            backend: self.backend.name().to_owned(),
+            backend: backend.name().to_owned(),
             locked,
             locked_since: *self.locked_since.lock().unwrap_or_else(|p| p.into_inner()),
             initialized: store.key_check_value().map_err(store_err)?.is_some(),
             vault: self.paths.vault_db().display().to_string(),
             socket: self.paths.socket.display().to_string(),
             backends: self.backends.clone(),
+            wrappings,
+            backend_note,
         })
     }
 
     /// Recovers (or, for a new vault, creates) the vault key.
     fn open_key(&self, passphrase: Option<&SecretString>) -> Result<(), RpcError> {
+        let out = self.open_key_inner(passphrase);
+        let note = out.as_ref().err().map(|e| e.message.clone());
+        *self.open_error.lock().unwrap_or_else(|p| p.into_inner()) = note;
+        out
+    }
+
+    fn open_key_inner(&self, passphrase: Option<&SecretString>) -> Result<(), RpcError> {
         let mut key = self.key.write().unwrap_or_else(|p| p.into_inner());
         if key.is_some() {
             return Ok(());
         }
-        let name = self.backend.name();
+        let backend = self.backend();
+        let name = backend.name();
         let mut store = self.store();
         let kcv = store.key_check_value().map_err(store_err)?;
         let vek = match kcv {
             None => {
                 let vek = sv_keyring::generate_vault_key().map_err(keyring_err)?;
-                let blob = self.backend.protect(&vek, passphrase).map_err(keyring_err)?;
+                let blob = backend.protect(&vek, passphrase).map_err(keyring_err)?;
                 store
                     .initialize(&vek.check_value(), name, &blob, now())
                     .map_err(store_err)?;
@@ -217,7 +249,7 @@ impl Vault {
                         ),
                     ));
                 };
-                let vek = self.backend.recover(&blob, passphrase).map_err(|e| {
+                let vek = backend.recover(&blob, passphrase).map_err(|e| {
                     if e == KeyringError::WrongPassphrase {
                         warn!(backend = name, "unlock refused: wrong passphrase");
                     }

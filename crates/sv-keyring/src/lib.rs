@@ -12,11 +12,21 @@
 //! The store keeps one blob per backend, so `rekey` adds a second wrapping,
 //! verifies it, then removes the first, all without touching a record.
 //!
-//! This build ships the passphrase backend; the others plug in beside it.
+//! Backends here: passphrase (always), Secret Service (`libsecret`, pure
+//! Rust over D-Bus, Linux and the BSDs) and TPM2 (cargo feature `tpm2`, links
+//! libtss2).
 
 mod passphrase;
+#[cfg(all(unix, not(target_os = "macos")))]
+mod secret_service;
+#[cfg(feature = "tpm2")]
+mod tpm2;
 
 pub use passphrase::{PassphraseBackend, ARGON2_M_KIB, ARGON2_P, ARGON2_T};
+#[cfg(all(unix, not(target_os = "macos")))]
+pub use secret_service::{SecretServiceBackend, ITEM_LABEL, SERVICE as SECRET_SERVICE_NAME};
+#[cfg(feature = "tpm2")]
+pub use tpm2::Tpm2Backend;
 use sv_core::seal::KEY_LEN;
 use sv_core::{SecretString, VaultKey};
 
@@ -33,6 +43,10 @@ pub enum KeyringError {
     Damaged { backend: &'static str, detail: String },
     #[error("the {backend} backend is not available here: {reason}")]
     Unavailable { backend: &'static str, reason: String },
+    #[error("the {backend} key store is locked: {detail}")]
+    Locked { backend: &'static str, detail: String },
+    #[error("the vault key held by {backend} is missing: {detail}. The vault cannot be opened without it and no new key was created over it; if `session-vault daemon status --verbose` lists another wrapping, restart the daemon with that `--backend`, otherwise restore the keyring (or vault.db) from a backup")]
+    KeyMissing { backend: &'static str, detail: String },
     #[error("no random numbers from the operating system: {0}")]
     Random(String),
 }
@@ -72,6 +86,13 @@ pub trait KeyBackend: Send + Sync {
     fn forget(&self, _blob: &[u8]) -> Result<(), KeyringError> {
         Ok(())
     }
+
+    /// Whether the key behind `blob` could still be recovered now, without
+    /// recovering it where that is costly: lets `status` tell a user that
+    /// the daemon serves from memory because the store has gone away.
+    fn health(&self, _blob: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Fills `buf` from the operating system's CSPRNG.
@@ -91,17 +112,33 @@ pub fn generate_vault_key() -> Result<VaultKey, KeyringError> {
 pub fn backend_by_name(name: &str) -> Option<Box<dyn KeyBackend>> {
     match name {
         "passphrase" => Some(Box::new(PassphraseBackend::default())),
+        #[cfg(all(unix, not(target_os = "macos")))]
+        "libsecret" | "secret-service" => Some(Box::new(SecretServiceBackend)),
+        #[cfg(feature = "tpm2")]
+        "tpm2" => Some(Box::new(Tpm2Backend)),
         _ => None,
+    }
+}
+
+/// The status name for a user-facing backend name (`secret-service` is
+/// `libsecret`); `None` for a name no build knows.
+pub fn canonical_name(name: &str) -> Option<&'static str> {
+    match name {
+        "secret-service" | "libsecret" => Some("libsecret"),
+        other => BACKEND_NAMES.iter().copied().find(|n| *n == other),
     }
 }
 
 /// Backends in `auto` order with each one's availability: tpm2 →
 /// libsecret → passphrase. Those this build lacks are reported as such.
 pub fn probe_all() -> Vec<(&'static str, Result<(), String>)> {
-    let mut out: Vec<(&'static str, Result<(), String>)> = vec![
-        ("tpm2", Err("not built into this release (cargo feature `tpm2`)".into())),
-        ("libsecret", Err("not built into this release".into())),
-    ];
+    let mut out: Vec<(&'static str, Result<(), String>)> = Vec::new();
+    #[cfg(feature = "tpm2")]
+    out.push(("tpm2", Tpm2Backend.probe()));
+    #[cfg(not(feature = "tpm2"))]
+    out.push(("tpm2", Err("not built into this release (build with cargo feature `tpm2`)".into())));
+    #[cfg(all(unix, not(target_os = "macos")))]
+    out.push(("libsecret", SecretServiceBackend.probe()));
     out.push(("passphrase", PassphraseBackend::default().probe()));
     out
 }
