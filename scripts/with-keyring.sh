@@ -23,15 +23,20 @@ mkdir -p "$tmp/home" "$tmp/data" "$tmp/run"
 chmod 700 "$tmp/run"
 SV_KEYRING_TMP=$tmp
 export SV_KEYRING_TMP
-# The inner script: start the keyring unlocked, wait until it owns
+# The bus and everything it activates (a keyring daemon restarted by D-Bus
+# activation included) see the private HOME/XDG tree; the command gets the
+# caller's back.
+SV_CALLER_HOME=${HOME:-/root}
+SV_CALLER_XDG_DATA_HOME=${XDG_DATA_HOME-}
+SV_CALLER_XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR-}
+export SV_CALLER_HOME SV_CALLER_XDG_DATA_HOME SV_CALLER_XDG_RUNTIME_DIR
+# Inside: start the keyring unlocked (password "test"), wait until it owns
 # org.freedesktop.secrets (or D-Bus would activate a second, locked one),
-# then run the command with the caller's HOME restored.
+# then run the command.
+HOME="$tmp/home" XDG_DATA_HOME="$tmp/data" XDG_RUNTIME_DIR="$tmp/run" \
 dbus-run-session -- sh -c '
     set -eu
-    caller_home=${HOME:-/root}
-    export SV_KEYRING_HOME="$SV_KEYRING_TMP/home"
-    HOME="$SV_KEYRING_TMP/home" XDG_DATA_HOME="$SV_KEYRING_TMP/data" XDG_RUNTIME_DIR="$SV_KEYRING_TMP/run" \
-        sh -c "printf test | gnome-keyring-daemon --unlock --components=secrets" > "$SV_KEYRING_TMP/env"
+    printf test | gnome-keyring-daemon --unlock --components=secrets >/dev/null
     i=0
     until dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
             org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null | grep -q "boolean true"; do
@@ -42,7 +47,8 @@ dbus-run-session -- sh -c '
         fi
         sleep 0.1
     done
-    export SV_KEYRING_DATA="$SV_KEYRING_TMP/data"
-    HOME=$caller_home
+    HOME=$SV_CALLER_HOME
+    if [ -n "$SV_CALLER_XDG_DATA_HOME" ]; then XDG_DATA_HOME=$SV_CALLER_XDG_DATA_HOME; else unset XDG_DATA_HOME; fi
+    if [ -n "$SV_CALLER_XDG_RUNTIME_DIR" ]; then XDG_RUNTIME_DIR=$SV_CALLER_XDG_RUNTIME_DIR; else unset XDG_RUNTIME_DIR; fi
     "$@"
 ' with-keyring "$@"

@@ -17,14 +17,12 @@
 //! libtss2).
 
 mod passphrase;
-#[cfg(all(unix, not(target_os = "macos")))]
-mod secret_service;
+mod held;
 #[cfg(feature = "tpm2")]
 mod tpm2;
 
 pub use passphrase::{PassphraseBackend, ARGON2_M_KIB, ARGON2_P, ARGON2_T};
-#[cfg(all(unix, not(target_os = "macos")))]
-pub use secret_service::{SecretServiceBackend, ITEM_LABEL, SERVICE as SECRET_SERVICE_NAME};
+pub use held::{HeldKeyBackend, ITEM_LABEL, SERVICE as HELD_ITEM_SERVICE};
 #[cfg(feature = "tpm2")]
 pub use tpm2::Tpm2Backend;
 use sv_core::seal::KEY_LEN;
@@ -113,7 +111,11 @@ pub fn backend_by_name(name: &str) -> Option<Box<dyn KeyBackend>> {
     match name {
         "passphrase" => Some(Box::new(PassphraseBackend::default())),
         #[cfg(all(unix, not(target_os = "macos")))]
-        "libsecret" | "secret-service" => Some(Box::new(SecretServiceBackend)),
+        "libsecret" | "secret-service" => Some(Box::new(held::secret_service())),
+        #[cfg(target_os = "macos")]
+        "keychain" => Some(Box::new(held::keychain())),
+        #[cfg(windows)]
+        "dpapi" => Some(Box::new(held::credential_manager())),
         #[cfg(feature = "tpm2")]
         "tpm2" => Some(Box::new(Tpm2Backend)),
         _ => None,
@@ -130,7 +132,7 @@ pub fn canonical_name(name: &str) -> Option<&'static str> {
 }
 
 /// Backends in `auto` order with each one's availability: tpm2 →
-/// libsecret → passphrase. Those this build lacks are reported as such.
+/// libsecret (Keychain on macOS, DPAPI on Windows) → passphrase. Those this build lacks are reported as such.
 pub fn probe_all() -> Vec<(&'static str, Result<(), String>)> {
     let mut out: Vec<(&'static str, Result<(), String>)> = Vec::new();
     #[cfg(feature = "tpm2")]
@@ -138,7 +140,11 @@ pub fn probe_all() -> Vec<(&'static str, Result<(), String>)> {
     #[cfg(not(feature = "tpm2"))]
     out.push(("tpm2", Err("not built into this release (build with cargo feature `tpm2`)".into())));
     #[cfg(all(unix, not(target_os = "macos")))]
-    out.push(("libsecret", SecretServiceBackend.probe()));
+    out.push(("libsecret", held::secret_service().probe()));
+    #[cfg(target_os = "macos")]
+    out.push(("keychain", held::keychain().probe()));
+    #[cfg(windows)]
+    out.push(("dpapi", held::credential_manager().probe()));
     out.push(("passphrase", PassphraseBackend::default().probe()));
     out
 }
