@@ -26,7 +26,9 @@ pub fn run(paths: &VaultPaths, a: RekeyArgs) -> Result<u8> {
         ));
     }
     if st.locked {
-        return Err(CliError::Unavailable("the vault is locked; run `session-vault unlock` first, then rekey".into()));
+        return Err(CliError::Unavailable(
+            "the vault is locked; run `session-vault unlock` first, then rekey".into(),
+        ));
     }
     let passphrase = if a.backend == "passphrase" {
         let mut input = SecretInput::new();
@@ -34,14 +36,18 @@ pub fn run(paths: &VaultPaths, a: RekeyArgs) -> Result<u8> {
             let a = input.read("New vault passphrase: ")?;
             let b = input.read("Repeat the passphrase: ")?;
             if a != b {
-                return Err(CliError::Usage("the two passphrases differ; nothing was changed, run rekey again".into()));
+                return Err(CliError::Usage(
+                    "the two passphrases differ; nothing was changed, run rekey again".into(),
+                ));
             }
             a
         } else {
             input.read("")?
         };
         if pass.is_empty() {
-            return Err(CliError::Usage("the passphrase is empty; nothing was changed".into()));
+            return Err(CliError::Usage(
+                "the passphrase is empty; nothing was changed".into(),
+            ));
         }
         Some(pass)
     } else {
@@ -55,7 +61,10 @@ pub fn run(paths: &VaultPaths, a: RekeyArgs) -> Result<u8> {
         },
     )?;
     if r.removed.is_empty() {
-        println!("Vault key re-wrapped under {}; the daemon now uses it.", r.backend);
+        println!(
+            "Vault key re-wrapped under {}; the daemon now uses it.",
+            r.backend
+        );
     } else {
         println!(
             "Vault key re-wrapped under {} and verified; removed the {} wrapping. The daemon now uses {}.",

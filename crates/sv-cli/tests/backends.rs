@@ -52,7 +52,8 @@ fn env_with(backend: &str) -> TestEnv {
 
 fn set_backend(env: &mut TestEnv, backend: &str) {
     env.extra_env.retain(|(k, _)| k != "SESSION_VAULT_BACKEND");
-    env.extra_env.push(("SESSION_VAULT_BACKEND".into(), backend.into()));
+    env.extra_env
+        .push(("SESSION_VAULT_BACKEND".into(), backend.into()));
 }
 
 fn status(env: &TestEnv) -> serde_json::Value {
@@ -107,7 +108,10 @@ fn keyring_vault_id(env: &TestEnv) -> String {
 }
 
 fn secret_tool(args: &[&str]) -> std::process::Output {
-    Command::new("secret-tool").args(args).output().expect("secret-tool (apt-get install libsecret-tools)")
+    Command::new("secret-tool")
+        .args(args)
+        .output()
+        .expect("secret-tool (apt-get install libsecret-tools)")
 }
 
 fn keyring_secret(id: &str) -> Option<Vec<u8>> {
@@ -116,7 +120,12 @@ fn keyring_secret(id: &str) -> Option<Vec<u8>> {
 }
 
 fn dbus_send(args: &[&str]) -> std::process::Output {
-    Command::new("dbus-send").arg("--session").arg("--print-reply").args(args).output().expect("dbus-send")
+    Command::new("dbus-send")
+        .arg("--session")
+        .arg("--print-reply")
+        .args(args)
+        .output()
+        .expect("dbus-send")
 }
 
 fn lock_login_keyring() {
@@ -126,7 +135,11 @@ fn lock_login_keyring() {
         "org.freedesktop.Secret.Service.Lock",
         "array:objpath:/org/freedesktop/secrets/collection/login",
     ]);
-    assert!(o.status.success(), "lock: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "lock: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 /// Unlocks the login keyring the way a login does: a keyring daemon
@@ -141,7 +154,11 @@ fn unlock_login_keyring() {
         .env("XDG_RUNTIME_DIR", format!("{tmp}/run"))
         .output()
         .expect("gnome-keyring-daemon");
-    assert!(o.status.success(), "unlock: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "unlock: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // Wait until the new daemon answers.
     for _ in 0..100 {
         let o = dbus_send(&[
@@ -166,7 +183,10 @@ fn secret_service_pid() -> i32 {
         "string:org.freedesktop.secrets",
     ]);
     let text = String::from_utf8_lossy(&o.stdout);
-    text.split_whitespace().last().and_then(|s| s.parse().ok()).expect("pid of the keyring daemon")
+    text.split_whitespace()
+        .last()
+        .and_then(|s| s.parse().ok())
+        .expect("pid of the keyring daemon")
 }
 
 #[test]
@@ -181,22 +201,45 @@ fn secret_service_holds_the_key_and_vault_db_never_does() {
     assert_eq!(st["backend"], "libsecret");
     assert_eq!(st["locked"], false, "opens without a passphrase: {st}");
     let proj = env.mkdir("proj");
-    env.add("claude", &["--project", proj.to_str().unwrap()], "sk-ant-api03-kept-by-the-keyring");
+    env.add(
+        "claude",
+        &["--project", proj.to_str().unwrap()],
+        "sk-ant-api03-kept-by-the-keyring",
+    );
     restart(&env);
-    assert_eq!(env.get_in(&proj, "claude").ok().stdout, "sk-ant-api03-kept-by-the-keyring\n");
+    assert_eq!(
+        env.get_in(&proj, "claude").ok().stdout,
+        "sk-ant-api03-kept-by-the-keyring\n"
+    );
     stop(&env);
     let id = keyring_vault_id(&env);
     let vek = keyring_secret(&id).expect("the vault key item in the keyring");
     assert_eq!(vek.len(), 32);
-    assert!(!contains(&vault_bytes(&env), &vek), "the vault key must never be written to vault.db");
+    assert!(
+        !contains(&vault_bytes(&env), &vek),
+        "the vault key must never be written to vault.db"
+    );
     // The item is findable by its clear label and attributes.
-    let o = secret_tool(&["search", "--all", "service", "session-vault", "username", &id]);
+    let o = secret_tool(&[
+        "search",
+        "--all",
+        "service",
+        "session-vault",
+        "username",
+        &id,
+    ]);
     let text = String::from_utf8_lossy(&o.stdout) + String::from_utf8_lossy(&o.stderr);
     assert!(text.contains("session-vault vault key"), "{text}");
-    assert!(text.contains("attribute.application = session-vault"), "{text}");
+    assert!(
+        text.contains("attribute.application = session-vault"),
+        "{text}"
+    );
     // `daemon status --verbose` names the backends and the wrapping.
     env.run(&["daemon", "start"], None).ok();
-    let v = env.run(&["daemon", "status", "--verbose"], None).ok().stdout;
+    let v = env
+        .run(&["daemon", "status", "--verbose"], None)
+        .ok()
+        .stdout;
     assert!(v.contains("Hardware backend: libsecret"), "{v}");
     assert!(v.contains("Key wrappings:    libsecret"), "{v}");
 }
@@ -211,12 +254,27 @@ fn rekey_secret_service_to_passphrase_and_back() {
     env.run(&["daemon", "start"], None).ok();
     env.add("codex", &["--global"], "sk-proj-survives-two-rekeys");
     let first_id = keyring_vault_id(&env);
-    let r = env.run(&["rekey", "--backend", "passphrase"], Some(&format!("{PASS}\n"))).ok();
-    assert!(r.stdout.contains("removed the libsecret wrapping"), "{}", r.stdout);
+    let r = env
+        .run(
+            &["rekey", "--backend", "passphrase"],
+            Some(&format!("{PASS}\n")),
+        )
+        .ok();
+    assert!(
+        r.stdout.contains("removed the libsecret wrapping"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(status(&env)["backend"], "passphrase");
     assert_eq!(wrappings(&env), vec!["passphrase"]);
-    assert!(keyring_secret(&first_id).is_none(), "the old keyring item is deleted after a verified rekey");
-    assert_eq!(env.get_in(env.dir.path(), "codex").ok().stdout, "sk-proj-survives-two-rekeys\n");
+    assert!(
+        keyring_secret(&first_id).is_none(),
+        "the old keyring item is deleted after a verified rekey"
+    );
+    assert_eq!(
+        env.get_in(env.dir.path(), "codex").ok().stdout,
+        "sk-proj-survives-two-rekeys\n"
+    );
     // Auto picks the backend that holds a wrapping: passphrase, locked.
     set_backend(&mut env, "auto");
     restart(&env);
@@ -225,16 +283,28 @@ fn rekey_secret_service_to_passphrase_and_back() {
     assert_eq!(st["locked"], true);
     env.run(&["unlock"], Some("not it\n")).code(1);
     env.run(&["unlock"], Some(&format!("{PASS}\n"))).ok();
-    assert_eq!(env.get_in(env.dir.path(), "codex").ok().stdout, "sk-proj-survives-two-rekeys\n");
+    assert_eq!(
+        env.get_in(env.dir.path(), "codex").ok().stdout,
+        "sk-proj-survives-two-rekeys\n"
+    );
     // And back: no passphrase asked for.
-    let r = env.run(&["rekey", "--backend", "secret-service"], None).ok();
-    assert!(r.stdout.contains("removed the passphrase wrapping"), "{}", r.stdout);
+    let r = env
+        .run(&["rekey", "--backend", "secret-service"], None)
+        .ok();
+    assert!(
+        r.stdout.contains("removed the passphrase wrapping"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(wrappings(&env), vec!["libsecret"]);
     restart(&env);
     let st = status(&env);
     assert_eq!(st["backend"], "libsecret", "{st}");
     assert_eq!(st["locked"], false);
-    assert_eq!(env.get_in(env.dir.path(), "codex").ok().stdout, "sk-proj-survives-two-rekeys\n");
+    assert_eq!(
+        env.get_in(env.dir.path(), "codex").ok().stdout,
+        "sk-proj-survives-two-rekeys\n"
+    );
     assert_eq!(st["sessions"], 1);
 }
 
@@ -248,30 +318,42 @@ fn a_crash_in_the_middle_of_rekey_leaves_a_vault_that_opens_with_either() {
     env.start_unlocked();
     env.add("gemini", &["--global"], "AIzaSy-crash-safe");
     stop(&env);
-    env.extra_env.push(("SESSION_VAULT_TEST_CRASH_AFTER_REKEY_WRAP".into(), "1".into()));
+    env.extra_env.push((
+        "SESSION_VAULT_TEST_CRASH_AFTER_REKEY_WRAP".into(),
+        "1".into(),
+    ));
     env.start_unlocked();
     let pid = env.daemon_pid().expect("daemon pid");
     let r = env.run(&["rekey", "--backend", "secret-service"], None);
     assert_ne!(r.code, 0, "the daemon aborted mid-rekey: {}", r.stdout);
     TestEnv::wait_gone(pid);
-    env.extra_env.retain(|(k, _)| k != "SESSION_VAULT_TEST_CRASH_AFTER_REKEY_WRAP");
+    env.extra_env
+        .retain(|(k, _)| k != "SESSION_VAULT_TEST_CRASH_AFTER_REKEY_WRAP");
     // Both wrappings are there: the old passphrase one opens ...
     env.run(&["daemon", "start"], None).ok();
     let mut w = wrappings(&env);
     w.sort();
     assert_eq!(w, vec!["libsecret", "passphrase"]);
     stop(&env);
-    env.run(&["daemon", "start", "--backend", "passphrase"], None).ok();
+    env.run(&["daemon", "start", "--backend", "passphrase"], None)
+        .ok();
     env.run(&["unlock"], Some(&format!("{PASS}\n"))).ok();
-    assert_eq!(env.get_in(env.dir.path(), "gemini").ok().stdout, "AIzaSy-crash-safe\n");
+    assert_eq!(
+        env.get_in(env.dir.path(), "gemini").ok().stdout,
+        "AIzaSy-crash-safe\n"
+    );
     stop(&env);
     // ... and so does the new keyring one, without a passphrase.
     set_backend(&mut env, "secret-service");
     env.run(&["daemon", "start"], None).ok();
     assert_eq!(status(&env)["locked"], false);
-    assert_eq!(env.get_in(env.dir.path(), "gemini").ok().stdout, "AIzaSy-crash-safe\n");
+    assert_eq!(
+        env.get_in(env.dir.path(), "gemini").ok().stdout,
+        "AIzaSy-crash-safe\n"
+    );
     // Finishing the rekey cleans up.
-    env.run(&["rekey", "--backend", "secret-service"], None).ok();
+    env.run(&["rekey", "--backend", "secret-service"], None)
+        .ok();
     assert_eq!(wrappings(&env), vec!["libsecret"]);
 }
 
@@ -283,7 +365,11 @@ fn a_locked_keyring_is_reported_with_how_to_unlock_it() {
     let _k = keyring_guard();
     let env = env_with("secret-service");
     env.run(&["daemon", "start"], None).ok();
-    env.add("claude", &["--global"], "sk-ant-api03-behind-a-locked-keyring");
+    env.add(
+        "claude",
+        &["--global"],
+        "sk-ant-api03-behind-a-locked-keyring",
+    );
     stop(&env);
     lock_login_keyring();
     let started = env.run(&["daemon", "start"], None);
@@ -295,7 +381,11 @@ fn a_locked_keyring_is_reported_with_how_to_unlock_it() {
         let note = st["backend_note"].as_str().unwrap_or_default().to_owned();
         assert!(note.contains("locked"), "{note}");
         let r = env.run(&["unlock"], None).code(4);
-        assert!(r.stderr.contains("unlock your login keyring"), "{}", r.stderr);
+        assert!(
+            r.stderr.contains("unlock your login keyring"),
+            "{}",
+            r.stderr
+        );
         assert!(r.stderr.contains("session-vault unlock"), "{}", r.stderr);
         let v = env.run(&["daemon", "status"], None).ok().stdout;
         assert!(v.contains("Backend warning:"), "{v}");
@@ -305,7 +395,10 @@ fn a_locked_keyring_is_reported_with_how_to_unlock_it() {
         std::panic::resume_unwind(p);
     }
     env.run(&["unlock"], None).ok();
-    assert_eq!(env.get_in(env.dir.path(), "claude").ok().stdout, "sk-ant-api03-behind-a-locked-keyring\n");
+    assert_eq!(
+        env.get_in(env.dir.path(), "claude").ok().stdout,
+        "sk-ant-api03-behind-a-locked-keyring\n"
+    );
     assert_eq!(wrappings(&env), vec!["libsecret"]);
 }
 
@@ -317,7 +410,11 @@ fn a_deleted_key_item_refuses_to_open_and_never_creates_a_new_key() {
     let _k = keyring_guard();
     let env = env_with("secret-service");
     env.run(&["daemon", "start"], None).ok();
-    env.add("cursor", &["--global"], "cursor-key-whose-vault-key-vanishes");
+    env.add(
+        "cursor",
+        &["--global"],
+        "cursor-key-whose-vault-key-vanishes",
+    );
     stop(&env);
     let id = keyring_vault_id(&env);
     let o = secret_tool(&["clear", "service", "session-vault", "username", &id]);
@@ -327,7 +424,13 @@ fn a_deleted_key_item_refuses_to_open_and_never_creates_a_new_key() {
     let st = status(&env);
     assert_eq!(st["locked"], true, "{st}");
     assert_eq!(st["initialized"], true);
-    assert!(st["backend_note"].as_str().unwrap_or_default().contains("missing"), "{st}");
+    assert!(
+        st["backend_note"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("missing"),
+        "{st}"
+    );
     let r = env.run(&["unlock"], None).code(1);
     assert!(r.stderr.contains("is missing"), "{}", r.stderr);
     assert!(r.stderr.contains("no new key was created"), "{}", r.stderr);
@@ -358,7 +461,10 @@ fn the_keyring_going_away_after_start_keeps_serving_from_memory() {
     }
     TestEnv::wait_gone(pid);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        assert_eq!(env.get_in(env.dir.path(), "claude").ok().stdout, "sk-ant-api03-served-from-memory\n");
+        assert_eq!(
+            env.get_in(env.dir.path(), "claude").ok().stdout,
+            "sk-ant-api03-served-from-memory\n"
+        );
         let st = status(&env);
         assert_eq!(st["locked"], false);
         let note = st["backend_note"].as_str().unwrap_or_default().to_owned();
@@ -382,9 +488,16 @@ fn tpm2_seals_the_key_and_opens_without_a_passphrase() {
     assert_eq!(st["backend"], "tpm2");
     assert_eq!(st["locked"], false, "{st}");
     let proj = env.mkdir("p");
-    env.add("claude", &["--project", proj.to_str().unwrap()], "sk-ant-api03-sealed-by-the-tpm");
+    env.add(
+        "claude",
+        &["--project", proj.to_str().unwrap()],
+        "sk-ant-api03-sealed-by-the-tpm",
+    );
     restart(&env);
-    assert_eq!(env.get_in(&proj, "claude").ok().stdout, "sk-ant-api03-sealed-by-the-tpm\n");
+    assert_eq!(
+        env.get_in(&proj, "claude").ok().stdout,
+        "sk-ant-api03-sealed-by-the-tpm\n"
+    );
     assert_eq!(wrappings(&env), vec!["tpm2"]);
 }
 
@@ -396,7 +509,11 @@ fn rekey_tpm2_to_passphrase_and_back() {
     let mut env = env_with("tpm2");
     env.run(&["daemon", "start"], None).ok();
     env.add("codex", &["--global"], "sk-proj-tpm-round-trip");
-    env.run(&["rekey", "--backend", "passphrase"], Some(&format!("{PASS}\n"))).ok();
+    env.run(
+        &["rekey", "--backend", "passphrase"],
+        Some(&format!("{PASS}\n")),
+    )
+    .ok();
     assert_eq!(wrappings(&env), vec!["passphrase"]);
     set_backend(&mut env, "auto");
     restart(&env);
@@ -408,7 +525,10 @@ fn rekey_tpm2_to_passphrase_and_back() {
     let st = status(&env);
     assert_eq!(st["backend"], "tpm2", "{st}");
     assert_eq!(st["locked"], false);
-    assert_eq!(env.get_in(env.dir.path(), "codex").ok().stdout, "sk-proj-tpm-round-trip\n");
+    assert_eq!(
+        env.get_in(env.dir.path(), "codex").ok().stdout,
+        "sk-proj-tpm-round-trip\n"
+    );
 }
 
 #[test]
@@ -417,30 +537,43 @@ fn a_crash_during_rekey_to_tpm2_leaves_both_wrappings() {
         return;
     }
     let mut env = env_with("passphrase");
-    env.extra_env.push(("SESSION_VAULT_TEST_CRASH_AFTER_REKEY_WRAP".into(), "1".into()));
+    env.extra_env.push((
+        "SESSION_VAULT_TEST_CRASH_AFTER_REKEY_WRAP".into(),
+        "1".into(),
+    ));
     env.start_unlocked();
     env.add("gemini", &["--global"], "AIzaSy-tpm-crash");
     let pid = env.daemon_pid().expect("pid");
     assert_ne!(env.run(&["rekey", "--backend", "tpm2"], None).code, 0);
     TestEnv::wait_gone(pid);
-    env.extra_env.retain(|(k, _)| k != "SESSION_VAULT_TEST_CRASH_AFTER_REKEY_WRAP");
+    env.extra_env
+        .retain(|(k, _)| k != "SESSION_VAULT_TEST_CRASH_AFTER_REKEY_WRAP");
     set_backend(&mut env, "tpm2");
     env.run(&["daemon", "start"], None).ok();
     let mut w = wrappings(&env);
     w.sort();
     assert_eq!(w, vec!["passphrase", "tpm2"]);
-    assert_eq!(env.get_in(env.dir.path(), "gemini").ok().stdout, "AIzaSy-tpm-crash\n");
+    assert_eq!(
+        env.get_in(env.dir.path(), "gemini").ok().stdout,
+        "AIzaSy-tpm-crash\n"
+    );
     stop(&env);
     set_backend(&mut env, "passphrase");
     env.start_unlocked();
-    assert_eq!(env.get_in(env.dir.path(), "gemini").ok().stdout, "AIzaSy-tpm-crash\n");
+    assert_eq!(
+        env.get_in(env.dir.path(), "gemini").ok().stdout,
+        "AIzaSy-tpm-crash\n"
+    );
 }
 
 /// Flips one byte inside the sealed private part of the TPM blob in
 /// vault.db (the daemon is stopped, so the WAL has been checkpointed).
 fn damage_tpm_blob(db: &Path) {
     let mut bytes = std::fs::read(db).expect("vault.db");
-    let at = bytes.windows(5).position(|w| w == b"SVT2\x01").expect("a TPM2 blob in vault.db");
+    let at = bytes
+        .windows(5)
+        .position(|w| w == b"SVT2\x01")
+        .expect("a TPM2 blob in vault.db");
     let pub_len = u16::from_be_bytes([bytes[at + 5], bytes[at + 6]]) as usize;
     let priv_at = at + 7 + pub_len;
     let priv_len = u16::from_be_bytes([bytes[priv_at], bytes[priv_at + 1]]) as usize;
@@ -465,9 +598,17 @@ fn a_damaged_tpm_blob_refuses_to_open_and_explains() {
     assert_eq!(st["initialized"], true);
     let r = env.run(&["unlock"], None).code(1);
     assert!(r.stderr.contains("damaged"), "{}", r.stderr);
-    assert!(r.stderr.contains("rekey from another backend") || r.stderr.contains("backup"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("rekey from another backend") || r.stderr.contains("backup"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(env.get_in(env.dir.path(), "claude").code, 4);
-    assert_eq!(status(&env)["sessions"], 1, "nothing was deleted or recreated");
+    assert_eq!(
+        status(&env)["sessions"],
+        1,
+        "nothing was deleted or recreated"
+    );
     assert_eq!(wrappings(&env), vec!["tpm2"]);
 }
 
@@ -485,10 +626,16 @@ fn the_tpm_sealed_vault_never_holds_the_key() {
     let vek = keyring_secret(&id).expect("vault key item");
     env.run(&["rekey", "--backend", "tpm2"], None).ok();
     assert_eq!(wrappings(&env), vec!["tpm2"]);
-    assert_eq!(env.get_in(env.dir.path(), "claude").ok().stdout, "sk-ant-api03-moved-to-the-tpm\n");
+    assert_eq!(
+        env.get_in(env.dir.path(), "claude").ok().stdout,
+        "sk-ant-api03-moved-to-the-tpm\n"
+    );
     stop(&env);
     assert!(!contains(&vault_bytes(&env), &vek));
-    assert!(keyring_secret(&id).is_none(), "the keyring item is gone after the rekey");
+    assert!(
+        keyring_secret(&id).is_none(),
+        "the keyring item is gone after the rekey"
+    );
 }
 
 trait NonEmpty {
@@ -497,6 +644,8 @@ trait NonEmpty {
 
 impl NonEmpty for Path {
     fn exists_and_nonempty(&self) -> bool {
-        std::fs::metadata(self).map(|m| m.len() > 0).unwrap_or(false)
+        std::fs::metadata(self)
+            .map(|m| m.len() > 0)
+            .unwrap_or(false)
     }
 }

@@ -45,7 +45,10 @@ pub fn select_backend(
     };
     match sv_keyring::backend_by_name(name) {
         Some(b) => {
-            let probe = probes.iter().find(|(n, _)| *n == name).map(|(_, r)| r.clone());
+            let probe = probes
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, r)| r.clone());
             if let Some(Err(reason)) = probe {
                 // Explicitly asked for, or the only backend able to open
                 // this vault: start anyway when the vault needs exactly this
@@ -73,7 +76,10 @@ pub fn select_backend(
     }
 }
 
-fn auto(probes: &[(&'static str, Result<(), String>)], wrapped: &[String]) -> Result<&'static str, DaemonError> {
+fn auto(
+    probes: &[(&'static str, Result<(), String>)],
+    wrapped: &[String],
+) -> Result<&'static str, DaemonError> {
     if wrapped.is_empty() {
         return Ok(probes
             .iter()
@@ -81,12 +87,17 @@ fn auto(probes: &[(&'static str, Result<(), String>)], wrapped: &[String]) -> Re
             .map(|(n, _)| *n)
             .unwrap_or("passphrase"));
     }
-    let holders: Vec<&(&'static str, Result<(), String>)> =
-        probes.iter().filter(|(n, _)| wrapped.iter().any(|w| w == n)).collect();
+    let holders: Vec<&(&'static str, Result<(), String>)> = probes
+        .iter()
+        .filter(|(n, _)| wrapped.iter().any(|w| w == n))
+        .collect();
     if let Some((n, _)) = holders.iter().find(|(_, r)| r.is_ok()) {
         return Ok(n);
     }
-    if let Some((n, _)) = holders.iter().find(|(n, _)| sv_keyring::backend_by_name(n).is_some()) {
+    if let Some((n, _)) = holders
+        .iter()
+        .find(|(n, _)| sv_keyring::backend_by_name(n).is_some())
+    {
         return Ok(n);
     }
     Err(DaemonError::Setup(format!(
@@ -102,22 +113,40 @@ mod tests {
     fn probes(ok: &[&'static str]) -> Vec<(&'static str, Result<(), String>)> {
         ["tpm2", "libsecret", "passphrase"]
             .into_iter()
-            .map(|n| (n, if ok.contains(&n) { Ok(()) } else { Err("no".to_owned()) }))
+            .map(|n| {
+                (
+                    n,
+                    if ok.contains(&n) {
+                        Ok(())
+                    } else {
+                        Err("no".to_owned())
+                    },
+                )
+            })
             .collect()
     }
 
     #[test]
     fn new_vaults_take_the_first_available() {
-        assert_eq!(auto(&probes(&["libsecret", "passphrase"]), &[]).unwrap(), "libsecret");
+        assert_eq!(
+            auto(&probes(&["libsecret", "passphrase"]), &[]).unwrap(),
+            "libsecret"
+        );
         assert_eq!(auto(&probes(&["passphrase"]), &[]).unwrap(), "passphrase");
     }
 
     #[test]
     fn existing_vaults_take_a_backend_holding_a_wrapping() {
         let w = vec!["passphrase".to_owned()];
-        assert_eq!(auto(&probes(&["libsecret", "passphrase"]), &w).unwrap(), "passphrase");
+        assert_eq!(
+            auto(&probes(&["libsecret", "passphrase"]), &w).unwrap(),
+            "passphrase"
+        );
         let w = vec!["passphrase".to_owned(), "libsecret".to_owned()];
-        assert_eq!(auto(&probes(&["libsecret", "passphrase"]), &w).unwrap(), "libsecret");
+        assert_eq!(
+            auto(&probes(&["libsecret", "passphrase"]), &w).unwrap(),
+            "libsecret"
+        );
         // The holder is unavailable: still chosen, so its error explains.
         let w = vec!["libsecret".to_owned()];
         assert_eq!(auto(&probes(&["passphrase"]), &w).unwrap(), "libsecret");

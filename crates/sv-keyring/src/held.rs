@@ -70,7 +70,9 @@ pub struct HeldKeyBackend {
 
 impl std::fmt::Debug for HeldKeyBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HeldKeyBackend").field("name", &self.name).finish()
+        f.debug_struct("HeldKeyBackend")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -217,10 +219,14 @@ impl HeldKeyBackend {
             }
             Err(e) => return Err(self.map_err(e)),
         });
-        let mut bytes: [u8; KEY_LEN] = secret.as_slice().try_into().map_err(|_| KeyringError::Damaged {
-            backend: self.name,
-            detail: format!("the key item {id} does not hold a 32-byte key"),
-        })?;
+        let mut bytes: [u8; KEY_LEN] =
+            secret
+                .as_slice()
+                .try_into()
+                .map_err(|_| KeyringError::Damaged {
+                    backend: self.name,
+                    detail: format!("the key item {id} does not hold a 32-byte key"),
+                })?;
         Ok(VaultKey::from_bytes(&mut bytes))
     }
 
@@ -229,7 +235,9 @@ impl HeldKeyBackend {
     pub fn check(&self, blob: &[u8]) -> Result<(), KeyringError> {
         let id = self.parse_blob(blob)?;
         let b = *self;
-        with_deadline(b, PROBE_TIMEOUT, "checking the key item", move || b.read_item(&id).map(drop))
+        with_deadline(b, PROBE_TIMEOUT, "checking the key item", move || {
+            b.read_item(&id).map(drop)
+        })
     }
 }
 
@@ -283,7 +291,11 @@ impl KeyBackend for HeldKeyBackend {
         })
     }
 
-    fn protect(&self, vek: &VaultKey, _passphrase: Option<&SecretString>) -> Result<Vec<u8>, KeyringError> {
+    fn protect(
+        &self,
+        vek: &VaultKey,
+        _passphrase: Option<&SecretString>,
+    ) -> Result<Vec<u8>, KeyringError> {
         let id = new_vault_id()?;
         let secret = Zeroizing::new(vek.expose_bytes().to_vec());
         let item_id = id.clone();
@@ -306,10 +318,16 @@ impl KeyBackend for HeldKeyBackend {
         Ok(blob)
     }
 
-    fn recover(&self, blob: &[u8], _passphrase: Option<&SecretString>) -> Result<VaultKey, KeyringError> {
+    fn recover(
+        &self,
+        blob: &[u8],
+        _passphrase: Option<&SecretString>,
+    ) -> Result<VaultKey, KeyringError> {
         let id = self.parse_blob(blob)?;
         let b = *self;
-        with_deadline(b, OP_TIMEOUT, "reading the vault key", move || b.read_item(&id))
+        with_deadline(b, OP_TIMEOUT, "reading the vault key", move || {
+            b.read_item(&id)
+        })
     }
 
     fn forget(&self, blob: &[u8]) -> Result<(), KeyringError> {
@@ -354,10 +372,15 @@ mod tests {
     #[test]
     #[cfg(all(unix, not(target_os = "macos")))]
     fn a_hung_service_is_cut_off() {
-        let r: Result<(), _> = with_deadline(secret_service(), Duration::from_millis(50), "testing", || {
-            std::thread::sleep(Duration::from_secs(2));
-            Ok(())
-        });
+        let r: Result<(), _> = with_deadline(
+            secret_service(),
+            Duration::from_millis(50),
+            "testing",
+            || {
+                std::thread::sleep(Duration::from_secs(2));
+                Ok(())
+            },
+        );
         let msg = r.unwrap_err().to_string();
         assert!(msg.contains("did not answer"), "{msg}");
         assert!(msg.contains("session-vault unlock"), "{msg}");

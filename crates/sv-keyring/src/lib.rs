@@ -134,11 +134,11 @@ pub fn canonical_name(name: &str) -> Option<&'static str> {
 /// Backends in `auto` order with each one's availability: tpm2 →
 /// libsecret (Keychain on macOS, DPAPI on Windows) → passphrase. Those this build lacks are reported as such.
 pub fn probe_all() -> Vec<(&'static str, Result<(), String>)> {
-    let mut out: Vec<(&'static str, Result<(), String>)> = Vec::new();
     #[cfg(feature = "tpm2")]
-    out.push(("tpm2", Tpm2Backend.probe()));
+    let tpm2 = Tpm2Backend.probe();
     #[cfg(not(feature = "tpm2"))]
-    out.push(("tpm2", Err("not built into this release (build with cargo feature `tpm2`)".into())));
+    let tpm2 = Err("not built into this release (build with cargo feature `tpm2`)".into());
+    let mut out: Vec<(&'static str, Result<(), String>)> = vec![("tpm2", tpm2)];
     #[cfg(all(unix, not(target_os = "macos")))]
     out.push(("libsecret", held::secret_service().probe()));
     #[cfg(target_os = "macos")]

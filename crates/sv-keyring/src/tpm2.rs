@@ -152,7 +152,9 @@ impl Session {
         let mut ctx = context()?;
         let template = primary_template()?;
         let primary = ctx
-            .execute_with_nullauth_session(|c| c.create_primary(Hierarchy::Owner, template, None, None, None, None))
+            .execute_with_nullauth_session(|c| {
+                c.create_primary(Hierarchy::Owner, template, None, None, None, None)
+            })
             .map_err(|e| unavailable("the TPM cannot create the storage primary key", e))?
             .key_handle;
         let session = ctx
@@ -166,7 +168,10 @@ impl Session {
             )
             .map_err(|e| unavailable("the TPM cannot start an HMAC session", e))?;
         let Some(auth) = session else {
-            return Err(unavailable("the TPM cannot start an HMAC session", "no session handle"));
+            return Err(unavailable(
+                "the TPM cannot start an HMAC session",
+                "no session handle",
+            ));
         };
         let (attrs, mask) = SessionAttributesBuilder::new()
             .with_decrypt(true)
@@ -195,13 +200,16 @@ impl Drop for Session {
 }
 
 fn encode(public: &Public, private: &Private) -> Result<Vec<u8>, KeyringError> {
-    let pubm = public.marshall().map_err(|e| unavailable("cannot encode the sealed object", e))?;
+    let pubm = public
+        .marshall()
+        .map_err(|e| unavailable("cannot encode the sealed object", e))?;
     let privm = private.value();
     let mut blob = Vec::with_capacity(9 + pubm.len() + privm.len());
     blob.extend_from_slice(MAGIC);
     blob.push(VERSION);
     for part in [&pubm[..], privm] {
-        let len = u16::try_from(part.len()).map_err(|_| unavailable("sealed object", "too large"))?;
+        let len =
+            u16::try_from(part.len()).map_err(|_| unavailable("sealed object", "too large"))?;
         blob.extend_from_slice(&len.to_be_bytes());
         blob.extend_from_slice(part);
     }
@@ -213,7 +221,9 @@ fn decode(blob: &[u8]) -> Result<(Public, Private), KeyringError> {
         return Err(damaged("not a TPM2 sealed blob".into()));
     }
     if blob[4] != VERSION {
-        return Err(damaged("unknown TPM2 blob version; upgrade session-vault".into()));
+        return Err(damaged(
+            "unknown TPM2 blob version; upgrade session-vault".into(),
+        ));
     }
     let mut at = 5;
     let mut part = |blob: &[u8]| -> Result<Vec<u8>, KeyringError> {
@@ -232,8 +242,10 @@ fn decode(blob: &[u8]) -> Result<(Public, Private), KeyringError> {
     if at != blob.len() {
         return Err(damaged("the sealed blob has trailing bytes".into()));
     }
-    let public = Public::unmarshall(&pubm).map_err(|e| damaged(format!("the sealed public part does not parse: {e}")))?;
-    let private = Private::try_from(privm).map_err(|e| damaged(format!("the sealed private part does not parse: {e}")))?;
+    let public = Public::unmarshall(&pubm)
+        .map_err(|e| damaged(format!("the sealed public part does not parse: {e}")))?;
+    let private = Private::try_from(privm)
+        .map_err(|e| damaged(format!("the sealed private part does not parse: {e}")))?;
     Ok((public, private))
 }
 
@@ -262,7 +274,11 @@ impl KeyBackend for Tpm2Backend {
         self.probe()
     }
 
-    fn protect(&self, vek: &VaultKey, _passphrase: Option<&SecretString>) -> Result<Vec<u8>, KeyringError> {
+    fn protect(
+        &self,
+        vek: &VaultKey,
+        _passphrase: Option<&SecretString>,
+    ) -> Result<Vec<u8>, KeyringError> {
         let mut s = Session::open()?;
         let data = SensitiveData::try_from(vek.expose_bytes().to_vec())
             .map_err(|e| unavailable("cannot pass the key to the TPM", e))?;
@@ -270,12 +286,18 @@ impl KeyBackend for Tpm2Backend {
         let primary = s.primary;
         let created = s
             .ctx
-            .execute_with_session(s.session, |c| c.create(primary, template, None, Some(data), None, None))
+            .execute_with_session(s.session, |c| {
+                c.create(primary, template, None, Some(data), None, None)
+            })
             .map_err(|e| unavailable("the TPM cannot seal the key", e))?;
         encode(&created.out_public, &created.out_private)
     }
 
-    fn recover(&self, blob: &[u8], _passphrase: Option<&SecretString>) -> Result<VaultKey, KeyringError> {
+    fn recover(
+        &self,
+        blob: &[u8],
+        _passphrase: Option<&SecretString>,
+    ) -> Result<VaultKey, KeyringError> {
         let (public, private) = decode(blob)?;
         let mut s = Session::open()?;
         let primary = s.primary;
@@ -307,8 +329,17 @@ mod tests {
 
     #[test]
     fn damaged_blobs_are_refused_before_the_tpm() {
-        for bad in [&b""[..], b"SVT2", b"XXXX\x01\x00\x00\x00\x00", b"SVT2\x02\x00\x00\x00\x00", b"SVT2\x01\x00\x05ab"] {
-            assert!(matches!(decode(bad), Err(KeyringError::Damaged { .. })), "{bad:?}");
+        for bad in [
+            &b""[..],
+            b"SVT2",
+            b"XXXX\x01\x00\x00\x00\x00",
+            b"SVT2\x02\x00\x00\x00\x00",
+            b"SVT2\x01\x00\x05ab",
+        ] {
+            assert!(
+                matches!(decode(bad), Err(KeyringError::Damaged { .. })),
+                "{bad:?}"
+            );
         }
     }
 

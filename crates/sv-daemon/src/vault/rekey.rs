@@ -36,8 +36,15 @@ impl Vault {
         })?;
         let target: Arc<dyn KeyBackend> = sv_keyring::backend_by_name(name)
             .map(Arc::from)
-            .ok_or_else(|| bad(format!("this build of session-vault has no {name} backend; nothing was changed")))?;
-        let passphrase = prm.passphrase.as_ref().filter(|_| target.needs_passphrase());
+            .ok_or_else(|| {
+                bad(format!(
+                    "this build of session-vault has no {name} backend; nothing was changed"
+                ))
+            })?;
+        let passphrase = prm
+            .passphrase
+            .as_ref()
+            .filter(|_| target.needs_passphrase());
         if target.needs_passphrase() && passphrase.is_none_or(|p| p.is_empty()) {
             return Err(bad("rekeying to the passphrase backend needs a non-empty passphrase; nothing was changed".into()));
         }
@@ -49,16 +56,22 @@ impl Vault {
         })?;
         // Lock order everywhere: key, then store.
         let key_guard = self.key.read().unwrap_or_else(|p| p.into_inner());
-        let vek = key_guard
-            .as_ref()
-            .ok_or_else(|| RpcError::new(locked_error().code, "the vault is locked; run `session-vault unlock`, then rekey"))?;
+        let vek = key_guard.as_ref().ok_or_else(|| {
+            RpcError::new(
+                locked_error().code,
+                "the vault is locked; run `session-vault unlock`, then rekey",
+            )
+        })?;
         let (kcv, previous) = {
             let store = self.store();
             let kcv = store.key_check_value().map_err(store_err)?;
             (kcv, store.key_wrap(name).map_err(store_err)?)
         };
         let Some(kcv) = kcv else {
-            return Err(RpcError::new(code::INVALID_PARAMS, "this vault has no key yet; nothing to rekey"));
+            return Err(RpcError::new(
+                code::INVALID_PARAMS,
+                "this vault has no key yet; nothing to rekey",
+            ));
         };
 
         // 1 and 2: the new wrapping, beside the old ones.
@@ -73,16 +86,24 @@ impl Vault {
             .key_wrap(name)
             .map_err(store_err)
             .and_then(|stored| {
-                let stored = stored.ok_or_else(|| RpcError::new(code::STORAGE, "the new wrapping was not stored"))?;
+                let stored = stored.ok_or_else(|| {
+                    RpcError::new(code::STORAGE, "the new wrapping was not stored")
+                })?;
                 let back = target.recover(&stored, passphrase).map_err(keyring_err)?;
                 if back.verify_check_value(&kcv) {
                     Ok(())
                 } else {
-                    Err(RpcError::new(code::VAULT_DAMAGED, "the new wrapping gives back a different key"))
+                    Err(RpcError::new(
+                        code::VAULT_DAMAGED,
+                        "the new wrapping gives back a different key",
+                    ))
                 }
             });
         if let Err(e) = verified {
-            warn!(backend = name, "rekey: the new wrapping failed verification; rolling it back");
+            warn!(
+                backend = name,
+                "rekey: the new wrapping failed verification; rolling it back"
+            );
             let store = self.store();
             let _ = match &previous {
                 Some(old) => store.put_key_wrap(name, old, now()),
@@ -92,7 +113,10 @@ impl Vault {
             let _ = target.forget(&blob);
             return Err(RpcError::new(
                 e.code,
-                format!("{}; the new {name} wrapping was removed again and nothing was changed", e.message),
+                format!(
+                    "{}; the new {name} wrapping was removed again and nothing was changed",
+                    e.message
+                ),
             ));
         }
         info!(backend = name, "rekey: new wrapping stored and verified");
@@ -138,12 +162,21 @@ impl Vault {
     }
 
     /// Why the backend in use could not give the key back now, if so.
-    pub(super) fn backend_note(&self, backend: &dyn KeyBackend, blob: Option<&[u8]>, locked: bool) -> Option<String> {
+    pub(super) fn backend_note(
+        &self,
+        backend: &dyn KeyBackend,
+        blob: Option<&[u8]>,
+        locked: bool,
+    ) -> Option<String> {
         if locked {
             if backend.needs_passphrase() {
                 return None;
             }
-            return self.open_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            return self
+                .open_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
         }
         let blob = blob?;
         backend.health(blob).err().map(|reason| {
