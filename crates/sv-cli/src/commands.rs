@@ -100,6 +100,14 @@ fn daemon(paths: &VaultPaths, action: DaemonAction) -> Result<u8> {
             while paths.socket.exists() && std::time::Instant::now() < deadline {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
+            // The daemon holds its lock until the process ends (after the
+            // final checkpoint): wait for that too, so `stop; start` works.
+            while std::time::Instant::now() < deadline {
+                match std::fs::File::open(paths.lock_file()).map(|f| f.try_lock()) {
+                    Ok(Err(std::fs::TryLockError::WouldBlock)) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                    _ => break,
+                }
+            }
             println!("Daemon stopped.");
             Ok(0)
         }
