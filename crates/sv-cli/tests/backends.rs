@@ -655,16 +655,26 @@ fn rekey_to_the_same_passphrase_backend_changes_the_passphrase() {
     let env = env_with("passphrase");
     env.start_unlocked();
     env.add("claude", &["--global"], "sk-ant-api03-new-passphrase");
-    env.run(&["rekey", "--backend", "passphrase"], Some("\n")).code(2);
-    env.run(&["rekey", "--backend", "passphrase"], Some("a new passphrase\n")).ok();
+    env.run(&["rekey", "--backend", "passphrase"], Some("\n"))
+        .code(2);
+    env.run(
+        &["rekey", "--backend", "passphrase"],
+        Some("a new passphrase\n"),
+    )
+    .ok();
     assert_eq!(wrappings(&env), vec!["passphrase"]);
     restart(&env);
     env.run(&["unlock"], Some(&format!("{PASS}\n"))).code(1);
     env.run(&["unlock"], Some("a new passphrase\n")).ok();
-    assert_eq!(env.get_in(env.dir.path(), "claude").ok().stdout, "sk-ant-api03-new-passphrase\n");
+    assert_eq!(
+        env.get_in(env.dir.path(), "claude").ok().stdout,
+        "sk-ant-api03-new-passphrase\n"
+    );
     // A locked vault cannot be rekeyed; an unknown backend is a usage error.
     env.run(&["lock"], None).ok();
-    let r = env.run(&["rekey", "--backend", "passphrase"], Some("x\n")).code(4);
+    let r = env
+        .run(&["rekey", "--backend", "passphrase"], Some("x\n"))
+        .code(4);
     assert!(r.stderr.contains("unlock"), "{}", r.stderr);
     env.run(&["rekey", "--backend", "floppy"], None).code(2);
 }
