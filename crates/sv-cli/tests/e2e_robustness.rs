@@ -18,7 +18,9 @@ fn rpc(s: &mut UnixStream, line: &str) -> serde_json::Value {
     s.write_all(line.as_bytes()).unwrap();
     s.write_all(b"\n").unwrap();
     let mut out = String::new();
-    BufReader::new(s.try_clone().unwrap()).read_line(&mut out).unwrap();
+    BufReader::new(s.try_clone().unwrap())
+        .read_line(&mut out)
+        .unwrap();
     serde_json::from_str(&out).unwrap_or_else(|_| panic!("not JSON: {out:?}"))
 }
 
@@ -32,7 +34,8 @@ fn kill_9_during_concurrent_adds_loses_no_acknowledged_session() {
     env.start_unlocked();
     let app = env.mkdir("app");
     let pid = env.daemon_pid().unwrap();
-    env.extra_env.push(("SESSION_VAULT_NO_AUTOSTART".into(), "1".into()));
+    env.extra_env
+        .push(("SESSION_VAULT_NO_AUTOSTART".into(), "1".into()));
     let env = Arc::new(env);
     let stored = Arc::new(Mutex::new(Vec::<String>::new()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -42,7 +45,16 @@ fn kill_9_during_concurrent_adds_loses_no_acknowledged_session() {
         threads.push(std::thread::spawn(move || {
             let mut i = 0;
             while !stop.load(Ordering::Relaxed) {
-                let r = env.run(&["add", "--tool", "claude", "--project", app.to_str().unwrap()], Some(&format!("sk-{t}-{i}\n")));
+                let r = env.run(
+                    &[
+                        "add",
+                        "--tool",
+                        "claude",
+                        "--project",
+                        app.to_str().unwrap(),
+                    ],
+                    Some(&format!("sk-{t}-{i}\n")),
+                );
                 if let Some(id) = r.stdout.trim().strip_prefix("Stored session ") {
                     stored.lock().unwrap().push(id.to_owned());
                 }
@@ -62,15 +74,31 @@ fn kill_9_during_concurrent_adds_loses_no_acknowledged_session() {
         t.join().unwrap();
     }
     let acknowledged = stored.lock().unwrap().clone();
-    assert!(acknowledged.len() >= 6, "the adds ran: {}", acknowledged.len());
-    assert!(env.socket().exists(), "the crash left a stale socket behind");
+    assert!(
+        acknowledged.len() >= 6,
+        "the adds ran: {}",
+        acknowledged.len()
+    );
+    assert!(
+        env.socket().exists(),
+        "the crash left a stale socket behind"
+    );
     // The next start replaces the stale socket and the vault opens.
     env.run(&["daemon", "start"], None).ok();
     env.run(&["unlock"], Some(&format!("{PASS}\n"))).ok();
-    let js: serde_json::Value = serde_json::from_str(&env.run(&["list", "--json"], None).ok().stdout).unwrap();
-    let ids: Vec<&str> = js.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    let js: serde_json::Value =
+        serde_json::from_str(&env.run(&["list", "--json"], None).ok().stdout).unwrap();
+    let ids: Vec<&str> = js
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
     for id in &acknowledged {
-        assert!(ids.contains(&id.as_str()), "session {id} acknowledged but lost");
+        assert!(
+            ids.contains(&id.as_str()),
+            "session {id} acknowledged but lost"
+        );
     }
     env.get_in(&app, "claude").ok();
 }
@@ -87,7 +115,10 @@ fn three_hundred_concurrent_lookups_across_two_projects() {
         .map(|i| {
             let dir = if i % 2 == 0 { &a } else { &b };
             let mut cmd = env.command(&["get", "--tool", "claude"]);
-            cmd.current_dir(dir).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+            cmd.current_dir(dir)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
             (i, cmd.spawn().unwrap())
         })
         .collect();
@@ -96,10 +127,19 @@ fn three_hundred_concurrent_lookups_across_two_projects() {
         let o = c.wait_with_output().unwrap();
         let want = if i % 2 == 0 { "key-a\n" } else { "key-b\n" };
         if !o.status.success() || o.stdout != want.as_bytes() {
-            wrong.push((i, o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned()));
+            wrong.push((
+                i,
+                o.status.code(),
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            ));
         }
     }
-    assert!(wrong.is_empty(), "{} of 300 wrong: {:?}", wrong.len(), &wrong[..wrong.len().min(5)]);
+    assert!(
+        wrong.is_empty(),
+        "{} of 300 wrong: {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(5)]
+    );
 }
 
 #[test]
@@ -116,21 +156,41 @@ fn hostile_frames_leave_the_daemon_serving() {
     let mut s = UnixStream::connect(env.socket()).unwrap();
     assert_eq!(rpc(&mut s, "this is not json")["error"]["code"], -32700);
     assert_eq!(rpc(&mut s, "[1,2,3]")["error"]["code"], -32700);
-    assert_eq!(rpc(&mut s, r#"{"jsonrpc":"1.0","id":2,"method":"status"}"#)["error"]["code"], -32600);
-    let v = rpc(&mut s, r#"{"jsonrpc":"2.0","id":3,"method":"steal_everything"}"#);
+    assert_eq!(
+        rpc(&mut s, r#"{"jsonrpc":"1.0","id":2,"method":"status"}"#)["error"]["code"],
+        -32600
+    );
+    let v = rpc(
+        &mut s,
+        r#"{"jsonrpc":"2.0","id":3,"method":"steal_everything"}"#,
+    );
     assert_eq!(v["error"]["code"], -32601);
     assert_eq!(v["id"], 3);
-    assert_eq!(rpc(&mut s, r#"{"jsonrpc":"2.0","id":4,"method":"add","params":{"tool":5}}"#)["error"]["code"], -32602);
-    assert_eq!(rpc(&mut s, "\u{0}\u{1}\u{ff}garbage")["error"]["code"], -32700);
+    assert_eq!(
+        rpc(
+            &mut s,
+            r#"{"jsonrpc":"2.0","id":4,"method":"add","params":{"tool":5}}"#
+        )["error"]["code"],
+        -32602
+    );
+    assert_eq!(
+        rpc(&mut s, "\u{0}\u{1}\u{ff}garbage")["error"]["code"],
+        -32700
+    );
     // Still usable on the same connection.
-    assert!(rpc(&mut s, r#"{"jsonrpc":"2.0","id":5,"method":"status"}"#)["result"]["version"].is_string());
+    assert!(
+        rpc(&mut s, r#"{"jsonrpc":"2.0","id":5,"method":"status"}"#)["result"]["version"]
+            .is_string()
+    );
 
     // A frame over 64 KiB gets an error and the connection is closed.
     let mut big = UnixStream::connect(env.socket()).unwrap();
     let payload = vec![b'x'; 70 * 1024];
     let _ = big.write_all(&payload);
     let mut resp = String::new();
-    BufReader::new(big.try_clone().unwrap()).read_line(&mut resp).unwrap();
+    BufReader::new(big.try_clone().unwrap())
+        .read_line(&mut resp)
+        .unwrap();
     let v: serde_json::Value = serde_json::from_str(&resp).unwrap();
     assert_eq!(v["error"]["code"], -32008);
     let mut rest = Vec::new();
@@ -154,7 +214,10 @@ fn no_secret_in_files_argv_or_environ() {
     let app = env.mkdir("app");
     // The user's shell already exports a key when the daemon autostarts:
     // the daemon must not inherit it.
-    env.extra_env.push(("ANTHROPIC_API_KEY".into(), "sk-ant-exported-in-shell".into()));
+    env.extra_env.push((
+        "ANTHROPIC_API_KEY".into(),
+        "sk-ant-exported-in-shell".into(),
+    ));
     env.run(&["unlock"], Some(&format!("{PASS}\n"))).ok();
     env.add("claude", &["--project", app.to_str().unwrap()], secret);
     env.add("codex", &["--global"], secret);
@@ -166,15 +229,30 @@ fn no_secret_in_files_argv_or_environ() {
     let dir = env.data_dir();
     for name in ["vault.db", "vault.db-wal", "vault.db-shm", "sv-daemon.log"] {
         if let Ok(bytes) = std::fs::read(dir.join(name)) {
-            assert!(!contains(&bytes, secret.as_bytes()), "{name} holds the secret");
-            assert!(!contains(&bytes, PASS.as_bytes()), "{name} holds the passphrase");
+            assert!(
+                !contains(&bytes, secret.as_bytes()),
+                "{name} holds the secret"
+            );
+            assert!(
+                !contains(&bytes, PASS.as_bytes()),
+                "{name} holds the passphrase"
+            );
         }
     }
     for f in ["cmdline", "environ"] {
         let bytes = std::fs::read(format!("/proc/{pid}/{f}")).unwrap();
-        assert!(!contains(&bytes, secret.as_bytes()), "daemon {f} holds the secret");
-        assert!(!contains(&bytes, b"sk-ant-exported-in-shell"), "daemon {f} inherited an exported key");
-        assert!(!contains(&bytes, PASS.as_bytes()), "daemon {f} holds the passphrase");
+        assert!(
+            !contains(&bytes, secret.as_bytes()),
+            "daemon {f} holds the secret"
+        );
+        assert!(
+            !contains(&bytes, b"sk-ant-exported-in-shell"),
+            "daemon {f} inherited an exported key"
+        );
+        assert!(
+            !contains(&bytes, PASS.as_bytes()),
+            "daemon {f} holds the passphrase"
+        );
     }
     // Modes: vault 0600 in a 0700 directory, socket 0600.
     assert_eq!(mode(&env.vault_db()), 0o600);
@@ -200,12 +278,25 @@ fn swapped_ciphertexts_are_refused() {
     {
         let c = rusqlite::Connection::open(env.vault_db()).unwrap();
         let get = |id: &str| -> (Vec<u8>, Vec<u8>) {
-            c.query_row("SELECT nonce, ciphertext FROM session_values WHERE session_id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?))).unwrap()
+            c.query_row(
+                "SELECT nonce, ciphertext FROM session_values WHERE session_id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
         };
         let (na, ca) = get(&ida);
         let (nb, cb) = get(&idb);
-        c.execute("UPDATE session_values SET nonce = ?1, ciphertext = ?2 WHERE session_id = ?3", rusqlite::params![nb, cb, ida]).unwrap();
-        c.execute("UPDATE session_values SET nonce = ?1, ciphertext = ?2 WHERE session_id = ?3", rusqlite::params![na, ca, idb]).unwrap();
+        c.execute(
+            "UPDATE session_values SET nonce = ?1, ciphertext = ?2 WHERE session_id = ?3",
+            rusqlite::params![nb, cb, ida],
+        )
+        .unwrap();
+        c.execute(
+            "UPDATE session_values SET nonce = ?1, ciphertext = ?2 WHERE session_id = ?3",
+            rusqlite::params![na, ca, idb],
+        )
+        .unwrap();
     }
     env.start_unlocked();
     for dir in [&a, &b] {
@@ -225,7 +316,8 @@ fn newer_or_damaged_vaults_are_refused_untouched() {
     {
         let c = rusqlite::Connection::open(env.vault_db()).unwrap();
         c.pragma_update(None, "user_version", 42).unwrap();
-        c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+        c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
     }
     let before = std::fs::read(env.vault_db()).unwrap();
     let r = env.run(&["daemon", "start"], None).code(4);
@@ -235,7 +327,10 @@ fn newer_or_damaged_vaults_are_refused_untouched() {
     std::fs::write(env.vault_db(), b"garbage garbage garbage garbage").unwrap();
     let r = env.run(&["daemon", "start"], None).code(4);
     assert!(r.stderr.contains("damaged"), "{}", r.stderr);
-    assert_eq!(std::fs::read(env.vault_db()).unwrap(), b"garbage garbage garbage garbage");
+    assert_eq!(
+        std::fs::read(env.vault_db()).unwrap(),
+        b"garbage garbage garbage garbage"
+    );
 }
 
 #[test]
@@ -243,10 +338,18 @@ fn sigterm_exits_0_and_removes_the_socket_and_one_daemon_per_user() {
     let env = TestEnv::new();
     let mut cmd = Command::new(daemon_bin());
     env.apply_env(&mut cmd);
-    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while UnixStream::connect(env.socket()).is_err() {
-        assert!(std::time::Instant::now() < deadline, "daemon did not come up");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "daemon did not come up"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     // A second daemon for the same user refuses to start.
@@ -255,7 +358,10 @@ fn sigterm_exits_0_and_removes_the_socket_and_one_daemon_per_user() {
     let o = second.output().unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("already running"));
-    assert!(env.socket().exists(), "the loser did not remove the winner's socket");
+    assert!(
+        env.socket().exists(),
+        "the loser did not remove the winner's socket"
+    );
     // A connection in the middle of a request keeps working until SIGTERM.
     let mut s = UnixStream::connect(env.socket()).unwrap();
     assert!(rpc(&mut s, r#"{"jsonrpc":"2.0","id":1,"method":"status"}"#)["result"].is_object());
@@ -267,7 +373,12 @@ fn sigterm_exits_0_and_removes_the_socket_and_one_daemon_per_user() {
     assert_eq!(status.code(), Some(0));
     assert!(!env.socket().exists());
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert!(err.contains("SIGTERM"), "{err}");
 }
 

@@ -20,21 +20,41 @@ fn scope_rules() {
     // Adding through a symlink stores the canonical path.
     let link_web = env.dir.path().join("link-to-web");
     std::os::unix::fs::symlink(&web, &link_web).unwrap();
-    env.add("claude", &["--project", link_web.to_str().unwrap()], "key-web");
+    env.add(
+        "claude",
+        &["--project", link_web.to_str().unwrap()],
+        "key-web",
+    );
 
     assert_eq!(env.get_in(&app, "claude").ok().stdout, "key-app\n");
-    assert_eq!(env.get_in(&web, "claude").ok().stdout, "key-web\n", "longest project wins");
+    assert_eq!(
+        env.get_in(&web, "claude").ok().stdout,
+        "key-web\n",
+        "longest project wins"
+    );
     assert_eq!(env.get_in(&deep, "claude").ok().stdout, "key-web\n");
-    assert_eq!(env.get_in(&link, "claude").ok().stdout, "key-app\n", "symlinked path served");
+    assert_eq!(
+        env.get_in(&link, "claude").ok().stdout,
+        "key-app\n",
+        "symlinked path served"
+    );
     env.get_in(&evil, "claude").code(3);
     env.get_in(&other, "claude").code(3);
     // Another tool in the right project: nothing.
     env.get_in(&app, "codex").code(3);
 
     env.add("claude", &["--global"], "key-global");
-    assert_eq!(env.get_in(&other, "claude").ok().stdout, "key-global\n", "global fallback");
+    assert_eq!(
+        env.get_in(&other, "claude").ok().stdout,
+        "key-global\n",
+        "global fallback"
+    );
     assert_eq!(env.get_in(&evil, "claude").ok().stdout, "key-global\n");
-    assert_eq!(env.get_in(&app, "claude").ok().stdout, "key-app\n", "project beats global");
+    assert_eq!(
+        env.get_in(&app, "claude").ok().stdout,
+        "key-app\n",
+        "project beats global"
+    );
 }
 
 #[test]
@@ -65,9 +85,28 @@ fn idle_expiry_slides_and_hard_deadline_holds() {
     let a = env.mkdir("a");
     let b = env.mkdir("b");
     let c = env.mkdir("c");
-    env.add("claude", &["--project", a.to_str().unwrap(), "--ttl", "6"], "idle-unused");
-    env.add("claude", &["--project", b.to_str().unwrap(), "--ttl", "6"], "idle-used");
-    env.add("claude", &["--project", c.to_str().unwrap(), "--ttl", "0", "--max-age", "10"], "hard");
+    env.add(
+        "claude",
+        &["--project", a.to_str().unwrap(), "--ttl", "6"],
+        "idle-unused",
+    );
+    env.add(
+        "claude",
+        &["--project", b.to_str().unwrap(), "--ttl", "6"],
+        "idle-used",
+    );
+    env.add(
+        "claude",
+        &[
+            "--project",
+            c.to_str().unwrap(),
+            "--ttl",
+            "0",
+            "--max-age",
+            "10",
+        ],
+        "hard",
+    );
     // Serve b and c every 1.5 s for 7.5 s: b's idle clock slides past its
     // 6 s TTL; c is used too, but its deadline does not move.
     for _ in 0..5 {
@@ -82,15 +121,26 @@ fn idle_expiry_slides_and_hard_deadline_holds() {
     env.get_in(&c, "claude").code(3);
     assert_eq!(env.get_in(&b, "claude").ok().stdout, "idle-used\n");
     // Expired sessions are purged from the vault.
-    let js: serde_json::Value = serde_json::from_str(&env.run(&["list", "--json"], None).ok().stdout).unwrap();
-    let left: Vec<_> = js.as_array().unwrap().iter().map(|s| s["scope"].as_str().unwrap().to_owned()).collect();
+    let js: serde_json::Value =
+        serde_json::from_str(&env.run(&["list", "--json"], None).ok().stdout).unwrap();
+    let left: Vec<_> = js
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["scope"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(left, [b.to_str().unwrap()]);
 }
 
-const NASTY: &str = r#"a'b"c$(touch pwned1)`touch pwned2`;touch pwned3|&<>*?~!#\\ $HOME ${PATH} 'end"#;
+const NASTY: &str =
+    r#"a'b"c$(touch pwned1)`touch pwned2`;touch pwned3|&<>*?~!#\\ $HOME ${PATH} 'end"#;
 
 fn have(shell: &str) -> bool {
-    Command::new(shell).arg("-c").arg("true").output().is_ok_and(|o| o.status.success())
+    Command::new(shell)
+        .arg("-c")
+        .arg("true")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 #[test]
@@ -100,7 +150,10 @@ fn metacharacters_round_trip_through_real_shells() {
     let app = env.mkdir("app");
     env.add("claude", &["--project", app.to_str().unwrap()], NASTY);
     let sv = sv_bin();
-    let script = format!("eval \"$('{}' env --tool claude)\" && printf '%s' \"$ANTHROPIC_API_KEY\"", sv.display());
+    let script = format!(
+        "eval \"$('{}' env --tool claude)\" && printf '%s' \"$ANTHROPIC_API_KEY\"",
+        sv.display()
+    );
     for shell in ["bash", "sh", "zsh"] {
         if shell == "zsh" && !have("zsh") {
             panic!("zsh is not installed; .ci/run installs it");
@@ -114,7 +167,10 @@ fn metacharacters_round_trip_through_real_shells() {
     assert!(have("fish"), "fish is not installed; .ci/run installs it");
     let mut cmd = Command::new("fish");
     cmd.arg("-c")
-        .arg(format!("'{}' env --tool claude --format fish | source; printf '%s' \"$ANTHROPIC_API_KEY\"", sv.display()))
+        .arg(format!(
+            "'{}' env --tool claude --format fish | source; printf '%s' \"$ANTHROPIC_API_KEY\"",
+            sv.display()
+        ))
         .current_dir(&app);
     env.apply_env(&mut cmd);
     let r = run_cmd(cmd, None).ok();

@@ -58,7 +58,8 @@ fn to_raw<T: Serialize>(v: &T) -> Outcome {
 fn params<'a, T: serde::Deserialize<'a>>(raw: Option<&'a RawValue>) -> Result<T, RpcError> {
     let text = raw.map(|r| r.get()).unwrap_or("{}");
     // serde's message can quote input; it goes back only to the same peer.
-    serde_json::from_str(text).map_err(|e| RpcError::new(code::INVALID_PARAMS, format!("invalid params: {e}")))
+    serde_json::from_str(text)
+        .map_err(|e| RpcError::new(code::INVALID_PARAMS, format!("invalid params: {e}")))
 }
 
 fn store_err(e: StoreError) -> RpcError {
@@ -81,7 +82,10 @@ fn keyring_err(e: KeyringError) -> RpcError {
 }
 
 fn locked_error() -> RpcError {
-    RpcError::new(code::LOCKED, "the vault is locked; run `session-vault unlock`")
+    RpcError::new(
+        code::LOCKED,
+        "the vault is locked; run `session-vault unlock`",
+    )
 }
 
 impl Vault {
@@ -162,7 +166,10 @@ impl Vault {
             }
             other => Err(RpcError::new(
                 code::METHOD_NOT_FOUND,
-                format!("unknown method `{}`", other.chars().take(64).collect::<String>()),
+                format!(
+                    "unknown method `{}`",
+                    other.chars().take(64).collect::<String>()
+                ),
             )),
         }
     }
@@ -198,7 +205,10 @@ impl Vault {
         let vek = match kcv {
             None => {
                 let vek = sv_keyring::generate_vault_key().map_err(keyring_err)?;
-                let blob = self.backend.protect(&vek, passphrase).map_err(keyring_err)?;
+                let blob = self
+                    .backend
+                    .protect(&vek, passphrase)
+                    .map_err(keyring_err)?;
                 store
                     .initialize(&vek.check_value(), name, &blob, now())
                     .map_err(store_err)?;
@@ -264,8 +274,7 @@ impl Vault {
     fn add(&self, prm: p::AddParams) -> Result<p::AddResult, RpcError> {
         let vars = self.tool_vars(&prm.tool)?;
         let bad = |m: String| RpcError::new(code::INVALID_PARAMS, m);
-        if prm.values.len() != vars.len()
-            || prm.values.iter().zip(vars).any(|(v, n)| &v.name != n)
+        if prm.values.len() != vars.len() || prm.values.iter().zip(vars).any(|(v, n)| &v.name != n)
         {
             return Err(bad(format!(
                 "tool `{}` needs exactly these variables, in order: {}",
@@ -275,7 +284,10 @@ impl Vault {
         }
         for v in &prm.values {
             if v.value.is_empty() {
-                return Err(bad(format!("the value of {} is empty; nothing was stored", v.name)));
+                return Err(bad(format!(
+                    "the value of {} is empty; nothing was stored",
+                    v.name
+                )));
             }
             if v.value.expose().contains('\0') {
                 return Err(bad(format!(
@@ -327,7 +339,9 @@ impl Vault {
             expiry: Expiry::new(now(), prm.ttl, prm.max_age),
             vars: vars.to_vec(),
         };
-        self.store().insert_session(&row, &sealed).map_err(store_err)?;
+        self.store()
+            .insert_session(&row, &sealed)
+            .map_err(store_err)?;
         info!(session = %id, tool = %prm.tool, scope = %scope.as_db_str(), "stored session");
         Ok(p::AddResult { id, fingerprint })
     }
@@ -354,13 +368,16 @@ impl Vault {
         let t = now();
         let store = self.store();
         let rows = store.sessions_for_tool(&prm.tool).map_err(store_err)?;
-        let (expired, live): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.expiry.is_expired(t));
+        let (expired, live): (Vec<_>, Vec<_>) =
+            rows.into_iter().partition(|r| r.expiry.is_expired(t));
         if !expired.is_empty() {
             let ids: Vec<String> = expired.into_iter().map(|r| r.id).collect();
             store.remove_ids(&ids).map_err(store_err)?;
             info!(count = ids.len(), tool = %prm.tool, "purged expired sessions");
         }
-        let Some(row) = ScopeMatcher::new(&cwd).best(live.iter().map(|r| (&r.scope, r.expiry.created_at, r))) else {
+        let Some(row) =
+            ScopeMatcher::new(&cwd).best(live.iter().map(|r| (&r.scope, r.expiry.created_at, r)))
+        else {
             warn!(pid = ?peer.pid, exe = ?peer.exe, cwd = %cwd.display(), tool = %prm.tool, "refused: no credential in scope");
             return Err(RpcError::new(
                 code::NO_CREDENTIAL,
@@ -396,7 +413,10 @@ impl Vault {
         if values.is_empty() {
             return Err(RpcError::new(
                 code::VAULT_DAMAGED,
-                format!("session {} has no stored values; remove it and add the key again", row.id),
+                format!(
+                    "session {} has no stored values; remove it and add the key again",
+                    row.id
+                ),
             ));
         }
         store.touch(&row.id, t).map_err(store_err)?;
@@ -414,7 +434,9 @@ impl Vault {
         let store = self.store();
         store.purge_expired(t).map_err(store_err)?;
         let scope = prm.project.as_deref().map(scope_from_arg).transpose()?;
-        let rows = store.list(prm.tool.as_deref(), scope.as_ref()).map_err(store_err)?;
+        let rows = store
+            .list(prm.tool.as_deref(), scope.as_ref())
+            .map_err(store_err)?;
         Ok(p::ListResult {
             now: t,
             sessions: rows
@@ -471,9 +493,14 @@ fn scope_from_arg(s: &str) -> Result<Scope, RpcError> {
     }
     let p = Path::new(s);
     if !p.is_absolute() {
-        return Err(RpcError::new(code::INVALID_PARAMS, "the project must be an absolute path"));
+        return Err(RpcError::new(
+            code::INVALID_PARAMS,
+            "the project must be an absolute path",
+        ));
     }
-    Ok(Scope::Project(std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned())))
+    Ok(Scope::Project(
+        std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned()),
+    ))
 }
 
 fn canonical_dir(dir: &str) -> Result<PathBuf, RpcError> {
