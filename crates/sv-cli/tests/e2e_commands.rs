@@ -364,3 +364,28 @@ fn on_demand_start_and_help() {
     let o = c.output().unwrap();
     assert!(String::from_utf8_lossy(&o.stdout).contains(env!("CARGO_PKG_VERSION")));
 }
+
+#[test]
+fn foreground_start_execs_the_daemon_in_place() {
+    let env = TestEnv::new();
+    let mut cmd = env.command(&["daemon", "start", "--foreground"]);
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let pid = loop {
+        if let Some(p) = env.daemon_pid() {
+            break p;
+        }
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(std::time::Duration::from_millis(30));
+    };
+    assert_eq!(pid as u32, child.id(), "the CLI process became the daemon");
+    // SAFETY: kill(2) of our child.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}

@@ -366,7 +366,7 @@ impl Vault {
             return Err(locked_error());
         };
         let t = now();
-        let store = self.store();
+        let mut store = self.store();
         let rows = store.sessions_for_tool(&prm.tool).map_err(store_err)?;
         let (expired, live): (Vec<_>, Vec<_>) =
             rows.into_iter().partition(|r| r.expiry.is_expired(t));
@@ -419,7 +419,7 @@ impl Vault {
                 ),
             ));
         }
-        store.touch(&row.id, t).map_err(store_err)?;
+        store.touch(&row.id, t);
         info!(session = %row.id, tool = %row.tool, pid = ?peer.pid, exe = ?peer.exe, cwd = %cwd.display(), "served credential");
         Ok(p::GetResult {
             session_id: row.id.clone(),
@@ -431,7 +431,7 @@ impl Vault {
 
     fn list(&self, prm: p::ListParams) -> Result<p::ListResult, RpcError> {
         let t = now();
-        let store = self.store();
+        let mut store = self.store();
         store.purge_expired(t).map_err(store_err)?;
         let scope = prm.project.as_deref().map(scope_from_arg).transpose()?;
         let rows = store
@@ -459,7 +459,7 @@ impl Vault {
     }
 
     fn remove(&self, prm: p::RemoveParams) -> Result<p::RemoveResult, RpcError> {
-        let store = self.store();
+        let mut store = self.store();
         let removed = match (&prm.id, &prm.tool, &prm.project) {
             (Some(id), None, None) => {
                 if id.len() < 4 {

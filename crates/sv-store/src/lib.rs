@@ -112,6 +112,11 @@ pub struct SealedValue {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Idle-clock restarts not yet written: a serve must not cost a disk
+    /// write. Flushed by [`Store::flush_touches`] (periodically, before a
+    /// purge, at shutdown). A crash loses at most one interval of sliding,
+    /// which can only make a session expire sooner, never later.
+    pending_touches: std::collections::HashMap<String, i64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -168,6 +173,7 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.to_owned(),
+            pending_touches: Default::default(),
         };
         store.prepare().map_err(|e| match e {
             StoreError::Sqlite(e) => StoreError::from_sqlite(e, path),
@@ -376,6 +382,9 @@ impl Store {
                 path: self.path.clone(),
                 detail: format!("session {} has an invalid scope", row.id),
             })?;
+            if let Some(&t) = self.pending_touches.get(&row.id) {
+                row.expiry.touch(t);
+            }
             out.push(row);
         }
         Ok(out)
@@ -412,18 +421,44 @@ impl Store {
         self.wrap(rows.collect())
     }
 
-    /// Restarts a session's idle clock.
-    pub fn touch(&self, id: &str, last_used: i64) -> Result<()> {
-        self.wrap(self.conn.execute(
-            "UPDATE sessions SET last_used = max(last_used, ?2) WHERE id = ?1",
-            params![id, last_used],
-        ))
-        .map(drop)
+    /// Restarts a session's idle clock (in memory until the next flush).
+    pub fn touch(&mut self, id: &str, last_used: i64) {
+        let t = self
+            .pending_touches
+            .entry(id.to_owned())
+            .or_insert(last_used);
+        *t = (*t).max(last_used);
+    }
+
+    /// Writes the pending idle-clock restarts in one transaction.
+    pub fn flush_touches(&mut self) -> Result<()> {
+        if self.pending_touches.is_empty() {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let touches = std::mem::take(&mut self.pending_touches);
+        let run = |conn: &mut Connection| -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            {
+                let mut st = tx.prepare_cached(
+                    "UPDATE sessions SET last_used = max(last_used, ?2) WHERE id = ?1",
+                )?;
+                for (id, t) in &touches {
+                    st.execute(params![id, t])?;
+                }
+            }
+            tx.commit()
+        };
+        run(&mut self.conn).map_err(|e| {
+            // Keep them for the next try.
+            self.pending_touches = touches.clone();
+            StoreError::from_sqlite(e, &path)
+        })
     }
 
     /// Deletes the sessions whose id starts with `prefix` (at least 4
     /// characters): 0 or 1 of them, never several.
-    pub fn remove_by_id_prefix(&self, prefix: &str) -> Result<u64> {
+    pub fn remove_by_id_prefix(&mut self, prefix: &str) -> Result<u64> {
         let pattern = format!("{}%", prefix.replace(['%', '_'], ""));
         let ids: Vec<String> = {
             let mut st = self.wrap(
@@ -459,9 +494,10 @@ impl Store {
     }
 
     /// Deletes the given sessions (their values go with them).
-    pub fn remove_ids(&self, ids: &[String]) -> Result<u64> {
+    pub fn remove_ids(&mut self, ids: &[String]) -> Result<u64> {
         let mut n = 0;
         for id in ids {
+            self.pending_touches.remove(id);
             n += self.wrap(
                 self.conn
                     .execute("DELETE FROM sessions WHERE id = ?1", [id]),
@@ -471,7 +507,8 @@ impl Store {
     }
 
     /// Deletes every session expired at `now`; returns how many.
-    pub fn purge_expired(&self, now: i64) -> Result<u64> {
+    pub fn purge_expired(&mut self, now: i64) -> Result<u64> {
+        self.flush_touches()?;
         self.wrap(self.conn.execute(
             "DELETE FROM sessions WHERE (idle_ttl > 0 AND ?1 >= last_used + idle_ttl)
                                      OR (hard_deadline IS NOT NULL AND ?1 >= hard_deadline)",
@@ -490,7 +527,8 @@ impl Store {
     }
 
     /// Moves the WAL's content into the main file (done at shutdown).
-    pub fn checkpoint(&self) -> Result<()> {
+    pub fn checkpoint(&mut self) -> Result<()> {
+        self.flush_touches()?;
         self.wrap(
             self.conn
                 .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())),
@@ -565,11 +603,15 @@ mod tests {
         assert_eq!(got[0].scope, Scope::project("/p/app"));
         assert_eq!(got[0].vars, ["ANTHROPIC_API_KEY"]);
         assert_eq!(s.sealed_values("abcd-1").unwrap(), val());
-        s.touch("abcd-1", 105).unwrap();
-        assert_eq!(
-            s.list(Some("claude"), None).unwrap()[0].expiry.last_used,
-            105
-        );
+        s.touch("abcd-1", 105);
+        let last = |s: &Store| s.list(Some("claude"), None).unwrap()[0].expiry.last_used;
+        assert_eq!(last(&s), 105, "a pending touch applies");
+        s.flush_touches().unwrap();
+        s.touch("abcd-1", 101);
+        assert_eq!(last(&s), 105, "flushed, and never moved back");
+        drop(s);
+        let mut s = Store::open(&p).unwrap();
+        assert_eq!(last(&s), 105, "the flush reached the file");
         assert_eq!(s.purge_expired(114).unwrap(), 0);
         assert_eq!(s.purge_expired(115).unwrap(), 1);
         assert!(
