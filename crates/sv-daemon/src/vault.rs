@@ -367,7 +367,10 @@ impl Vault {
         };
         let t = now();
         let mut store = self.store();
-        let rows = store.sessions_for_tool(&prm.tool).map_err(store_err)?;
+        let scopes = sv_core::scope::covering_scopes(&cwd);
+        let rows = store
+            .sessions_in_scopes(&prm.tool, &scopes)
+            .map_err(store_err)?;
         let (expired, live): (Vec<_>, Vec<_>) =
             rows.into_iter().partition(|r| r.expiry.is_expired(t));
         if !expired.is_empty() {

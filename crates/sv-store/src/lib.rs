@@ -38,7 +38,7 @@ const MIGRATIONS: &[&str] = &[
         last_used INTEGER NOT NULL,
         idle_ttl INTEGER NOT NULL,
         hard_deadline INTEGER);
-     CREATE INDEX sessions_tool ON sessions(tool);
+     CREATE INDEX sessions_tool_scope ON sessions(tool, scope);
      CREATE TABLE session_values (
         session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
         var TEXT NOT NULL,
@@ -395,6 +395,20 @@ impl Store {
         self.query_sessions("WHERE s.tool = ?1", &[&tool])
     }
 
+    /// The sessions of `tool` whose scope is one of `scopes` (see
+    /// [`sv_core::scope::covering_scopes`]): a lookup reads only the rows that
+    /// can match, however many sessions the vault holds.
+    pub fn sessions_in_scopes(&self, tool: &str, scopes: &[String]) -> Result<Vec<SessionRow>> {
+        let placeholders: Vec<String> = (0..scopes.len()).map(|i| format!("?{}", i + 2)).collect();
+        let filter = format!(
+            "WHERE s.tool = ?1 AND s.scope IN ({})",
+            placeholders.join(", ")
+        );
+        let mut args: Vec<&dyn rusqlite::ToSql> = vec![&tool];
+        args.extend(scopes.iter().map(|s| s as &dyn rusqlite::ToSql));
+        self.query_sessions(&filter, &args)
+    }
+
     /// Sessions, optionally only one tool's and/or one scope's.
     pub fn list(&self, tool: Option<&str>, scope: Option<&Scope>) -> Result<Vec<SessionRow>> {
         let scope_s = scope.map(|s| s.as_db_str().into_owned());
@@ -600,6 +614,13 @@ mod tests {
             .unwrap();
         let got = s.sessions_for_tool("claude").unwrap();
         assert_eq!(got.len(), 1);
+        let scopes = sv_core::scope::covering_scopes(Path::new("/p/app/src"));
+        assert_eq!(s.sessions_in_scopes("claude", &scopes).unwrap(), got);
+        let elsewhere = sv_core::scope::covering_scopes(Path::new("/p/app-evil"));
+        assert!(s
+            .sessions_in_scopes("claude", &elsewhere)
+            .unwrap()
+            .is_empty());
         assert_eq!(got[0].scope, Scope::project("/p/app"));
         assert_eq!(got[0].vars, ["ANTHROPIC_API_KEY"]);
         assert_eq!(s.sealed_values("abcd-1").unwrap(), val());
