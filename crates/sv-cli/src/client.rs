@@ -86,12 +86,18 @@ impl Client {
                 "lost the connection to the daemon ({e}); check `session-vault daemon status`"
             ))
         };
-        self.reader.get_mut().write_all(&line).map_err(lost)?;
+        // A daemon that refuses us (another uid) answers before it reads and
+        // closes: after a failed write, still read what it said.
+        let written = self.reader.get_mut().write_all(&line);
         let mut buf = Zeroizing::new(Vec::new());
-        (&mut self.reader)
+        let read = (&mut self.reader)
             .take(MAX_RESPONSE)
-            .read_until(b'\n', &mut buf)
-            .map_err(lost)?;
+            .read_until(b'\n', &mut buf);
+        match (written, read) {
+            (_, Ok(_)) if !buf.is_empty() => {}
+            (Err(e), _) | (Ok(()), Err(e)) => return Err(lost(e)),
+            (Ok(()), Ok(_)) => {}
+        }
         if buf.is_empty() {
             return Err(CliError::Unavailable(
                 "the daemon closed the connection without answering; check `session-vault daemon status`".into(),

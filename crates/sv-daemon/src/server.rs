@@ -335,11 +335,10 @@ fn peer_of(stream: &UnixStream) -> Option<Peer> {
     })
 }
 
-async fn write_response(
-    w: &mut (impl AsyncWriteExt + Unpin),
+fn encode_response(
     id: &serde_json::Value,
     out: Result<Box<serde_json::value::RawValue>, RpcError>,
-) -> std::io::Result<()> {
+) -> Zeroizing<Vec<u8>> {
     let mut buf = Zeroizing::new(
         match out {
             Ok(result) => serde_json::to_vec(&p::ResponseOk {
@@ -359,7 +358,7 @@ async fn write_response(
         }),
     );
     buf.push(b'\n');
-    w.write_all(&buf).await
+    buf
 }
 
 async fn serve_conn(
@@ -380,7 +379,7 @@ async fn serve_conn(
             code::FORBIDDEN,
             "this session-vault daemon belongs to another user",
         );
-        let _ = write_response(&mut wr, &null, Err(err)).await;
+        let _ = wr.write_all(&encode_response(&null, Err(err))).await;
         return;
     }
     let mut reader = BufReader::with_capacity(8 * 1024, rd);
@@ -399,41 +398,50 @@ async fn serve_conn(
             Ok(Ok(Frame::TooLarge)) => {
                 warn!(pid = ?peer.pid, "refused a frame over 64 KiB");
                 let err = RpcError::new(code::FRAME_TOO_LARGE, "request larger than 64 KiB");
-                let _ = write_response(&mut wr, &null, Err(err)).await;
+                let _ = wr.write_all(&encode_response(&null, Err(err))).await;
                 break;
             }
             Ok(Ok(Frame::Line)) => {
                 if buf.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                let (id, out) = match serde_json::from_slice::<p::IncomingRequest<'_>>(&buf) {
-                    Err(_) => (
-                        null.clone(),
-                        Err(RpcError::new(
-                            code::PARSE_ERROR,
-                            "parse error: not a JSON-RPC request object",
-                        )),
-                    ),
-                    Ok(req) if req.jsonrpc != Some("2.0") => (
-                        req.id.clone().unwrap_or(serde_json::Value::Null),
-                        Err(RpcError::new(
-                            code::INVALID_REQUEST,
-                            "invalid request: jsonrpc must be \"2.0\"",
-                        )),
-                    ),
-                    Ok(req) => {
-                        let id = req.id.clone().unwrap_or(serde_json::Value::Null);
-                        let out = tokio::task::block_in_place(|| vault.dispatch(&req, &peer));
-                        if let Err(e) = &out {
-                            debug!(method = %req.method.chars().take(32).collect::<String>(), code = e.code, "request failed");
-                        }
-                        (id, out)
-                    }
-                };
-                if write_response(&mut wr, &id, out).await.is_err() {
+                let reply = tokio::task::block_in_place(|| handle_frame(&vault, &buf, &peer));
+                if wr.write_all(&reply).await.is_err() {
                     break;
                 }
             }
         }
     }
+}
+
+/// Answers one frame (without its newline): the response line, newline
+/// included, in a zeroising buffer. Blocking (SQLite, Argon2); pure apart
+/// from what the vault does, so it is also the fuzzing entry point.
+pub fn handle_frame(vault: &Vault, frame: &[u8], peer: &Peer) -> Zeroizing<Vec<u8>> {
+    let null = serde_json::Value::Null;
+    let (id, out) = match serde_json::from_slice::<p::IncomingRequest<'_>>(frame) {
+        Err(_) => (
+            null,
+            Err(RpcError::new(
+                code::PARSE_ERROR,
+                "parse error: not a JSON-RPC request object",
+            )),
+        ),
+        Ok(req) if req.jsonrpc != Some("2.0") => (
+            req.id.clone().unwrap_or(serde_json::Value::Null),
+            Err(RpcError::new(
+                code::INVALID_REQUEST,
+                "invalid request: jsonrpc must be \"2.0\"",
+            )),
+        ),
+        Ok(req) => {
+            let id = req.id.clone().unwrap_or(serde_json::Value::Null);
+            let out = vault.dispatch(&req, peer);
+            if let Err(e) = &out {
+                debug!(method = %req.method.chars().take(32).collect::<String>(), code = e.code, "request failed");
+            }
+            (id, out)
+        }
+    };
+    encode_response(&id, out)
 }
