@@ -13,7 +13,6 @@
 
 use crate::{random_bytes, KeyBackend, KeyringError};
 use argon2::{Algorithm, Argon2, Params, Version};
-use hmac_lite::check_tag;
 use sv_core::seal::{unwrap_key, wrap_key, KEY_LEN, NONCE_LEN};
 use sv_core::{SecretString, VaultKey};
 use zeroize::Zeroizing;
@@ -46,16 +45,15 @@ impl Default for PassphraseBackend {
     }
 }
 
-mod hmac_lite {
-    //! The check tag: the first 16 bytes of SHA-256-based HKDF output over
-    //! the derived key, compared in constant time.
-    use super::CHECK_LEN;
-    pub fn check_tag(kek: &[u8]) -> [u8; CHECK_LEN] {
-        // Reuse the VaultKey derivation: a VaultKey built from the KEK gives
-        // an HMAC-based check value under a key separate from the KEK.
-        let mut bytes: [u8; 32] = kek.try_into().expect("32-byte KEK");
-        sv_core::VaultKey::from_bytes(&mut bytes).check_value()
-    }
+/// The passphrase check value: an HMAC-based tag under a key derived from
+/// the KEK (never the KEK itself), so a wrong passphrase is recognised
+/// before the wrapped key is touched.
+fn check_tag(kek: &[u8; KEY_LEN]) -> [u8; CHECK_LEN] {
+    let mut bytes = *kek;
+    let tag = VaultKey::from_bytes(&mut bytes).check_value();
+    let mut out = [0u8; CHECK_LEN];
+    out.copy_from_slice(&tag[..CHECK_LEN]);
+    out
 }
 
 fn derive_kek(
