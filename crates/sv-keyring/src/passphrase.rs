@@ -121,7 +121,7 @@ impl KeyBackend for PassphraseBackend {
             blob.extend_from_slice(&n.to_be_bytes());
         }
         blob.extend_from_slice(&salt);
-        blob.extend_from_slice(&check_tag(&*kek));
+        blob.extend_from_slice(&check_tag(&kek));
         blob.extend_from_slice(&nonce);
         blob.extend_from_slice(&wrapped);
         Ok(blob)
@@ -158,7 +158,7 @@ impl KeyBackend for PassphraseBackend {
         at += NONCE_LEN;
         let wrapped = &blob[at..];
         let kek = derive_kek(pass, salt, m, t, p)?;
-        let expected = check_tag(&*kek);
+        let expected = check_tag(&kek);
         let same = expected
             .iter()
             .zip(check)
