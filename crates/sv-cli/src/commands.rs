@@ -32,6 +32,12 @@ pub fn run(cmd: Command) -> Result<u8> {
         Command::Exec(a) => exec(&paths, a),
         Command::List(a) => list(&paths, a),
         Command::Remove(a) => remove(&paths, a),
+        Command::Init(a) => crate::shell::init(a),
+        Command::Install(a) => crate::shell::install(a),
+        Command::Uninstall(a) => crate::shell::uninstall(a),
+        Command::Completions(a) => crate::shell::completions(a),
+        Command::Man(a) => crate::shell::man(a),
+        Command::Integrate(a) => crate::integrate::integrate(a),
     }
 }
 
@@ -294,17 +300,26 @@ fn fetch(paths: &VaultPaths, tools_wanted: &[String]) -> Result<Vec<p::GetResult
 }
 
 fn env(paths: &VaultPaths, a: EnvArgs) -> Result<u8> {
-    let results = fetch(paths, &a.tool)?;
-    let pairs: Vec<(&str, &SecretString)> = results
-        .iter()
-        .flat_map(|r| r.values.iter().map(|v| (v.name.as_str(), &v.value)))
-        .collect();
     let format = match a.format {
         Format::Sh => EnvFormat::Sh,
         Format::Fish => EnvFormat::Fish,
         Format::Powershell => EnvFormat::PowerShell,
         Format::Json => EnvFormat::Json,
     };
+    if a.unset {
+        let table = tools(paths)?;
+        let mut names = Vec::new();
+        for t in &a.tool {
+            names.extend(tool_vars(&table, t)?);
+        }
+        out(&crate::shell::render_unset(format, &names))?;
+        return Ok(0);
+    }
+    let results = fetch(paths, &a.tool)?;
+    let pairs: Vec<(&str, &SecretString)> = results
+        .iter()
+        .flat_map(|r| r.values.iter().map(|v| (v.name.as_str(), &v.value)))
+        .collect();
     out(&render_env(format, &pairs))?;
     Ok(0)
 }
