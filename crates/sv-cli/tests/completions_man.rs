@@ -60,7 +60,7 @@ fn completions_for_every_shell() {
     std::fs::write(&f, &r.stdout).unwrap();
     let script = format!(
         "source {}; COMP_WORDS=(session-vault integ); COMP_CWORD=1; COMP_LINE='session-vault integ'; COMP_POINT=${{#COMP_LINE}}; \
-         _session-vault session-vault integ session-vault; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+         _session__vault session-vault integ session-vault; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
         f.display()
     );
     let out = Command::new("bash").args(["--norc", "-c", &script]).output().unwrap();
