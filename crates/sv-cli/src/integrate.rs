@@ -46,25 +46,40 @@ pub struct IntegrateArgs {
 /// The settings file `a` names.
 fn settings_path(a: &IntegrateArgs) -> Result<PathBuf> {
     if a.user {
-        let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let var = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         let dir = match var("CLAUDE_CONFIG_DIR") {
             Some(d) => d,
             None => var("HOME")
-                .ok_or_else(|| CliError::Usage("HOME is not set; set it, or use --project DIR".into()))?
+                .ok_or_else(|| {
+                    CliError::Usage("HOME is not set; set it, or use --project DIR".into())
+                })?
                 .join(".claude"),
         };
         return Ok(dir.join("settings.json"));
     }
     let dir = match &a.project {
         Some(d) => d.clone(),
-        None => std::env::current_dir()
-            .map_err(|e| CliError::Failed(format!("cannot tell the current directory ({e}); give --project DIR")))?,
+        None => std::env::current_dir().map_err(|e| {
+            CliError::Failed(format!(
+                "cannot tell the current directory ({e}); give --project DIR"
+            ))
+        })?,
     };
     let dir = std::fs::canonicalize(&dir).map_err(|e| {
-        CliError::Usage(format!("the project directory {} cannot be used ({e}); give an existing directory", dir.display()))
+        CliError::Usage(format!(
+            "the project directory {} cannot be used ({e}); give an existing directory",
+            dir.display()
+        ))
     })?;
     if !dir.is_dir() {
-        return Err(CliError::Usage(format!("{} is not a directory; give the project's directory", dir.display())));
+        return Err(CliError::Usage(format!(
+            "{} is not a directory; give the project's directory",
+            dir.display()
+        )));
     }
     Ok(dir.join(".claude/settings.local.json"))
 }
@@ -100,18 +115,30 @@ fn render(m: Map<String, Value>) -> Result<Vec<u8>> {
 }
 
 fn write(shown: &Path, target: &Path, bytes: &[u8], new_mode: u32) -> Result<()> {
-    rcfile::write_atomic(target, bytes, new_mode)
-        .map_err(|e| CliError::Failed(format!("cannot write {} ({e}); it was left as it was", shown.display())))
+    rcfile::write_atomic(target, bytes, new_mode).map_err(|e| {
+        CliError::Failed(format!(
+            "cannot write {} ({e}); it was left as it was",
+            shown.display()
+        ))
+    })
 }
 
 /// `session-vault integrate AGENT [--project DIR | --user] [--undo]`.
 pub fn integrate(a: IntegrateArgs) -> Result<u8> {
     let Agent::Claude = a.agent;
     let shown = settings_path(&a)?;
-    let target = rcfile::resolve_target(&shown)
-        .map_err(|e| CliError::Failed(format!("cannot follow the link {} ({e}); fix the link first", shown.display())))?;
-    let current = rcfile::read_optional(&target)
-        .map_err(|e| CliError::Failed(format!("cannot read {} ({e}); nothing was changed", shown.display())))?;
+    let target = rcfile::resolve_target(&shown).map_err(|e| {
+        CliError::Failed(format!(
+            "cannot follow the link {} ({e}); fix the link first",
+            shown.display()
+        ))
+    })?;
+    let current = rcfile::read_optional(&target).map_err(|e| {
+        CliError::Failed(format!(
+            "cannot read {} ({e}); nothing was changed",
+            shown.display()
+        ))
+    })?;
     if a.undo {
         return undo(&shown, &target, current);
     }
@@ -120,24 +147,41 @@ pub fn integrate(a: IntegrateArgs) -> Result<u8> {
         None => Map::new(),
     };
     if settings.get(KEY).and_then(Value::as_str) == Some(CLAUDE_HELPER) {
-        println!("Claude Code already asks session-vault for its key in {}; nothing changed.", shown.display());
+        println!(
+            "Claude Code already asks session-vault for its key in {}; nothing changed.",
+            shown.display()
+        );
         return Ok(0);
     }
     if current.is_none() {
         if let Some(dir) = target.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| CliError::Failed(format!("cannot create {} ({e}); nothing was changed", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                CliError::Failed(format!(
+                    "cannot create {} ({e}); nothing was changed",
+                    dir.display()
+                ))
+            })?;
         }
     }
     // The backup first: if it cannot be written, the settings are not touched.
     let backup = backup_path(&target);
     rcfile::write_atomic(&backup, current.as_deref().unwrap_or_default(), 0o600).map_err(|e| {
-        CliError::Failed(format!("cannot write the backup {} ({e}); nothing was changed", backup.display()))
+        CliError::Failed(format!(
+            "cannot write the backup {} ({e}); nothing was changed",
+            backup.display()
+        ))
     })?;
-    let plaintext_key = settings.get("env").and_then(|e| e.get("ANTHROPIC_API_KEY")).is_some();
+    let plaintext_key = settings
+        .get("env")
+        .and_then(|e| e.get("ANTHROPIC_API_KEY"))
+        .is_some();
     settings.insert(KEY.to_owned(), Value::String(CLAUDE_HELPER.to_owned()));
     write(&shown, &target, &render(settings)?, 0o600)?;
-    println!("Set apiKeyHelper to `{CLAUDE_HELPER}` in {} (backup: {}).", shown.display(), backup.display());
+    println!(
+        "Set apiKeyHelper to `{CLAUDE_HELPER}` in {} (backup: {}).",
+        shown.display(),
+        backup.display()
+    );
     println!("Claude Code now asks the vault for its key; undo with `session-vault integrate claude --undo` and the same --project/--user.");
     if plaintext_key {
         eprintln!(
@@ -155,18 +199,27 @@ fn undo(shown: &Path, target: &Path, current: Option<Vec<u8>>) -> Result<u8> {
     };
     let mut settings = parse_settings(shown, &current)?;
     if settings.get(KEY).and_then(Value::as_str) != Some(CLAUDE_HELPER) {
-        println!("apiKeyHelper in {} is not session-vault's; nothing to undo.", shown.display());
+        println!(
+            "apiKeyHelper in {} is not session-vault's; nothing to undo.",
+            shown.display()
+        );
         return Ok(0);
     }
     let backup_file = backup_path(target);
-    let backup = rcfile::read_optional(&backup_file)
-        .map_err(|e| CliError::Failed(format!("cannot read the backup {} ({e}); nothing was changed", backup_file.display())))?;
+    let backup = rcfile::read_optional(&backup_file).map_err(|e| {
+        CliError::Failed(format!(
+            "cannot read the backup {} ({e}); nothing was changed",
+            backup_file.display()
+        ))
+    })?;
     let before = match backup.as_deref() {
         Some([]) | None => None,
-        Some(bytes) => serde_json::from_slice::<Value>(bytes).ok().and_then(|v| match v {
-            Value::Object(m) => Some(m),
-            _ => None,
-        }),
+        Some(bytes) => serde_json::from_slice::<Value>(bytes)
+            .ok()
+            .and_then(|v| match v {
+                Value::Object(m) => Some(m),
+                _ => None,
+            }),
     };
     match before.as_ref().and_then(|b| b.get(KEY)) {
         Some(v) => {
@@ -180,16 +233,28 @@ fn undo(shown: &Path, target: &Path, current: Option<Vec<u8>>) -> Result<u8> {
         // Nothing else changed since: the original bytes come back.
         (Some(bytes), Some(b)) if *b == settings => write(shown, target, bytes, 0o600)?,
         // `integrate` created the file and it holds nothing else.
-        (Some(bytes), None) if bytes.is_empty() && settings.is_empty() => std::fs::remove_file(target)
-            .map_err(|e| CliError::Failed(format!("cannot remove {} ({e}); delete it by hand", shown.display())))?,
+        (Some(bytes), None) if bytes.is_empty() && settings.is_empty() => {
+            std::fs::remove_file(target).map_err(|e| {
+                CliError::Failed(format!(
+                    "cannot remove {} ({e}); delete it by hand",
+                    shown.display()
+                ))
+            })?
+        }
         _ => write(shown, target, &render(settings)?, 0o600)?,
     }
     if backup.is_some() {
         if let Err(e) = std::fs::remove_file(&backup_file) {
-            eprintln!("warning: cannot remove the backup {} ({e}); delete it by hand", backup_file.display());
+            eprintln!(
+                "warning: cannot remove the backup {} ({e}); delete it by hand",
+                backup_file.display()
+            );
         }
     }
-    println!("Removed session-vault's apiKeyHelper from {}.", shown.display());
+    println!(
+        "Removed session-vault's apiKeyHelper from {}.",
+        shown.display()
+    );
     Ok(0)
 }
 
@@ -211,6 +276,9 @@ mod tests {
     #[test]
     fn render_keeps_key_order() {
         let m = parse_settings(Path::new("s"), b"{\"z\":1,\"a\":{\"y\":2,\"b\":3}}").unwrap();
-        assert_eq!(String::from_utf8(render(m).unwrap()).unwrap(), "{\n  \"z\": 1,\n  \"a\": {\n    \"y\": 2,\n    \"b\": 3\n  }\n}\n");
+        assert_eq!(
+            String::from_utf8(render(m).unwrap()).unwrap(),
+            "{\n  \"z\": 1,\n  \"a\": {\n    \"y\": 2,\n    \"b\": 3\n  }\n}\n"
+        );
     }
 }

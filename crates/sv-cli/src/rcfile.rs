@@ -21,7 +21,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const START: &[u8] = b"# >>> session-vault >>>";
-const START_ADDED_NEWLINE: &[u8] = b"# >>> session-vault (added the line break before this block) >>>";
+const START_ADDED_NEWLINE: &[u8] =
+    b"# >>> session-vault (added the line break before this block) >>>";
 const START_CREATED_FILE: &[u8] = b"# >>> session-vault (created this file) >>>";
 const END: &[u8] = b"# <<< session-vault <<<";
 
@@ -46,9 +47,13 @@ impl BlockOrigin {
     }
 
     fn from_marker(line: &[u8]) -> Option<Self> {
-        [BlockOrigin::Appended, BlockOrigin::AddedNewline, BlockOrigin::CreatedFile]
-            .into_iter()
-            .find(|o| o.marker() == line)
+        [
+            BlockOrigin::Appended,
+            BlockOrigin::AddedNewline,
+            BlockOrigin::CreatedFile,
+        ]
+        .into_iter()
+        .find(|o| o.marker() == line)
     }
 }
 
@@ -79,7 +84,11 @@ fn lines(content: &[u8]) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
         let (text_end, next) = match content[start..].iter().position(|&b| b == b'\n') {
             Some(i) => {
                 let nl = start + i;
-                let text_end = if nl > start && content[nl - 1] == b'\r' { nl - 1 } else { nl };
+                let text_end = if nl > start && content[nl - 1] == b'\r' {
+                    nl - 1
+                } else {
+                    nl
+                };
                 (text_end, nl + 1)
             }
             None => (content.len(), content.len()),
@@ -103,7 +112,11 @@ fn find_blocks(content: &[u8]) -> Result<Vec<FoundBlock>, BlockError> {
             }
             Some((s, origin)) => {
                 if text == END {
-                    found.push(FoundBlock { start: s, end: next, origin });
+                    found.push(FoundBlock {
+                        start: s,
+                        end: next,
+                        origin,
+                    });
                     open = None;
                 } else if BlockOrigin::from_marker(text).is_some() {
                     return Err(BlockError::Unterminated);
@@ -154,13 +167,20 @@ pub enum Added {
 pub fn add_block(content: Option<&[u8]>, body: &[&str]) -> Result<Added, BlockError> {
     let Some(content) = content else {
         let block = render_block(BlockOrigin::CreatedFile, body, b"\n");
-        return Ok(Added::Changed { content: block, replaced: false });
+        return Ok(Added::Changed {
+            content: block,
+            replaced: false,
+        });
     };
     let eol = line_break(content);
     let blocks = find_blocks(content)?;
     if let Some(first) = blocks.first() {
         // Keep the first block (updated), drop any duplicates a hand edit made.
-        let block_eol: &[u8] = if content[..first.end].ends_with(b"\r\n") { b"\r\n" } else { eol };
+        let block_eol: &[u8] = if content[..first.end].ends_with(b"\r\n") {
+            b"\r\n"
+        } else {
+            eol
+        };
         let fresh = render_block(first.origin, body, block_eol);
         let mut out = Vec::with_capacity(content.len());
         let mut pos = 0;
@@ -175,7 +195,10 @@ pub fn add_block(content: Option<&[u8]>, body: &[&str]) -> Result<Added, BlockEr
         if out == content {
             return Ok(Added::AlreadyPresent);
         }
-        return Ok(Added::Changed { content: out, replaced: true });
+        return Ok(Added::Changed {
+            content: out,
+            replaced: true,
+        });
     }
     let mut out = content.to_vec();
     let origin = if content.is_empty() || content.ends_with(b"\n") {
@@ -185,7 +208,10 @@ pub fn add_block(content: Option<&[u8]>, body: &[&str]) -> Result<Added, BlockEr
         BlockOrigin::AddedNewline
     };
     out.extend_from_slice(&render_block(origin, body, eol));
-    Ok(Added::Changed { content: out, replaced: false })
+    Ok(Added::Changed {
+        content: out,
+        replaced: false,
+    })
 }
 
 /// The outcome of removing the block.
@@ -262,7 +288,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8], new_mode: u32) -> std::io::Result
         Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
         _ => PathBuf::from("."),
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let old_mode = match std::fs::metadata(path) {
         Ok(m) => Some(m.permissions().mode() & 0o7777),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -270,10 +299,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8], new_mode: u32) -> std::io::Result
     };
     let mut attempt = 0u32;
     let (tmp, mut file) = loop {
-        let tmp = dir.join(format!(".{name}.session-vault-{}-{attempt}.tmp", std::process::id()));
-        match std::fs::OpenOptions::new().write(true).create_new(true).mode(new_mode).open(&tmp) {
+        let tmp = dir.join(format!(
+            ".{name}.session-vault-{}-{attempt}.tmp",
+            std::process::id()
+        ));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(new_mode)
+            .open(&tmp)
+        {
             Ok(f) => break (tmp, f),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
+                attempt += 1
+            }
             Err(e) => return Err(e),
         }
     };
@@ -330,9 +369,17 @@ mod tests {
         for orig in originals {
             let installed = install(Some(orig));
             assert!(installed.starts_with(orig), "{orig:?}");
-            assert_eq!(remove_block(&installed).unwrap(), Removed::Content(orig.to_vec()), "{orig:?}");
+            assert_eq!(
+                remove_block(&installed).unwrap(),
+                Removed::Content(orig.to_vec()),
+                "{orig:?}"
+            );
             // Installing again changes nothing.
-            assert_eq!(add_block(Some(&installed), BODY).unwrap(), Added::AlreadyPresent, "{orig:?}");
+            assert_eq!(
+                add_block(Some(&installed), BODY).unwrap(),
+                Added::AlreadyPresent,
+                "{orig:?}"
+            );
         }
         let created = install(None);
         assert_eq!(remove_block(&created).unwrap(), Removed::DeleteFile);
@@ -361,18 +408,31 @@ mod tests {
     fn lines_added_after_the_block_survive_uninstall() {
         let mut f = install(Some(b"a"));
         f.extend_from_slice(b"later\n");
-        assert_eq!(remove_block(&f).unwrap(), Removed::Content(b"a\nlater\n".to_vec()));
+        assert_eq!(
+            remove_block(&f).unwrap(),
+            Removed::Content(b"a\nlater\n".to_vec())
+        );
         let mut f = install(None);
         f.extend_from_slice(b"mine\n");
-        assert_eq!(remove_block(&f).unwrap(), Removed::Content(b"mine\n".to_vec()));
+        assert_eq!(
+            remove_block(&f).unwrap(),
+            Removed::Content(b"mine\n".to_vec())
+        );
     }
 
     #[test]
     fn an_outdated_block_is_replaced_in_place() {
         let old = add_block(Some(b"top\n"), &["old line"]).unwrap();
-        let Added::Changed { content: mut old, .. } = old else { panic!() };
+        let Added::Changed {
+            content: mut old, ..
+        } = old
+        else {
+            panic!()
+        };
         old.extend_from_slice(b"bottom\n");
-        let Added::Changed { content, replaced } = add_block(Some(&old), BODY).unwrap() else { panic!() };
+        let Added::Changed { content, replaced } = add_block(Some(&old), BODY).unwrap() else {
+            panic!()
+        };
         assert!(replaced);
         let mut want = install(Some(b"top\n"));
         want.extend_from_slice(b"bottom\n");
@@ -384,9 +444,14 @@ mod tests {
         let once = install(Some(b"a\n"));
         let mut twice = once.clone();
         twice.extend_from_slice(&once[2..]);
-        let Added::Changed { content, .. } = add_block(Some(&twice), BODY).unwrap() else { panic!() };
+        let Added::Changed { content, .. } = add_block(Some(&twice), BODY).unwrap() else {
+            panic!()
+        };
         assert_eq!(content, once);
-        assert_eq!(remove_block(&twice).unwrap(), Removed::Content(b"a\n".to_vec()));
+        assert_eq!(
+            remove_block(&twice).unwrap(),
+            Removed::Content(b"a\n".to_vec())
+        );
     }
 
     #[test]
@@ -406,7 +471,10 @@ mod tests {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
         write_atomic(&p, b"new", 0o644).unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"new");
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o640);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         let q = dir.path().join("missing-dir/rc");
         assert!(write_atomic(&q, b"x", 0o644).is_err());

@@ -57,9 +57,15 @@ impl HookShell {
 
     /// The startup file `install` edits when `--rc` is not given.
     pub fn default_rc(self) -> Result<PathBuf> {
-        let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let var = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         let home = || {
-            var("HOME").ok_or_else(|| CliError::Usage("HOME is not set; set it, or name the file with --rc FILE".into()))
+            var("HOME").ok_or_else(|| {
+                CliError::Usage("HOME is not set; set it, or name the file with --rc FILE".into())
+            })
         };
         let config = || -> Result<PathBuf> {
             match var("XDG_CONFIG_HOME").filter(|p| p.is_absolute()) {
@@ -73,7 +79,11 @@ impl HookShell {
             HookShell::Fish => config()?.join("fish/conf.d/session-vault.fish"),
             // PowerShell's $PROFILE (CurrentUserCurrentHost).
             HookShell::Powershell if cfg!(windows) => var("USERPROFILE")
-                .ok_or_else(|| CliError::Usage("USERPROFILE is not set; name the file with --rc $PROFILE".into()))?
+                .ok_or_else(|| {
+                    CliError::Usage(
+                        "USERPROFILE is not set; name the file with --rc $PROFILE".into(),
+                    )
+                })?
                 .join("Documents/PowerShell/Microsoft.PowerShell_profile.ps1"),
             HookShell::Powershell => config()?.join("powershell/Microsoft.PowerShell_profile.ps1"),
         })
@@ -149,16 +159,28 @@ fn rc_path(a: &InstallArgs) -> Result<(PathBuf, PathBuf)> {
         Some(p) => p.clone(),
         None => a.shell.default_rc()?,
     };
-    let target = rcfile::resolve_target(&shown)
-        .map_err(|e| CliError::Failed(format!("cannot follow the link {} ({e}); fix the link or give --rc FILE", shown.display())))?;
+    let target = rcfile::resolve_target(&shown).map_err(|e| {
+        CliError::Failed(format!(
+            "cannot follow the link {} ({e}); fix the link or give --rc FILE",
+            shown.display()
+        ))
+    })?;
     Ok((shown, target))
 }
 
 fn read_rc(path: &Path) -> Result<Option<Vec<u8>>> {
     if path.is_dir() {
-        return Err(CliError::Usage(format!("{} is a directory; give the startup file with --rc FILE", path.display())));
+        return Err(CliError::Usage(format!(
+            "{} is a directory; give the startup file with --rc FILE",
+            path.display()
+        )));
     }
-    rcfile::read_optional(path).map_err(|e| CliError::Failed(format!("cannot read {} ({e}); nothing was changed", path.display())))
+    rcfile::read_optional(path).map_err(|e| {
+        CliError::Failed(format!(
+            "cannot read {} ({e}); nothing was changed",
+            path.display()
+        ))
+    })
 }
 
 fn unterminated(path: &Path) -> CliError {
@@ -177,7 +199,10 @@ pub fn install(a: InstallArgs) -> Result<u8> {
     let body: Vec<&str> = body.iter().map(String::as_str).collect();
     let (content, replaced) = match rcfile::add_block(current.as_deref(), &body) {
         Ok(Added::AlreadyPresent) => {
-            println!("session-vault is already in {}; nothing changed.", shown.display());
+            println!(
+                "session-vault is already in {}; nothing changed.",
+                shown.display()
+            );
             return Ok(0);
         }
         Ok(Added::Changed { content, replaced }) => (content, replaced),
@@ -185,15 +210,30 @@ pub fn install(a: InstallArgs) -> Result<u8> {
     };
     if current.is_none() {
         if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| CliError::Failed(format!("cannot create {} ({e}); create it or give --rc FILE", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                CliError::Failed(format!(
+                    "cannot create {} ({e}); create it or give --rc FILE",
+                    dir.display()
+                ))
+            })?;
         }
     }
-    rcfile::write_atomic(&target, &content, 0o644)
-        .map_err(|e| CliError::Failed(format!("cannot write {} ({e}); it was left as it was", shown.display())))?;
-    let verb = if replaced { "Updated the session-vault block in" } else { "Added the session-vault block to" };
+    rcfile::write_atomic(&target, &content, 0o644).map_err(|e| {
+        CliError::Failed(format!(
+            "cannot write {} ({e}); it was left as it was",
+            shown.display()
+        ))
+    })?;
+    let verb = if replaced {
+        "Updated the session-vault block in"
+    } else {
+        "Added the session-vault block to"
+    };
     println!("{verb} {}.", shown.display());
-    println!("Open a new {} (or reload that file), then run `sv_load TOOL`.", a.shell.name());
+    println!(
+        "Open a new {} (or reload that file), then run `sv_load TOOL`.",
+        a.shell.name()
+    );
     Ok(0)
 }
 
@@ -206,17 +246,31 @@ pub fn uninstall(a: InstallArgs) -> Result<u8> {
     };
     match rcfile::remove_block(&current) {
         Ok(Removed::NotPresent) => {
-            println!("No session-vault block in {}; nothing to remove.", shown.display());
+            println!(
+                "No session-vault block in {}; nothing to remove.",
+                shown.display()
+            );
         }
         Ok(Removed::Content(content)) => {
-            rcfile::write_atomic(&target, &content, 0o644)
-                .map_err(|e| CliError::Failed(format!("cannot write {} ({e}); it was left as it was", shown.display())))?;
+            rcfile::write_atomic(&target, &content, 0o644).map_err(|e| {
+                CliError::Failed(format!(
+                    "cannot write {} ({e}); it was left as it was",
+                    shown.display()
+                ))
+            })?;
             println!("Removed the session-vault block from {}.", shown.display());
         }
         Ok(Removed::DeleteFile) => {
-            std::fs::remove_file(&target)
-                .map_err(|e| CliError::Failed(format!("cannot remove {} ({e}); delete it by hand", shown.display())))?;
-            println!("Removed {} (session-vault install had created it).", shown.display());
+            std::fs::remove_file(&target).map_err(|e| {
+                CliError::Failed(format!(
+                    "cannot remove {} ({e}); delete it by hand",
+                    shown.display()
+                ))
+            })?;
+            println!(
+                "Removed {} (session-vault install had created it).",
+                shown.display()
+            );
         }
         Err(BlockError::Unterminated) => return Err(unterminated(&shown)),
     }
@@ -234,7 +288,12 @@ pub fn completions(a: CompletionsArgs) -> Result<u8> {
         CompletionShell::Elvish => Shell::Elvish,
     };
     let mut buf = Vec::new();
-    clap_complete::generate(shell, &mut crate::cli::Cli::command(), "session-vault", &mut buf);
+    clap_complete::generate(
+        shell,
+        &mut crate::cli::Cli::command(),
+        "session-vault",
+        &mut buf,
+    );
     write_stdout(&buf)?;
     Ok(0)
 }
@@ -251,10 +310,18 @@ pub fn man(a: ManArgs) -> Result<u8> {
             write_stdout(&buf)?;
         }
         Some(dir) => {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| CliError::Failed(format!("cannot create {} ({e}); give a writable --out-dir", dir.display())))?;
-            clap_mangen::generate_to(cmd, &dir)
-                .map_err(|e| CliError::Failed(format!("cannot write the man pages into {} ({e})", dir.display())))?;
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                CliError::Failed(format!(
+                    "cannot create {} ({e}); give a writable --out-dir",
+                    dir.display()
+                ))
+            })?;
+            clap_mangen::generate_to(cmd, &dir).map_err(|e| {
+                CliError::Failed(format!(
+                    "cannot write the man pages into {} ({e})",
+                    dir.display()
+                ))
+            })?;
             println!("Wrote the man pages into {}.", dir.display());
         }
     }
@@ -298,9 +365,17 @@ mod tests {
                 HookShell::Fish => "fish",
                 HookShell::Powershell => "powershell",
             };
-            assert!(h.contains(&format!("--format {fmt}")) || h.contains(&format!("'--format', '{fmt}'")), "{s:?}");
+            assert!(
+                h.contains(&format!("--format {fmt}"))
+                    || h.contains(&format!("'--format', '{fmt}'")),
+                "{s:?}"
+            );
             assert!(h.contains("--unset") || h.contains("'--unset'"), "{s:?}");
-            assert!(s.rc_line().contains(&format!("session-vault init {}", s.name())), "{s:?}");
+            assert!(
+                s.rc_line()
+                    .contains(&format!("session-vault init {}", s.name())),
+                "{s:?}"
+            );
         }
     }
 
@@ -308,7 +383,10 @@ mod tests {
     fn unset_code() {
         let names = vec!["A".to_owned(), "B_2".to_owned()];
         assert_eq!(render_unset(EnvFormat::Sh, &names), "unset A\nunset B_2\n");
-        assert_eq!(render_unset(EnvFormat::Fish, &names), "set -e -g A\nset -e -g B_2\n");
+        assert_eq!(
+            render_unset(EnvFormat::Fish, &names),
+            "set -e -g A\nset -e -g B_2\n"
+        );
         assert_eq!(
             render_unset(EnvFormat::PowerShell, &names),
             "Remove-Item -Path Env:A -ErrorAction SilentlyContinue\nRemove-Item -Path Env:B_2 -ErrorAction SilentlyContinue\n"

@@ -74,9 +74,21 @@ end
 
 fn cases() -> Vec<Case> {
     vec![
-        Case { program: "bash", args: &["--norc", "--noprofile", "-c"], script: POSIX_SCRIPT },
-        Case { program: "zsh", args: &["-f", "-c"], script: POSIX_SCRIPT },
-        Case { program: "fish", args: &["--no-config", "-c"], script: FISH_SCRIPT },
+        Case {
+            program: "bash",
+            args: &["--norc", "--noprofile", "-c"],
+            script: POSIX_SCRIPT,
+        },
+        Case {
+            program: "zsh",
+            args: &["-f", "-c"],
+            script: POSIX_SCRIPT,
+        },
+        Case {
+            program: "fish",
+            args: &["--no-config", "-c"],
+            script: FISH_SCRIPT,
+        },
     ]
 }
 
@@ -93,7 +105,8 @@ fn sv_load_sets_exactly_the_stored_value_and_runs_nothing() {
     for (i, nasty) in NASTY.iter().enumerate() {
         let value = nasty.replace("@CANARY@", canary.to_str().unwrap());
         let second = format!("{}-second", value.chars().rev().collect::<String>());
-        env.run(&["remove", "--project", app.to_str().unwrap()], None).ok();
+        env.run(&["remove", "--project", app.to_str().unwrap()], None)
+            .ok();
         env.add("claude", &["--project", app.to_str().unwrap()], &value);
         env.add("codex", &["--project", app.to_str().unwrap()], &second);
         for case in cases() {
@@ -104,14 +117,45 @@ fn sv_load_sets_exactly_the_stored_value_and_runs_nothing() {
             let mut args = case.args.to_vec();
             args.push(&script);
             let r = shell(&env, &app, case.program, &args);
-            assert_eq!(r.code, 0, "{} value #{i}: stderr {}", case.program, r.stderr);
+            assert_eq!(
+                r.code, 0,
+                "{} value #{i}: stderr {}",
+                case.program, r.stderr
+            );
             assert_eq!(read(&app.join("val")), value, "{} value #{i}", case.program);
-            assert_eq!(read(&app.join("val2")), second, "{} value #{i}", case.program);
-            assert_eq!(read(&app.join("child")), value, "{} value #{i} not exported", case.program);
-            assert_eq!(read(&app.join("after")), "UNSETUNSET", "{} value #{i}", case.program);
-            assert!(!canary.exists(), "{} ran something inside value #{i}", case.program);
-            assert!(r.stderr.contains("sv_load: loaded claude codex"), "{}", r.stderr);
-            assert!(!r.stderr.contains(&value), "{} printed the secret", case.program);
+            assert_eq!(
+                read(&app.join("val2")),
+                second,
+                "{} value #{i}",
+                case.program
+            );
+            assert_eq!(
+                read(&app.join("child")),
+                value,
+                "{} value #{i} not exported",
+                case.program
+            );
+            assert_eq!(
+                read(&app.join("after")),
+                "UNSETUNSET",
+                "{} value #{i}",
+                case.program
+            );
+            assert!(
+                !canary.exists(),
+                "{} ran something inside value #{i}",
+                case.program
+            );
+            assert!(
+                r.stderr.contains("sv_load: loaded claude codex"),
+                "{}",
+                r.stderr
+            );
+            assert!(
+                !r.stderr.contains(&value),
+                "{} printed the secret",
+                case.program
+            );
         }
     }
 }
@@ -122,7 +166,11 @@ fn sv_load_fails_clearly_when_a_tool_has_nothing_here() {
     let app = env.mkdir("p/app");
     let elsewhere = env.mkdir("p/other");
     env.start_unlocked();
-    env.add("claude", &["--project", app.to_str().unwrap()], "sk-ant-here-only");
+    env.add(
+        "claude",
+        &["--project", app.to_str().unwrap()],
+        "sk-ant-here-only",
+    );
     let posix = r#"eval "$(session-vault init SHELL)"
 export OPENAI_API_KEY=keep
 sv_load claude codex; code=$?
@@ -145,14 +193,36 @@ sv_load; printf '|%s' $status"#;
         // Here only claude has a key: codex has none, so nothing is loaded.
         let r = shell(&env, &app, program, &a);
         assert_eq!(r.stdout, "3|UNSET|keep|2", "{program}: stderr {}", r.stderr);
-        assert!(r.stderr.contains("no credential for tool `codex`"), "{program}: {}", r.stderr);
-        assert!(r.stderr.contains("sv_load: nothing loaded for claude codex (exit 3)"), "{program}: {}", r.stderr);
-        assert!(r.stderr.contains("sv_load: name the tools to load"), "{program}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("no credential for tool `codex`"),
+            "{program}: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr
+                .contains("sv_load: nothing loaded for claude codex (exit 3)"),
+            "{program}: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains("sv_load: name the tools to load"),
+            "{program}: {}",
+            r.stderr
+        );
         assert!(!r.stderr.contains("sk-ant-here-only"));
         // Outside the project nothing matches at all.
         let r = shell(&env, &elsewhere, program, &a);
-        assert!(r.stdout.starts_with("3|UNSET|keep"), "{program}: {} {}", r.stdout, r.stderr);
-        assert!(r.stderr.contains(elsewhere.to_str().unwrap()), "{program}: {}", r.stderr);
+        assert!(
+            r.stdout.starts_with("3|UNSET|keep"),
+            "{program}: {} {}",
+            r.stdout,
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains(elsewhere.to_str().unwrap()),
+            "{program}: {}",
+            r.stderr
+        );
     }
 }
 
@@ -165,7 +235,11 @@ fn sv_load_reports_a_locked_vault_and_an_unknown_tool() {
     let script = r#"eval "$(session-vault init bash)"; sv_load nosuchtool; echo "code=$?""#;
     let r = shell(&env, &app, "bash", &["--norc", "--noprofile", "-c", script]);
     assert_eq!(r.stdout.trim(), "code=2", "{}", r.stderr);
-    assert!(r.stderr.contains("unknown tool `nosuchtool`"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("unknown tool `nosuchtool`"),
+        "{}",
+        r.stderr
+    );
     env.run(&["lock"], None).ok();
     let script = r#"eval "$(session-vault init bash)"; sv_load claude; echo "code=$?""#;
     let r = shell(&env, &app, "bash", &["--norc", "--noprofile", "-c", script]);
@@ -185,16 +259,27 @@ fn installed_blocks_give_new_shells_sv_load() {
     env.add("claude", &["--project", app.to_str().unwrap()], &value);
     std::fs::write(env.home.join(".bashrc"), "export MINE=1").unwrap();
     let zdot = env.mkdir("zdot");
-    for (shell_name, extra) in [("bash", vec![]), ("zsh", vec![("ZDOTDIR", zdot.clone())]), ("fish", vec![])] {
+    for (shell_name, extra) in [
+        ("bash", vec![]),
+        ("zsh", vec![("ZDOTDIR", zdot.clone())]),
+        ("fish", vec![]),
+    ] {
         let mut cmd = env.command(&["install", "--shell", shell_name]);
         for (k, v) in &extra {
             cmd.env(k, v);
         }
         let r = run_cmd(cmd, None).ok();
-        assert!(r.stdout.contains("Added the session-vault block"), "{}", r.stdout);
+        assert!(
+            r.stdout.contains("Added the session-vault block"),
+            "{}",
+            r.stdout
+        );
     }
     assert!(zdot.join(".zshrc").exists());
-    assert!(env.home.join(".config/fish/conf.d/session-vault.fish").exists());
+    assert!(env
+        .home
+        .join(".config/fish/conf.d/session-vault.fish")
+        .exists());
     for (program, args) in [
         ("bash", vec!["-i", "-c"]),
         ("zsh", vec!["-i", "-c"]),
