@@ -148,7 +148,9 @@ fn lines_the_user_added_after_the_block_are_kept() {
 fn default_files_per_shell() {
     let env = TestEnv::new();
     let zdot = env.mkdir("zdot");
-    let cases: Vec<(&str, Vec<(&str, &Path)>, std::path::PathBuf)> = vec![
+    /// Shell, extra environment, the file it must pick.
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a Path)>, std::path::PathBuf);
+    let cases: Vec<Case> = vec![
         ("bash", vec![], env.home.join(".bashrc")),
         ("zsh", vec![], env.home.join(".zshrc")),
         (
