@@ -300,27 +300,39 @@ fn fetch(paths: &VaultPaths, tools_wanted: &[String]) -> Result<Vec<p::GetResult
 }
 
 fn env(paths: &VaultPaths, a: EnvArgs) -> Result<u8> {
-    let format = match a.format {
-        Format::Sh => EnvFormat::Sh,
-        Format::Fish => EnvFormat::Fish,
-        Format::Powershell => EnvFormat::PowerShell,
-        Format::Json => EnvFormat::Json,
-    };
     if a.unset {
-        let table = tools(paths)?;
-        let mut names = Vec::new();
-        for t in &a.tool {
-            names.extend(tool_vars(&table, t)?);
-        }
-        out(&crate::shell::render_unset(format, &names))?;
-        return Ok(0);
+        return env_unset(paths, &a);
     }
     let results = fetch(paths, &a.tool)?;
     let pairs: Vec<(&str, &SecretString)> = results
         .iter()
         .flat_map(|r| r.values.iter().map(|v| (v.name.as_str(), &v.value)))
         .collect();
+    let format = match a.format {
+        Format::Sh => EnvFormat::Sh,
+        Format::Fish => EnvFormat::Fish,
+        Format::Powershell => EnvFormat::PowerShell,
+        Format::Json => EnvFormat::Json,
+    };
     out(&render_env(format, &pairs))?;
+    Ok(0)
+}
+
+/// `env --unset`: the code that removes the tools' variables. Reads only the
+/// tool table, never the daemon, so it works while the vault is locked.
+fn env_unset(paths: &VaultPaths, a: &EnvArgs) -> Result<u8> {
+    let table = tools(paths)?;
+    let mut names = Vec::new();
+    for t in &a.tool {
+        names.extend(tool_vars(&table, t)?);
+    }
+    let format = match a.format {
+        Format::Sh => EnvFormat::Sh,
+        Format::Fish => EnvFormat::Fish,
+        Format::Powershell => EnvFormat::PowerShell,
+        Format::Json => EnvFormat::Json,
+    };
+    out(&crate::shell::render_unset(format, &names))?;
     Ok(0)
 }
 
