@@ -17,8 +17,8 @@ sv_load() {
     for __sv_tool in "$@"; do
         __sv_args+=(--tool "$__sv_tool")
     done
-    __sv_env="$(command session-vault env "${__sv_args[@]}" --format sh)"
-    __sv_code=$?
+    __sv_code=0
+    __sv_env="$(command session-vault env "${__sv_args[@]}" --format sh)" || __sv_code=$?
     if [ "$__sv_code" -ne 0 ]; then
         printf 'sv_load: nothing loaded for %s (exit %s); see the message above\n' "$*" "$__sv_code" >&2
         return "$__sv_code"
@@ -38,8 +38,8 @@ sv_unload() {
     for __sv_tool in "$@"; do
         __sv_args+=(--tool "$__sv_tool")
     done
-    __sv_env="$(command session-vault env "${__sv_args[@]}" --format sh --unset)"
-    __sv_code=$?
+    __sv_code=0
+    __sv_env="$(command session-vault env "${__sv_args[@]}" --format sh --unset)" || __sv_code=$?
     if [ "$__sv_code" -ne 0 ]; then
         return "$__sv_code"
     fi

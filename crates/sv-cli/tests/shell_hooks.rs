@@ -226,6 +226,32 @@ sv_load; printf '|%s' $status"#;
     }
 }
 
+/// Under `set -eu` (a script sourcing the hook) a failed `sv_load` still
+/// explains itself before errexit ends the shell with its status.
+#[test]
+fn sv_load_explains_itself_under_errexit_and_nounset() {
+    let env = TestEnv::new();
+    let app = env.mkdir("p/app");
+    env.start_unlocked();
+    for (program, args, prelude) in [
+        ("bash", &["--norc", "--noprofile", "-c"][..], "set -eu"),
+        ("zsh", &["-f", "-c"][..], "setopt err_exit no_unset"),
+    ] {
+        let script = format!(
+            "{prelude}; eval \"$(session-vault init {program})\"; sv_load claude; echo not-reached"
+        );
+        let r = shell(&env, &app, program, &[args, &[script.as_str()]].concat());
+        assert_eq!(r.code, 3, "{program}: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "{program}: {}", r.stdout);
+        assert!(
+            r.stderr
+                .contains("sv_load: nothing loaded for claude (exit 3)"),
+            "{program}: {}",
+            r.stderr
+        );
+    }
+}
+
 #[test]
 fn sv_load_reports_a_locked_vault_and_an_unknown_tool() {
     let env = TestEnv::new();
