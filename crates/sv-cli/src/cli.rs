@@ -42,6 +42,18 @@ pub enum Command {
     List(ListArgs),
     /// Remove sessions by id, by tool or by project.
     Remove(RemoveArgs),
+    /// Print the shell hook defining sv_load / sv_unload, for `eval`.
+    Init(crate::shell::InitArgs),
+    /// Add the hook to a shell's startup file, in one marked block.
+    Install(crate::shell::InstallArgs),
+    /// Remove the block `install` added, giving back the file as it was.
+    Uninstall(crate::shell::InstallArgs),
+    /// Print shell completions (bash, zsh, fish, powershell, elvish).
+    Completions(crate::shell::CompletionsArgs),
+    /// Print the man page (roff), or write all pages with --out-dir.
+    Man(crate::shell::ManArgs),
+    /// Point an agent's own settings at session-vault (Claude Code's apiKeyHelper).
+    Integrate(crate::integrate::IntegrateArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -105,6 +117,9 @@ pub struct EnvArgs {
     pub tool: Vec<String>,
     #[arg(long, value_enum, default_value_t = Format::Sh)]
     pub format: Format,
+    /// Print code that removes the tools' variables instead (needs no daemon).
+    #[arg(long)]
+    pub unset: bool,
 }
 
 #[derive(Args, Debug)]

@@ -32,6 +32,12 @@ pub fn run(cmd: Command) -> Result<u8> {
         Command::Exec(a) => exec(&paths, a),
         Command::List(a) => list(&paths, a),
         Command::Remove(a) => remove(&paths, a),
+        Command::Init(a) => crate::shell::init(a),
+        Command::Install(a) => crate::shell::install(a),
+        Command::Uninstall(a) => crate::shell::uninstall(a),
+        Command::Completions(a) => crate::shell::completions(a),
+        Command::Man(a) => crate::shell::man(a),
+        Command::Integrate(a) => crate::integrate::integrate(a),
     }
 }
 
@@ -294,6 +300,9 @@ fn fetch(paths: &VaultPaths, tools_wanted: &[String]) -> Result<Vec<p::GetResult
 }
 
 fn env(paths: &VaultPaths, a: EnvArgs) -> Result<u8> {
+    if a.unset {
+        return env_unset(paths, &a);
+    }
     let results = fetch(paths, &a.tool)?;
     let pairs: Vec<(&str, &SecretString)> = results
         .iter()
@@ -306,6 +315,24 @@ fn env(paths: &VaultPaths, a: EnvArgs) -> Result<u8> {
         Format::Json => EnvFormat::Json,
     };
     out(&render_env(format, &pairs))?;
+    Ok(0)
+}
+
+/// `env --unset`: the code that removes the tools' variables. Reads only the
+/// tool table, never the daemon, so it works while the vault is locked.
+fn env_unset(paths: &VaultPaths, a: &EnvArgs) -> Result<u8> {
+    let table = tools(paths)?;
+    let mut names = Vec::new();
+    for t in &a.tool {
+        names.extend(tool_vars(&table, t)?);
+    }
+    let format = match a.format {
+        Format::Sh => EnvFormat::Sh,
+        Format::Fish => EnvFormat::Fish,
+        Format::Powershell => EnvFormat::PowerShell,
+        Format::Json => EnvFormat::Json,
+    };
+    out(&crate::shell::render_unset(format, &names))?;
     Ok(0)
 }
 

@@ -6,6 +6,9 @@ mod client;
 mod commands;
 mod error;
 mod input;
+mod integrate;
+mod rcfile;
+mod shell;
 
 use clap::Parser;
 use std::process::ExitCode;
