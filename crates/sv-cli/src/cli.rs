@@ -42,6 +42,8 @@ pub enum Command {
     List(ListArgs),
     /// Remove sessions by id, by tool or by project.
     Remove(RemoveArgs),
+    /// Check the setup and find plaintext keys; --fix moves them into the vault.
+    Doctor(crate::doctor_cmd::DoctorArgs),
 }
 
 #[derive(Subcommand, Debug)]

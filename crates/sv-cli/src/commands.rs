@@ -30,6 +30,7 @@ pub fn run(cmd: Command) -> Result<u8> {
         Command::Exec(a) => exec(&paths, a),
         Command::List(a) => list(&paths, a),
         Command::Remove(a) => remove(&paths, a),
+        Command::Doctor(a) => crate::doctor_cmd::run(&paths, a),
     }
 }
 
