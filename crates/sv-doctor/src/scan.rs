@@ -243,6 +243,8 @@ pub fn scan_text(text: &str, kind: SourceKind, det: &Detector) -> (Vec<Finding>,
 /// Keys in the environment: tools' variables and key formats under any name.
 pub fn scan_env(env: &[(String, SecretString)], det: &Detector) -> Vec<Finding> {
     let mut out = Vec::new();
+    let mut env: Vec<&(String, SecretString)> = env.iter().collect();
+    env.sort_by(|a, b| a.0.cmp(&b.0));
     for (name, value) in env {
         if let Some(provider) = judge(det, name, value.expose()) {
             out.push(finding(det, Some(name), value.expose(), provider));
