@@ -58,8 +58,13 @@ fn tools(paths: &VaultPaths) -> (ToolTable, Option<Check>) {
             Err(e) => (
                 ToolTable::builtin(),
                 Some(
-                    Check::new("config", title, Status::Fail, format!("{}: {e}", path.display()))
-                        .with_fix("correct config.toml; only the built-in tools were searched for"),
+                    Check::new(
+                        "config",
+                        title,
+                        Status::Fail,
+                        format!("{}: {e}", path.display()),
+                    )
+                    .with_fix("correct config.toml; only the built-in tools were searched for"),
                 ),
             ),
         },
@@ -67,8 +72,13 @@ fn tools(paths: &VaultPaths) -> (ToolTable, Option<Check>) {
         Err(e) => (
             ToolTable::builtin(),
             Some(
-                Check::new("config", title, Status::Fail, format!("cannot read {}: {e}", path.display()))
-                    .with_fix(format!("chmod 600 {}", path.display())),
+                Check::new(
+                    "config",
+                    title,
+                    Status::Fail,
+                    format!("cannot read {}: {e}", path.display()),
+                )
+                .with_fix(format!("chmod 600 {}", path.display())),
             ),
         ),
     }
@@ -86,12 +96,28 @@ fn daemon_state(paths: &VaultPaths) -> DaemonState {
 }
 
 fn inputs(detector: Detector, recursive: bool) -> Result<Inputs> {
-    let abs = |k: &str| std::env::var_os(k).map(PathBuf::from).filter(|p| p.is_absolute());
-    let home = abs("HOME").ok_or_else(|| CliError::Failed("HOME is not set to an absolute path; set it to your home directory".into()))?;
-    let cwd = std::env::current_dir()
-        .map_err(|e| CliError::Failed(format!("cannot read the current directory ({e}); cd into an existing one")))?;
+    let abs = |k: &str| {
+        std::env::var_os(k)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    let home = abs("HOME").ok_or_else(|| {
+        CliError::Failed(
+            "HOME is not set to an absolute path; set it to your home directory".into(),
+        )
+    })?;
+    let cwd = std::env::current_dir().map_err(|e| {
+        CliError::Failed(format!(
+            "cannot read the current directory ({e}); cd into an existing one"
+        ))
+    })?;
     let env = std::env::vars_os()
-        .map(|(k, v)| (k.to_string_lossy().into_owned(), SecretString::new(v.to_string_lossy().into_owned())))
+        .map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                SecretString::new(v.to_string_lossy().into_owned()),
+            )
+        })
         .collect();
     Ok(Inputs {
         config_home: abs("XDG_CONFIG_HOME").unwrap_or_else(|| home.join(".config")),
@@ -118,21 +144,30 @@ impl VaultSink for DaemonSink {
             method::ADD,
             p::AddParams {
                 tool: req.tool.clone(),
-                project: req.project.as_ref().map(|d| d.to_string_lossy().into_owned()),
+                project: req
+                    .project
+                    .as_ref()
+                    .map(|d| d.to_string_lossy().into_owned()),
                 label: Some(req.label.clone()),
                 ttl: self.ttl,
                 max_age: None,
                 values: req
                     .values
                     .iter()
-                    .map(|(name, value)| p::VarValue { name: name.clone(), value: value.clone() })
+                    .map(|(name, value)| p::VarValue {
+                        name: name.clone(),
+                        value: value.clone(),
+                    })
                     .collect(),
             },
         );
         r.map(|a| a.id).map_err(|e| {
             let fatal = matches!(e, CliError::Unavailable(_));
             self.unavailable |= fatal;
-            VaultRefusal { fatal, message: e.to_string() }
+            VaultRefusal {
+                fatal,
+                message: e.to_string(),
+            }
         })
     }
 }
@@ -142,10 +177,16 @@ pub fn run(paths: &VaultPaths, a: DoctorArgs) -> Result<u8> {
         None => None,
         Some(d) => {
             let c = std::fs::canonicalize(d).map_err(|e| {
-                CliError::Usage(format!("the project directory {} cannot be used ({e}); give an existing directory", d.display()))
+                CliError::Usage(format!(
+                    "the project directory {} cannot be used ({e}); give an existing directory",
+                    d.display()
+                ))
             })?;
             if !c.is_dir() {
-                return Err(CliError::Usage(format!("{} is not a directory; give the project's directory", d.display())));
+                return Err(CliError::Usage(format!(
+                    "{} is not a directory; give the project's directory",
+                    d.display()
+                )));
             }
             Some(c)
         }
@@ -155,14 +196,22 @@ pub fn run(paths: &VaultPaths, a: DoctorArgs) -> Result<u8> {
     let state = daemon_state(paths);
     // SAFETY: getuid cannot fail.
     let uid = unsafe { libc::getuid() };
-    let mut checks = vec![daemon_check(&state, paths), backend_check(&state), permissions_check(paths, uid)];
+    let mut checks = vec![
+        daemon_check(&state, paths),
+        backend_check(&state),
+        permissions_check(paths, uid),
+    ];
     checks.extend(config_problem);
     let (scanned, sources) = scan_all(&inp);
     checks.extend(scanned);
     let report = Report::new(checks, sources);
 
     if !a.fix {
-        out(&if a.json { render::report_json(&report) } else { render::report_text(&report, &inp.home) })?;
+        out(&if a.json {
+            render::report_json(&report)
+        } else {
+            render::report_text(&report, &inp.home)
+        })?;
         return Ok(report.exit_code());
     }
 
@@ -171,7 +220,11 @@ pub fn run(paths: &VaultPaths, a: DoctorArgs) -> Result<u8> {
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
     let timestamp = fix::utc_stamp(now);
-    let opts = fix::FixOptions { home_project, config_file: paths.config_file(), timestamp: timestamp.clone() };
+    let opts = fix::FixOptions {
+        home_project,
+        config_file: paths.config_file(),
+        timestamp: timestamp.clone(),
+    };
     let plan = fix::plan(&report, &inp.detector, &opts);
     let print = |outcomes: Option<&[Outcome]>| {
         out(&if a.json {
@@ -192,12 +245,19 @@ pub fn run(paths: &VaultPaths, a: DoctorArgs) -> Result<u8> {
             "the vault is locked, so nothing was moved or rewritten; run `session-vault unlock`, then `session-vault doctor --fix --yes` again".into(),
         ));
     }
-    let mut sink = DaemonSink { client: c, ttl: a.ttl, unavailable: false };
+    let mut sink = DaemonSink {
+        client: c,
+        ttl: a.ttl,
+        unavailable: false,
+    };
     let outcomes = fix::apply(&plan, &mut sink, &timestamp);
     print(Some(&outcomes))?;
     if sink.unavailable {
         return Ok(crate::error::EXIT_UNAVAILABLE);
     }
-    let all_done = outcomes.iter().all(|o| matches!(o, Outcome::Applied { .. })) && plan.skips.is_empty();
+    let all_done = outcomes
+        .iter()
+        .all(|o| matches!(o, Outcome::Applied { .. }))
+        && plan.skips.is_empty();
     Ok(u8::from(!all_done))
 }

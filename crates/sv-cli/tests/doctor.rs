@@ -7,7 +7,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 fn body(len: usize, alphabet: &[u8], seed: u64) -> String {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..len)
         .map(|_| {
             x ^= x << 13;
@@ -30,7 +32,11 @@ fn anthropic_oauth(s: u64) -> String {
     format!("sk-ant-oat01-{}AA", body(93, B64U, s))
 }
 fn openai_proj(s: u64) -> String {
-    format!("sk-proj-{}T3BlbkFJ{}", body(74, B64U, s), body(74, B64U, s + 1))
+    format!(
+        "sk-proj-{}T3BlbkFJ{}",
+        body(74, B64U, s),
+        body(74, B64U, s + 1)
+    )
 }
 fn openai_legacy(s: u64) -> String {
     format!("sk-{}", body(48, B62, s))
@@ -59,10 +65,18 @@ fn write(path: &Path, text: &str) {
 #[track_caller]
 fn assert_no_key(r: &Run, keys: &[String]) {
     for k in keys {
-        assert!(!r.stdout.contains(k.as_str()) && !r.stderr.contains(k.as_str()), "a key was printed:\n{}\n{}", r.stdout, r.stderr);
+        assert!(
+            !r.stdout.contains(k.as_str()) && !r.stderr.contains(k.as_str()),
+            "a key was printed:\n{}\n{}",
+            r.stdout,
+            r.stderr
+        );
         // Not even a long piece of one.
         let mid = &k[k.len() / 2 - 8..k.len() / 2 + 8];
-        assert!(!r.stdout.contains(mid) && !r.stderr.contains(mid), "part of a key was printed");
+        assert!(
+            !r.stdout.contains(mid) && !r.stderr.contains(mid),
+            "part of a key was printed"
+        );
     }
 }
 
@@ -92,26 +106,84 @@ fn fixture(env: &TestEnv, proj: &Path) -> Vec<String> {
     ];
     let k = |i: usize| keys[i].as_str();
     write(&h.join(".bashrc"), &format!("# placeholders first\nexport ANTHROPIC_API_KEY=sk-ant-...\nexport OPENAI_API_KEY=\"your-api-key-here\"\nexport GEMINI_API_KEY=<your key>\nexport CURSOR_API_KEY=\nexport ANTHROPIC_API_KEY=${{ANTHROPIC_KEY_FROM_PASS}}\nexport ANTHROPIC_API_KEY=xxx\nexport ANTHROPIC_API_KEY={}\n", k(0)));
-    write(&h.join(".bash_profile"), &format!("export OPENAI_API_KEY='{}'\n", k(1)));
-    write(&h.join(".profile"), &format!("GEMINI_API_KEY={}; export GEMINI_API_KEY\n", k(2)));
-    write(&h.join(".zshrc"), &format!("export OPENROUTER_KEY={}\n", k(3)));
-    write(&h.join(".zshenv"), &format!("alias g='GROQ_API_KEY={} groq'\n", k(4)));
-    write(&h.join(".config/fish/config.fish"), &format!("set -gx GITHUB_TOKEN {}\n", k(5)));
-    write(&h.join(".config/fish/conf.d/ai.fish"), &format!("set -Ux ANTHROPIC_ADMIN {}\n", k(6)));
-    write(&h.join(".config/powershell/Microsoft.PowerShell_profile.ps1"), &format!("$env:OPENAI_API_KEY = \"{}\"\n", k(7)));
-    write(&proj.join(".env"), &format!("DEBUG=1\nANTHROPIC_API_KEY={}\nOPENAI_API_KEY=\n", k(8)));
+    write(
+        &h.join(".bash_profile"),
+        &format!("export OPENAI_API_KEY='{}'\n", k(1)),
+    );
+    write(
+        &h.join(".profile"),
+        &format!("GEMINI_API_KEY={}; export GEMINI_API_KEY\n", k(2)),
+    );
+    write(
+        &h.join(".zshrc"),
+        &format!("export OPENROUTER_KEY={}\n", k(3)),
+    );
+    write(
+        &h.join(".zshenv"),
+        &format!("alias g='GROQ_API_KEY={} groq'\n", k(4)),
+    );
+    write(
+        &h.join(".config/fish/config.fish"),
+        &format!("set -gx GITHUB_TOKEN {}\n", k(5)),
+    );
+    write(
+        &h.join(".config/fish/conf.d/ai.fish"),
+        &format!("set -Ux ANTHROPIC_ADMIN {}\n", k(6)),
+    );
+    write(
+        &h.join(".config/powershell/Microsoft.PowerShell_profile.ps1"),
+        &format!("$env:OPENAI_API_KEY = \"{}\"\n", k(7)),
+    );
+    write(
+        &proj.join(".env"),
+        &format!("DEBUG=1\nANTHROPIC_API_KEY={}\nOPENAI_API_KEY=\n", k(8)),
+    );
     write(&proj.join(".env.local"), &format!("GH_PAT=\"{}\"\n", k(9)));
-    write(&proj.join(".env.example"), "ANTHROPIC_API_KEY=sk-ant-api03-...\nOPENAI_API_KEY=your-api-key-here\n");
-    write(&h.join(".claude/settings.json"), &format!("{{\n  \"env\": {{\n    \"ANTHROPIC_API_KEY\": \"{}\"\n  }}\n}}\n", k(10)));
-    write(&proj.join(".claude/settings.local.json"), &format!("{{\"env\": {{\"OPENAI_API_KEY\": \"{}\"}}}}\n", k(11)));
+    write(
+        &proj.join(".env.example"),
+        "ANTHROPIC_API_KEY=sk-ant-api03-...\nOPENAI_API_KEY=your-api-key-here\n",
+    );
+    write(
+        &h.join(".claude/settings.json"),
+        &format!(
+            "{{\n  \"env\": {{\n    \"ANTHROPIC_API_KEY\": \"{}\"\n  }}\n}}\n",
+            k(10)
+        ),
+    );
+    write(
+        &proj.join(".claude/settings.local.json"),
+        &format!("{{\"env\": {{\"OPENAI_API_KEY\": \"{}\"}}}}\n", k(11)),
+    );
     write(&proj.join(".mcp.json"), &format!("{{\"mcpServers\": {{\"search\": {{\"command\": \"npx\", \"args\": [\"srv\"], \"env\": {{\"GEMINI_API_KEY\": \"{}\"}}}}}}}}\n", k(12)));
     write(&h.join(".cursor/mcp.json"), &format!("{{\"mcpServers\": {{\"a\": {{\"command\": \"a\", \"env\": {{\"ANTHROPIC_API_KEY\": \"{}\"}}}}}}}}\n", k(13)));
-    write(&h.join(".codex/auth.json"), &format!("{{\"OPENAI_API_KEY\": \"{}\"}}\n", k(14)));
-    write(&h.join(".codex/config.toml"), &format!("[mcp_servers.x]\ncommand = \"x\"\nenv = {{ OPENAI_API_KEY = \"{}\" }}\n", k(15)));
-    write(&h.join(".gemini/.env"), &format!("GEMINI_API_KEY={}\n", k(16)));
+    write(
+        &h.join(".codex/auth.json"),
+        &format!("{{\"OPENAI_API_KEY\": \"{}\"}}\n", k(14)),
+    );
+    write(
+        &h.join(".codex/config.toml"),
+        &format!(
+            "[mcp_servers.x]\ncommand = \"x\"\nenv = {{ OPENAI_API_KEY = \"{}\" }}\n",
+            k(15)
+        ),
+    );
+    write(
+        &h.join(".gemini/.env"),
+        &format!("GEMINI_API_KEY={}\n", k(16)),
+    );
     write(&h.join(".gemini/settings.json"), &format!("{{\"mcpServers\": {{\"g\": {{\"command\": \"g\", \"env\": {{\"GOOGLE_API_KEY\": \"{}\"}}}}}}}}\n", k(17)));
-    write(&h.join(".claude/.credentials.json"), &format!("{{\"claudeAiOauth\": {{\"accessToken\": \"{}\", \"refreshToken\": \"r\"}}}}\n", anthropic_oauth(19)));
-    std::fs::set_permissions(h.join(".claude/.credentials.json"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    write(
+        &h.join(".claude/.credentials.json"),
+        &format!(
+            "{{\"claudeAiOauth\": {{\"accessToken\": \"{}\", \"refreshToken\": \"r\"}}}}\n",
+            anthropic_oauth(19)
+        ),
+    );
+    std::fs::set_permissions(
+        h.join(".claude/.credentials.json"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
     keys
 }
 
@@ -159,17 +231,37 @@ fn every_location_and_format_is_found_and_no_key_is_printed() {
     ] {
         assert!(o.contains(place), "missing {place} in\n{o}");
     }
-    for provider in ["anthropic]", "anthropic-admin]", "openai]", "openai-legacy]", "google]", "openrouter]", "groq]", "github]", "github-fine-grained]"] {
+    for provider in [
+        "anthropic]",
+        "anthropic-admin]",
+        "openai]",
+        "openai-legacy]",
+        "google]",
+        "openrouter]",
+        "groq]",
+        "github]",
+        "github-fine-grained]",
+    ] {
         assert!(o.contains(provider), "missing {provider} in\n{o}");
     }
     assert!(o.contains("sk-ant-…AA (108 chars)"));
     // Placeholders are not findings: only line 8 of .bashrc, nothing from .env.example.
     assert_eq!(o.matches("~/.bashrc:").count(), 1, "{o}");
     assert!(!o.contains(".env.example:"), "{o}");
-    for odd in [".env.huge: too large", ".env.bin: binary", ".env.mem: unreadable", ".env.loop1: a loop of symbolic links", ".env.loop2: a loop"] {
+    for odd in [
+        ".env.huge: too large",
+        ".env.bin: binary",
+        ".env.mem: unreadable",
+        ".env.loop1: a loop of symbolic links",
+        ".env.loop2: a loop",
+    ] {
         assert!(o.contains(odd), "missing {odd} in\n{o}");
     }
-    assert!(o.contains("Claude Code OAuth tokens: ") && o.contains("holds an access token and a refresh token"), "{o}");
+    assert!(
+        o.contains("Claude Code OAuth tokens: ")
+            && o.contains("holds an access token and a refresh token"),
+        "{o}"
+    );
     assert!(o.contains("Daemon reachable: no daemon answers"));
 
     let j = env.run_in(&proj, &["doctor", "--json"], None).code(1);
@@ -185,11 +277,19 @@ fn every_location_and_format_is_found_and_no_key_is_printed() {
         }
     }
     let cfg = checks.iter().find(|c| c["id"] == "agent-configs").unwrap();
-    let mcp = cfg["findings"].as_array().unwrap().iter().find(|f| f["json_path"] == "mcpServers.search.env.GEMINI_API_KEY").unwrap();
+    let mcp = cfg["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["json_path"] == "mcpServers.search.env.GEMINI_API_KEY")
+        .unwrap();
     assert_eq!(mcp["tool"], "gemini");
     assert_eq!(mcp["line"], 1);
     assert!(mcp["file"].as_str().unwrap().ends_with("/proj/.mcp.json"));
-    let skipped = checks.iter().find(|c| c["id"] == "dotenv").unwrap()["skipped"].as_array().unwrap().clone();
+    let skipped = checks.iter().find(|c| c["id"] == "dotenv").unwrap()["skipped"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(skipped.len(), 5, "{skipped:?}");
 }
 
@@ -199,16 +299,31 @@ fn the_environment_and_user_tools_are_checked() {
     let proj = env.mkdir("proj");
     std::fs::create_dir_all(env.data_dir()).unwrap();
     std::fs::set_permissions(env.data_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    write(&env.data_dir().join("config.toml"), "[tools.openrouter]\nvars = [\"OPENROUTER_API_KEY\"]\n");
+    write(
+        &env.data_dir().join("config.toml"),
+        "[tools.openrouter]\nvars = [\"OPENROUTER_API_KEY\"]\n",
+    );
     let or = format!("local-{}", body(30, B62, 40));
     write(&proj.join(".env"), &format!("OPENROUTER_API_KEY={or}\n"));
     let a = anthropic(41);
     let mut cmd = env.command(&["doctor"]);
-    cmd.current_dir(&proj).env("ANTHROPIC_API_KEY", &a).env("SOME_TOKEN", groq(42));
+    cmd.current_dir(&proj)
+        .env("ANTHROPIC_API_KEY", &a)
+        .env("SOME_TOKEN", groq(42));
     let r = run_cmd(cmd, None).code(1);
     assert_no_key(&r, &[a, or, groq(42)]);
-    assert!(r.stdout.contains("Environment variables: keys are set in this shell: ANTHROPIC_API_KEY, SOME_TOKEN"), "{}", r.stdout);
-    assert!(r.stdout.contains(".env:1 OPENROUTER_API_KEY") && r.stdout.contains("[tool openrouter]"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(
+            "Environment variables: keys are set in this shell: ANTHROPIC_API_KEY, SOME_TOKEN"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(".env:1 OPENROUTER_API_KEY") && r.stdout.contains("[tool openrouter]"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -217,16 +332,39 @@ fn recursive_search_honours_gitignore_but_checks_ignored_env_files() {
     let proj = env.mkdir("proj");
     let keys = [anthropic(20), anthropic(21), anthropic(22), anthropic(23)];
     write(&proj.join(".gitignore"), "node_modules/\n.env\n");
-    write(&proj.join("node_modules/pkg/.env"), &format!("ANTHROPIC_API_KEY={}\n", keys[0]));
-    write(&proj.join("apps/api/.env"), &format!("ANTHROPIC_API_KEY={}\n", keys[1]));
-    write(&proj.join("apps/web/.env.production"), &format!("ANTHROPIC_API_KEY={}\n", keys[2]));
-    write(&proj.join(".env"), &format!("ANTHROPIC_API_KEY={}\n", keys[3]));
+    write(
+        &proj.join("node_modules/pkg/.env"),
+        &format!("ANTHROPIC_API_KEY={}\n", keys[0]),
+    );
+    write(
+        &proj.join("apps/api/.env"),
+        &format!("ANTHROPIC_API_KEY={}\n", keys[1]),
+    );
+    write(
+        &proj.join("apps/web/.env.production"),
+        &format!("ANTHROPIC_API_KEY={}\n", keys[2]),
+    );
+    write(
+        &proj.join(".env"),
+        &format!("ANTHROPIC_API_KEY={}\n", keys[3]),
+    );
     let flat = env.run_in(&proj, &["doctor"], None).code(1);
-    assert!(flat.stdout.contains(".env files: 1 plaintext key in 1 file"), "{}", flat.stdout);
+    assert!(
+        flat.stdout
+            .contains(".env files: 1 plaintext key in 1 file"),
+        "{}",
+        flat.stdout
+    );
     let r = env.run_in(&proj, &["doctor", "--recursive"], None).code(1);
     assert_no_key(&r, &keys);
-    assert!(r.stdout.contains(".env files: 3 plaintext keys in 3 files"), "{}", r.stdout);
-    assert!(r.stdout.contains("apps/api/.env:1") && r.stdout.contains("apps/web/.env.production:1"));
+    assert!(
+        r.stdout.contains(".env files: 3 plaintext keys in 3 files"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("apps/api/.env:1") && r.stdout.contains("apps/web/.env.production:1")
+    );
     assert!(!r.stdout.contains("node_modules"), "{}", r.stdout);
 }
 
@@ -256,11 +394,20 @@ fn a_committed_env_file_says_rotate() {
     assert!(git(&proj, &["add", ".env"]));
     let r = env.run_in(&proj, &["doctor"], None).code(1);
     assert_no_key(&r, &[k]);
-    assert!(r.stdout.contains("WARN  Keys committed to git: git tracks"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("WARN  Keys committed to git: git tracks"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("rotate the key"), "{}", r.stdout);
     let clean = env.mkdir("plain");
     let r = env.run_in(&clean, &["doctor"], None);
-    assert!(r.stdout.contains("OK    Keys committed to git: not inside a git repository"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("OK    Keys committed to git: not inside a git repository"),
+        "{}",
+        r.stdout
+    );
 }
 
 fn snapshot(paths: &[PathBuf]) -> Vec<(PathBuf, Vec<u8>, u32)> {
@@ -281,7 +428,12 @@ fn backups_in(dir: &Path) -> Vec<PathBuf> {
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().contains(".sv-backup-"))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .contains(".sv-backup-")
+        })
         .collect();
     v.sort();
     v
@@ -301,19 +453,38 @@ fn fix_yes_moves_keys_into_the_vault_and_rewrites_the_sources() {
     let unknown = groq(54);
     write(&h.join(".bashrc"), &format!("alias ll='ls -l'\nexport ANTHROPIC_API_KEY=\"{claude}\"\nexport GROQ_API_KEY={unknown}\n"));
     std::fs::set_permissions(h.join(".bashrc"), std::fs::Permissions::from_mode(0o640)).unwrap();
-    write(&proj.join(".env"), &format!("PORT=8080\nOPENAI_API_KEY={codex}\n"));
+    write(
+        &proj.join(".env"),
+        &format!("PORT=8080\nOPENAI_API_KEY={codex}\n"),
+    );
     std::fs::set_permissions(proj.join(".env"), std::fs::Permissions::from_mode(0o600)).unwrap();
     write(&proj.join(".claude/settings.json"), &format!("{{\n  \"model\": \"opus\",\n  \"env\": {{\n    \"ANTHROPIC_API_KEY\": \"{proj_claude}\",\n    \"DEBUG\": \"1\"\n  }}\n}}\n"));
     write(&proj.join(".mcp.json"), &format!("{{\"mcpServers\": {{\"search\": {{\"command\": \"npx\", \"args\": [\"-y\", \"gsearch\"], \"env\": {{\"GEMINI_API_KEY\": \"{gemini}\"}}}}}}}}\n"));
-    let sources = [h.join(".bashrc"), proj.join(".env"), proj.join(".claude/settings.json"), proj.join(".mcp.json")];
+    let sources = [
+        h.join(".bashrc"),
+        proj.join(".env"),
+        proj.join(".claude/settings.json"),
+        proj.join(".mcp.json"),
+    ];
     let before = snapshot(&sources);
-    let keys = vec![claude.clone(), codex.clone(), gemini.clone(), proj_claude.clone(), unknown.clone()];
+    let keys = vec![
+        claude.clone(),
+        codex.clone(),
+        gemini.clone(),
+        proj_claude.clone(),
+        unknown.clone(),
+    ];
 
     // Dry run: says what would change, changes nothing.
     let dry = env.run_in(&proj, &["doctor", "--fix"], None).ok();
     assert_no_key(&dry, &keys);
     assert!(dry.stdout.contains("dry run"), "{}", dry.stdout);
-    assert!(dry.stdout.contains("no tool uses GROQ_API_KEY; add `[tools.NAME]`"), "{}", dry.stdout);
+    assert!(
+        dry.stdout
+            .contains("no tool uses GROQ_API_KEY; add `[tools.NAME]`"),
+        "{}",
+        dry.stdout
+    );
     assert_eq!(snapshot(&sources), before);
     assert!(backups_in(h).is_empty() && backups_in(&proj).is_empty());
 
@@ -321,37 +492,84 @@ fn fix_yes_moves_keys_into_the_vault_and_rewrites_the_sources() {
     assert_no_key(&r, &keys);
     // The unknown variable is left, so the run is not a full success.
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
-    assert_eq!(r.stdout.matches("done: stored session").count(), 4, "{}", r.stdout);
+    assert_eq!(
+        r.stdout.matches("done: stored session").count(),
+        4,
+        "{}",
+        r.stdout
+    );
 
     // The vault serves the keys where they were scoped.
-    assert_eq!(env.get_in(&elsewhere, "claude").ok().stdout, format!("{claude}\n"));
-    assert_eq!(env.get_in(&proj, "claude").ok().stdout, format!("{proj_claude}\n"));
+    assert_eq!(
+        env.get_in(&elsewhere, "claude").ok().stdout,
+        format!("{claude}\n")
+    );
+    assert_eq!(
+        env.get_in(&proj, "claude").ok().stdout,
+        format!("{proj_claude}\n")
+    );
     assert_eq!(env.get_in(&proj, "codex").ok().stdout, format!("{codex}\n"));
-    assert_eq!(env.get_in(&proj, "gemini").ok().stdout, format!("{gemini}\n"));
+    assert_eq!(
+        env.get_in(&proj, "gemini").ok().stdout,
+        format!("{gemini}\n")
+    );
     env.get_in(&elsewhere, "codex").code(3);
 
     // Sources rewritten, modes kept, backups byte-identical with the same mode.
     let bashrc = std::fs::read_to_string(h.join(".bashrc")).unwrap();
     let lines: Vec<&str> = bashrc.lines().collect();
     assert_eq!(lines[0], "alias ll='ls -l'");
-    assert!(lines[1].starts_with("# session-vault doctor --fix ") && lines[1].contains("ANTHROPIC_API_KEY moved into the vault"));
+    assert!(
+        lines[1].starts_with("# session-vault doctor --fix ")
+            && lines[1].contains("ANTHROPIC_API_KEY moved into the vault")
+    );
     assert!(!bashrc.contains(&claude) && bashrc.contains(&unknown));
-    assert_eq!(std::fs::read_to_string(proj.join(".env")).unwrap(), "PORT=8080\n");
-    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(proj.join(".claude/settings.json")).unwrap()).unwrap();
-    assert_eq!(s, serde_json::json!({"model": "opus", "env": {"DEBUG": "1"}, "apiKeyHelper": "session-vault get --tool claude"}));
-    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(proj.join(".mcp.json")).unwrap()).unwrap();
-    assert_eq!(m["mcpServers"]["search"], serde_json::json!({"command": "session-vault", "args": ["exec", "--tool", "gemini", "--", "npx", "-y", "gsearch"]}));
+    assert_eq!(
+        std::fs::read_to_string(proj.join(".env")).unwrap(),
+        "PORT=8080\n"
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(proj.join(".claude/settings.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        s,
+        serde_json::json!({"model": "opus", "env": {"DEBUG": "1"}, "apiKeyHelper": "session-vault get --tool claude"})
+    );
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(proj.join(".mcp.json")).unwrap()).unwrap();
+    assert_eq!(
+        m["mcpServers"]["search"],
+        serde_json::json!({"command": "session-vault", "args": ["exec", "--tool", "gemini", "--", "npx", "-y", "gsearch"]})
+    );
     for (path, bytes, mode) in &before {
-        assert_eq!(std::fs::metadata(path).unwrap().permissions().mode() & 0o7777, *mode, "{}", path.display());
+        assert_eq!(
+            std::fs::metadata(path).unwrap().permissions().mode() & 0o7777,
+            *mode,
+            "{}",
+            path.display()
+        );
         let dir = path.parent().unwrap();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let backups: Vec<PathBuf> = backups_in(dir)
             .into_iter()
-            .filter(|b| b.file_name().unwrap().to_string_lossy().starts_with(&format!("{name}.sv-backup-")))
+            .filter(|b| {
+                b.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&format!("{name}.sv-backup-"))
+            })
             .collect();
         assert_eq!(backups.len(), 1, "{}", path.display());
-        assert_eq!(&std::fs::read(&backups[0]).unwrap(), bytes, "backup of {} differs", path.display());
-        assert_eq!(std::fs::metadata(&backups[0]).unwrap().permissions().mode() & 0o7777, *mode);
+        assert_eq!(
+            &std::fs::read(&backups[0]).unwrap(),
+            bytes,
+            "backup of {} differs",
+            path.display()
+        );
+        assert_eq!(
+            std::fs::metadata(&backups[0]).unwrap().permissions().mode() & 0o7777,
+            *mode
+        );
     }
 
     // Twice: nothing changes.
@@ -360,14 +578,29 @@ fn fix_yes_moves_keys_into_the_vault_and_rewrites_the_sources() {
     assert_no_key(&again, &keys);
     assert!(again.stdout.contains("nothing to move"), "{}", again.stdout);
     assert_eq!(snapshot(&sources), after);
-    assert_eq!(backups_in(h).len() + backups_in(&proj).len() + backups_in(&proj.join(".claude")).len(), 4);
+    assert_eq!(
+        backups_in(h).len() + backups_in(&proj).len() + backups_in(&proj.join(".claude")).len(),
+        4
+    );
     let list = env.run(&["list", "--json"], None).ok();
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&list.stdout).unwrap().as_array().unwrap().len(), 4);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&list.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
 
     // doctor now points at the backups that still hold the keys.
     let d = env.run_in(&proj, &["doctor"], None).code(1);
     assert_no_key(&d, &keys);
-    assert!(d.stdout.contains("is a backup from `doctor --fix` and still holds a plaintext key"), "{}", d.stdout);
+    assert!(
+        d.stdout
+            .contains("is a backup from `doctor --fix` and still holds a plaintext key"),
+        "{}",
+        d.stdout
+    );
     assert!(d.stdout.contains("~/.bashrc:3 GROQ_API_KEY"));
     assert!(!d.stdout.contains("~/.bashrc:2"));
 }
@@ -379,13 +612,29 @@ fn fix_with_project_scopes_home_keys_to_that_project() {
     let other = env.mkdir("other");
     env.start_unlocked();
     let k = anthropic(60);
-    write(&env.home.join(".zshrc"), &format!("export ANTHROPIC_API_KEY={k}\n"));
-    let r = env.run_in(&other, &["doctor", "--fix", "--yes", "--project", proj.to_str().unwrap()], None).ok();
+    write(
+        &env.home.join(".zshrc"),
+        &format!("export ANTHROPIC_API_KEY={k}\n"),
+    );
+    let r = env
+        .run_in(
+            &other,
+            &[
+                "doctor",
+                "--fix",
+                "--yes",
+                "--project",
+                proj.to_str().unwrap(),
+            ],
+            None,
+        )
+        .ok();
     assert_no_key(&r, std::slice::from_ref(&k));
     assert_eq!(env.get_in(&proj, "claude").ok().stdout, format!("{k}\n"));
     env.get_in(&other, "claude").code(3);
     env.run(&["doctor", "--yes"], None).code(2);
-    env.run(&["doctor", "--fix", "--project", "/nonexistent/dir"], None).code(2);
+    env.run(&["doctor", "--fix", "--project", "/nonexistent/dir"], None)
+        .code(2);
 }
 
 #[test]
@@ -402,13 +651,27 @@ fn a_locked_vault_leaves_every_source_untouched() {
         }
     }
     let before = snapshot(&sources);
-    let r = env.run_in(&proj, &["doctor", "--fix", "--yes"], None).code(4);
-    assert!(r.stderr.contains("the vault is locked, so nothing was moved or rewritten"), "{}", r.stderr);
+    let r = env
+        .run_in(&proj, &["doctor", "--fix", "--yes"], None)
+        .code(4);
+    assert!(
+        r.stderr
+            .contains("the vault is locked, so nothing was moved or rewritten"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(snapshot(&sources), before);
     for dir in [env.home.clone(), proj.clone()] {
-        assert!(walk(&dir).iter().all(|p| !p.to_string_lossy().contains(".sv-backup-")));
+        assert!(walk(&dir)
+            .iter()
+            .all(|p| !p.to_string_lossy().contains(".sv-backup-")));
     }
-    assert_eq!(env.run(&["daemon", "status", "--json"], None).ok().stdout.contains("\"sessions\": 0"), true);
+    let st = env.run(&["daemon", "status", "--json"], None).ok();
+    let st: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
+    assert_eq!(
+        st["sessions"], 0,
+        "nothing may be stored from a locked vault"
+    );
 }
 
 #[test]
@@ -420,7 +683,8 @@ fn an_unreachable_daemon_leaves_the_file_untouched() {
     write(&proj.join(".env"), &format!("ANTHROPIC_API_KEY={k}\n"));
     let before = snapshot(&[proj.join(".env")]);
     let mut cmd = env.command(&["doctor", "--fix", "--yes"]);
-    cmd.current_dir(&proj).env("SESSION_VAULT_NO_AUTOSTART", "1");
+    cmd.current_dir(&proj)
+        .env("SESSION_VAULT_NO_AUTOSTART", "1");
     let r = run_cmd(cmd, None).code(4);
     assert_no_key(&r, &[k]);
     assert_eq!(snapshot(&[proj.join(".env")]), before);
@@ -430,7 +694,9 @@ fn an_unreachable_daemon_leaves_the_file_untouched() {
 /// Regular files under `dir` (not following links; skipping the vault's own).
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(dir) else { return out };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
     for e in rd.flatten() {
         let p = e.path();
         let ft = e.file_type().unwrap();

@@ -147,7 +147,8 @@ pub fn plan(report: &Report, det: &Detector, opts: &FixOptions) -> Plan {
             .collect();
         if !text.utf8 {
             for f in &findings {
-                plan.skips.push(skip(f, "the file is not UTF-8; move the key by hand"));
+                plan.skips
+                    .push(skip(f, "the file is not UTF-8; move the key by hand"));
             }
             continue;
         }
@@ -163,7 +164,14 @@ struct Group<'a> {
     findings: Vec<&'a Finding>,
 }
 
-fn plan_file(src: &Source, bytes: &[u8], findings: Vec<Finding>, det: &Detector, opts: &FixOptions, plan: &mut Plan) {
+fn plan_file(
+    src: &Source,
+    bytes: &[u8],
+    findings: Vec<Finding>,
+    det: &Detector,
+    opts: &FixOptions,
+    plan: &mut Plan,
+) {
     let mut groups: Vec<Group<'_>> = Vec::new();
     for f in &findings {
         let Some(tool) = f.tool.clone() else {
@@ -190,27 +198,64 @@ fn plan_file(src: &Source, bytes: &[u8], findings: Vec<Finding>, det: &Detector,
                 continue;
             }
             _ => {
-                plan.skips.push(skip(f, "doctor does not know how to rewrite this place; move the key by hand"));
+                plan.skips.push(skip(
+                    f,
+                    "doctor does not know how to rewrite this place; move the key by hand",
+                ));
                 continue;
             }
         };
-        match groups.iter_mut().find(|g| g.tool == tool && g.server == server) {
+        match groups
+            .iter_mut()
+            .find(|g| g.tool == tool && g.server == server)
+        {
             Some(g) => g.findings.push(f),
-            None => groups.push(Group { tool, server, findings: vec![f] }),
+            None => groups.push(Group {
+                tool,
+                server,
+                findings: vec![f],
+            }),
+        }
+    }
+    // A line that also holds a key doctor leaves alone is not rewritten:
+    // commenting it out or dropping it would lose that key.
+    let mut blocked: Vec<usize> = plan
+        .skips
+        .iter()
+        .filter(|k| k.file.as_deref() == Some(src.path.as_path()))
+        .filter_map(|k| k.line)
+        .collect();
+    let line_based = matches!(src.kind, SourceKind::Profile(_) | SourceKind::DotEnv);
+    for g in &groups {
+        let complete = det.tools.vars(&g.tool).is_some_and(|vars| {
+            vars.iter()
+                .all(|v| g.findings.iter().any(|f| f.variable.as_deref() == Some(v)))
+        });
+        if !complete {
+            blocked.extend(g.findings.iter().filter_map(|f| f.line));
         }
     }
     let project = src.project.clone().or_else(|| opts.home_project.clone());
-    let scope_name = project.as_ref().map_or("global".to_owned(), |p| format!("project {}", p.display()));
+    let scope_name = project
+        .as_ref()
+        .map_or("global".to_owned(), |p| format!("project {}", p.display()));
     let text = String::from_utf8_lossy(bytes);
     let mut edit = Edit::new(src.kind, &text);
     let mut stores = Vec::new();
     let mut changes = Vec::new();
     for g in &groups {
-        let Some(vars) = det.tools.vars(&g.tool) else { continue };
+        let Some(vars) = det.tools.vars(&g.tool) else {
+            continue;
+        };
         let mut values = Vec::new();
         let mut missing = Vec::new();
         for var in vars {
-            match g.findings.iter().rev().find(|f| f.variable.as_deref() == Some(var)) {
+            match g
+                .findings
+                .iter()
+                .rev()
+                .find(|f| f.variable.as_deref() == Some(var))
+            {
                 Some(f) => values.push((var.clone(), f.value.clone())),
                 None => missing.push(var.as_str()),
             }
@@ -220,6 +265,19 @@ fn plan_file(src: &Source, bytes: &[u8], findings: Vec<Finding>, det: &Detector,
                 plan.skips.push(skip(
                     f,
                     format!("tool `{}` needs {}; {} not set here, so add it with `session-vault add --tool {}`", g.tool, vars.join(", "), missing.join(", "), g.tool),
+                ));
+            }
+            continue;
+        }
+        if line_based
+            && g.findings
+                .iter()
+                .any(|f| f.line.is_some_and(|l| blocked.contains(&l)))
+        {
+            for f in &g.findings {
+                plan.skips.push(skip(
+                    f,
+                    "the same line holds another key doctor cannot move; edit the line by hand",
                 ));
             }
             continue;
@@ -246,7 +304,12 @@ fn plan_file(src: &Source, bytes: &[u8], findings: Vec<Finding>, det: &Detector,
             }
             label.truncate(cut);
         }
-        stores.push(StoreRequest { tool: g.tool.clone(), project: project.clone(), values, label });
+        stores.push(StoreRequest {
+            tool: g.tool.clone(),
+            project: project.clone(),
+            values,
+            label,
+        });
     }
     if stores.is_empty() {
         return;
@@ -265,7 +328,11 @@ fn plan_file(src: &Source, bytes: &[u8], findings: Vec<Finding>, det: &Detector,
         .map(|s| {
             format!(
                 "store {} for tool `{}` ({scope_name})",
-                s.values.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
+                s.values
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 s.tool
             )
         })
@@ -283,15 +350,24 @@ fn plan_file(src: &Source, bytes: &[u8], findings: Vec<Finding>, det: &Detector,
 
 /// The pending rewrite of one file's text.
 enum Edit {
-    Lines { comment: bool, drop: BTreeMap<usize, String> },
+    Lines {
+        comment: bool,
+        drop: BTreeMap<usize, String>,
+    },
     Json(Option<Value>),
 }
 
 impl Edit {
     fn new(kind: SourceKind, text: &str) -> Edit {
         match kind {
-            SourceKind::Profile(_) => Edit::Lines { comment: true, drop: BTreeMap::new() },
-            SourceKind::DotEnv => Edit::Lines { comment: false, drop: BTreeMap::new() },
+            SourceKind::Profile(_) => Edit::Lines {
+                comment: true,
+                drop: BTreeMap::new(),
+            },
+            SourceKind::DotEnv => Edit::Lines {
+                comment: false,
+                drop: BTreeMap::new(),
+            },
             _ => Edit::Json(serde_json::from_str(text).ok()),
         }
     }
@@ -311,7 +387,9 @@ impl Edit {
                     );
                     if drop.insert(line, note).is_none() {
                         out.push(if *comment {
-                            format!("line {line}: comment out {var} with a note (the key is not kept)")
+                            format!(
+                                "line {line}: comment out {var} with a note (the key is not kept)"
+                            )
                         } else {
                             format!("line {line}: drop {var}")
                         });
@@ -355,7 +433,8 @@ impl Edit {
             Edit::Json(None) => Err("the file is not valid JSON; move the key by hand".into()),
             Edit::Json(Some(root)) => {
                 let mut s = Zeroizing::new(
-                    serde_json::to_string_pretty(&root).map_err(|e| format!("cannot write JSON: {e}"))?,
+                    serde_json::to_string_pretty(&root)
+                        .map_err(|e| format!("cannot write JSON: {e}"))?,
                 );
                 if original.ends_with(b"\n") {
                     s.push('\n');
@@ -380,8 +459,13 @@ fn json_edit(root: &mut Value, g: &Group<'_>) -> Result<Vec<String>, String> {
                     }
                 }
             }
-            let obj = root.as_object_mut().ok_or("the file is not a JSON object")?;
-            let env = obj.get_mut("env").and_then(Value::as_object_mut).ok_or("no `env` object")?;
+            let obj = root
+                .as_object_mut()
+                .ok_or("the file is not a JSON object")?;
+            let env = obj
+                .get_mut("env")
+                .and_then(Value::as_object_mut)
+                .ok_or("no `env` object")?;
             for f in &g.findings {
                 if let JsonLoc::ClaudeEnv(var) = &f.loc {
                     if env.shift_remove(var).is_some() {
@@ -410,7 +494,11 @@ fn json_edit(root: &mut Value, g: &Group<'_>) -> Result<Vec<String>, String> {
                 .and_then(|m| m.get_mut(server.as_str()))
                 .and_then(Value::as_object_mut)
                 .ok_or_else(|| format!("MCP server `{server}` is not an object"))?;
-            let Some(cmd) = srv.get("command").and_then(Value::as_str).map(str::to_owned) else {
+            let Some(cmd) = srv
+                .get("command")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+            else {
                 return Err(format!(
                     "MCP server `{server}` has no `command` to wrap (a remote server?); move the key by hand"
                 ));
@@ -418,13 +506,18 @@ fn json_edit(root: &mut Value, g: &Group<'_>) -> Result<Vec<String>, String> {
             let args: Vec<Value> = match srv.get("args") {
                 None => Vec::new(),
                 Some(Value::Array(a)) => a.clone(),
-                Some(_) => return Err(format!("MCP server `{server}` has `args` that is not a list")),
+                Some(_) => {
+                    return Err(format!(
+                        "MCP server `{server}` has `args` that is not a list"
+                    ))
+                }
             };
-            let wrapped = cmd == "session-vault" && args.first().and_then(Value::as_str) == Some("exec");
+            let wrapped =
+                cmd == "session-vault" && args.first().and_then(Value::as_str) == Some("exec");
             let new_args: Vec<Value> = if wrapped {
-                let have = args
-                    .windows(2)
-                    .any(|w| w[0].as_str() == Some("--tool") && w[1].as_str() == Some(g.tool.as_str()));
+                let have = args.windows(2).any(|w| {
+                    w[0].as_str() == Some("--tool") && w[1].as_str() == Some(g.tool.as_str())
+                });
                 let mut a = args.clone();
                 if !have {
                     a.insert(1, Value::String("--tool".into()));
@@ -439,7 +532,10 @@ fn json_edit(root: &mut Value, g: &Group<'_>) -> Result<Vec<String>, String> {
                 a.extend(args.iter().cloned());
                 a
             };
-            let env = srv.get_mut("env").and_then(Value::as_object_mut).ok_or("no `env` object")?;
+            let env = srv
+                .get_mut("env")
+                .and_then(Value::as_object_mut)
+                .ok_or("no `env` object")?;
             for f in &g.findings {
                 if let JsonLoc::McpEnv { var, .. } = &f.loc {
                     if env.shift_remove(var).is_some() {
@@ -451,13 +547,18 @@ fn json_edit(root: &mut Value, g: &Group<'_>) -> Result<Vec<String>, String> {
                 srv.shift_remove("env");
             }
             if new_args != args || cmd != "session-vault" {
-                out.push(format!("run server `{server}` as `session-vault exec --tool {} -- …`", g.tool));
+                out.push(format!(
+                    "run server `{server}` as `session-vault exec --tool {} -- …`",
+                    g.tool
+                ));
             }
             srv.insert("command".into(), Value::String("session-vault".into()));
             srv.insert("args".into(), Value::Array(new_args));
         }
         JsonLoc::TopLevel(_) => {
-            let obj = root.as_object_mut().ok_or("the file is not a JSON object")?;
+            let obj = root
+                .as_object_mut()
+                .ok_or("the file is not a JSON object")?;
             for f in &g.findings {
                 if let JsonLoc::TopLevel(var) = &f.loc {
                     obj.insert(var.clone(), Value::Null);
@@ -469,7 +570,11 @@ fn json_edit(root: &mut Value, g: &Group<'_>) -> Result<Vec<String>, String> {
                 g.tool
             ));
         }
-        JsonLoc::Other => return Err("doctor does not know how to rewrite this place; move the key by hand".into()),
+        JsonLoc::Other => {
+            return Err(
+                "doctor does not know how to rewrite this place; move the key by hand".into(),
+            )
+        }
     }
     Ok(out)
 }
@@ -479,7 +584,11 @@ fn json_edit(root: &mut Value, g: &Group<'_>) -> Result<Vec<String>, String> {
 #[serde(rename_all = "snake_case", tag = "result")]
 pub enum Outcome {
     /// Keys stored, backup written, file replaced.
-    Applied { file: PathBuf, backup: PathBuf, sessions: Vec<String> },
+    Applied {
+        file: PathBuf,
+        backup: PathBuf,
+        sessions: Vec<String>,
+    },
     /// The vault refused: the file is untouched.
     Refused { file: PathBuf, message: String },
     /// Not tried: an earlier refusal said the vault is unavailable.
@@ -525,7 +634,11 @@ pub fn apply(plan: &Plan, sink: &mut dyn VaultSink, timestamp: &str) -> Vec<Outc
             continue;
         }
         match rewrite(&fp.target, &fp.original, &fp.rewritten, timestamp) {
-            Ok(backup) => out.push(Outcome::Applied { file, backup, sessions }),
+            Ok(backup) => out.push(Outcome::Applied {
+                file,
+                backup,
+                sessions,
+            }),
             Err(message) => out.push(Outcome::Failed { file, message }),
         }
     }
@@ -533,11 +646,21 @@ pub fn apply(plan: &Plan, sink: &mut dyn VaultSink, timestamp: &str) -> Vec<Outc
 }
 
 /// Backup first, then atomic replace; both with the file's mode.
-pub fn rewrite(target: &Path, original: &[u8], new: &[u8], timestamp: &str) -> Result<PathBuf, String> {
-    let meta = std::fs::metadata(target).map_err(|e| format!("cannot stat {}: {e}", target.display()))?;
+pub fn rewrite(
+    target: &Path,
+    original: &[u8],
+    new: &[u8],
+    timestamp: &str,
+) -> Result<PathBuf, String> {
+    let meta =
+        std::fs::metadata(target).map_err(|e| format!("cannot stat {}: {e}", target.display()))?;
     let mode = meta.permissions().mode() & 0o7777;
     let dir = target.parent().ok_or("the file has no directory")?;
-    let name = target.file_name().ok_or("the file has no name")?.to_string_lossy().into_owned();
+    let name = target
+        .file_name()
+        .ok_or("the file has no name")?
+        .to_string_lossy()
+        .into_owned();
     let mut backup = dir.join(format!("{name}{BACKUP_MARK}{timestamp}"));
     let mut n = 1;
     let mut file = loop {
@@ -547,12 +670,20 @@ pub fn rewrite(target: &Path, original: &[u8], new: &[u8], timestamp: &str) -> R
                 n += 1;
                 backup = dir.join(format!("{name}{BACKUP_MARK}{timestamp}-{n}"));
             }
-            Err(e) => return Err(format!("cannot create the backup {}: {e}; nothing was rewritten", backup.display())),
+            Err(e) => {
+                return Err(format!(
+                    "cannot create the backup {}: {e}; nothing was rewritten",
+                    backup.display()
+                ))
+            }
         }
     };
     if let Err(e) = file.write_all(original).and_then(|_| file.sync_all()) {
         let _ = std::fs::remove_file(&backup);
-        return Err(format!("cannot write the backup {}: {e}; nothing was rewritten", backup.display()));
+        return Err(format!(
+            "cannot write the backup {}: {e}; nothing was rewritten",
+            backup.display()
+        ));
     }
     let tmp = dir.join(format!(".{name}.sv-tmp-{}", std::process::id()));
     let written = create_new(&tmp, mode).and_then(|mut f| {
@@ -575,7 +706,11 @@ pub fn rewrite(target: &Path, original: &[u8], new: &[u8], timestamp: &str) -> R
 }
 
 fn create_new(path: &Path, mode: u32) -> std::io::Result<std::fs::File> {
-    let f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(path)?;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)?;
     // The umask may have narrowed the mode: set it exactly.
     f.set_permissions(std::fs::Permissions::from_mode(mode))?;
     Ok(f)
@@ -595,7 +730,12 @@ pub fn utc_stamp(unix: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
 }
 
 #[cfg(test)]
@@ -615,7 +755,10 @@ mod tests {
     impl VaultSink for MemVault {
         fn store(&mut self, req: &StoreRequest) -> Result<String, VaultRefusal> {
             if self.refuse {
-                return Err(VaultRefusal { message: "the vault is locked".into(), fatal: true });
+                return Err(VaultRefusal {
+                    message: "the vault is locked".into(),
+                    fatal: true,
+                });
             }
             self.stored.push(req.clone());
             Ok(format!("id-{}", self.stored.len()))
@@ -635,7 +778,11 @@ mod tests {
     }
 
     fn opts() -> FixOptions {
-        FixOptions { home_project: None, config_file: PathBuf::from("/cfg/config.toml"), timestamp: utc_stamp(0) }
+        FixOptions {
+            home_project: None,
+            config_file: PathBuf::from("/cfg/config.toml"),
+            timestamp: utc_stamp(0),
+        }
     }
 
     fn report(inp: &Inputs) -> Report {
@@ -661,9 +808,20 @@ mod tests {
         let o = openai_proj(2);
         let g = google(3);
         let unknown = groq(4);
-        std::fs::write(home.join(".bashrc"), format!("alias ll='ls -l'\r\nexport ANTHROPIC_API_KEY={a}\r\nexport MY_GROQ={unknown}\r\n")).unwrap();
-        std::fs::set_permissions(home.join(".bashrc"), std::fs::Permissions::from_mode(0o640)).unwrap();
-        std::fs::write(proj.join(".env"), format!("DEBUG=1\nOPENAI_API_KEY=\"{o}\"\nGEMINI_API_KEY={g}")).unwrap();
+        std::fs::write(
+            home.join(".bashrc"),
+            format!(
+                "alias ll='ls -l'\r\nexport ANTHROPIC_API_KEY={a}\r\nexport MY_GROQ={unknown}\r\n"
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(home.join(".bashrc"), std::fs::Permissions::from_mode(0o640))
+            .unwrap();
+        std::fs::write(
+            proj.join(".env"),
+            format!("DEBUG=1\nOPENAI_API_KEY=\"{o}\"\nGEMINI_API_KEY={g}"),
+        )
+        .unwrap();
         std::fs::write(
             proj.join(".claude/settings.json"),
             format!("{{\n  \"model\": \"x\",\n  \"env\": {{\"ANTHROPIC_API_KEY\": \"{a}\"}}\n}}\n"),
@@ -674,40 +832,86 @@ mod tests {
             format!("{{\"mcpServers\": {{\"s\": {{\"command\": \"npx\", \"args\": [\"-y\", \"srv\"], \"env\": {{\"OPENAI_API_KEY\": \"{o}\", \"GEMINI_API_KEY\": \"{g}\", \"PORT\": \"1\"}}}}}}}}"),
         )
         .unwrap();
-        std::fs::write(home.join(".codex/auth.json"), format!("{{\"OPENAI_API_KEY\": \"{o}\", \"tokens\": null}}")).unwrap();
+        std::fs::write(
+            home.join(".codex/auth.json"),
+            format!("{{\"OPENAI_API_KEY\": \"{o}\", \"tokens\": null}}"),
+        )
+        .unwrap();
         let inp = inputs(&home, &proj);
         let r = report(&inp);
         let p = plan(&r, &inp.detector, &opts());
         assert_eq!(p.files.len(), 5, "{:?}", p.skips);
         assert_eq!(p.skips.len(), 1);
         assert!(p.skips[0].reason.contains("no tool uses MY_GROQ"));
-        let mut vault = MemVault { stored: Vec::new(), refuse: false };
+        let mut vault = MemVault {
+            stored: Vec::new(),
+            refuse: false,
+        };
         let outcomes = apply(&p, &mut vault, &utc_stamp(0));
-        assert!(outcomes.iter().all(|o| matches!(o, Outcome::Applied { .. })), "{outcomes:?}");
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| matches!(o, Outcome::Applied { .. })),
+            "{outcomes:?}"
+        );
         assert_eq!(vault.stored.len(), 7);
         let canon_proj = proj.canonicalize().unwrap();
-        let env_store = vault.stored.iter().find(|s| s.label.contains(".env")).unwrap();
+        let env_store = vault
+            .stored
+            .iter()
+            .find(|s| s.label.contains(".env"))
+            .unwrap();
         assert_eq!(env_store.project.as_deref(), Some(canon_proj.as_path()));
-        let bash_store = vault.stored.iter().find(|s| s.label.contains(".bashrc")).unwrap();
-        assert_eq!((bash_store.tool.as_str(), bash_store.project.as_ref()), ("claude", None));
+        let bash_store = vault
+            .stored
+            .iter()
+            .find(|s| s.label.contains(".bashrc"))
+            .unwrap();
+        assert_eq!(
+            (bash_store.tool.as_str(), bash_store.project.as_ref()),
+            ("claude", None)
+        );
         assert_eq!(bash_store.values[0].1.expose(), a);
 
         let bashrc = std::fs::read_to_string(home.join(".bashrc")).unwrap();
         assert!(bashrc.starts_with("alias ll='ls -l'\r\n# session-vault doctor --fix"));
         assert!(bashrc.contains(&unknown) && !bashrc.contains(&a));
-        assert_eq!(std::fs::metadata(home.join(".bashrc")).unwrap().permissions().mode() & 0o777, 0o640);
+        assert_eq!(
+            std::fs::metadata(home.join(".bashrc"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o640
+        );
         let backup = home.join(format!(".bashrc{BACKUP_MARK}{}", utc_stamp(0)));
         assert!(std::fs::read_to_string(&backup).unwrap().contains(&a));
-        assert_eq!(std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777, 0o640);
-        assert_eq!(std::fs::read_to_string(proj.join(".env")).unwrap(), "DEBUG=1\n");
-        let s: Value = serde_json::from_str(&std::fs::read_to_string(proj.join(".claude/settings.json")).unwrap()).unwrap();
-        assert_eq!(s, serde_json::json!({"model": "x", "apiKeyHelper": CLAUDE_HELPER}));
-        let m: Value = serde_json::from_str(&std::fs::read_to_string(proj.join(".mcp.json")).unwrap()).unwrap();
+        assert_eq!(
+            std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+        assert_eq!(
+            std::fs::read_to_string(proj.join(".env")).unwrap(),
+            "DEBUG=1\n"
+        );
+        let s: Value = serde_json::from_str(
+            &std::fs::read_to_string(proj.join(".claude/settings.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            s,
+            serde_json::json!({"model": "x", "apiKeyHelper": CLAUDE_HELPER})
+        );
+        let m: Value =
+            serde_json::from_str(&std::fs::read_to_string(proj.join(".mcp.json")).unwrap())
+                .unwrap();
         assert_eq!(
             m["mcpServers"]["s"],
             serde_json::json!({"command": "session-vault", "args": ["exec", "--tool", "gemini", "--tool", "codex", "--", "npx", "-y", "srv"], "env": {"PORT": "1"}})
         );
-        let c: Value = serde_json::from_str(&std::fs::read_to_string(home.join(".codex/auth.json")).unwrap()).unwrap();
+        let c: Value =
+            serde_json::from_str(&std::fs::read_to_string(home.join(".codex/auth.json")).unwrap())
+                .unwrap();
         assert_eq!(c["OPENAI_API_KEY"], Value::Null);
 
         // Twice: nothing left to move but the unknown variable.
@@ -716,7 +920,10 @@ mod tests {
         assert!(p2.files.is_empty());
         assert_eq!(p2.skips.len(), 1);
         // The backups are reported while they hold keys, never re-fixed.
-        assert!(r2.checks.iter().any(|c| c.notes.iter().any(|n| n.contains(".sv-backup-"))));
+        assert!(r2
+            .checks
+            .iter()
+            .any(|c| c.notes.iter().any(|n| n.contains(".sv-backup-"))));
     }
 
     #[test]
@@ -727,18 +934,29 @@ mod tests {
         std::fs::create_dir_all(&home).unwrap();
         std::fs::create_dir_all(&proj).unwrap();
         let a = anthropic(5);
-        std::fs::write(home.join(".zshrc"), format!("export ANTHROPIC_API_KEY={a}\n")).unwrap();
+        std::fs::write(
+            home.join(".zshrc"),
+            format!("export ANTHROPIC_API_KEY={a}\n"),
+        )
+        .unwrap();
         std::fs::write(proj.join(".env.local"), format!("ANTHROPIC_API_KEY={a}\n")).unwrap();
         let inp = inputs(&home, &proj);
         let r = report(&inp);
         let p = plan(&r, &inp.detector, &opts());
         assert_eq!(p.files.len(), 2);
-        let mut vault = MemVault { stored: Vec::new(), refuse: true };
+        let mut vault = MemVault {
+            stored: Vec::new(),
+            refuse: true,
+        };
         let outcomes = apply(&p, &mut vault, "T");
         assert!(matches!(outcomes[0], Outcome::Refused { .. }));
         assert!(matches!(outcomes[1], Outcome::NotAttempted { .. }));
-        assert!(std::fs::read_to_string(home.join(".zshrc")).unwrap().contains(&a));
-        assert!(std::fs::read_to_string(proj.join(".env.local")).unwrap().contains(&a));
+        assert!(std::fs::read_to_string(home.join(".zshrc"))
+            .unwrap()
+            .contains(&a));
+        assert!(std::fs::read_to_string(proj.join(".env.local"))
+            .unwrap()
+            .contains(&a));
         assert_eq!(std::fs::read_dir(&home).unwrap().count(), 1);
         assert_eq!(std::fs::read_dir(&proj).unwrap().count(), 1);
     }
@@ -747,12 +965,26 @@ mod tests {
     fn a_file_changed_after_planning_is_left_alone() {
         let d = tempfile::tempdir().unwrap();
         let a = anthropic(6);
-        std::fs::write(d.path().join(".profile"), format!("export ANTHROPIC_API_KEY={a}\n")).unwrap();
+        std::fs::write(
+            d.path().join(".profile"),
+            format!("export ANTHROPIC_API_KEY={a}\n"),
+        )
+        .unwrap();
         let inp = inputs(d.path(), d.path());
         let p = plan(&report(&inp), &inp.detector, &opts());
-        std::fs::write(d.path().join(".profile"), format!("export ANTHROPIC_API_KEY={a}\n# edited\n")).unwrap();
-        let mut vault = MemVault { stored: Vec::new(), refuse: false };
-        assert!(matches!(apply(&p, &mut vault, "T")[0], Outcome::Changed { .. }));
+        std::fs::write(
+            d.path().join(".profile"),
+            format!("export ANTHROPIC_API_KEY={a}\n# edited\n"),
+        )
+        .unwrap();
+        let mut vault = MemVault {
+            stored: Vec::new(),
+            refuse: false,
+        };
+        assert!(matches!(
+            apply(&p, &mut vault, "T")[0],
+            Outcome::Changed { .. }
+        ));
         assert!(vault.stored.is_empty());
     }
 
@@ -762,28 +994,77 @@ mod tests {
         let dots = d.path().join("dotfiles");
         std::fs::create_dir(&dots).unwrap();
         let a = anthropic(7);
-        std::fs::write(dots.join("fish.conf"), format!("set -gx ANTHROPIC_API_KEY {a}\n")).unwrap();
+        std::fs::write(
+            dots.join("fish.conf"),
+            format!("set -gx ANTHROPIC_API_KEY {a}\n"),
+        )
+        .unwrap();
         std::fs::create_dir_all(d.path().join(".config/fish")).unwrap();
-        std::os::unix::fs::symlink(dots.join("fish.conf"), d.path().join(".config/fish/config.fish")).unwrap();
+        std::os::unix::fs::symlink(
+            dots.join("fish.conf"),
+            d.path().join(".config/fish/config.fish"),
+        )
+        .unwrap();
         let inp = inputs(d.path(), &dots);
         let r = report(&inp);
         assert_eq!(r.sources[0].kind, SourceKind::Profile(Dialect::Fish));
         let p = plan(&r, &inp.detector, &opts());
-        let mut vault = MemVault { stored: Vec::new(), refuse: false };
-        assert!(matches!(apply(&p, &mut vault, "T")[0], Outcome::Applied { .. }));
-        assert!(std::fs::symlink_metadata(d.path().join(".config/fish/config.fish")).unwrap().file_type().is_symlink());
-        assert!(!std::fs::read_to_string(dots.join("fish.conf")).unwrap().contains(&a));
+        let mut vault = MemVault {
+            stored: Vec::new(),
+            refuse: false,
+        };
+        assert!(matches!(
+            apply(&p, &mut vault, "T")[0],
+            Outcome::Applied { .. }
+        ));
+        assert!(
+            std::fs::symlink_metadata(d.path().join(".config/fish/config.fish"))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert!(!std::fs::read_to_string(dots.join("fish.conf"))
+            .unwrap()
+            .contains(&a));
+    }
+
+    #[test]
+    fn a_line_with_another_unmovable_key_is_left_alone() {
+        let d = tempfile::tempdir().unwrap();
+        let a = anthropic(8);
+        let o = openai_proj(9);
+        std::fs::write(
+            d.path().join(".bashrc"),
+            format!("export ANTHROPIC_API_KEY={a} OTHER={o}\n"),
+        )
+        .unwrap();
+        let inp = inputs(d.path(), d.path());
+        let p = plan(&report(&inp), &inp.detector, &opts());
+        assert!(p.files.is_empty());
+        assert_eq!(p.skips.len(), 2);
+        assert!(
+            p.skips[1]
+                .reason
+                .contains("the same line holds another key"),
+            "{:?}",
+            p.skips
+        );
     }
 
     #[test]
     fn several_variable_tools_need_all_their_variables() {
         let d = tempfile::tempdir().unwrap();
-        let t = ToolTable::with_config("[tools.pair]\nvars = [\"PAIR_ID\", \"PAIR_SECRET\"]\n").unwrap();
+        let t = ToolTable::with_config("[tools.pair]\nvars = [\"PAIR_ID\", \"PAIR_SECRET\"]\n")
+            .unwrap();
         std::fs::write(d.path().join(".env"), "PAIR_SECRET=Zq8rT2mK9wLp4XvB7nC3\n").unwrap();
         let mut inp = inputs(d.path(), d.path());
         inp.detector = Detector::new(t);
         let p = plan(&report(&inp), &inp.detector, &opts());
         assert!(p.files.is_empty());
-        assert!(p.skips[0].reason.contains("needs PAIR_ID, PAIR_SECRET"), "{:?}", p.skips);
+        assert!(
+            p.skips[0].reason.contains("needs PAIR_ID, PAIR_SECRET"),
+            "{:?}",
+            p.skips
+        );
     }
 }

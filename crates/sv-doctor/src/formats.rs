@@ -30,21 +30,61 @@ pub struct Provider {
 
 /// The formats, most specific first (Anthropic before OpenAI's `sk-`).
 pub static PROVIDERS: &[Provider] = &[
-    Provider { name: "anthropic", shown_prefix: "sk-ant-", pattern: r"sk-ant-api03-[A-Za-z0-9_-]{93}AA" },
-    Provider { name: "anthropic-admin", shown_prefix: "sk-ant-admin01-", pattern: r"sk-ant-admin01-[A-Za-z0-9_-]{93}AA" },
-    Provider { name: "anthropic-oauth", shown_prefix: "sk-ant-oat01-", pattern: r"sk-ant-(?:oat01|ort01)-[A-Za-z0-9_-]{80,120}AA" },
-    Provider { name: "openrouter", shown_prefix: "sk-or-v1-", pattern: r"sk-or-v1-[0-9a-f]{64}" },
+    Provider {
+        name: "anthropic",
+        shown_prefix: "sk-ant-",
+        pattern: r"sk-ant-api03-[A-Za-z0-9_-]{93}AA",
+    },
+    Provider {
+        name: "anthropic-admin",
+        shown_prefix: "sk-ant-admin01-",
+        pattern: r"sk-ant-admin01-[A-Za-z0-9_-]{93}AA",
+    },
+    Provider {
+        name: "anthropic-oauth",
+        shown_prefix: "sk-ant-oat01-",
+        pattern: r"sk-ant-(?:oat01|ort01)-[A-Za-z0-9_-]{80,120}AA",
+    },
+    Provider {
+        name: "openrouter",
+        shown_prefix: "sk-or-v1-",
+        pattern: r"sk-or-v1-[0-9a-f]{64}",
+    },
     Provider {
         name: "openai",
         shown_prefix: "sk-proj-",
         pattern: r"sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,200}T3BlbkFJ[A-Za-z0-9_-]{20,200}",
     },
-    Provider { name: "openai-legacy", shown_prefix: "sk-", pattern: r"sk-[A-Za-z0-9]{48}" },
-    Provider { name: "google", shown_prefix: "AIza", pattern: r"AIza[0-9A-Za-z_-]{35}" },
-    Provider { name: "groq", shown_prefix: "gsk_", pattern: r"gsk_[A-Za-z0-9]{52}" },
-    Provider { name: "github", shown_prefix: "ghp_", pattern: r"gh[pousr]_[A-Za-z0-9]{36}" },
-    Provider { name: "github-fine-grained", shown_prefix: "github_pat_", pattern: r"github_pat_[A-Za-z0-9_]{80,90}" },
-    Provider { name: "huggingface", shown_prefix: "hf_", pattern: r"hf_[A-Za-z]{34}" },
+    Provider {
+        name: "openai-legacy",
+        shown_prefix: "sk-",
+        pattern: r"sk-[A-Za-z0-9]{48}",
+    },
+    Provider {
+        name: "google",
+        shown_prefix: "AIza",
+        pattern: r"AIza[0-9A-Za-z_-]{35}",
+    },
+    Provider {
+        name: "groq",
+        shown_prefix: "gsk_",
+        pattern: r"gsk_[A-Za-z0-9]{52}",
+    },
+    Provider {
+        name: "github",
+        shown_prefix: "ghp_",
+        pattern: r"gh[pousr]_[A-Za-z0-9]{36}",
+    },
+    Provider {
+        name: "github-fine-grained",
+        shown_prefix: "github_pat_",
+        pattern: r"github_pat_[A-Za-z0-9_]{80,90}",
+    },
+    Provider {
+        name: "huggingface",
+        shown_prefix: "hf_",
+        pattern: r"hf_[A-Za-z]{34}",
+    },
 ];
 
 /// A key found inside a text.
@@ -68,7 +108,11 @@ fn compiled() -> &'static Compiled {
             .iter()
             .map(|p| Regex::new(p.pattern).expect("the built-in key patterns are valid"))
             .collect();
-        let any = PROVIDERS.iter().map(|p| p.pattern).collect::<Vec<_>>().join("|");
+        let any = PROVIDERS
+            .iter()
+            .map(|p| p.pattern)
+            .collect::<Vec<_>>()
+            .join("|");
         let any = Regex::new(&any).expect("the built-in key patterns are valid");
         Compiled { any, each }
     })
@@ -98,7 +142,11 @@ pub fn find_keys(text: &str) -> Vec<KeyHit> {
             if is_placeholder(m.as_str()) {
                 continue;
             }
-            hits.push(KeyHit { provider, start: m.start(), end: m.end() });
+            hits.push(KeyHit {
+                provider,
+                start: m.start(),
+                end: m.end(),
+            });
         }
     }
     hits.sort_by_key(|h| h.start);
@@ -132,8 +180,22 @@ pub fn is_placeholder(value: &str) -> bool {
     }
     let lower = v.to_ascii_lowercase();
     const WORDS: &[&str] = &[
-        "your", "xxxx", "here", "placeholder", "changeme", "change-me", "change_me", "example", "dummy",
-        "replace", "insert", "redacted", "todo", "fixme", "<", ">",
+        "your",
+        "xxxx",
+        "here",
+        "placeholder",
+        "changeme",
+        "change-me",
+        "change_me",
+        "example",
+        "dummy",
+        "replace",
+        "insert",
+        "redacted",
+        "todo",
+        "fixme",
+        "<",
+        ">",
     ];
     if WORDS.iter().any(|w| lower.contains(w)) {
         return true;
@@ -182,7 +244,9 @@ pub fn mask(value: &str, provider: Option<&Provider>) -> String {
 pub(crate) mod samples {
     //! Well-formed fake keys (random-looking, never issued).
     fn body(len: usize, alphabet: &[u8], seed: u64) -> String {
-        let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut x = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (0..len)
             .map(|_| {
                 x ^= x << 13;
@@ -204,7 +268,11 @@ pub(crate) mod samples {
         format!("sk-ant-oat01-{}AA", body(93, B64U, seed))
     }
     pub fn openai_proj(seed: u64) -> String {
-        format!("sk-proj-{}T3BlbkFJ{}", body(74, B64U, seed), body(74, B64U, seed + 1))
+        format!(
+            "sk-proj-{}T3BlbkFJ{}",
+            body(74, B64U, seed),
+            body(74, B64U, seed + 1)
+        )
     }
     pub fn openai_legacy(seed: u64) -> String {
         format!("sk-{}", body(48, B62, seed))
@@ -222,7 +290,11 @@ pub(crate) mod samples {
         format!("ghp_{}", body(36, B62, seed))
     }
     pub fn github_pat(seed: u64) -> String {
-        format!("github_pat_{}_{}", body(22, B62, seed), body(59, B62, seed + 1))
+        format!(
+            "github_pat_{}_{}",
+            body(22, B62, seed),
+            body(59, B62, seed + 1)
+        )
     }
     /// A key of no known format, long enough to count under a tool's name.
     pub fn opaque(seed: u64) -> String {
@@ -275,7 +347,16 @@ mod tests {
         ] {
             assert!(find_keys(v).is_empty(), "{v}");
         }
-        for v in ["sk-ant-...", "your-api-key-here", "<key>", "xxxxxxxx", "", "${X}", "$X", "%X%"] {
+        for v in [
+            "sk-ant-...",
+            "your-api-key-here",
+            "<key>",
+            "xxxxxxxx",
+            "",
+            "${X}",
+            "$X",
+            "%X%",
+        ] {
             assert!(is_placeholder(v), "{v}");
         }
         assert!(!is_placeholder(&anthropic(11)));

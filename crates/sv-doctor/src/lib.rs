@@ -139,7 +139,12 @@ pub struct Check {
 }
 
 impl Check {
-    pub fn new(id: &'static str, title: &'static str, status: Status, summary: impl Into<String>) -> Check {
+    pub fn new(
+        id: &'static str,
+        title: &'static str,
+        status: Status,
+        summary: impl Into<String>,
+    ) -> Check {
         Check {
             number: 0,
             id,
@@ -179,7 +184,11 @@ impl Report {
 
     /// The worst status of any check.
     pub fn worst(&self) -> Status {
-        self.checks.iter().map(|c| c.status).max().unwrap_or(Status::Ok)
+        self.checks
+            .iter()
+            .map(|c| c.status)
+            .max()
+            .unwrap_or(Status::Ok)
     }
 
     /// Exit code: 0 only when nothing WARNs or FAILs.
@@ -197,7 +206,10 @@ pub struct Detector {
 
 impl Detector {
     pub fn new(tools: ToolTable) -> Detector {
-        let by_var = tools.all_vars().map(|(t, v)| (v.to_owned(), t.to_owned())).collect();
+        let by_var = tools
+            .all_vars()
+            .map(|(t, v)| (v.to_owned(), t.to_owned()))
+            .collect();
         Detector { tools, by_var }
     }
 

@@ -31,7 +31,9 @@ pub struct Assignment<'a> {
 }
 
 fn ident_len(s: &str) -> usize {
-    s.bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_').count()
+    s.bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        .count()
 }
 
 fn strip_word<'a>(s: &'a str, word: &str) -> Option<&'a str> {
@@ -56,7 +58,9 @@ fn posix(mut s: &str, dialect: Dialect) -> Option<Assignment<'_>> {
     let mut setenv = false;
     loop {
         let before = s;
-        for w in ["export", "declare", "typeset", "readonly", "local", "-x", "-gx", "-r"] {
+        for w in [
+            "export", "declare", "typeset", "readonly", "local", "-x", "-gx", "-r",
+        ] {
             if let Some(r) = strip_word(s, w) {
                 s = r;
             }
@@ -82,7 +86,10 @@ fn posix(mut s: &str, dialect: Dialect) -> Option<Assignment<'_>> {
     } else {
         rest = rest.strip_prefix('=')?;
     }
-    Some(Assignment { name, value: word(rest, dialect) })
+    Some(Assignment {
+        name,
+        value: word(rest, dialect),
+    })
 }
 
 fn fish(s: &str) -> Option<Assignment<'_>> {
@@ -101,7 +108,10 @@ fn fish(s: &str) -> Option<Assignment<'_>> {
         return None;
     }
     let value = rest[n..].strip_prefix([' ', '\t'])?.trim_start();
-    Some(Assignment { name, value: word(value, Dialect::Fish) })
+    Some(Assignment {
+        name,
+        value: word(value, Dialect::Fish),
+    })
 }
 
 fn powershell(s: &str) -> Option<Assignment<'_>> {
@@ -113,7 +123,10 @@ fn powershell(s: &str) -> Option<Assignment<'_>> {
             return None;
         }
         let value = rest[n..].trim_start().strip_prefix('=')?.trim_start();
-        return Some(Assignment { name, value: word(value, Dialect::PowerShell) });
+        return Some(Assignment {
+            name,
+            value: word(value, Dialect::PowerShell),
+        });
     }
     let lower = s.to_ascii_lowercase();
     let at = lower.find("environment]::setenvironmentvariable(")?;
@@ -125,7 +138,10 @@ fn powershell(s: &str) -> Option<Assignment<'_>> {
         return None;
     }
     let value = args[end + 1..].trim_start().strip_prefix(',')?.trim_start();
-    Some(Assignment { name, value: word(value, Dialect::PowerShell) })
+    Some(Assignment {
+        name,
+        value: word(value, Dialect::PowerShell),
+    })
 }
 
 /// The first word of `s` with its quotes removed.
@@ -144,7 +160,11 @@ fn word(s: &str, dialect: Dialect) -> Zeroizing<String> {
         }
         Some('"') => {
             chars.next();
-            let escape = if dialect == Dialect::PowerShell { '`' } else { '\\' };
+            let escape = if dialect == Dialect::PowerShell {
+                '`'
+            } else {
+                '\\'
+            };
             while let Some(c) = chars.next() {
                 if c == escape {
                     if let Some(n) = chars.next() {
@@ -193,7 +213,10 @@ mod tests {
     fn posix_forms() {
         use Dialect::Posix;
         assert_eq!(p("export A_KEY=abc", Posix), pair("A_KEY", "abc"));
-        assert_eq!(p("  export A_KEY=\"a\\\"b\" # note", Posix), pair("A_KEY", "a\"b"));
+        assert_eq!(
+            p("  export A_KEY=\"a\\\"b\" # note", Posix),
+            pair("A_KEY", "a\"b")
+        );
         assert_eq!(p("A_KEY='x y'; other", Posix), pair("A_KEY", "x y"));
         assert_eq!(p("declare -x A_KEY=v", Posix), pair("A_KEY", "v"));
         assert_eq!(p("typeset -gx A_KEY=v", Posix), pair("A_KEY", "v"));
@@ -229,7 +252,10 @@ mod tests {
         assert_eq!(p("$env:A_KEY = \"abc\"", PowerShell), pair("A_KEY", "abc"));
         assert_eq!(p("$Env:A_KEY='abc'", PowerShell), pair("A_KEY", "abc"));
         assert_eq!(
-            p("[System.Environment]::SetEnvironmentVariable('A_KEY', 'v', 'User')", PowerShell),
+            p(
+                "[System.Environment]::SetEnvironmentVariable('A_KEY', 'v', 'User')",
+                PowerShell
+            ),
             pair("A_KEY", "v")
         );
         assert_eq!(p("Write-Host $env:A_KEY", PowerShell), None);

@@ -13,6 +13,19 @@ use zeroize::Zeroizing;
 /// Largest file doctor reads.
 pub const MAX_FILE: u64 = 1024 * 1024;
 
+/// `~/.claude.json` is Claude Code's state file, which grows with its
+/// history; it also holds user-scoped MCP servers, so it gets a larger limit.
+pub const MAX_CLAUDE_STATE: u64 = 16 * 1024 * 1024;
+
+/// The size limit for `path`.
+pub fn limit_for(path: &Path) -> u64 {
+    if path.file_name().is_some_and(|n| n == ".claude.json") {
+        MAX_CLAUDE_STATE
+    } else {
+        MAX_FILE
+    }
+}
+
 /// Why a file was not checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "reason", content = "detail")]
@@ -27,9 +40,11 @@ pub enum SkipReason {
 impl std::fmt::Display for SkipReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SkipReason::TooLarge(n) => write!(f, "too large to check ({n} bytes, limit {MAX_FILE})"),
+            SkipReason::TooLarge(n) => write!(f, "too large to check ({n} bytes)"),
             SkipReason::Binary => f.write_str("binary, not checked"),
-            SkipReason::SymlinkLoop => f.write_str("a loop of symbolic links; fix or remove the link"),
+            SkipReason::SymlinkLoop => {
+                f.write_str("a loop of symbolic links; fix or remove the link")
+            }
             SkipReason::NotRegular => f.write_str("not a regular file, not checked"),
             SkipReason::Unreadable(e) => write!(f, "unreadable ({e}); check its permissions"),
         }
@@ -57,17 +72,22 @@ pub fn read_candidate(path: &Path) -> Result<Option<FileText>, SkipReason> {
         Err(e) => return classify_missing(path, e),
     };
     if !meta.is_file() {
-        return if meta.is_dir() { Ok(None) } else { Err(SkipReason::NotRegular) };
+        return if meta.is_dir() {
+            Ok(None)
+        } else {
+            Err(SkipReason::NotRegular)
+        };
     }
-    if meta.len() > MAX_FILE {
+    let limit = limit_for(path);
+    if meta.len() > limit {
         return Err(SkipReason::TooLarge(meta.len()));
     }
     let file = std::fs::File::open(path).map_err(|e| classify_open(&e))?;
     let mut bytes = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
-    file.take(MAX_FILE + 1)
+    file.take(limit + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| SkipReason::Unreadable(e.to_string()))?;
-    if bytes.len() as u64 > MAX_FILE {
+    if bytes.len() as u64 > limit {
         return Err(SkipReason::TooLarge(bytes.len() as u64));
     }
     if bytes.contains(&0) {
@@ -77,7 +97,10 @@ pub fn read_candidate(path: &Path) -> Result<Option<FileText>, SkipReason> {
     if !utf8 {
         // Text in a legacy encoding is still scanned; mostly-invalid bytes are binary.
         let lossy = String::from_utf8_lossy(&bytes);
-        let bad = lossy.chars().filter(|c| *c == char::REPLACEMENT_CHARACTER).count();
+        let bad = lossy
+            .chars()
+            .filter(|c| *c == char::REPLACEMENT_CHARACTER)
+            .count();
         if bad * 10 > bytes.len().max(1) {
             return Err(SkipReason::Binary);
         }
@@ -94,7 +117,8 @@ fn classify_missing(path: &Path, e: std::io::Error) -> Result<Option<FileText>, 
         std::io::ErrorKind::NotADirectory => Ok(None),
         _ => {
             // A parent we may not enter: say so rather than pretend it is absent.
-            if path.symlink_metadata().is_err() && e.kind() != std::io::ErrorKind::PermissionDenied {
+            if path.symlink_metadata().is_err() && e.kind() != std::io::ErrorKind::PermissionDenied
+            {
                 Ok(None)
             } else {
                 Err(classify_open(&e))
@@ -121,12 +145,21 @@ mod tests {
         let p = d.path();
         assert!(read_candidate(&p.join("absent")).unwrap().is_none());
         std::fs::write(p.join("big"), vec![b'a'; (MAX_FILE + 1) as usize]).unwrap();
-        assert!(matches!(read_candidate(&p.join("big")), Err(SkipReason::TooLarge(_))));
+        assert!(matches!(
+            read_candidate(&p.join("big")),
+            Err(SkipReason::TooLarge(_))
+        ));
         std::fs::write(p.join("bin"), b"ANTHROPIC_API_KEY=\0\x01\x02").unwrap();
-        assert_eq!(read_candidate(&p.join("bin")).err(), Some(SkipReason::Binary));
+        assert_eq!(
+            read_candidate(&p.join("bin")).err(),
+            Some(SkipReason::Binary)
+        );
         std::os::unix::fs::symlink(p.join("loop-b"), p.join("loop-a")).unwrap();
         std::os::unix::fs::symlink(p.join("loop-a"), p.join("loop-b")).unwrap();
-        assert_eq!(read_candidate(&p.join("loop-a")).err(), Some(SkipReason::SymlinkLoop));
+        assert_eq!(
+            read_candidate(&p.join("loop-a")).err(),
+            Some(SkipReason::SymlinkLoop)
+        );
         std::os::unix::fs::symlink(p.join("nowhere"), p.join("dangling")).unwrap();
         assert!(read_candidate(&p.join("dangling")).unwrap().is_none());
         std::fs::write(p.join("ok"), "A=1\n").unwrap();
@@ -136,7 +169,10 @@ mod tests {
         let fifo = std::ffi::CString::new(p.join("fifo").to_str().unwrap()).unwrap();
         // SAFETY: mkfifo with a valid C string.
         assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
-        assert_eq!(read_candidate(&p.join("fifo")).err(), Some(SkipReason::NotRegular));
+        assert_eq!(
+            read_candidate(&p.join("fifo")).err(),
+            Some(SkipReason::NotRegular)
+        );
     }
 
     #[test]

@@ -9,7 +9,9 @@ use std::path::Path;
 /// `~/x` for paths under `home`.
 pub fn show(path: &Path, home: &Path) -> String {
     match path.strip_prefix(home) {
-        Ok(rest) if !home.as_os_str().is_empty() && home != Path::new("/") => format!("~/{}", rest.display()),
+        Ok(rest) if !home.as_os_str().is_empty() && home != Path::new("/") => {
+            format!("~/{}", rest.display())
+        }
         _ => path.display().to_string(),
     }
 }
@@ -34,7 +36,13 @@ fn place(f: &Finding, home: &Path) -> String {
 pub fn report_text(r: &Report, home: &Path) -> String {
     let mut s = String::from("session-vault doctor\n");
     for c in &r.checks {
-        s += &format!("{:>2}. {:<4}  {}: {}\n", c.number, c.status.label(), c.title, c.summary);
+        s += &format!(
+            "{:>2}. {:<4}  {}: {}\n",
+            c.number,
+            c.status.label(),
+            c.title,
+            c.summary
+        );
         for f in &c.findings {
             let mut extra = Vec::new();
             if let Some(t) = &f.tool {
@@ -43,7 +51,11 @@ pub fn report_text(r: &Report, home: &Path) -> String {
             if let Some(p) = f.provider {
                 extra.push(p.to_owned());
             }
-            let extra = if extra.is_empty() { String::new() } else { format!(" [{}]", extra.join(", ")) };
+            let extra = if extra.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", extra.join(", "))
+            };
             s += &format!("          {}  {}{extra}\n", place(f, home), f.hint);
         }
         for k in &c.skipped {
@@ -76,12 +88,19 @@ pub fn report_json(r: &Report) -> String {
         status: Status,
         checks: &'a [crate::Check],
     }
-    let j = J { ok: r.worst() == Status::Ok, status: r.worst(), checks: &r.checks };
+    let j = J {
+        ok: r.worst() == Status::Ok,
+        status: r.worst(),
+        checks: &r.checks,
+    };
     serde_json::to_string_pretty(&j).unwrap_or_else(|_| "{}".into()) + "\n"
 }
 
 fn skip_text(k: &FixSkip, home: &Path) -> String {
-    let mut at = k.file.as_deref().map_or("environment".to_owned(), |p| show(p, home));
+    let mut at = k
+        .file
+        .as_deref()
+        .map_or("environment".to_owned(), |p| show(p, home));
     if let Some(l) = k.line {
         at += &format!(":{l}");
     }
@@ -103,15 +122,23 @@ pub fn fix_text(plan: &Plan, outcomes: Option<&[Outcome]>, home: &Path) -> Strin
         }
         if let Some(o) = outcomes.and_then(|o| o.get(i)) {
             s += &match o {
-                Outcome::Applied { backup, sessions, .. } => format!(
+                Outcome::Applied {
+                    backup, sessions, ..
+                } => format!(
                     "  done: stored session{} {}; original saved as {}\n",
                     if sessions.len() == 1 { "" } else { "s" },
                     sessions.join(", "),
                     show(backup, home)
                 ),
-                Outcome::Refused { message, .. } => format!("  not changed: the vault refused: {message}\n"),
-                Outcome::NotAttempted { .. } => "  not changed: not attempted after the vault refused\n".into(),
-                Outcome::Changed { .. } => "  not changed: the file changed while doctor ran; run it again\n".into(),
+                Outcome::Refused { message, .. } => {
+                    format!("  not changed: the vault refused: {message}\n")
+                }
+                Outcome::NotAttempted { .. } => {
+                    "  not changed: not attempted after the vault refused\n".into()
+                }
+                Outcome::Changed { .. } => {
+                    "  not changed: the file changed while doctor ran; run it again\n".into()
+                }
                 Outcome::Failed { message, .. } => format!("  failed: {message}\n"),
             };
         }
@@ -149,7 +176,11 @@ pub fn fix_json(plan: &Plan, outcomes: Option<&[Outcome]>) -> String {
             .files
             .iter()
             .enumerate()
-            .map(|(i, f)| File { file: &f.path, changes: &f.changes, outcome: outcomes.and_then(|o| o.get(i)) })
+            .map(|(i, f)| File {
+                file: &f.path,
+                changes: &f.changes,
+                outcome: outcomes.and_then(|o| o.get(i)),
+            })
             .collect(),
         skipped: &plan.skips,
     };

@@ -31,7 +31,12 @@ pub struct Inputs {
     pub env: Vec<(String, SecretString)>,
 }
 
-fn finding(det: &Detector, var: Option<&str>, value: &str, provider: Option<&'static Provider>) -> Finding {
+fn finding(
+    det: &Detector,
+    var: Option<&str>,
+    value: &str,
+    provider: Option<&'static Provider>,
+) -> Finding {
     Finding {
         file: None,
         line: None,
@@ -53,8 +58,11 @@ fn judge(det: &Detector, var: &str, value: &str) -> Option<Option<&'static Provi
         return Some(provider);
     }
     let named = det.tool_of(var).is_some();
-    (named && value.len() >= MIN_KEY_LEN && !is_placeholder(value) && !value.contains(char::is_whitespace))
-        .then_some(None)
+    (named
+        && value.len() >= MIN_KEY_LEN
+        && !is_placeholder(value)
+        && !value.contains(char::is_whitespace))
+    .then_some(None)
 }
 
 /// Keys in a line-oriented file (profiles, `.env`).
@@ -71,7 +79,10 @@ pub fn scan_lines(text: &str, dialect: Dialect, det: &Detector) -> Vec<Finding> 
         }
         for hit in find_keys(line) {
             let key = &line[hit.start..hit.end];
-            if out[first..].iter().any(|f: &Finding| f.value.expose() == key) {
+            if out[first..]
+                .iter()
+                .any(|f: &Finding| f.value.expose() == key)
+            {
                 continue;
             }
             let mut f = finding(det, None, key, Some(hit.provider));
@@ -87,7 +98,8 @@ fn line_of(text: &str, needle: &str) -> Option<usize> {
     if needle.is_empty() {
         return None;
     }
-    text.find(needle).map(|at| text[..at].bytes().filter(|b| *b == b'\n').count() + 1)
+    text.find(needle)
+        .map(|at| text[..at].bytes().filter(|b| *b == b'\n').count() + 1)
 }
 
 #[derive(Clone)]
@@ -100,7 +112,11 @@ fn path_string(path: &[Seg]) -> String {
     let mut s = String::new();
     for seg in path {
         match seg {
-            Seg::Key(k) if !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') => {
+            Seg::Key(k)
+                if !k.is_empty()
+                    && k.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+            {
                 if !s.is_empty() {
                     s.push('.');
                 }
@@ -122,7 +138,9 @@ fn classify(path: &[Seg], kind: SourceKind) -> JsonLoc {
         })
         .collect();
     match (kind, keys.as_slice()) {
-        (SourceKind::ClaudeSettings, [Some("env"), Some(var)]) => JsonLoc::ClaudeEnv((*var).to_owned()),
+        (SourceKind::ClaudeSettings, [Some("env"), Some(var)]) => {
+            JsonLoc::ClaudeEnv((*var).to_owned())
+        }
         (_, [Some("mcpServers"), Some(server), Some("env"), Some(var)]) => JsonLoc::McpEnv {
             server: (*server).to_owned(),
             var: (*var).to_owned(),
@@ -138,7 +156,14 @@ enum Tree<'a> {
     Toml(&'a toml::Value),
 }
 
-fn walk(tree: Tree<'_>, path: &mut Vec<Seg>, kind: SourceKind, text: &str, det: &Detector, out: &mut Vec<Finding>) {
+fn walk(
+    tree: Tree<'_>,
+    path: &mut Vec<Seg>,
+    kind: SourceKind,
+    text: &str,
+    det: &Detector,
+    out: &mut Vec<Finding>,
+) {
     let leaf = |s: &str, path: &mut Vec<Seg>, out: &mut Vec<Finding>| {
         let name = match path.last() {
             Some(Seg::Key(k)) => Some(k.as_str()),
@@ -233,9 +258,10 @@ pub fn scan_text(text: &str, kind: SourceKind, det: &Detector) -> (Vec<Finding>,
     match kind {
         SourceKind::Profile(d) => (scan_lines(text, d, det), false),
         SourceKind::DotEnv => (scan_lines(text, Dialect::DotEnv, det), false),
-        SourceKind::ClaudeSettings | SourceKind::McpConfig | SourceKind::CodexAuth | SourceKind::CodexConfig => {
-            scan_config(text, kind, det)
-        }
+        SourceKind::ClaudeSettings
+        | SourceKind::McpConfig
+        | SourceKind::CodexAuth
+        | SourceKind::CodexConfig => scan_config(text, kind, det),
         SourceKind::Environment => (Vec::new(), false),
     }
 }
@@ -250,7 +276,12 @@ pub fn scan_env(env: &[(String, SecretString)], det: &Detector) -> Vec<Finding> 
             out.push(finding(det, Some(name), value.expose(), provider));
         } else {
             for hit in find_keys(value.expose()) {
-                out.push(finding(det, Some(name), &value.expose()[hit.start..hit.end], Some(hit.provider)));
+                out.push(finding(
+                    det,
+                    Some(name),
+                    &value.expose()[hit.start..hit.end],
+                    Some(hit.provider),
+                ));
             }
         }
     }
@@ -270,7 +301,11 @@ struct FileScan<'a> {
 
 impl FileScan<'_> {
     fn file(&mut self, source: Source) {
-        if source.path.file_name().is_some_and(|n| n.to_string_lossy().contains(BACKUP_MARK)) {
+        if source
+            .path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().contains(BACKUP_MARK))
+        {
             self.backup(&source.path, source.kind);
             return;
         }
@@ -281,7 +316,10 @@ impl FileScan<'_> {
                 }
             }
             Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-                self.check.skipped.push(Skipped { file: source.path, reason: SkipReason::SymlinkLoop });
+                self.check.skipped.push(Skipped {
+                    file: source.path,
+                    reason: SkipReason::SymlinkLoop,
+                });
                 return;
             }
             Err(_) => {}
@@ -290,7 +328,10 @@ impl FileScan<'_> {
             Ok(None) => return,
             Ok(Some(t)) => t,
             Err(reason) => {
-                self.check.skipped.push(Skipped { file: source.path, reason });
+                self.check.skipped.push(Skipped {
+                    file: source.path,
+                    reason,
+                });
                 return;
             }
         };
@@ -320,9 +361,13 @@ impl FileScan<'_> {
 
     /// Backups of `path` in its directory.
     fn backups_of(&mut self, path: &Path, kind: SourceKind) {
-        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return };
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return;
+        };
         let prefix = format!("{}{BACKUP_MARK}", name.to_string_lossy());
-        let Ok(rd) = std::fs::read_dir(dir) else { return };
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
         for e in rd.flatten() {
             if e.file_name().to_string_lossy().starts_with(&prefix) {
                 self.backup(&e.path(), kind);
@@ -332,11 +377,17 @@ impl FileScan<'_> {
 
     fn finish(mut self, what: &str) -> (Check, Vec<Source>) {
         let n = self.check.findings.len();
-        let files: HashSet<&PathBuf> = self.check.findings.iter().filter_map(|f| f.file.as_ref()).collect();
+        let files: HashSet<&PathBuf> = self
+            .check
+            .findings
+            .iter()
+            .filter_map(|f| f.file.as_ref())
+            .collect();
         for p in &self.parse_errors {
-            self.check
-                .notes
-                .push(format!("{} does not parse; only key formats were searched", p.display()));
+            self.check.notes.push(format!(
+                "{} does not parse; only key formats were searched",
+                p.display()
+            ));
         }
         let mut fixes = Vec::new();
         if n > 0 {
@@ -384,7 +435,9 @@ fn plural(n: usize) -> &'static str {
 
 /// The `.fish` files of a `conf.d` directory, sorted.
 fn list_dir(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
-    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
     let mut v: Vec<PathBuf> = rd
         .flatten()
         .filter(|e| keep(&e.file_name().to_string_lossy()))
@@ -401,7 +454,14 @@ fn canonical_or(p: &Path) -> PathBuf {
 /// The shell profiles doctor checks.
 pub fn profile_files(inp: &Inputs) -> Vec<(PathBuf, Dialect)> {
     let mut v: Vec<(PathBuf, Dialect)> = [
-        ".bashrc", ".bash_profile", ".bash_login", ".profile", ".zshrc", ".zshenv", ".zprofile", ".zlogin",
+        ".bashrc",
+        ".bash_profile",
+        ".bash_login",
+        ".profile",
+        ".zshrc",
+        ".zshenv",
+        ".zprofile",
+        ".zlogin",
     ]
     .iter()
     .map(|n| (inp.home.join(n), Dialect::Posix))
@@ -412,7 +472,10 @@ pub fn profile_files(inp: &Inputs) -> Vec<(PathBuf, Dialect)> {
         v.push((p, Dialect::Fish));
     }
     let ps = inp.config_home.join("powershell");
-    v.push((ps.join("Microsoft.PowerShell_profile.ps1"), Dialect::PowerShell));
+    v.push((
+        ps.join("Microsoft.PowerShell_profile.ps1"),
+        Dialect::PowerShell,
+    ));
     v.push((ps.join("profile.ps1"), Dialect::PowerShell));
     v
 }
@@ -427,20 +490,46 @@ pub fn config_files(inp: &Inputs) -> Vec<Source> {
         project: project.then(|| canonical_or(cwd)),
     };
     let mut v = vec![
-        src(h.join(".claude/settings.json"), SourceKind::ClaudeSettings, false),
+        src(
+            h.join(".claude/settings.json"),
+            SourceKind::ClaudeSettings,
+            false,
+        ),
         src(h.join(".claude.json"), SourceKind::McpConfig, false),
         src(h.join(".cursor/mcp.json"), SourceKind::McpConfig, false),
-        src(inp.codex_home.join("auth.json"), SourceKind::CodexAuth, false),
-        src(inp.codex_home.join("config.toml"), SourceKind::CodexConfig, false),
+        src(
+            inp.codex_home.join("auth.json"),
+            SourceKind::CodexAuth,
+            false,
+        ),
+        src(
+            inp.codex_home.join("config.toml"),
+            SourceKind::CodexConfig,
+            false,
+        ),
         src(h.join(".gemini/.env"), SourceKind::DotEnv, false),
-        src(h.join(".gemini/settings.json"), SourceKind::McpConfig, false),
+        src(
+            h.join(".gemini/settings.json"),
+            SourceKind::McpConfig,
+            false,
+        ),
     ];
-    for p in list_dir(&cwd.join(".claude"), |n| n.starts_with("settings") && n.ends_with(".json")) {
+    for p in list_dir(&cwd.join(".claude"), |n| {
+        n.starts_with("settings") && n.ends_with(".json")
+    }) {
         v.push(src(p, SourceKind::ClaudeSettings, true));
     }
     v.push(src(cwd.join(".mcp.json"), SourceKind::McpConfig, true));
-    v.push(src(cwd.join(".cursor/mcp.json"), SourceKind::McpConfig, true));
-    v.push(src(cwd.join(".gemini/settings.json"), SourceKind::McpConfig, true));
+    v.push(src(
+        cwd.join(".cursor/mcp.json"),
+        SourceKind::McpConfig,
+        true,
+    ));
+    v.push(src(
+        cwd.join(".gemini/settings.json"),
+        SourceKind::McpConfig,
+        true,
+    ));
     v.push(src(cwd.join(".gemini/.env"), SourceKind::DotEnv, true));
     v
 }
@@ -486,7 +575,9 @@ pub fn dotenv_files(cwd: &Path, recursive: bool, skipped: &mut Vec<Skipped>) -> 
                 if let Some(p) = error_path(&err) {
                     skipped.push(Skipped {
                         file: p,
-                        reason: if err.is_io() && err.io_error().and_then(|e| e.raw_os_error()) == Some(libc::ELOOP) {
+                        reason: if err.is_io()
+                            && err.io_error().and_then(|e| e.raw_os_error()) == Some(libc::ELOOP)
+                        {
                             SkipReason::SymlinkLoop
                         } else {
                             SkipReason::Unreadable(one_line(&err.to_string()))
@@ -503,7 +594,9 @@ pub fn dotenv_files(cwd: &Path, recursive: bool, skipped: &mut Vec<Skipped>) -> 
 fn error_path(err: &ignore::Error) -> Option<PathBuf> {
     match err {
         ignore::Error::WithPath { path, .. } => Some(path.clone()),
-        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => error_path(err),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            error_path(err)
+        }
         ignore::Error::Loop { child, .. } => Some(child.clone()),
         _ => None,
     }
@@ -519,7 +612,12 @@ pub fn scan_all(inp: &Inputs) -> (Vec<Check>, Vec<Source>) {
     let mut seen = HashSet::new();
     let mut checks = Vec::new();
     let mut sources = Vec::new();
-    let mut scan = |id, title, what: &str, files: Vec<Source>, pre_skipped: Vec<Skipped>, seen: &mut HashSet<PathBuf>| {
+    let mut scan = |id,
+                    title,
+                    what: &str,
+                    files: Vec<Source>,
+                    pre_skipped: Vec<Skipped>,
+                    seen: &mut HashSet<PathBuf>| {
         let mut fs = FileScan {
             det,
             seen,
@@ -544,25 +642,56 @@ pub fn scan_all(inp: &Inputs) -> (Vec<Check>, Vec<Source>) {
 
     let profiles = profile_files(inp)
         .into_iter()
-        .map(|(path, d)| Source { path, kind: SourceKind::Profile(d), project: None })
+        .map(|(path, d)| Source {
+            path,
+            kind: SourceKind::Profile(d),
+            project: None,
+        })
         .collect();
-    checks.push(scan("profiles", "Shell profiles", "shell profiles", profiles, Vec::new(), &mut seen));
+    checks.push(scan(
+        "profiles",
+        "Shell profiles",
+        "shell profiles",
+        profiles,
+        Vec::new(),
+        &mut seen,
+    ));
 
     let mut walk_skipped = Vec::new();
     let envs: Vec<Source> = dotenv_files(&inp.cwd, inp.recursive, &mut walk_skipped)
         .into_iter()
         .map(|path| {
             let project = path.parent().map(canonical_or);
-            Source { path, kind: SourceKind::DotEnv, project }
+            Source {
+                path,
+                kind: SourceKind::DotEnv,
+                project,
+            }
         })
         .collect();
-    let mut c = scan("dotenv", ".env files", ".env files", envs, walk_skipped, &mut seen);
+    let mut c = scan(
+        "dotenv",
+        ".env files",
+        ".env files",
+        envs,
+        walk_skipped,
+        &mut seen,
+    );
     if !inp.recursive {
-        c.notes.push("only the current directory was searched; add --recursive to search below it".into());
+        c.notes.push(
+            "only the current directory was searched; add --recursive to search below it".into(),
+        );
     }
     checks.push(c);
 
-    checks.push(scan("agent-configs", "AI agent configs", "agent configs", config_files(inp), Vec::new(), &mut seen));
+    checks.push(scan(
+        "agent-configs",
+        "AI agent configs",
+        "agent configs",
+        config_files(inp),
+        Vec::new(),
+        &mut seen,
+    ));
 
     checks.push(claude_credentials(&inp.home));
     checks.push(env_check(&inp.env, det));
@@ -579,20 +708,42 @@ fn claude_credentials(home: &Path) -> Check {
     let meta = match std::fs::metadata(&path) {
         Ok(m) => m,
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            return Check::new("claude-oauth", title, Status::Warn, format!("{} is a loop of symbolic links", path.display()))
-                .with_fix("remove the broken link");
+            return Check::new(
+                "claude-oauth",
+                title,
+                Status::Warn,
+                format!("{} is a loop of symbolic links", path.display()),
+            )
+            .with_fix("remove the broken link");
         }
-        Err(_) => return Check::new("claude-oauth", title, Status::Ok, "no ~/.claude/.credentials.json"),
+        Err(_) => {
+            return Check::new(
+                "claude-oauth",
+                title,
+                Status::Ok,
+                "no ~/.claude/.credentials.json",
+            )
+        }
     };
     let kinds = match read_candidate(&path) {
         Ok(Some(t)) => oauth_kinds(&t),
         Ok(None) => Vec::new(),
-        Err(r) => return Check::new("claude-oauth", title, Status::Warn, format!("{}: {r}", path.display())),
+        Err(r) => {
+            return Check::new(
+                "claude-oauth",
+                title,
+                Status::Warn,
+                format!("{}: {r}", path.display()),
+            )
+        }
     };
     let what = if kinds.is_empty() {
         "present, no OAuth token in it".to_owned()
     } else {
-        format!("holds {} (managed by Claude Code; informational)", kinds.join(" and "))
+        format!(
+            "holds {} (managed by Claude Code; informational)",
+            kinds.join(" and ")
+        )
     };
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
@@ -600,11 +751,19 @@ fn claude_credentials(home: &Path) -> Check {
             "claude-oauth",
             title,
             Status::Warn,
-            format!("{} {what}, and other users can read it (mode {mode:o})", path.display()),
+            format!(
+                "{} {what}, and other users can read it (mode {mode:o})",
+                path.display()
+            ),
         )
         .with_fix(format!("chmod 600 {}", path.display()));
     }
-    Check::new("claude-oauth", title, Status::Ok, format!("{} {what}", path.display()))
+    Check::new(
+        "claude-oauth",
+        title,
+        Status::Ok,
+        format!("{} {what}", path.display()),
+    )
 }
 
 fn oauth_kinds(t: &FileText) -> Vec<&'static str> {
@@ -626,9 +785,17 @@ fn env_check(env: &[(String, SecretString)], det: &Detector) -> Check {
     let findings = scan_env(env, det);
     let title = "Environment variables";
     if findings.is_empty() {
-        return Check::new("environment", title, Status::Ok, "no key in this process's environment");
+        return Check::new(
+            "environment",
+            title,
+            Status::Ok,
+            "no key in this process's environment",
+        );
     }
-    let names: Vec<&str> = findings.iter().filter_map(|f| f.variable.as_deref()).collect();
+    let names: Vec<&str> = findings
+        .iter()
+        .filter_map(|f| f.variable.as_deref())
+        .collect();
     let mut c = Check::new(
         "environment",
         title,
@@ -650,7 +817,14 @@ fn git_check(cwd: &Path, det: &Detector) -> Check {
     let out = std::process::Command::new("git")
         .arg("-C")
         .arg(cwd)
-        .args(["-c", "core.quotepath=off", "ls-files", "-z", "--", ":(glob)**/.env*"])
+        .args([
+            "-c",
+            "core.quotepath=off",
+            "ls-files",
+            "-z",
+            "--",
+            ":(glob)**/.env*",
+        ])
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .output();
@@ -681,7 +855,11 @@ fn git_check(cwd: &Path, det: &Detector) -> Check {
             "git",
             title,
             Status::Ok,
-            format!("{tracked} tracked .env file{} hold{} no key", plural(tracked), if tracked == 1 { "s" } else { "" }),
+            format!(
+                "{tracked} tracked .env file{} hold{} no key",
+                plural(tracked),
+                if tracked == 1 { "s" } else { "" }
+            ),
         );
     }
     let list: Vec<String> = leaked.keys().map(|p| p.display().to_string()).collect();
@@ -692,7 +870,10 @@ fn git_check(cwd: &Path, det: &Detector) -> Check {
         format!("git tracks {}, which hold{} a key: it is in the repository's history", list.join(", "), if leaked.len() == 1 { "s" } else { "" }),
     )
     .with_fix("rotate the key at the provider (it cannot be taken back), then `git rm --cached` the file and add it to .gitignore");
-    c.notes = leaked.iter().map(|(p, n)| format!("{}: {n} key{}", p.display(), plural(*n))).collect();
+    c.notes = leaked
+        .iter()
+        .map(|(p, n)| format!("{}: {n} key{}", p.display(), plural(*n)))
+        .collect();
     c
 }
 
@@ -703,7 +884,10 @@ mod tests {
     use sv_core::ToolTable;
 
     fn det() -> Detector {
-        Detector::new(ToolTable::with_config("[tools.openrouter]\nvars = [\"OPENROUTER_API_KEY\"]\n").unwrap())
+        Detector::new(
+            ToolTable::with_config("[tools.openrouter]\nvars = [\"OPENROUTER_API_KEY\"]\n")
+                .unwrap(),
+        )
     }
 
     #[test]
@@ -718,10 +902,19 @@ mod tests {
         );
         let f = scan_lines(&text, Dialect::Posix, &det());
         assert_eq!(f.len(), 3, "{f:?}");
-        assert_eq!((f[0].line, f[0].variable.as_deref(), f[0].tool.as_deref()), (Some(2), Some("ANTHROPIC_API_KEY"), Some("claude")));
+        assert_eq!(
+            (f[0].line, f[0].variable.as_deref(), f[0].tool.as_deref()),
+            (Some(2), Some("ANTHROPIC_API_KEY"), Some("claude"))
+        );
         assert_eq!(f[0].hint, "sk-ant-…AA (108 chars)");
-        assert_eq!((f[1].line, f[1].tool.as_deref(), f[1].provider), (Some(3), Some("cursor"), None));
-        assert_eq!((f[2].line, f[2].variable.as_deref(), f[2].provider), (Some(4), None, Some("google")));
+        assert_eq!(
+            (f[1].line, f[1].tool.as_deref(), f[1].provider),
+            (Some(3), Some("cursor"), None)
+        );
+        assert_eq!(
+            (f[2].line, f[2].variable.as_deref(), f[2].provider),
+            (Some(4), None, Some("google"))
+        );
         for x in &f {
             let shown = serde_json::to_string(x).unwrap() + &format!("{x:?}");
             assert!(!shown.contains(&a) && !shown.contains(&g) && !shown.contains(&cur));
@@ -731,7 +924,11 @@ mod tests {
     #[test]
     fn user_tools_count_by_name() {
         let key = format!("{}-{}", "local", "q8ZrT2mK9wLp4XvB7nC3");
-        let f = scan_lines(&format!("OPENROUTER_API_KEY={key}\n"), Dialect::DotEnv, &det());
+        let f = scan_lines(
+            &format!("OPENROUTER_API_KEY={key}\n"),
+            Dialect::DotEnv,
+            &det(),
+        );
         assert_eq!(f[0].tool.as_deref(), Some("openrouter"));
     }
 
@@ -751,8 +948,17 @@ mod tests {
         assert_eq!(f[0].json_path.as_deref(), Some("env.ANTHROPIC_API_KEY"));
         assert_eq!(f[0].line, Some(3));
         assert_eq!(f[0].loc, JsonLoc::ClaudeEnv("ANTHROPIC_API_KEY".into()));
-        assert_eq!(f[1].json_path.as_deref(), Some("mcpServers.gh.env.GITHUB_TOKEN"));
-        assert_eq!(f[1].loc, JsonLoc::McpEnv { server: "gh".into(), var: "GITHUB_TOKEN".into() });
+        assert_eq!(
+            f[1].json_path.as_deref(),
+            Some("mcpServers.gh.env.GITHUB_TOKEN")
+        );
+        assert_eq!(
+            f[1].loc,
+            JsonLoc::McpEnv {
+                server: "gh".into(),
+                var: "GITHUB_TOKEN".into()
+            }
+        );
         assert_eq!(f[1].tool, None);
         assert_eq!(f[2].json_path.as_deref(), Some("hooks[0]"));
         assert_eq!(f[2].loc, JsonLoc::Other);
@@ -761,7 +967,11 @@ mod tests {
     #[test]
     fn broken_json_is_still_searched_for_formats() {
         let k = openrouter(7);
-        let (f, bad) = scan_config(&format!("{{\"env\": {{\"X\": \"{k}\",,\n"), SourceKind::McpConfig, &det());
+        let (f, bad) = scan_config(
+            &format!("{{\"env\": {{\"X\": \"{k}\",,\n"),
+            SourceKind::McpConfig,
+            &det(),
+        );
         assert!(bad);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].provider, Some("openrouter"));
@@ -773,14 +983,20 @@ mod tests {
         let text = format!("model = \"o3\"\n[mcp_servers.x]\ncommand = \"y\"\nenv = {{ OPENAI_API_KEY = \"{k}\" }}\n");
         let (f, _) = scan_config(&text, SourceKind::CodexConfig, &det());
         assert_eq!(f.len(), 1);
-        assert_eq!(f[0].json_path.as_deref(), Some("mcp_servers.x.env.OPENAI_API_KEY"));
+        assert_eq!(
+            f[0].json_path.as_deref(),
+            Some("mcp_servers.x.env.OPENAI_API_KEY")
+        );
         assert_eq!(f[0].line, Some(4));
     }
 
     #[test]
     fn environment() {
         let env = vec![
-            ("ANTHROPIC_API_KEY".to_owned(), SecretString::from(anthropic(9).as_str())),
+            (
+                "ANTHROPIC_API_KEY".to_owned(),
+                SecretString::from(anthropic(9).as_str()),
+            ),
             ("PATH".to_owned(), SecretString::from("/usr/bin")),
             ("MY_TOKEN".to_owned(), SecretString::from(groq(10).as_str())),
             ("OPENAI_API_KEY".to_owned(), SecretString::from("")),

@@ -27,8 +27,13 @@ pub fn daemon_check(state: &DaemonState, paths: &VaultPaths) -> Check {
             format!("no daemon answers on {}", paths.socket.display()),
         )
         .with_fix("start it with `session-vault daemon start` (or enable the systemd user unit)"),
-        DaemonState::Unreachable(why) => Check::new("daemon", title, Status::Fail, format!("the daemon did not answer: {why}"))
-            .with_fix("restart it: `session-vault daemon stop && session-vault daemon start`"),
+        DaemonState::Unreachable(why) => Check::new(
+            "daemon",
+            title,
+            Status::Fail,
+            format!("the daemon did not answer: {why}"),
+        )
+        .with_fix("restart it: `session-vault daemon stop && session-vault daemon start`"),
         DaemonState::Running(st) => {
             let lock = if st.locked {
                 "locked (run `session-vault unlock` before tools need keys)"
@@ -39,7 +44,13 @@ pub fn daemon_check(state: &DaemonState, paths: &VaultPaths) -> Check {
                 "daemon",
                 title,
                 Status::Ok,
-                format!("version {}, pid {}, {} session{} stored, vault {lock}", st.version, st.pid, st.sessions, if st.sessions == 1 { "" } else { "s" }),
+                format!(
+                    "version {}, pid {}, {} session{} stored, vault {lock}",
+                    st.version,
+                    st.pid,
+                    st.sessions,
+                    if st.sessions == 1 { "" } else { "s" }
+                ),
             )
         }
     }
@@ -69,7 +80,9 @@ pub fn permissions_check(paths: &VaultPaths, uid: u32) -> Check {
     let mut problems: Vec<(String, String)> = Vec::new();
     let mut checked = 0;
     let mut look = |p: &Path, dir: bool, problems: &mut Vec<(String, String)>| {
-        let Ok(m) = std::fs::symlink_metadata(p) else { return false };
+        let Ok(m) = std::fs::symlink_metadata(p) else {
+            return false;
+        };
         checked += 1;
         let mode = m.mode() & 0o7777;
         let want = if dir { 0o700 } else { 0o600 };
@@ -104,16 +117,30 @@ pub fn permissions_check(paths: &VaultPaths, uid: u32) -> Check {
     }
     look(&paths.socket, false, &mut problems);
     if problems.is_empty() {
-        let what = if checked == 0 { "no vault files yet".to_owned() } else { format!("{checked} paths private to you") };
+        let what = if checked == 0 {
+            "no vault files yet".to_owned()
+        } else {
+            format!("{checked} paths private to you")
+        };
         return Check::new("permissions", title, Status::Ok, what);
     }
     let mut c = Check::new(
         "permissions",
         title,
         Status::Fail,
-        problems.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>().join("; "),
+        problems
+            .iter()
+            .map(|(p, _)| p.as_str())
+            .collect::<Vec<_>>()
+            .join("; "),
     )
-    .with_fix(problems.iter().map(|(_, f)| f.as_str()).collect::<Vec<_>>().join(" && "));
+    .with_fix(
+        problems
+            .iter()
+            .map(|(_, f)| f.as_str())
+            .collect::<Vec<_>>()
+            .join(" && "),
+    );
     c.notes = problems.into_iter().map(|(p, _)| p).collect();
     c
 }
@@ -132,7 +159,11 @@ mod tests {
         std::fs::create_dir(&run).unwrap();
         std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
         std::fs::write(data.join("vault.db"), "x").unwrap();
-        std::fs::set_permissions(data.join("vault.db"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(
+            data.join("vault.db"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
         let paths = VaultPaths {
             data_dir: data.clone(),
             runtime_dir: run.clone(),
@@ -142,10 +173,17 @@ mod tests {
         // SAFETY: getuid cannot fail.
         let uid = unsafe { libc::getuid() };
         assert_eq!(permissions_check(&paths, uid).status, Status::Ok);
-        std::fs::set_permissions(data.join("vault.db"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(
+            data.join("vault.db"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
         let c = permissions_check(&paths, uid);
         assert_eq!(c.status, Status::Fail);
-        assert_eq!(c.fix.unwrap(), format!("chmod 600 {}", data.join("vault.db").display()));
+        assert_eq!(
+            c.fix.unwrap(),
+            format!("chmod 600 {}", data.join("vault.db").display())
+        );
     }
 
     #[test]
@@ -163,8 +201,14 @@ mod tests {
             socket: String::new(),
             backends: Vec::new(),
         };
-        assert_eq!(backend_check(&DaemonState::Running(st.clone())).status, Status::Warn);
-        let hw = StatusResult { backend: "tpm2".into(), ..st };
+        assert_eq!(
+            backend_check(&DaemonState::Running(st.clone())).status,
+            Status::Warn
+        );
+        let hw = StatusResult {
+            backend: "tpm2".into(),
+            ..st
+        };
         assert_eq!(backend_check(&DaemonState::Running(hw)).status, Status::Ok);
         assert_eq!(backend_check(&DaemonState::NotRunning).status, Status::Warn);
     }
