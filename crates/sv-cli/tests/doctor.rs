@@ -366,6 +366,39 @@ fn recursive_search_honours_gitignore_but_checks_ignored_env_files() {
         r.stdout.contains("apps/api/.env:1") && r.stdout.contains("apps/web/.env.production:1")
     );
     assert!(!r.stdout.contains("node_modules"), "{}", r.stdout);
+    // Odd files deep in the tree are reported, never fatal.
+    odd_files(&proj.join("apps/api"));
+    let r = env
+        .run_in(&proj, &["doctor", "--recursive", "--json"], None)
+        .code(1);
+    assert_no_key(&r, &keys);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let dotenv = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "dotenv")
+        .unwrap()
+        .clone();
+    assert_eq!(dotenv["findings"].as_array().unwrap().len(), 3);
+    let mut reasons: Vec<&str> = dotenv["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["reason"].as_str().unwrap())
+        .collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            "binary",
+            "symlink_loop",
+            "symlink_loop",
+            "too_large",
+            "unreadable"
+        ],
+        "{dotenv}"
+    );
 }
 
 fn git(dir: &Path, args: &[&str]) -> bool {
@@ -487,6 +520,13 @@ fn fix_yes_moves_keys_into_the_vault_and_rewrites_the_sources() {
     );
     assert_eq!(snapshot(&sources), before);
     assert!(backups_in(h).is_empty() && backups_in(&proj).is_empty());
+    let dry_json = env.run_in(&proj, &["doctor", "--fix", "--json"], None).ok();
+    assert_no_key(&dry_json, &keys);
+    let v: serde_json::Value = serde_json::from_str(&dry_json.stdout).unwrap();
+    assert_eq!(v["dry_run"], true);
+    assert_eq!(v["files"].as_array().unwrap().len(), 4);
+    assert_eq!(v["skipped"][0]["line"], 3);
+    assert_eq!(snapshot(&sources), before);
 
     let r = env.run_in(&proj, &["doctor", "--fix", "--yes"], None);
     assert_no_key(&r, &keys);

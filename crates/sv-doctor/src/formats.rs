@@ -216,11 +216,13 @@ pub fn is_placeholder(value: &str) -> bool {
     false
 }
 
-/// `${VAR}`, `$VAR`, `$(cmd)`, `` `cmd` ``, `%VAR%`, `$env:VAR` or a secret
+/// `${VAR}`, `$VAR`, `$(cmd)`, `(cmd)`, `` `cmd` ``, `%VAR%`, `$env:VAR` or a secret
 /// manager reference (`op://…`): the value is looked up, not stored here.
 pub fn is_reference(v: &str) -> bool {
     v.starts_with('$')
         || v.starts_with('`')
+        // fish and PowerShell command substitution: `(pass show x)`.
+        || v.starts_with('(')
         || (v.starts_with('%') && v.ends_with('%') && v.len() > 2)
         || v.starts_with("op://")
         || v.starts_with("vault:")
