@@ -16,7 +16,7 @@
 //! to `null`. Anything else gets a hint to do by hand.
 
 use crate::read::read_candidate;
-use crate::scan::{scan_text, BACKUP_MARK};
+use crate::scan::{scan_text, SecretJson, BACKUP_MARK};
 use crate::{Detector, Finding, JsonLoc, Report, Source, SourceKind};
 use serde::Serialize;
 use serde_json::Value;
@@ -354,7 +354,7 @@ enum Edit {
         comment: bool,
         drop: BTreeMap<usize, String>,
     },
-    Json(Option<Value>),
+    Json(Option<SecretJson>),
 }
 
 impl Edit {
@@ -368,7 +368,7 @@ impl Edit {
                 comment: false,
                 drop: BTreeMap::new(),
             },
-            _ => Edit::Json(serde_json::from_str(text).ok()),
+            _ => Edit::Json(serde_json::from_str(text).ok().map(SecretJson)),
         }
     }
 
@@ -399,9 +399,9 @@ impl Edit {
             }
             Edit::Json(None) => Err("the file is not valid JSON; move the key by hand".into()),
             Edit::Json(Some(root)) => {
-                let mut scratch = root.clone();
-                let lines = json_edit(&mut scratch, g)?;
-                *root = scratch;
+                let mut scratch = SecretJson(root.0.clone());
+                let lines = json_edit(&mut scratch.0, g)?;
+                std::mem::swap(root, &mut scratch);
                 Ok(lines)
             }
         }
@@ -433,7 +433,7 @@ impl Edit {
             Edit::Json(None) => Err("the file is not valid JSON; move the key by hand".into()),
             Edit::Json(Some(root)) => {
                 let mut s = Zeroizing::new(
-                    serde_json::to_string_pretty(&root)
+                    serde_json::to_string_pretty(&root.0)
                         .map_err(|e| format!("cannot write JSON: {e}"))?,
                 );
                 if original.ends_with(b"\n") {

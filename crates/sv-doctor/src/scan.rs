@@ -220,6 +220,41 @@ fn walk(
     }
 }
 
+/// A parsed JSON document that may hold keys: every string in it is
+/// zeroised when it is dropped.
+pub struct SecretJson(pub serde_json::Value);
+
+impl Drop for SecretJson {
+    fn drop(&mut self) {
+        fn wipe(v: &mut serde_json::Value) {
+            match v {
+                serde_json::Value::String(s) => zeroize::Zeroize::zeroize(s),
+                serde_json::Value::Array(a) => a.iter_mut().for_each(wipe),
+                serde_json::Value::Object(m) => m.values_mut().for_each(wipe),
+                _ => {}
+            }
+        }
+        wipe(&mut self.0);
+    }
+}
+
+/// The TOML counterpart of [`SecretJson`].
+struct SecretToml(toml::Value);
+
+impl Drop for SecretToml {
+    fn drop(&mut self) {
+        fn wipe(v: &mut toml::Value) {
+            match v {
+                toml::Value::String(s) => zeroize::Zeroize::zeroize(s),
+                toml::Value::Array(a) => a.iter_mut().for_each(wipe),
+                toml::Value::Table(m) => m.iter_mut().for_each(|(_, v)| wipe(v)),
+                _ => {}
+            }
+        }
+        wipe(&mut self.0);
+    }
+}
+
 /// Keys in a JSON or TOML config. A file that does not parse is still
 /// searched line by line for key formats (and `parse_error` is set).
 pub fn scan_config(text: &str, kind: SourceKind, det: &Detector) -> (Vec<Finding>, bool) {
@@ -227,7 +262,8 @@ pub fn scan_config(text: &str, kind: SourceKind, det: &Detector) -> (Vec<Finding
     let parsed = if kind == SourceKind::CodexConfig {
         match toml::from_str::<toml::Value>(text) {
             Ok(v) => {
-                walk(Tree::Toml(&v), &mut Vec::new(), kind, text, det, &mut out);
+                let v = SecretToml(v);
+                walk(Tree::Toml(&v.0), &mut Vec::new(), kind, text, det, &mut out);
                 true
             }
             Err(_) => false,
@@ -235,7 +271,8 @@ pub fn scan_config(text: &str, kind: SourceKind, det: &Detector) -> (Vec<Finding
     } else {
         match serde_json::from_str::<serde_json::Value>(text) {
             Ok(v) => {
-                walk(Tree::Json(&v), &mut Vec::new(), kind, text, det, &mut out);
+                let v = SecretJson(v);
+                walk(Tree::Json(&v.0), &mut Vec::new(), kind, text, det, &mut out);
                 true
             }
             Err(_) => false,
@@ -375,7 +412,7 @@ impl FileScan<'_> {
         }
     }
 
-    fn finish(mut self, what: &str) -> (Check, Vec<Source>) {
+    fn finish(mut self, what: &str, fix_cmd: &str) -> (Check, Vec<Source>) {
         let n = self.check.findings.len();
         let files: HashSet<&PathBuf> = self
             .check
@@ -398,7 +435,7 @@ impl FileScan<'_> {
                 files.len(),
                 plural(files.len())
             );
-            fixes.push("run `session-vault doctor --fix` to move them into the vault".to_owned());
+            fixes.push(format!("run `{fix_cmd}` to move them into the vault"));
         } else {
             self.check.summary = format!("no plaintext keys in {} {what}", self.files_checked);
         }
@@ -551,7 +588,7 @@ pub fn dotenv_files(cwd: &Path, recursive: bool, skipped: &mut Vec<Skipped>) -> 
     wb.hidden(false)
         .git_ignore(true)
         .git_exclude(true)
-        .git_global(false)
+        .git_global(true)
         .require_git(false)
         .ignore(true)
         .parents(true)
@@ -612,6 +649,11 @@ pub fn scan_all(inp: &Inputs) -> (Vec<Check>, Vec<Source>) {
     let mut seen = HashSet::new();
     let mut checks = Vec::new();
     let mut sources = Vec::new();
+    let fix_cmd = if inp.recursive {
+        "session-vault doctor --recursive --fix"
+    } else {
+        "session-vault doctor --fix"
+    };
     let mut scan = |id,
                     title,
                     what: &str,
@@ -635,7 +677,7 @@ pub fn scan_all(inp: &Inputs) -> (Vec<Check>, Vec<Source>) {
                 fs.backups_of(&p, k);
             }
         }
-        let (check, srcs) = fs.finish(what);
+        let (check, srcs) = fs.finish(what, fix_cmd);
         sources.extend(srcs);
         check
     };
