@@ -751,3 +751,47 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+#[test]
+fn a_refusal_midway_leaves_that_file_untouched_and_the_others_proceed() {
+    // The daemon read config.toml when it started; a tool added afterwards is
+    // known to the CLI but refused by the daemon: a real, non-fatal refusal.
+    let env = TestEnv::new();
+    let proj = env.mkdir("proj");
+    env.start_unlocked();
+    write(
+        &env.data_dir().join("config.toml"),
+        "[tools.openrouter]\nvars = [\"OPENROUTER_API_KEY\"]\n",
+    );
+    let or = openrouter(80);
+    let a = anthropic(81);
+    write(&proj.join(".env"), &format!("OPENROUTER_API_KEY={or}\n"));
+    write(
+        &proj.join(".env.local"),
+        &format!("ANTHROPIC_API_KEY={a}\n"),
+    );
+    let before = snapshot(&[proj.join(".env")]);
+    let r = env
+        .run_in(&proj, &["doctor", "--fix", "--yes"], None)
+        .code(1);
+    assert_no_key(&r, &[or.clone(), a.clone()]);
+    assert!(
+        r.stdout
+            .contains("not changed: the vault refused: unknown tool `openrouter`"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(snapshot(&[proj.join(".env")]), before);
+    assert_eq!(
+        std::fs::read_to_string(proj.join(".env.local")).unwrap(),
+        ""
+    );
+    assert_eq!(env.get_in(&proj, "claude").ok().stdout, format!("{a}\n"));
+    let backups = backups_in(&proj);
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    assert!(backups[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .starts_with(".env.local.sv-backup-"));
+}
