@@ -46,7 +46,9 @@ impl std::fmt::Display for SkipReason {
                 f.write_str("a loop of symbolic links; fix or remove the link")
             }
             SkipReason::NotRegular => f.write_str("not a regular file, not checked"),
-            SkipReason::Unreadable(e) => write!(f, "unreadable ({e}); check its permissions"),
+            SkipReason::Unreadable(e) => {
+                write!(f, "unreadable ({e}); check the file and its permissions")
+            }
         }
     }
 }
