@@ -54,6 +54,8 @@ pub enum Command {
     Man(crate::shell::ManArgs),
     /// Point an agent's own settings at session-vault (Claude Code's apiKeyHelper).
     Integrate(crate::integrate::IntegrateArgs),
+    /// Check the setup and find plaintext keys; --fix moves them into the vault.
+    Doctor(crate::doctor_cmd::DoctorArgs),
 }
 
 #[derive(Subcommand, Debug)]

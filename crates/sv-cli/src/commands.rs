@@ -38,6 +38,7 @@ pub fn run(cmd: Command) -> Result<u8> {
         Command::Completions(a) => crate::shell::completions(a),
         Command::Man(a) => crate::shell::man(a),
         Command::Integrate(a) => crate::integrate::integrate(a),
+        Command::Doctor(a) => crate::doctor_cmd::run(&paths, a),
     }
 }
 

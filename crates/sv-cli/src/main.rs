@@ -4,6 +4,7 @@
 mod cli;
 mod client;
 mod commands;
+mod doctor_cmd;
 mod error;
 mod input;
 mod integrate;
