@@ -392,15 +392,17 @@ fn exec(paths: &VaultPaths, a: ExecArgs) -> Result<u8> {
     )))
 }
 
+/// A project to filter or remove by: canonical when it still exists (a
+/// deleted project's sessions can still be removed by the path as given).
+fn project_filter(p: &Path) -> String {
+    std::fs::canonicalize(p)
+        .unwrap_or_else(|_| std::path::absolute(p).unwrap_or_else(|_| p.to_owned()))
+        .to_string_lossy()
+        .into_owned()
+}
+
 fn list(paths: &VaultPaths, a: ListArgs) -> Result<u8> {
-    let project = a
-        .project
-        .as_deref()
-        .map(|p| {
-            std::fs::canonicalize(p)
-                .unwrap_or_else(|_| std::path::absolute(p).unwrap_or_else(|_| p.to_owned()))
-        })
-        .map(|p| p.to_string_lossy().into_owned());
+    let project = a.project.as_deref().map(project_filter);
     let mut c = client::connect_or_start(paths)?;
     let r: p::ListResult = c.call(
         method::LIST,
@@ -463,14 +465,7 @@ fn render_table(head: [&str; 5], rows: &[[String; 5]]) -> String {
 }
 
 fn remove(paths: &VaultPaths, a: RemoveArgs) -> Result<u8> {
-    let project = a
-        .project
-        .as_deref()
-        .map(|p| {
-            std::fs::canonicalize(p)
-                .unwrap_or_else(|_| std::path::absolute(p).unwrap_or_else(|_| p.to_owned()))
-        })
-        .map(|p| p.to_string_lossy().into_owned());
+    let project = a.project.as_deref().map(project_filter);
     let mut c = client::connect_or_start(paths)?;
     let r: p::RemoveResult = c.call(
         method::REMOVE,
