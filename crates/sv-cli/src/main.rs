@@ -1,11 +1,13 @@
 //! `session-vault`: parses the command line, talks to the daemon, prints.
 //! The rules live in `sv-core`; the key and the vault in `sv-daemon`.
 
+mod audit_log;
 mod cli;
 mod client;
 mod commands;
 mod error;
 mod input;
+mod service;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -123,8 +123,16 @@ fn select_backend(
         "secret-service" | "libsecret" => "libsecret",
         other => other,
     };
-    if !["auto", "tpm2", "secret-service", "libsecret", "keychain", "dpapi", "passphrase"]
-        .contains(&requested.as_str())
+    if ![
+        "auto",
+        "tpm2",
+        "secret-service",
+        "libsecret",
+        "keychain",
+        "dpapi",
+        "passphrase",
+    ]
+    .contains(&requested.as_str())
     {
         return Err(DaemonError::Usage(format!(
             "unknown backend `{requested}`; use auto, tpm2, secret-service, keychain, dpapi or passphrase"
@@ -152,22 +160,10 @@ fn select_backend(
     }
 }
 
-fn init_logging(verbose: bool) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(if verbose { "debug" } else { "info" }));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_target(false)
-        .try_init();
-}
-
 /// Runs the daemon until SIGTERM/SIGINT or a `shutdown` request.
 pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let notes = hygiene::harden();
-    init_logging(opts.verbose);
+    crate::logging::init(opts.verbose);
     for n in notes {
         warn!("{n}");
     }
@@ -176,6 +172,7 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
         .map_err(|e| DaemonError::Setup(e.to_string()))?;
     let (backend, reports) = select_backend(opts.backend)?;
     let tools = load_tools(&paths)?;
+    let daemon_config = crate::settings::load(&paths)?;
     prepare_runtime_dir(&paths, uid)?;
 
     let lock_path = paths.lock_file();
@@ -194,7 +191,9 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     }
 
     let store = Store::open(&paths.vault_db())?;
-    let vault = Arc::new(Vault::new(store, backend, reports, tools, paths.clone()));
+    let vault = Arc::new(
+        Vault::new(store, backend, reports, tools, paths.clone()).with_config(daemon_config),
+    );
     if let Err(e) = vault.try_open_without_passphrase() {
         warn!(code = e.code, "{}", e.message);
     }
@@ -221,19 +220,29 @@ fn bind(socket: &Path) -> Result<UnixListener, DaemonError> {
         Err(e) => return Err(setup("inspect", socket)(e)),
     }
     let listener = UnixListener::bind(socket).map_err(setup("listen on", socket))?;
-    fs::set_permissions(socket, fs::Permissions::from_mode(0o600)).map_err(setup("chmod", socket))?;
+    fs::set_permissions(socket, fs::Permissions::from_mode(0o600))
+        .map_err(setup("chmod", socket))?;
     Ok(listener)
 }
 
 async fn serve(vault: Arc<Vault>, paths: &VaultPaths, uid: u32) -> Result<(), DaemonError> {
     use tokio::signal::unix::{signal, SignalKind};
     let listener = bind(&paths.socket)?;
-    let mut term = signal(SignalKind::terminate()).map_err(|e| DaemonError::Setup(e.to_string()))?;
+    let mut term =
+        signal(SignalKind::terminate()).map_err(|e| DaemonError::Setup(e.to_string()))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Setup(e.to_string()))?;
+    let mut usr1 =
+        signal(SignalKind::user_defined1()).map_err(|e| DaemonError::Setup(e.to_string()))?;
+    let mut idle = tokio::time::interval(Duration::from_secs(1));
     let mut shutdown = vault.shutdown.subscribe();
     let mut purge = tokio::time::interval(Duration::from_secs(60));
     let mut conns = JoinSet::new();
     info!(socket = %paths.socket.display(), backend = vault.backend_name(), pid = std::process::id(), "ready");
+    crate::notify::notify(&format!(
+        "READY=1\nMAINPID={}\nSTATUS=serving on {}",
+        std::process::id(),
+        paths.socket.display()
+    ));
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -251,10 +260,13 @@ async fn serve(vault: Arc<Vault>, paths: &VaultPaths, uid: u32) -> Result<(), Da
             _ = int.recv() => { info!("SIGINT: finishing in-flight requests"); break; }
             _ = shutdown.changed() => break,
             _ = purge.tick() => vault.purge(),
+            _ = usr1.recv() => { info!("SIGUSR1: locking the vault"); vault.lock(); }
+            _ = idle.tick() => vault.lock_if_idle(),
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
     }
     let _ = vault.shutdown.send(true);
+    crate::notify::notify("STOPPING=1");
     drop(listener);
     let _ = fs::remove_file(&paths.socket);
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
@@ -276,7 +288,10 @@ enum Frame {
 
 /// Reads one newline-terminated frame into `buf` (without the newline),
 /// never holding more than [`MAX_FRAME`] bytes.
-async fn read_frame<R: AsyncBufRead + Unpin>(r: &mut R, buf: &mut Vec<u8>) -> std::io::Result<Frame> {
+async fn read_frame<R: AsyncBufRead + Unpin>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<Frame> {
     loop {
         let avail = r.fill_buf().await?;
         if avail.is_empty() {
@@ -322,17 +337,39 @@ fn peer_of(stream: &UnixStream) -> Option<Peer> {
     })
 }
 
-async fn write_response(w: &mut (impl AsyncWriteExt + Unpin), id: &serde_json::Value, out: Result<Box<serde_json::value::RawValue>, RpcError>) -> std::io::Result<()> {
-    let mut buf = Zeroizing::new(match out {
-        Ok(result) => serde_json::to_vec(&p::ResponseOk { jsonrpc: "2.0", id, result: &result }),
-        Err(error) => serde_json::to_vec(&p::ResponseErr { jsonrpc: "2.0", id, error }),
-    }
-    .unwrap_or_else(|_| br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error"}}"#.to_vec()));
+async fn write_response(
+    w: &mut (impl AsyncWriteExt + Unpin),
+    id: &serde_json::Value,
+    out: Result<Box<serde_json::value::RawValue>, RpcError>,
+) -> std::io::Result<()> {
+    let mut buf = Zeroizing::new(
+        match out {
+            Ok(result) => serde_json::to_vec(&p::ResponseOk {
+                jsonrpc: "2.0",
+                id,
+                result: &result,
+            }),
+            Err(error) => serde_json::to_vec(&p::ResponseErr {
+                jsonrpc: "2.0",
+                id,
+                error,
+            }),
+        }
+        .unwrap_or_else(|_| {
+            br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error"}}"#
+                .to_vec()
+        }),
+    );
     buf.push(b'\n');
     w.write_all(&buf).await
 }
 
-async fn serve_conn(vault: Arc<Vault>, stream: UnixStream, uid: u32, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+async fn serve_conn(
+    vault: Arc<Vault>,
+    stream: UnixStream,
+    uid: u32,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     let null = serde_json::Value::Null;
     let Some(peer) = peer_of(&stream) else {
         warn!("refused a connection whose credentials cannot be read");
@@ -341,7 +378,11 @@ async fn serve_conn(vault: Arc<Vault>, stream: UnixStream, uid: u32, mut shutdow
     let (rd, mut wr) = stream.into_split();
     if peer.uid != uid {
         warn!(peer_uid = peer.uid, pid = ?peer.pid, exe = ?peer.exe, "refused: peer runs as another user");
-        let err = RpcError::new(code::FORBIDDEN, "this session-vault daemon belongs to another user");
+        tokio::task::block_in_place(|| vault.audit_refused_uid(&peer));
+        let err = RpcError::new(
+            code::FORBIDDEN,
+            "this session-vault daemon belongs to another user",
+        );
         let _ = write_response(&mut wr, &null, Err(err)).await;
         return;
     }
@@ -369,10 +410,19 @@ async fn serve_conn(vault: Arc<Vault>, stream: UnixStream, uid: u32, mut shutdow
                     continue;
                 }
                 let (id, out) = match serde_json::from_slice::<p::IncomingRequest<'_>>(&buf) {
-                    Err(_) => (null.clone(), Err(RpcError::new(code::PARSE_ERROR, "parse error: not a JSON-RPC request object"))),
+                    Err(_) => (
+                        null.clone(),
+                        Err(RpcError::new(
+                            code::PARSE_ERROR,
+                            "parse error: not a JSON-RPC request object",
+                        )),
+                    ),
                     Ok(req) if req.jsonrpc != Some("2.0") => (
                         req.id.clone().unwrap_or(serde_json::Value::Null),
-                        Err(RpcError::new(code::INVALID_REQUEST, "invalid request: jsonrpc must be \"2.0\"")),
+                        Err(RpcError::new(
+                            code::INVALID_REQUEST,
+                            "invalid request: jsonrpc must be \"2.0\"",
+                        )),
                     ),
                     Ok(req) => {
                         let id = req.id.clone().unwrap_or(serde_json::Value::Null);

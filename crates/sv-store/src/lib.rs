@@ -16,8 +16,11 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use sv_core::{Expiry, Scope, SealedSecret};
 
+mod audit;
+pub use audit::NewAuditRecord;
+
 /// The schema this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 /// `PRAGMA application_id` of a session-vault file ("SVLT").
 pub const APPLICATION_ID: i64 = 0x5356_4c54;
 
@@ -45,6 +48,17 @@ const MIGRATIONS: &[&str] = &[
         nonce BLOB NOT NULL,
         ciphertext BLOB NOT NULL,
         PRIMARY KEY (session_id, var));",
+    // v2: the audit log (see `audit.rs`); never holds a secret.
+    "CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        time INTEGER NOT NULL,
+        tool TEXT,
+        session_id TEXT,
+        outcome TEXT NOT NULL,
+        pid INTEGER,
+        exe TEXT,
+        cwd TEXT);
+     CREATE INDEX audit_time ON audit(time);",
 ];
 
 /// Why the store cannot do what was asked. Each message says what to do.
@@ -335,7 +349,11 @@ impl Store {
         run(&mut self.conn).map_err(|e| StoreError::from_sqlite(e, &path))
     }
 
-    fn query_sessions(&self, filter: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<SessionRow>> {
+    fn query_sessions(
+        &self,
+        filter: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<SessionRow>> {
         let sql = format!(
             "SELECT s.id, s.tool, s.scope, s.label, s.fingerprint, s.created_at, s.last_used, s.idle_ttl, s.hard_deadline,
                     (SELECT group_concat(var, ',') FROM (SELECT var FROM session_values v WHERE v.session_id = s.id ORDER BY rowid))
@@ -422,7 +440,10 @@ impl Store {
     pub fn remove_by_id_prefix(&self, prefix: &str) -> Result<u64> {
         let pattern = format!("{}%", prefix.replace(['%', '_'], ""));
         let ids: Vec<String> = {
-            let mut st = self.wrap(self.conn.prepare("SELECT id FROM sessions WHERE id LIKE ?1"))?;
+            let mut st = self.wrap(
+                self.conn
+                    .prepare("SELECT id FROM sessions WHERE id LIKE ?1"),
+            )?;
             let rows = self.wrap(st.query_map([&pattern], |r| r.get(0)))?;
             self.wrap(rows.collect())?
         };
@@ -435,8 +456,11 @@ impl Store {
 
     /// Deletes every session of `tool`.
     pub fn remove_by_tool(&self, tool: &str) -> Result<u64> {
-        self.wrap(self.conn.execute("DELETE FROM sessions WHERE tool = ?1", [tool]))
-            .map(|n| n as u64)
+        self.wrap(
+            self.conn
+                .execute("DELETE FROM sessions WHERE tool = ?1", [tool]),
+        )
+        .map(|n| n as u64)
     }
 
     /// Deletes every session scoped exactly to `scope`.
@@ -452,7 +476,10 @@ impl Store {
     pub fn remove_ids(&self, ids: &[String]) -> Result<u64> {
         let mut n = 0;
         for id in ids {
-            n += self.wrap(self.conn.execute("DELETE FROM sessions WHERE id = ?1", [id]))? as u64;
+            n += self.wrap(
+                self.conn
+                    .execute("DELETE FROM sessions WHERE id = ?1", [id]),
+            )? as u64;
         }
         Ok(n)
     }
@@ -540,8 +567,11 @@ mod tests {
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&p), 0o600);
         assert_eq!(mode(p.parent().unwrap()), 0o700);
-        s.insert_session(&row("abcd-1", "claude", Scope::project("/p/app"), 100, 10), &val())
-            .unwrap();
+        s.insert_session(
+            &row("abcd-1", "claude", Scope::project("/p/app"), 100, 10),
+            &val(),
+        )
+        .unwrap();
         s.insert_session(&row("abcd-2", "codex", Scope::Global, 100, 0), &val())
             .unwrap();
         let got = s.sessions_for_tool("claude").unwrap();
@@ -550,10 +580,16 @@ mod tests {
         assert_eq!(got[0].vars, ["ANTHROPIC_API_KEY"]);
         assert_eq!(s.sealed_values("abcd-1").unwrap(), val());
         s.touch("abcd-1", 105).unwrap();
-        assert_eq!(s.list(Some("claude"), None).unwrap()[0].expiry.last_used, 105);
+        assert_eq!(
+            s.list(Some("claude"), None).unwrap()[0].expiry.last_used,
+            105
+        );
         assert_eq!(s.purge_expired(114).unwrap(), 0);
         assert_eq!(s.purge_expired(115).unwrap(), 1);
-        assert!(s.sealed_values("abcd-1").unwrap().is_empty(), "values cascade");
+        assert!(
+            s.sealed_values("abcd-1").unwrap().is_empty(),
+            "values cascade"
+        );
         assert!(matches!(s.remove_by_id_prefix("abcd"), Ok(1)));
         assert_eq!(s.count().unwrap(), 0);
         drop(s);
@@ -565,9 +601,14 @@ mod tests {
     fn ambiguous_prefix_removes_nothing() {
         let d = tempfile::tempdir().unwrap();
         let mut s = Store::open(&d.path().join("v.db")).unwrap();
-        s.insert_session(&row("abcd-1", "claude", Scope::Global, 1, 0), &val()).unwrap();
-        s.insert_session(&row("abcd-2", "claude", Scope::Global, 1, 0), &val()).unwrap();
-        assert!(matches!(s.remove_by_id_prefix("abcd"), Err(StoreError::AmbiguousId(_))));
+        s.insert_session(&row("abcd-1", "claude", Scope::Global, 1, 0), &val())
+            .unwrap();
+        s.insert_session(&row("abcd-2", "claude", Scope::Global, 1, 0), &val())
+            .unwrap();
+        assert!(matches!(
+            s.remove_by_id_prefix("abcd"),
+            Err(StoreError::AmbiguousId(_))
+        ));
         assert_eq!(s.count().unwrap(), 2);
         assert_eq!(s.remove_by_scope(&Scope::Global).unwrap(), 2);
     }
@@ -597,11 +638,15 @@ mod tests {
         {
             let c = Connection::open(&p).unwrap();
             c.pragma_update(None, "user_version", 99).unwrap();
-            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .unwrap();
         }
         let before = fs::read(&p).unwrap();
         let err = Store::open(&p).unwrap_err();
-        assert!(matches!(err, StoreError::NewerSchema { found: 99, .. }), "{err}");
+        assert!(
+            matches!(err, StoreError::NewerSchema { found: 99, .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("upgrade"));
         assert_eq!(fs::read(&p).unwrap(), before);
     }
@@ -613,10 +658,16 @@ mod tests {
         fs::write(&p, b"this is not a database at all, just text").unwrap();
         let err = Store::open(&p).unwrap_err();
         assert!(matches!(err, StoreError::Damaged { .. }), "{err}");
-        assert_eq!(fs::read(&p).unwrap(), b"this is not a database at all, just text");
+        assert_eq!(
+            fs::read(&p).unwrap(),
+            b"this is not a database at all, just text"
+        );
 
         let q = d.path().join("other.db");
-        Connection::open(&q).unwrap().execute_batch("CREATE TABLE t(x)").unwrap();
+        Connection::open(&q)
+            .unwrap()
+            .execute_batch("CREATE TABLE t(x)")
+            .unwrap();
         assert!(matches!(Store::open(&q), Err(StoreError::Damaged { .. })));
     }
 
@@ -626,8 +677,11 @@ mod tests {
         let p = d.path().join("v.db");
         let mut s = Store::open(&p).unwrap();
         for i in 0..200 {
-            s.insert_session(&row(&format!("id-{i}"), "claude", Scope::Global, 1, 0), &val())
-                .unwrap();
+            s.insert_session(
+                &row(&format!("id-{i}"), "claude", Scope::Global, 1, 0),
+                &val(),
+            )
+            .unwrap();
         }
         s.checkpoint().unwrap();
         drop(s);
