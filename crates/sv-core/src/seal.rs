@@ -160,8 +160,7 @@ impl VaultKey {
     /// A value stored in the vault that confirms this is the vault's key
     /// without revealing it; tells a wrong key apart from a damaged record.
     pub fn check_value(&self) -> [u8; KCV_LEN] {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&*self.check.0).expect("any key length");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&*self.check.0).expect("any key length");
         mac.update(b"session-vault key check value v1");
         let full = mac.finalize().into_bytes();
         let mut out = [0u8; KCV_LEN];
@@ -171,8 +170,7 @@ impl VaultKey {
 
     /// Compares a stored check value in constant time.
     pub fn verify_check_value(&self, stored: &[u8]) -> bool {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&*self.check.0).expect("any key length");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&*self.check.0).expect("any key length");
         mac.update(b"session-vault key check value v1");
         stored.len() == KCV_LEN && mac.verify_truncated_left(stored).is_ok()
     }

@@ -30,15 +30,9 @@ pub enum KeyringError {
     #[error("the passphrase is empty; choose a non-empty passphrase")]
     EmptyPassphrase,
     #[error("the stored key wrapping for {backend} is damaged ({detail}); restore vault.db from a backup or rekey from another backend")]
-    Damaged {
-        backend: &'static str,
-        detail: String,
-    },
+    Damaged { backend: &'static str, detail: String },
     #[error("the {backend} backend is not available here: {reason}")]
-    Unavailable {
-        backend: &'static str,
-        reason: String,
-    },
+    Unavailable { backend: &'static str, reason: String },
     #[error("no random numbers from the operating system: {0}")]
     Random(String),
 }
@@ -105,10 +99,7 @@ pub fn backend_by_name(name: &str) -> Option<Box<dyn KeyBackend>> {
 /// libsecret → passphrase. Those this build lacks are reported as such.
 pub fn probe_all() -> Vec<(&'static str, Result<(), String>)> {
     let mut out: Vec<(&'static str, Result<(), String>)> = vec![
-        (
-            "tpm2",
-            Err("not built into this release (cargo feature `tpm2`)".into()),
-        ),
+        ("tpm2", Err("not built into this release (cargo feature `tpm2`)".into())),
         ("libsecret", Err("not built into this release".into())),
     ];
     out.push(("passphrase", PassphraseBackend::default().probe()));

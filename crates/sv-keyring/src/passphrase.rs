@@ -180,11 +180,7 @@ mod tests {
     use crate::generate_vault_key;
 
     fn fast() -> PassphraseBackend {
-        PassphraseBackend {
-            m_kib: 64,
-            t: 1,
-            p: 1,
-        }
+        PassphraseBackend { m_kib: 64, t: 1, p: 1 }
     }
 
     #[test]
@@ -198,10 +194,7 @@ mod tests {
             b.recover(&blob, Some(&"wrong".into())).unwrap_err(),
             KeyringError::WrongPassphrase
         );
-        assert_eq!(
-            b.recover(&blob, None).unwrap_err(),
-            KeyringError::PassphraseRequired
-        );
+        assert_eq!(b.recover(&blob, None).unwrap_err(), KeyringError::PassphraseRequired);
     }
 
     #[test]
@@ -242,10 +235,7 @@ mod tests {
         assert!(b.m_kib >= 64 * 1024);
         let vek = generate_vault_key().unwrap();
         let blob = b.protect(&vek, Some(&"pw".into())).unwrap();
-        assert_eq!(
-            u32::from_be_bytes(blob[5..9].try_into().unwrap()),
-            64 * 1024
-        );
+        assert_eq!(u32::from_be_bytes(blob[5..9].try_into().unwrap()), 64 * 1024);
         assert!(b.recover(&blob, Some(&"pw".into())).is_ok());
     }
 }
