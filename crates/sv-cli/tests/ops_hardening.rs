@@ -279,3 +279,87 @@ fn sigterm_under_the_cli_start_leaves_no_socket() {
     }
     assert!(!env.socket().exists());
 }
+
+/// No systemd runs here, so the unit's main restrictions are rebuilt by
+/// hand around the real daemon: a read-only root with only the vault and
+/// runtime directories writable (ProtectSystem=strict + ReadWritePaths=),
+/// no new privileges (NoNewPrivileges=), the kernel's memory-deny-write-
+/// execute (PR_SET_MDWE, which MemoryDenyWriteExecute= uses on newer
+/// systemd), UMask=0077 and LimitCORE=0. The daemon must serve as usual.
+/// Mount namespaces need root.
+#[test]
+fn daemon_serves_under_the_units_main_restrictions() {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: building the sandbox (mount namespace) needs root");
+        return;
+    }
+    let env = TestEnv::new();
+    std::fs::create_dir_all(env.data_dir()).unwrap();
+    let log = std::fs::File::create(env.dir.path().join("sandboxed.log")).unwrap();
+    let script = r#"set -e
+mount --make-rprivate /
+mount --bind "$1" "$1"
+mount --bind "$2" "$2"
+mount -o remount,bind,ro /
+shift 2
+exec "$@""#;
+    let mut cmd = Command::new("unshare");
+    env.apply_env(&mut cmd);
+    cmd.args(["--mount", "sh", "-c", script, "sh"])
+        .arg(env.data_dir())
+        .arg(&env.runtime)
+        .arg(sv_daemon_bin())
+        .arg("--foreground")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    // SAFETY: only async-signal-safe syscalls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            const PR_SET_MDWE: libc::c_int = 65;
+            const PR_MDWE_REFUSE_EXEC_GAIN: libc::c_ulong = 1;
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                || libc::prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::umask(0o077);
+            let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            libc::setrlimit(libc::RLIMIT_CORE, &zero);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("spawn the sandboxed daemon");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let pid = loop {
+        if let Some(pid) = env.daemon_pid() {
+            break pid;
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            let log = std::fs::read_to_string(env.dir.path().join("sandboxed.log")).unwrap_or_default();
+            panic!("the sandboxed daemon exited ({st}): {log}");
+        }
+        assert!(Instant::now() < deadline, "the sandboxed daemon did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(pid as u32, child.id(), "the daemon is the sandboxed process itself");
+    // It really is sandboxed: root read-only in its namespace, NoNewPrivs.
+    let mountinfo = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    let root = mountinfo.lines().find(|l| l.split_whitespace().nth(4) == Some("/")).unwrap();
+    assert!(root.split_whitespace().nth(5).unwrap().split(',').any(|o| o == "ro"), "{root}");
+    assert_eq!(status_field(&proc_status(pid), "NoNewPrivs"), "1");
+    let st = status_json(&env);
+    assert_eq!(st["hygiene"]["deny_write_execute"], true, "{st}");
+    assert_eq!(st["hygiene"]["dumpable"], false, "{st}");
+
+    env.run(&["unlock"], Some(&format!("{PASS}\n"))).ok();
+    let app = env.mkdir("app");
+    env.add("claude", &["--project", app.to_str().unwrap()], "sk-ant-api03-sandboxed-0123");
+    assert_eq!(env.get_in(&app, "claude").ok().stdout, "sk-ant-api03-sandboxed-0123\n");
+    let log = env.run(&["log", "--json"], None).ok().stdout;
+    assert!(log.contains("\"served\""), "{log}");
+    // SAFETY: plain kill(2) to our own child.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success(), "clean exit under the sandbox");
+}

@@ -121,6 +121,10 @@ pub struct Hygiene {
     pub core_limit: Option<u64>,
     /// Kilobytes of memory locked (VmLck), where the platform tells.
     pub locked_kb: Option<u64>,
+    /// Whether the kernel refuses writable-and-executable memory
+    /// (`PR_GET_MDWE`, what systemd's MemoryDenyWriteExecute= sets).
+    #[serde(default)]
+    pub deny_write_execute: Option<bool>,
 }
 
 /// The `[audit]` table of `config.toml`.

@@ -48,6 +48,15 @@ pub fn observe() -> sv_core::ops::Hygiene {
     };
     #[cfg(not(target_os = "linux"))]
     let dumpable = None;
+    // PR_GET_MDWE (Linux 6.3+); older kernels say EINVAL: unknown.
+    #[cfg(target_os = "linux")]
+    // SAFETY: takes no pointer.
+    let deny_write_execute = match unsafe { libc::prctl(66, 0, 0, 0, 0) } {
+        -1 => None,
+        v => Some(v & 1 != 0),
+    };
+    #[cfg(not(target_os = "linux"))]
+    let deny_write_execute = None;
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -71,5 +80,6 @@ pub fn observe() -> sv_core::ops::Hygiene {
         dumpable,
         core_limit,
         locked_kb,
+        deny_write_execute,
     }
 }
