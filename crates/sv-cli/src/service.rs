@@ -294,7 +294,7 @@ mod tests {
             "{u}"
         );
         assert!(u.contains("\nType=notify\n") && u.contains("\nMemoryDenyWriteExecute=yes\n"));
-        assert_eq!(u.matches("ExecStart=").count(), 1);
+        assert_eq!(u.lines().filter(|l| l.starts_with("ExecStart=")).count(), 1);
         assert!(render_unit(Path::new("relative/sv-daemon"), Path::new("/d")).is_err());
     }
 

@@ -686,9 +686,11 @@ mod tests {
         s.checkpoint().unwrap();
         drop(s);
         let bytes = fs::read(&p).unwrap();
-        // Damage the middle of the file (leave the header intact).
+        // Damage a whole page in the middle of the file (leave the header
+        // intact): half a page may land in a page's unused space.
         let mut damaged = bytes.clone();
-        for b in &mut damaged[bytes.len() / 2..bytes.len() / 2 + 2048] {
+        let page = bytes.len() / 2 / 4096 * 4096;
+        for b in &mut damaged[page..page + 4096] {
             *b = 0xA5;
         }
         fs::write(&p, &damaged).unwrap();
