@@ -72,7 +72,19 @@ fn serves_and_refusals_are_recorded_with_pid_exe_and_cwd() {
 
     let (get_pid, r) = run_pid(&env, &sub, &["get", "--tool", "claude"]);
     assert_eq!(r.ok().stdout, format!("{SECRET}\n"));
-    let (exec_pid, r) = run_pid(&env, &app, &["exec", "--tool", "claude", "--", "sh", "-c", "test -n \"$ANTHROPIC_API_KEY\""]);
+    let (exec_pid, r) = run_pid(
+        &env,
+        &app,
+        &[
+            "exec",
+            "--tool",
+            "claude",
+            "--",
+            "sh",
+            "-c",
+            "test -n \"$ANTHROPIC_API_KEY\"",
+        ],
+    );
     r.ok();
     let (scope_pid, r) = run_pid(&env, &other, &["get", "--tool", "claude"]);
     r.code(3);
@@ -80,7 +92,10 @@ fn serves_and_refusals_are_recorded_with_pid_exe_and_cwd() {
     let (tool_pid, r) = run_pid(&env, &app, &["get", "--tool", "nosuchtool"]);
     r.code(2);
     // ...so ask the daemon directly, as this test process.
-    let raw = raw_call(&env, r#"{"jsonrpc":"2.0","id":1,"method":"get","params":{"tool":"nosuchtool"}}"#);
+    let raw = raw_call(
+        &env,
+        r#"{"jsonrpc":"2.0","id":1,"method":"get","params":{"tool":"nosuchtool"}}"#,
+    );
     assert!(raw.contains("unknown tool"), "{raw}");
     // Let the codex session pass its hard deadline (1 s).
     std::thread::sleep(std::time::Duration::from_millis(2100));
@@ -103,12 +118,27 @@ fn serves_and_refusals_are_recorded_with_pid_exe_and_cwd() {
     check(get_pid, "served", "claude", &sub, Some(&claude));
     check(exec_pid, "served", "claude", &app, Some(&claude));
     check(scope_pid, "refused_scope", "claude", &other, None);
-    check(expired_pid, "refused_expired", "codex", &other, Some(&codex));
+    check(
+        expired_pid,
+        "refused_expired",
+        "codex",
+        &other,
+        Some(&codex),
+    );
     check(locked_pid, "refused_locked", "claude", &app, None);
     let me = find(&all, i64::from(std::process::id()));
     assert_eq!(me["outcome"], "refused_unknown_tool", "{me}");
     assert_eq!(me["tool"], "nosuchtool");
-    assert_eq!(me["cwd"].as_str().map(Path::new), Some(std::env::current_dir().unwrap().canonicalize().unwrap().as_path()));
+    assert_eq!(
+        me["cwd"].as_str().map(Path::new),
+        Some(
+            std::env::current_dir()
+                .unwrap()
+                .canonicalize()
+                .unwrap()
+                .as_path()
+        )
+    );
     // The CLI's own refusal never reached the daemon.
     assert!(all.iter().all(|e| e["pid"].as_i64() != Some(tool_pid)));
     assert_eq!(all.len(), 6, "{all:#?}");
@@ -119,7 +149,10 @@ fn serves_and_refusals_are_recorded_with_pid_exe_and_cwd() {
     assert!(text.lines().next().unwrap().starts_with("TIME (UTC)"));
     let json = env.run(&["log", "--json"], None).ok().stdout;
     for hay in [&text, &json] {
-        assert!(!hay.contains(SECRET) && !hay.contains("sk-proj-expiring"), "{hay}");
+        assert!(
+            !hay.contains(SECRET) && !hay.contains("sk-proj-expiring"),
+            "{hay}"
+        );
     }
     for f in ["vault.db", "vault.db-wal"] {
         if let Ok(bytes) = std::fs::read(env.data_dir().join(f)) {
@@ -150,7 +183,12 @@ fn log_filters_by_tool_outcome_and_age() {
     let outcomes = |extra: &[&str]| -> Vec<(String, String)> {
         log_json(&env, extra)
             .iter()
-            .map(|e| (e["tool"].as_str().unwrap_or("-").to_owned(), e["outcome"].as_str().unwrap().to_owned()))
+            .map(|e| {
+                (
+                    e["tool"].as_str().unwrap_or("-").to_owned(),
+                    e["outcome"].as_str().unwrap().to_owned(),
+                )
+            })
             .collect()
     };
     let pair = |t: &str, o: &str| (t.to_owned(), o.to_owned());
@@ -163,18 +201,47 @@ fn log_filters_by_tool_outcome_and_age() {
             pair("gemini", "refused_scope")
         ]
     );
-    assert_eq!(outcomes(&["--tool", "claude"]), [pair("claude", "served"), pair("claude", "refused_scope")]);
-    assert_eq!(outcomes(&["--denied"]), [pair("claude", "refused_scope"), pair("gemini", "refused_scope")]);
-    assert_eq!(outcomes(&["--denied", "--tool", "gemini"]), [pair("gemini", "refused_scope")]);
+    assert_eq!(
+        outcomes(&["--tool", "claude"]),
+        [pair("claude", "served"), pair("claude", "refused_scope")]
+    );
+    assert_eq!(
+        outcomes(&["--denied"]),
+        [
+            pair("claude", "refused_scope"),
+            pair("gemini", "refused_scope")
+        ]
+    );
+    assert_eq!(
+        outcomes(&["--denied", "--tool", "gemini"]),
+        [pair("gemini", "refused_scope")]
+    );
     assert_eq!(outcomes(&["--since", "1h"]).len(), 4);
-    assert_eq!(outcomes(&["--since", "2d", "--tool", "openrouter"]), [pair("openrouter", "served")]);
+    assert_eq!(
+        outcomes(&["--since", "2d", "--tool", "openrouter"]),
+        [pair("openrouter", "served")]
+    );
     assert!(outcomes(&["--tool", "cursor"]).is_empty());
-    assert_eq!(outcomes(&["--limit", "1"]), [pair("gemini", "refused_scope")]);
+    assert_eq!(
+        outcomes(&["--limit", "1"]),
+        [pair("gemini", "refused_scope")]
+    );
     // A table too, one line per record under the header.
-    assert_eq!(env.run(&["log", "--denied"], None).ok().stdout.lines().count(), 3);
+    assert_eq!(
+        env.run(&["log", "--denied"], None)
+            .ok()
+            .stdout
+            .lines()
+            .count(),
+        3
+    );
 
     let r = env.run(&["log", "--since", "yesterday"], None).code(2);
-    assert!(r.stderr.contains("not an age") && r.stderr.contains("30m"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("not an age") && r.stderr.contains("30m"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
 }
 
@@ -182,7 +249,11 @@ fn log_filters_by_tool_outcome_and_age() {
 fn retention_keeps_the_newest_rows() {
     let env = TestEnv::new();
     std::fs::create_dir_all(env.data_dir()).unwrap();
-    std::fs::write(env.data_dir().join("config.toml"), "[audit]\nmax_rows = 3\nmax_age_days = 30\n").unwrap();
+    std::fs::write(
+        env.data_dir().join("config.toml"),
+        "[audit]\nmax_rows = 3\nmax_age_days = 30\n",
+    )
+    .unwrap();
     env.start_unlocked();
     let app = env.mkdir("app");
     env.add("claude", &["--global"], SECRET);
@@ -200,9 +271,17 @@ fn retention_keeps_the_newest_rows() {
 
     // A bad [audit] table stops the daemon from starting, with the reason.
     env.run(&["daemon", "stop"], None).ok();
-    std::fs::write(env.data_dir().join("config.toml"), "[audit]\nmax_rows = 0\n").unwrap();
+    std::fs::write(
+        env.data_dir().join("config.toml"),
+        "[audit]\nmax_rows = 0\n",
+    )
+    .unwrap();
     let r = env.run(&["daemon", "start"], None).code(4);
-    assert!(r.stderr.contains("max_rows must be at least 1"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("max_rows must be at least 1"),
+        "{}",
+        r.stderr
+    );
 }
 
 /// A peer running as another user is refused and recorded, even when the
@@ -220,7 +299,9 @@ fn other_users_are_refused_and_recorded() {
     env.start_unlocked();
     env.add("claude", &["--global"], SECRET);
     // Open the way to the socket as a careless setup might.
-    let open = |p: &Path, mode| std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    let open = |p: &Path, mode| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
     open(env.dir.path(), 0o711);
     open(&env.runtime, 0o711);
     open(&env.socket(), 0o666);
@@ -243,7 +324,12 @@ fn other_users_are_refused_and_recorded() {
     let child = cmd.spawn().expect("spawn as nobody");
     let pid = i64::from(child.id());
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("belongs to another user"));
 
@@ -251,6 +337,13 @@ fn other_users_are_refused_and_recorded() {
     let e = find(&all, pid);
     assert_eq!(e["outcome"], "refused_uid", "{e}");
     assert_eq!(e["tool"], Value::Null, "the request was never read: {e}");
-    assert_eq!(e["cwd"].as_str().map(Path::new), Some(shared.as_path()), "{e}");
-    assert_eq!(e["exe"].as_str().map(Path::new), Some(sv_bin().canonicalize().unwrap().as_path()));
+    assert_eq!(
+        e["cwd"].as_str().map(Path::new),
+        Some(shared.as_path()),
+        "{e}"
+    );
+    assert_eq!(
+        e["exe"].as_str().map(Path::new),
+        Some(sv_bin().canonicalize().unwrap().as_path())
+    );
 }

@@ -35,16 +35,29 @@ fn key_memory_is_locked_and_no_core_can_be_written() {
     let pid = env.daemon_pid().expect("daemon pid");
 
     let status = proc_status(pid);
-    let vmlck: u64 = status_field(&status, "VmLck").trim_end_matches("kB").trim().parse().unwrap();
-    assert!(vmlck > 0, "the unlocked key is not mlocked: VmLck {vmlck} kB");
+    let vmlck: u64 = status_field(&status, "VmLck")
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        vmlck > 0,
+        "the unlocked key is not mlocked: VmLck {vmlck} kB"
+    );
 
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
     let core = limits
         .lines()
         .find(|l| l.starts_with("Max core file size"))
         .expect("core limit line");
-    let cols: Vec<&str> = core["Max core file size".len()..].split_whitespace().collect();
-    assert_eq!(&cols[..2], ["0", "0"], "RLIMIT_CORE soft and hard must be 0: {core}");
+    let cols: Vec<&str> = core["Max core file size".len()..]
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        &cols[..2],
+        ["0", "0"],
+        "RLIMIT_CORE soft and hard must be 0: {core}"
+    );
 
     // The daemon's own view agrees.
     let h = &status_json(&env)["hygiene"];
@@ -83,7 +96,11 @@ fn daemon_is_not_dumpable_seen_from_outside() {
     let env = TestEnv::new();
     // SAFETY: geteuid cannot fail.
     let as_root = unsafe { libc::geteuid() } == 0;
-    let user = if as_root { 65534 } else { unsafe { libc::geteuid() } };
+    let user = if as_root {
+        65534
+    } else {
+        unsafe { libc::geteuid() }
+    };
     let as_user = |cmd: &mut Command| {
         if as_root {
             cmd.uid(65534).gid(65534);
@@ -105,17 +122,30 @@ fn daemon_is_not_dumpable_seen_from_outside() {
     let _kill = KillOnDrop(pid);
 
     let status = proc_status(pid);
-    let uids: Vec<u32> = status_field(&status, "Uid").split_whitespace().map(|u| u.parse().unwrap()).collect();
-    assert!(uids.iter().all(|&u| u == user), "daemon runs as {uids:?}, expected {user}");
-    let owner = std::fs::metadata(format!("/proc/{pid}/status")).unwrap().uid();
-    assert_eq!(owner, 0, "the daemon's /proc files belong to uid {owner}: it is dumpable");
+    let uids: Vec<u32> = status_field(&status, "Uid")
+        .split_whitespace()
+        .map(|u| u.parse().unwrap())
+        .collect();
+    assert!(
+        uids.iter().all(|&u| u == user),
+        "daemon runs as {uids:?}, expected {user}"
+    );
+    let owner = std::fs::metadata(format!("/proc/{pid}/status"))
+        .unwrap()
+        .uid();
+    assert_eq!(
+        owner, 0,
+        "the daemon's /proc files belong to uid {owner}: it is dumpable"
+    );
 
     // Control: an ordinary process of the same user is dumpable.
     let mut sleeper = Command::new("sleep");
     sleeper.arg("30").stdin(Stdio::null());
     as_user(&mut sleeper);
     let mut child = sleeper.spawn().unwrap();
-    let control = std::fs::metadata(format!("/proc/{}/status", child.id())).unwrap().uid();
+    let control = std::fs::metadata(format!("/proc/{}/status", child.id()))
+        .unwrap()
+        .uid();
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(control, user, "the control process should be dumpable");
@@ -143,7 +173,10 @@ fn check_notify(env: &TestEnv, mut cmd: Command) {
     let n = rx.recv(&mut buf).expect("no READY=1 within 30 s");
     let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
     assert!(msg.lines().any(|l| l == "READY=1"), "{msg:?}");
-    assert!(msg.lines().any(|l| l == format!("MAINPID={}", child.id())), "{msg:?}");
+    assert!(
+        msg.lines().any(|l| l == format!("MAINPID={}", child.id())),
+        "{msg:?}"
+    );
     // Ready means ready: the socket answers now, not later.
     std::os::unix::net::UnixStream::connect(env.socket()).expect("socket not bound at READY=1");
     // SAFETY: plain kill(2) to our own child.
@@ -173,20 +206,39 @@ fn systemd_analyze_verify(env: &TestEnv, unit: &Path) -> (bool, String) {
         .env("XDG_RUNTIME_DIR", &env.runtime)
         .env("XDG_CONFIG_HOME", env.home.join(".config"))
         .output()
-        .expect("systemd-analyze not found: install the systemd package (apt-get install -y systemd)");
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+        .expect(
+            "systemd-analyze not found: install the systemd package (apt-get install -y systemd)",
+        );
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
 fn install_service_writes_a_unit_systemd_accepts() {
     let env = TestEnv::new();
     let r = env.run(&["daemon", "install-service"], None).ok();
-    assert!(r.stdout.contains("systemctl --user enable --now session-vault.service"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("systemctl --user enable --now session-vault.service"),
+        "{}",
+        r.stdout
+    );
     let unit = env.home.join(".config/systemd/user/session-vault.service");
     let text = std::fs::read_to_string(&unit).expect("unit written");
     let daemon = sv_daemon_bin().canonicalize().unwrap();
-    assert!(text.contains(&format!("\nExecStart={} --foreground\n", daemon.display())), "{text}");
-    assert!(text.contains(&format!("\nReadWritePaths={} %t\n", env.data_dir().display())), "{text}");
+    assert!(
+        text.contains(&format!("\nExecStart={} --foreground\n", daemon.display())),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "\nReadWritePaths={} %t\n",
+            env.data_dir().display()
+        )),
+        "{text}"
+    );
     for directive in [
         "Type=notify",
         "NoNewPrivileges=yes",
@@ -205,7 +257,10 @@ fn install_service_writes_a_unit_systemd_accepts() {
     assert_eq!(mode, 0o700);
 
     let (ok, stderr) = systemd_analyze_verify(&env, &unit);
-    assert!(ok && stderr.trim().is_empty(), "systemd-analyze verify: {stderr}");
+    assert!(
+        ok && stderr.trim().is_empty(),
+        "systemd-analyze verify: {stderr}"
+    );
 
     // Idempotent.
     let r = env.run(&["daemon", "install-service"], None).ok();
@@ -216,7 +271,12 @@ fn install_service_writes_a_unit_systemd_accepts() {
     std::fs::create_dir_all(&wants).unwrap();
     std::os::unix::fs::symlink(&unit, wants.join("session-vault.service")).unwrap();
     let r = env.run(&["daemon", "uninstall-service"], None).code(1);
-    assert!(r.stderr.contains("systemctl --user disable --now session-vault.service"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("systemctl --user disable --now session-vault.service"),
+        "{}",
+        r.stderr
+    );
     assert!(unit.exists());
     std::fs::remove_file(wants.join("session-vault.service")).unwrap();
     let r = env.run(&["daemon", "uninstall-service"], None).ok();
@@ -240,7 +300,10 @@ fn shipped_unit_verifies_with_its_default_paths() {
     std::os::unix::fs::symlink(sv_daemon_bin(), bin.join("sv-daemon")).unwrap();
     std::fs::create_dir_all(env.home.join(".local/share/session-vault")).unwrap();
     let (ok, stderr) = systemd_analyze_verify(&env, &install_dir().join("session-vault.service"));
-    assert!(ok && stderr.trim().is_empty(), "systemd-analyze verify: {stderr}");
+    assert!(
+        ok && stderr.trim().is_empty(),
+        "systemd-analyze verify: {stderr}"
+    );
 }
 
 #[test]
@@ -253,7 +316,11 @@ fn shipped_plist_parses_as_a_property_list() {
         .arg(install_dir().join("com.session-vault.daemon.plist"))
         .output()
         .expect("python3 is needed to read the plist");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(d["Label"], "com.session-vault.daemon");
     assert_eq!(d["ProgramArguments"][1], "--foreground");
@@ -325,7 +392,10 @@ exec "$@""#;
                 return Err(std::io::Error::last_os_error());
             }
             libc::umask(0o077);
-            let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            let zero = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
             libc::setrlimit(libc::RLIMIT_CORE, &zero);
             Ok(())
         });
@@ -337,17 +407,35 @@ exec "$@""#;
             break pid;
         }
         if let Ok(Some(st)) = child.try_wait() {
-            let log = std::fs::read_to_string(env.dir.path().join("sandboxed.log")).unwrap_or_default();
+            let log =
+                std::fs::read_to_string(env.dir.path().join("sandboxed.log")).unwrap_or_default();
             panic!("the sandboxed daemon exited ({st}): {log}");
         }
-        assert!(Instant::now() < deadline, "the sandboxed daemon did not start");
+        assert!(
+            Instant::now() < deadline,
+            "the sandboxed daemon did not start"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert_eq!(pid as u32, child.id(), "the daemon is the sandboxed process itself");
+    assert_eq!(
+        pid as u32,
+        child.id(),
+        "the daemon is the sandboxed process itself"
+    );
     // It really is sandboxed: root read-only in its namespace, NoNewPrivs.
     let mountinfo = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
-    let root = mountinfo.lines().find(|l| l.split_whitespace().nth(4) == Some("/")).unwrap();
-    assert!(root.split_whitespace().nth(5).unwrap().split(',').any(|o| o == "ro"), "{root}");
+    let root = mountinfo
+        .lines()
+        .find(|l| l.split_whitespace().nth(4) == Some("/"))
+        .unwrap();
+    assert!(
+        root.split_whitespace()
+            .nth(5)
+            .unwrap()
+            .split(',')
+            .any(|o| o == "ro"),
+        "{root}"
+    );
     assert_eq!(status_field(&proc_status(pid), "NoNewPrivs"), "1");
     let st = status_json(&env);
     assert_eq!(st["hygiene"]["deny_write_execute"], true, "{st}");
@@ -355,11 +443,21 @@ exec "$@""#;
 
     env.run(&["unlock"], Some(&format!("{PASS}\n"))).ok();
     let app = env.mkdir("app");
-    env.add("claude", &["--project", app.to_str().unwrap()], "sk-ant-api03-sandboxed-0123");
-    assert_eq!(env.get_in(&app, "claude").ok().stdout, "sk-ant-api03-sandboxed-0123\n");
+    env.add(
+        "claude",
+        &["--project", app.to_str().unwrap()],
+        "sk-ant-api03-sandboxed-0123",
+    );
+    assert_eq!(
+        env.get_in(&app, "claude").ok().stdout,
+        "sk-ant-api03-sandboxed-0123\n"
+    );
     let log = env.run(&["log", "--json"], None).ok().stdout;
     assert!(log.contains("\"served\""), "{log}");
     // SAFETY: plain kill(2) to our own child.
     unsafe { libc::kill(pid, libc::SIGTERM) };
-    assert!(child.wait().unwrap().success(), "clean exit under the sandbox");
+    assert!(
+        child.wait().unwrap().success(),
+        "clean exit under the sandbox"
+    );
 }

@@ -21,7 +21,10 @@ fn wait_locked(env: &TestEnv, limit: Duration) -> Value {
         if st["locked"] == true {
             return st;
         }
-        assert!(start.elapsed() < limit, "still unlocked after {limit:?}: {st}");
+        assert!(
+            start.elapsed() < limit,
+            "still unlocked after {limit:?}: {st}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -53,16 +56,26 @@ fn idle_vault_locks_itself_and_unlock_restores_service() {
     // Nobody uses the key: it locks, and says since when.
     let st = wait_locked(&env, Duration::from_secs(30));
     let since = st["locked_since"].as_i64().expect("locked_since");
-    assert!(since >= before_unlock + 2 && since <= now(), "locked at {since}, unlocked after {before_unlock}");
+    assert!(
+        since >= before_unlock + 2 && since <= now(),
+        "locked at {since}, unlocked after {before_unlock}"
+    );
     let text = env.run(&["daemon", "status"], None).ok().stdout;
     assert!(text.contains("Locked:           yes (since 20"), "{text}");
     assert!(text.contains("Auto-lock:        after 2s idle"), "{text}");
     let r = env.get_in(&app, "claude").code(4);
-    assert!(r.stdout.is_empty() && r.stderr.contains("session-vault unlock"), "{}", r.stderr);
+    assert!(
+        r.stdout.is_empty() && r.stderr.contains("session-vault unlock"),
+        "{}",
+        r.stderr
+    );
 
     // unlock restores service (well inside the 2 s idle window).
     env.run(&["unlock"], Some(&format!("{PASS}\n"))).ok();
-    assert_eq!(env.get_in(&app, "claude").ok().stdout, format!("{SECRET}\n"));
+    assert_eq!(
+        env.get_in(&app, "claude").ok().stdout,
+        format!("{SECRET}\n")
+    );
     let st = status(&env);
     assert_eq!(st["locked_since"], Value::Null, "{st}");
 
@@ -80,12 +93,21 @@ fn lock_command_and_sigusr1_lock_at_once() {
     env.start_unlocked();
     env.add("claude", &["--global"], SECRET);
     assert_eq!(status(&env)["locked"], false);
-    assert_eq!(status(&env)["lock_after"], Value::Null, "auto-lock is off by default");
+    assert_eq!(
+        status(&env)["lock_after"],
+        Value::Null,
+        "auto-lock is off by default"
+    );
 
     assert_eq!(env.run(&["lock"], None).ok().stdout, "Vault locked.\n");
     let st = status(&env);
     assert_eq!(st["locked"], true);
-    assert!(st["locked_since"].as_i64().is_some_and(|t| (t - now()).abs() <= 5), "{st}");
+    assert!(
+        st["locked_since"]
+            .as_i64()
+            .is_some_and(|t| (t - now()).abs() <= 5),
+        "{st}"
+    );
     env.get_in(&app, "claude").code(4);
 
     // A wrong passphrase leaves it locked; the right one opens it.
@@ -102,5 +124,8 @@ fn lock_command_and_sigusr1_lock_at_once() {
     assert_eq!(st["pid"], pid, "the daemon survived SIGUSR1");
     env.get_in(&app, "claude").code(4);
     env.run(&["unlock"], Some(&format!("{PASS}\n"))).ok();
-    assert_eq!(env.get_in(&app, "claude").ok().stdout, format!("{SECRET}\n"));
+    assert_eq!(
+        env.get_in(&app, "claude").ok().stdout,
+        format!("{SECRET}\n")
+    );
 }

@@ -19,11 +19,36 @@ fn no_log_line_at_trace_level_holds_a_secret_or_passphrase() {
     env.start_unlocked();
     env.add("claude", &["--project", app.to_str().unwrap()], SECRET);
     env.add("gemini", &["--global"], SECRET2);
-    assert_eq!(env.get_in(&app, "claude").ok().stdout, format!("{SECRET}\n"));
-    let r = env.run_in(&app, &["env", "--tool", "claude", "--tool", "gemini", "--format", "json"], None).ok();
-    assert!(r.stdout.contains(SECRET2));
-    env.run_in(&app, &["exec", "--tool", "claude", "--", "sh", "-c", "test \"$ANTHROPIC_API_KEY\" = \"$1\"", "sh", SECRET], None)
+    assert_eq!(
+        env.get_in(&app, "claude").ok().stdout,
+        format!("{SECRET}\n")
+    );
+    let r = env
+        .run_in(
+            &app,
+            &[
+                "env", "--tool", "claude", "--tool", "gemini", "--format", "json",
+            ],
+            None,
+        )
         .ok();
+    assert!(r.stdout.contains(SECRET2));
+    env.run_in(
+        &app,
+        &[
+            "exec",
+            "--tool",
+            "claude",
+            "--",
+            "sh",
+            "-c",
+            "test \"$ANTHROPIC_API_KEY\" = \"$1\"",
+            "sh",
+            SECRET,
+        ],
+        None,
+    )
+    .ok();
     env.get_in(&env.mkdir("elsewhere"), "claude").code(3);
     env.run(&["lock"], None).ok();
     env.get_in(&app, "claude").code(4);
@@ -39,13 +64,26 @@ fn no_log_line_at_trace_level_holds_a_secret_or_passphrase() {
     let log = std::fs::read(env.data_dir().join("sv-daemon.log")).expect("sv-daemon.log");
     let text = String::from_utf8_lossy(&log);
     // The log is live at every level (so the check below means something).
-    for needle in [" INFO ", " WARN ", " DEBUG ", "served credential", "wrong passphrase", "vault locked"] {
+    for needle in [
+        " INFO ",
+        " WARN ",
+        " DEBUG ",
+        "served credential",
+        "wrong passphrase",
+        "vault locked",
+    ] {
         assert!(text.contains(needle), "no {needle:?} in the log:\n{text}");
     }
     for secret in [SECRET, SECRET2, PASS, WRONG] {
-        assert!(!contains(&log, secret.as_bytes()), "the log holds {secret:?}:\n{text}");
+        assert!(
+            !contains(&log, secret.as_bytes()),
+            "the log holds {secret:?}:\n{text}"
+        );
         // Nor a recognisable piece of one.
-        assert!(!contains(&log, &secret.as_bytes()[..16]), "the log holds part of {secret:?}");
+        assert!(
+            !contains(&log, &secret.as_bytes()[..16]),
+            "the log holds part of {secret:?}"
+        );
     }
 }
 
@@ -55,7 +93,12 @@ fn sv_daemon_bin() -> std::path::PathBuf {
 
 /// Runs sv-daemon in the foreground with stderr to `log` and JOURNAL_STREAM
 /// naming `journal_of`'s device:inode; stops it with SIGTERM once ready.
-fn run_foreground(env: &TestEnv, log: &std::path::Path, journal_of: &std::path::Path, verbose: bool) -> String {
+fn run_foreground(
+    env: &TestEnv,
+    log: &std::path::Path,
+    journal_of: &std::path::Path,
+    verbose: bool,
+) -> String {
     use std::os::unix::fs::MetadataExt;
     let file = std::fs::File::create(log).unwrap();
     std::fs::write(journal_of, b"").ok();
@@ -90,9 +133,18 @@ fn journal_format_under_systemd_and_timestamps_otherwise() {
     let text = run_foreground(&env, &log, &log, true);
     assert!(text.lines().count() >= 2, "{text}");
     for line in text.lines() {
-        let prio = line.strip_prefix('<').and_then(|l| l.split_once('>')).map(|(p, _)| p);
-        assert!(matches!(prio, Some("3" | "4" | "6" | "7")), "not journal format: {line:?}");
-        assert!(!line.contains("Z  INFO") && !line.starts_with("20"), "timestamp in {line:?}");
+        let prio = line
+            .strip_prefix('<')
+            .and_then(|l| l.split_once('>'))
+            .map(|(p, _)| p);
+        assert!(
+            matches!(prio, Some("3" | "4" | "6" | "7")),
+            "not journal format: {line:?}"
+        );
+        assert!(
+            !line.contains("Z  INFO") && !line.starts_with("20"),
+            "timestamp in {line:?}"
+        );
     }
     assert!(text.lines().any(|l| l.starts_with("<6>ready ")), "{text}");
     assert!(text.lines().any(|l| l.starts_with("<6>stopped")), "{text}");
@@ -101,6 +153,12 @@ fn journal_format_under_systemd_and_timestamps_otherwise() {
     let other = env.dir.path().join("not-stderr");
     let text = run_foreground(&env, &log, &other, false);
     let first = text.lines().next().unwrap_or_default();
-    assert!(first.starts_with("20") && first.contains(" INFO ready "), "{text}");
-    assert!(!text.contains(" DEBUG "), "debug lines only with --verbose or RUST_LOG: {text}");
+    assert!(
+        first.starts_with("20") && first.contains(" INFO ready "),
+        "{text}"
+    );
+    assert!(
+        !text.contains(" DEBUG "),
+        "debug lines only with --verbose or RUST_LOG: {text}"
+    );
 }

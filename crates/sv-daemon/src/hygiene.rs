@@ -67,6 +67,8 @@ pub fn observe() -> sv_core::ops::Hygiene {
     {
         None
     } else {
+        // rlim_t is not u64 on every target.
+        #[allow(clippy::unnecessary_cast)]
         Some(lim.rlim_cur as u64)
     };
     let locked_kb = std::fs::read_to_string("/proc/self/status")
