@@ -86,7 +86,11 @@ impl Client {
                 "lost the connection to the daemon ({e}); check `session-vault daemon status`"
             ))
         };
-        self.reader.get_mut().write_all(&line).map_err(lost)?;
+        if let Err(e) = self.reader.get_mut().write_all(&line) {
+            // A daemon that refuses a peer (another uid) answers and closes
+            // before reading: its answer is still there to read.
+            return Err(self.refusal_after_write_error().unwrap_or_else(|| lost(e)));
+        }
         let mut buf = Zeroizing::new(Vec::new());
         (&mut self.reader)
             .take(MAX_RESPONSE)
@@ -111,6 +115,18 @@ impl Client {
             .ok_or_else(|| CliError::Failed("the daemon sent an empty response".into()))?;
         serde_json::from_str(raw.get())
             .map_err(|e| CliError::Failed(format!("unexpected response from the daemon ({e}); are the CLI and daemon the same version?")))
+    }
+}
+
+impl Client {
+    fn refusal_after_write_error(&mut self) -> Option<CliError> {
+        let mut buf = Vec::new();
+        (&mut self.reader)
+            .take(64 * 1024)
+            .read_until(b'\n', &mut buf)
+            .ok()?;
+        let resp: IncomingResponse<'_> = serde_json::from_slice(&buf).ok()?;
+        resp.error.map(CliError::from)
     }
 }
 

@@ -27,6 +27,15 @@ fn status_json(env: &TestEnv) -> serde_json::Value {
     serde_json::from_str(&env.run(&["daemon", "status", "--json"], None).ok().stdout).unwrap()
 }
 
+/// This test is about the passphrase backend's behaviour (or must not
+/// depend on a service only the test runner's user can reach): pin it.
+fn passphrase_env() -> TestEnv {
+    let mut env = TestEnv::new();
+    env.extra_env
+        .push(("SESSION_VAULT_BACKEND".into(), "passphrase".into()));
+    env
+}
+
 #[test]
 fn key_memory_is_locked_and_no_core_can_be_written() {
     let env = TestEnv::new();
@@ -34,15 +43,28 @@ fn key_memory_is_locked_and_no_core_can_be_written() {
     env.add("claude", &["--global"], "sk-ant-api03-hardening-0123456789");
     let pid = env.daemon_pid().expect("daemon pid");
 
-    let status = proc_status(pid);
-    let vmlck: u64 = status_field(&status, "VmLck")
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .unwrap();
+    let vmlck = || -> u64 {
+        status_field(&proc_status(pid), "VmLck")
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    // Each of the key's four parts sits on a locked page of its own.
     assert!(
-        vmlck > 0,
-        "the unlocked key is not mlocked: VmLck {vmlck} kB"
+        vmlck() >= 16,
+        "the unlocked key is not mlocked: VmLck {} kB",
+        vmlck()
+    );
+    // Serving and a lock/unlock cycle (keys made and dropped) keep it so.
+    env.get_in(env.dir.path(), "claude").ok();
+    env.run(&["lock"], None).ok();
+    env.run(&["unlock"], Some(&format!("{PASS}\n"))).ok();
+    env.get_in(env.dir.path(), "claude").ok();
+    assert!(
+        vmlck() >= 16,
+        "the key is no longer mlocked after a lock/unlock cycle: VmLck {} kB",
+        vmlck()
     );
 
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
@@ -93,7 +115,7 @@ fn chown_tree(p: &Path, uid: u32, gid: u32) {
 /// check can tell the difference. As root the daemon is run as `nobody`.
 #[test]
 fn daemon_is_not_dumpable_seen_from_outside() {
-    let env = TestEnv::new();
+    let env = passphrase_env();
     // SAFETY: geteuid cannot fail.
     let as_root = unsafe { libc::geteuid() } == 0;
     let user = if as_root {
@@ -361,7 +383,7 @@ fn daemon_serves_under_the_units_main_restrictions() {
         eprintln!("skipped: building the sandbox (mount namespace) needs root");
         return;
     }
-    let env = TestEnv::new();
+    let env = passphrase_env();
     std::fs::create_dir_all(env.data_dir()).unwrap();
     let log = std::fs::File::create(env.dir.path().join("sandboxed.log")).unwrap();
     let script = r#"set -e

@@ -36,9 +36,18 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
+/// This test is about the passphrase backend's behaviour (or must not
+/// depend on a service only the test runner's user can reach): pin it.
+fn passphrase_env() -> TestEnv {
+    let mut env = TestEnv::new();
+    env.extra_env
+        .push(("SESSION_VAULT_BACKEND".into(), "passphrase".into()));
+    env
+}
+
 #[test]
 fn idle_vault_locks_itself_and_unlock_restores_service() {
-    let env = TestEnv::new();
+    let env = passphrase_env();
     std::fs::create_dir_all(env.data_dir()).unwrap();
     std::fs::write(env.data_dir().join("config.toml"), "lock_after = 2\n").unwrap();
     let app = env.mkdir("app");
@@ -46,11 +55,7 @@ fn idle_vault_locks_itself_and_unlock_restores_service() {
     env.start_unlocked();
     env.add("claude", &["--global"], SECRET);
     let st = status(&env);
-    if st["backend"] != "passphrase" {
-        // Auto-lock is a passphrase-backend feature; the others report it off.
-        assert_eq!(st["lock_after"], Value::Null, "{st}");
-        return;
-    }
+    assert_eq!(st["backend"], "passphrase");
     assert_eq!(st["lock_after"], 2, "{st}");
 
     // Nobody uses the key: it locks, and says since when.
@@ -88,7 +93,7 @@ fn idle_vault_locks_itself_and_unlock_restores_service() {
 
 #[test]
 fn lock_command_and_sigusr1_lock_at_once() {
-    let env = TestEnv::new();
+    let env = passphrase_env();
     let app = env.mkdir("app");
     env.start_unlocked();
     env.add("claude", &["--global"], SECRET);

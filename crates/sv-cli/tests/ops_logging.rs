@@ -11,9 +11,18 @@ const SECRET: &str = "sk-ant-api03-LOGTEST-zz9-plural-z-alpha-0123456789";
 const SECRET2: &str = "AIzaSyLOGTEST-gemini-key-never-logged-42";
 const WRONG: &str = "this is the wrong passphrase, friend";
 
+/// This test is about the passphrase backend's behaviour (or must not
+/// depend on a service only the test runner's user can reach): pin it.
+fn passphrase_env() -> TestEnv {
+    let mut env = TestEnv::new();
+    env.extra_env
+        .push(("SESSION_VAULT_BACKEND".into(), "passphrase".into()));
+    env
+}
+
 #[test]
 fn no_log_line_at_trace_level_holds_a_secret_or_passphrase() {
-    let mut env = TestEnv::new();
+    let mut env = passphrase_env();
     env.extra_env.push(("RUST_LOG".into(), "trace".into()));
     let app = env.mkdir("p/app");
     env.start_unlocked();
@@ -128,7 +137,7 @@ fn run_foreground(
 
 #[test]
 fn journal_format_under_systemd_and_timestamps_otherwise() {
-    let env = TestEnv::new();
+    let env = passphrase_env();
     let log = env.dir.path().join("stderr.log");
     let text = run_foreground(&env, &log, &log, true);
     assert!(text.lines().count() >= 2, "{text}");
