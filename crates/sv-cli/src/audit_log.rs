@@ -115,6 +115,35 @@ pub fn lock_lines(st: &StatusResult) -> String {
     s
 }
 
+/// What the daemon reports of its own hardening (`daemon status --verbose`).
+pub fn hygiene_lines(st: &StatusResult) -> String {
+    let Some(h) = &st.hygiene else {
+        return String::new();
+    };
+    let yes_no = |b: Option<bool>, yes: &str, no: &str| match b {
+        Some(true) => yes.to_owned(),
+        Some(false) => no.to_owned(),
+        None => "unknown".to_owned(),
+    };
+    let mut s = String::new();
+    s += &format!(
+        "Dumpable:         {}\n",
+        yes_no(h.dumpable, "yes (WARNING: memory can be read by a debugger)", "no")
+    );
+    s += &format!(
+        "Core dumps:       {}\n",
+        match h.core_limit {
+            Some(0) => "off".to_owned(),
+            Some(n) => format!("up to {n} bytes"),
+            None => "unlimited".to_owned(),
+        }
+    );
+    if let Some(kb) = h.locked_kb {
+        s += &format!("Locked memory:    {kb} kB\n");
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

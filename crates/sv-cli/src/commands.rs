@@ -157,6 +157,7 @@ fn daemon(paths: &VaultPaths, action: DaemonAction) -> Result<u8> {
                         "no (first unlock creates it)"
                     }
                 );
+                s += &crate::audit_log::hygiene_lines(&st);
                 s += "Backends (auto order):\n";
                 for b in &st.backends {
                     let what = if b.name == st.backend {
