@@ -5,13 +5,13 @@ use crate::error::{CliError, Result};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use sv_core::paths::VaultPaths;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use sv_core::protocol::{IncomingResponse, Request};
 use zeroize::Zeroizing;
 
@@ -21,21 +21,9 @@ const MAX_RESPONSE: u64 = 512 * 1024 * 1024;
 /// Variables the daemon may inherit; everything else (an exported API key,
 /// say) is left behind so it never sits in the daemon's environment.
 const DAEMON_ENV: &[&str] = &[
-    "HOME",
-    "USER",
-    "LOGNAME",
-    "PATH",
-    "LANG",
-    "LC_ALL",
-    "TMPDIR",
-    "XDG_DATA_HOME",
-    "XDG_RUNTIME_DIR",
-    "XDG_CONFIG_HOME",
-    "DBUS_SESSION_BUS_ADDRESS",
-    "SESSION_VAULT_BACKEND",
-    "SESSION_VAULT_TCTI",
-    "RUST_LOG",
-    "TSS2_LOG",
+    "HOME", "USER", "LOGNAME", "PATH", "LANG", "LC_ALL", "TMPDIR", "XDG_DATA_HOME", "XDG_RUNTIME_DIR",
+    "XDG_CONFIG_HOME", "DBUS_SESSION_BUS_ADDRESS", "SESSION_VAULT_BACKEND", "SESSION_VAULT_TCTI",
+    "RUST_LOG", "TSS2_LOG",
 ];
 
 pub struct Client {
@@ -69,11 +57,7 @@ impl Client {
     }
 
     /// Sends one request and waits for its response.
-    pub fn call<P: Serialize, R: DeserializeOwned>(
-        &mut self,
-        method: &str,
-        params: P,
-    ) -> Result<R> {
+    pub fn call<P: Serialize, R: DeserializeOwned>(&mut self, method: &str, params: P) -> Result<R> {
         let id = self.next_id;
         self.next_id += 1;
         let mut line = Zeroizing::new(
@@ -101,18 +85,12 @@ impl Client {
                 "the daemon closed the connection without answering; check `session-vault daemon status`".into(),
             ));
         }
-        let resp: IncomingResponse<'_> = serde_json::from_slice(&buf).map_err(|_| {
-            CliError::Failed(
-                "the daemon sent a malformed response; restart it with `session-vault daemon stop`"
-                    .into(),
-            )
-        })?;
+        let resp: IncomingResponse<'_> = serde_json::from_slice(&buf)
+            .map_err(|_| CliError::Failed("the daemon sent a malformed response; restart it with `session-vault daemon stop`".into()))?;
         if let Some(err) = resp.error {
             return Err(CliError::from(err));
         }
-        let raw = resp
-            .result
-            .ok_or_else(|| CliError::Failed("the daemon sent an empty response".into()))?;
+        let raw = resp.result.ok_or_else(|| CliError::Failed("the daemon sent an empty response".into()))?;
         serde_json::from_str(raw.get())
             .map_err(|e| CliError::Failed(format!("unexpected response from the daemon ({e}); are the CLI and daemon the same version?")))
     }
@@ -220,9 +198,7 @@ pub fn start_daemon(paths: &VaultPaths, backend: Option<&str>) -> Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(&paths.data_dir)
-        .map_err(|e| {
-            CliError::Failed(format!("cannot create {}: {e}", paths.data_dir.display()))
-        })?;
+        .map_err(|e| CliError::Failed(format!("cannot create {}: {e}", paths.data_dir.display())))?;
     let log_path = paths.data_dir.join("sv-daemon.log");
     if std::fs::metadata(&log_path).is_ok_and(|m| m.len() > 1024 * 1024) {
         let _ = std::fs::remove_file(&log_path);
@@ -253,9 +229,7 @@ pub fn start_daemon(paths: &VaultPaths, backend: Option<&str>) -> Result<()> {
     let mut exited: Option<Instant> = None;
     loop {
         if let Ok(mut c) = Client::connect(&paths.socket) {
-            if c.call::<_, serde_json::Value>("status", serde_json::json!({}))
-                .is_ok()
-            {
+            if c.call::<_, serde_json::Value>("status", serde_json::json!({})).is_ok() {
                 return Ok(());
             }
         }
@@ -282,8 +256,8 @@ pub fn start_daemon(paths: &VaultPaths, backend: Option<&str>) -> Result<()> {
 fn last_log_line(path: &Path, from: u64) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
     let tail = text.get(from as usize..).unwrap_or(&text);
-    tail.lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .map(|l| l.trim_start_matches("sv-daemon: ").to_owned())
+    tail.lines().rev().find(|l| !l.trim().is_empty()).map(|l| {
+        l.trim_start_matches("sv-daemon: ").to_owned()
+    })
 }
+

@@ -123,16 +123,8 @@ fn select_backend(
         "secret-service" | "libsecret" => "libsecret",
         other => other,
     };
-    if ![
-        "auto",
-        "tpm2",
-        "secret-service",
-        "libsecret",
-        "keychain",
-        "dpapi",
-        "passphrase",
-    ]
-    .contains(&requested.as_str())
+    if !["auto", "tpm2", "secret-service", "libsecret", "keychain", "dpapi", "passphrase"]
+        .contains(&requested.as_str())
     {
         return Err(DaemonError::Usage(format!(
             "unknown backend `{requested}`; use auto, tpm2, secret-service, keychain, dpapi or passphrase"
@@ -191,9 +183,7 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     }
 
     let store = Store::open(&paths.vault_db())?;
-    let vault = Arc::new(
-        Vault::new(store, backend, reports, tools, paths.clone()).with_config(daemon_config),
-    );
+    let vault = Arc::new(Vault::new(store, backend, reports, tools, paths.clone()).with_config(daemon_config));
     if let Err(e) = vault.try_open_without_passphrase() {
         warn!(code = e.code, "{}", e.message);
     }
@@ -220,29 +210,22 @@ fn bind(socket: &Path) -> Result<UnixListener, DaemonError> {
         Err(e) => return Err(setup("inspect", socket)(e)),
     }
     let listener = UnixListener::bind(socket).map_err(setup("listen on", socket))?;
-    fs::set_permissions(socket, fs::Permissions::from_mode(0o600))
-        .map_err(setup("chmod", socket))?;
+    fs::set_permissions(socket, fs::Permissions::from_mode(0o600)).map_err(setup("chmod", socket))?;
     Ok(listener)
 }
 
 async fn serve(vault: Arc<Vault>, paths: &VaultPaths, uid: u32) -> Result<(), DaemonError> {
     use tokio::signal::unix::{signal, SignalKind};
     let listener = bind(&paths.socket)?;
-    let mut term =
-        signal(SignalKind::terminate()).map_err(|e| DaemonError::Setup(e.to_string()))?;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| DaemonError::Setup(e.to_string()))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Setup(e.to_string()))?;
-    let mut usr1 =
-        signal(SignalKind::user_defined1()).map_err(|e| DaemonError::Setup(e.to_string()))?;
+    let mut usr1 = signal(SignalKind::user_defined1()).map_err(|e| DaemonError::Setup(e.to_string()))?;
     let mut idle = tokio::time::interval(Duration::from_secs(1));
     let mut shutdown = vault.shutdown.subscribe();
     let mut purge = tokio::time::interval(Duration::from_secs(60));
     let mut conns = JoinSet::new();
     info!(socket = %paths.socket.display(), backend = vault.backend_name(), pid = std::process::id(), "ready");
-    crate::notify::notify(&format!(
-        "READY=1\nMAINPID={}\nSTATUS=serving on {}",
-        std::process::id(),
-        paths.socket.display()
-    ));
+    crate::notify::notify(&format!("READY=1\nMAINPID={}\nSTATUS=serving on {}", std::process::id(), paths.socket.display()));
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -288,10 +271,7 @@ enum Frame {
 
 /// Reads one newline-terminated frame into `buf` (without the newline),
 /// never holding more than [`MAX_FRAME`] bytes.
-async fn read_frame<R: AsyncBufRead + Unpin>(
-    r: &mut R,
-    buf: &mut Vec<u8>,
-) -> std::io::Result<Frame> {
+async fn read_frame<R: AsyncBufRead + Unpin>(r: &mut R, buf: &mut Vec<u8>) -> std::io::Result<Frame> {
     loop {
         let avail = r.fill_buf().await?;
         if avail.is_empty() {
@@ -337,39 +317,17 @@ fn peer_of(stream: &UnixStream) -> Option<Peer> {
     })
 }
 
-async fn write_response(
-    w: &mut (impl AsyncWriteExt + Unpin),
-    id: &serde_json::Value,
-    out: Result<Box<serde_json::value::RawValue>, RpcError>,
-) -> std::io::Result<()> {
-    let mut buf = Zeroizing::new(
-        match out {
-            Ok(result) => serde_json::to_vec(&p::ResponseOk {
-                jsonrpc: "2.0",
-                id,
-                result: &result,
-            }),
-            Err(error) => serde_json::to_vec(&p::ResponseErr {
-                jsonrpc: "2.0",
-                id,
-                error,
-            }),
-        }
-        .unwrap_or_else(|_| {
-            br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error"}}"#
-                .to_vec()
-        }),
-    );
+async fn write_response(w: &mut (impl AsyncWriteExt + Unpin), id: &serde_json::Value, out: Result<Box<serde_json::value::RawValue>, RpcError>) -> std::io::Result<()> {
+    let mut buf = Zeroizing::new(match out {
+        Ok(result) => serde_json::to_vec(&p::ResponseOk { jsonrpc: "2.0", id, result: &result }),
+        Err(error) => serde_json::to_vec(&p::ResponseErr { jsonrpc: "2.0", id, error }),
+    }
+    .unwrap_or_else(|_| br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error"}}"#.to_vec()));
     buf.push(b'\n');
     w.write_all(&buf).await
 }
 
-async fn serve_conn(
-    vault: Arc<Vault>,
-    stream: UnixStream,
-    uid: u32,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
+async fn serve_conn(vault: Arc<Vault>, stream: UnixStream, uid: u32, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let null = serde_json::Value::Null;
     let Some(peer) = peer_of(&stream) else {
         warn!("refused a connection whose credentials cannot be read");
@@ -379,10 +337,7 @@ async fn serve_conn(
     if peer.uid != uid {
         warn!(peer_uid = peer.uid, pid = ?peer.pid, exe = ?peer.exe, "refused: peer runs as another user");
         tokio::task::block_in_place(|| vault.audit_refused_uid(&peer));
-        let err = RpcError::new(
-            code::FORBIDDEN,
-            "this session-vault daemon belongs to another user",
-        );
+        let err = RpcError::new(code::FORBIDDEN, "this session-vault daemon belongs to another user");
         let _ = write_response(&mut wr, &null, Err(err)).await;
         return;
     }
@@ -410,19 +365,10 @@ async fn serve_conn(
                     continue;
                 }
                 let (id, out) = match serde_json::from_slice::<p::IncomingRequest<'_>>(&buf) {
-                    Err(_) => (
-                        null.clone(),
-                        Err(RpcError::new(
-                            code::PARSE_ERROR,
-                            "parse error: not a JSON-RPC request object",
-                        )),
-                    ),
+                    Err(_) => (null.clone(), Err(RpcError::new(code::PARSE_ERROR, "parse error: not a JSON-RPC request object"))),
                     Ok(req) if req.jsonrpc != Some("2.0") => (
                         req.id.clone().unwrap_or(serde_json::Value::Null),
-                        Err(RpcError::new(
-                            code::INVALID_REQUEST,
-                            "invalid request: jsonrpc must be \"2.0\"",
-                        )),
+                        Err(RpcError::new(code::INVALID_REQUEST, "invalid request: jsonrpc must be \"2.0\"")),
                     ),
                     Ok(req) => {
                         let id = req.id.clone().unwrap_or(serde_json::Value::Null);

@@ -1,13 +1,13 @@
 //! The daemon's state and its request handlers. Handlers are synchronous
 //! (SQLite and Argon2 block); the server runs them with `block_in_place`.
 
-use crate::audit::AuditTrail;
-use crate::idle::IdleClock;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use crate::audit::AuditTrail;
+use crate::idle::IdleClock;
 use sv_core::ops::{AuditOutcome, DaemonConfig, LogParams, LogResult};
 use sv_core::paths::VaultPaths;
 use sv_core::protocol::{self as p, code, method, RpcError};
@@ -63,8 +63,7 @@ fn to_raw<T: Serialize>(v: &T) -> Outcome {
 fn params<'a, T: serde::Deserialize<'a>>(raw: Option<&'a RawValue>) -> Result<T, RpcError> {
     let text = raw.map(|r| r.get()).unwrap_or("{}");
     // serde's message can quote input; it goes back only to the same peer.
-    serde_json::from_str(text)
-        .map_err(|e| RpcError::new(code::INVALID_PARAMS, format!("invalid params: {e}")))
+    serde_json::from_str(text).map_err(|e| RpcError::new(code::INVALID_PARAMS, format!("invalid params: {e}")))
 }
 
 fn store_err(e: StoreError) -> RpcError {
@@ -87,10 +86,7 @@ fn keyring_err(e: KeyringError) -> RpcError {
 }
 
 fn locked_error() -> RpcError {
-    RpcError::new(
-        code::LOCKED,
-        "the vault is locked; run `session-vault unlock`",
-    )
+    RpcError::new(code::LOCKED, "the vault is locked; run `session-vault unlock`")
 }
 
 impl Vault {
@@ -217,10 +213,7 @@ impl Vault {
             }
             other => Err(RpcError::new(
                 code::METHOD_NOT_FOUND,
-                format!(
-                    "unknown method `{}`",
-                    other.chars().take(64).collect::<String>()
-                ),
+                format!("unknown method `{}`", other.chars().take(64).collect::<String>()),
             )),
         }
     }
@@ -258,10 +251,7 @@ impl Vault {
         let vek = match kcv {
             None => {
                 let vek = sv_keyring::generate_vault_key().map_err(keyring_err)?;
-                let blob = self
-                    .backend
-                    .protect(&vek, passphrase)
-                    .map_err(keyring_err)?;
+                let blob = self.backend.protect(&vek, passphrase).map_err(keyring_err)?;
                 store
                     .initialize(&vek.check_value(), name, &blob, now())
                     .map_err(store_err)?;
@@ -328,7 +318,8 @@ impl Vault {
     fn add(&self, prm: p::AddParams) -> Result<p::AddResult, RpcError> {
         let vars = self.tool_vars(&prm.tool)?;
         let bad = |m: String| RpcError::new(code::INVALID_PARAMS, m);
-        if prm.values.len() != vars.len() || prm.values.iter().zip(vars).any(|(v, n)| &v.name != n)
+        if prm.values.len() != vars.len()
+            || prm.values.iter().zip(vars).any(|(v, n)| &v.name != n)
         {
             return Err(bad(format!(
                 "tool `{}` needs exactly these variables, in order: {}",
@@ -338,10 +329,7 @@ impl Vault {
         }
         for v in &prm.values {
             if v.value.is_empty() {
-                return Err(bad(format!(
-                    "the value of {} is empty; nothing was stored",
-                    v.name
-                )));
+                return Err(bad(format!("the value of {} is empty; nothing was stored", v.name)));
             }
             if v.value.expose().contains('\0') {
                 return Err(bad(format!(
@@ -393,9 +381,7 @@ impl Vault {
             expiry: Expiry::new(now(), prm.ttl, prm.max_age),
             vars: vars.to_vec(),
         };
-        self.store()
-            .insert_session(&row, &sealed)
-            .map_err(store_err)?;
+        self.store().insert_session(&row, &sealed).map_err(store_err)?;
         info!(session = %id, tool = %prm.tool, scope = %scope.as_db_str(), "stored session");
         Ok(p::AddResult { id, fingerprint })
     }
@@ -553,9 +539,7 @@ impl Vault {
         let store = self.store();
         store.purge_expired(t).map_err(store_err)?;
         let scope = prm.project.as_deref().map(scope_from_arg).transpose()?;
-        let rows = store
-            .list(prm.tool.as_deref(), scope.as_ref())
-            .map_err(store_err)?;
+        let rows = store.list(prm.tool.as_deref(), scope.as_ref()).map_err(store_err)?;
         Ok(p::ListResult {
             now: t,
             sessions: rows
@@ -622,14 +606,9 @@ fn scope_from_arg(s: &str) -> Result<Scope, RpcError> {
     }
     let p = Path::new(s);
     if !p.is_absolute() {
-        return Err(RpcError::new(
-            code::INVALID_PARAMS,
-            "the project must be an absolute path",
-        ));
+        return Err(RpcError::new(code::INVALID_PARAMS, "the project must be an absolute path"));
     }
-    Ok(Scope::Project(
-        std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned()),
-    ))
+    Ok(Scope::Project(std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned())))
 }
 
 fn canonical_dir(dir: &str) -> Result<PathBuf, RpcError> {

@@ -349,11 +349,7 @@ impl Store {
         run(&mut self.conn).map_err(|e| StoreError::from_sqlite(e, &path))
     }
 
-    fn query_sessions(
-        &self,
-        filter: &str,
-        args: &[&dyn rusqlite::ToSql],
-    ) -> Result<Vec<SessionRow>> {
+    fn query_sessions(&self, filter: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<SessionRow>> {
         let sql = format!(
             "SELECT s.id, s.tool, s.scope, s.label, s.fingerprint, s.created_at, s.last_used, s.idle_ttl, s.hard_deadline,
                     (SELECT group_concat(var, ',') FROM (SELECT var FROM session_values v WHERE v.session_id = s.id ORDER BY rowid))
@@ -440,10 +436,7 @@ impl Store {
     pub fn remove_by_id_prefix(&self, prefix: &str) -> Result<u64> {
         let pattern = format!("{}%", prefix.replace(['%', '_'], ""));
         let ids: Vec<String> = {
-            let mut st = self.wrap(
-                self.conn
-                    .prepare("SELECT id FROM sessions WHERE id LIKE ?1"),
-            )?;
+            let mut st = self.wrap(self.conn.prepare("SELECT id FROM sessions WHERE id LIKE ?1"))?;
             let rows = self.wrap(st.query_map([&pattern], |r| r.get(0)))?;
             self.wrap(rows.collect())?
         };
@@ -456,11 +449,8 @@ impl Store {
 
     /// Deletes every session of `tool`.
     pub fn remove_by_tool(&self, tool: &str) -> Result<u64> {
-        self.wrap(
-            self.conn
-                .execute("DELETE FROM sessions WHERE tool = ?1", [tool]),
-        )
-        .map(|n| n as u64)
+        self.wrap(self.conn.execute("DELETE FROM sessions WHERE tool = ?1", [tool]))
+            .map(|n| n as u64)
     }
 
     /// Deletes every session scoped exactly to `scope`.
@@ -476,10 +466,7 @@ impl Store {
     pub fn remove_ids(&self, ids: &[String]) -> Result<u64> {
         let mut n = 0;
         for id in ids {
-            n += self.wrap(
-                self.conn
-                    .execute("DELETE FROM sessions WHERE id = ?1", [id]),
-            )? as u64;
+            n += self.wrap(self.conn.execute("DELETE FROM sessions WHERE id = ?1", [id]))? as u64;
         }
         Ok(n)
     }
@@ -567,11 +554,8 @@ mod tests {
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&p), 0o600);
         assert_eq!(mode(p.parent().unwrap()), 0o700);
-        s.insert_session(
-            &row("abcd-1", "claude", Scope::project("/p/app"), 100, 10),
-            &val(),
-        )
-        .unwrap();
+        s.insert_session(&row("abcd-1", "claude", Scope::project("/p/app"), 100, 10), &val())
+            .unwrap();
         s.insert_session(&row("abcd-2", "codex", Scope::Global, 100, 0), &val())
             .unwrap();
         let got = s.sessions_for_tool("claude").unwrap();
@@ -580,16 +564,10 @@ mod tests {
         assert_eq!(got[0].vars, ["ANTHROPIC_API_KEY"]);
         assert_eq!(s.sealed_values("abcd-1").unwrap(), val());
         s.touch("abcd-1", 105).unwrap();
-        assert_eq!(
-            s.list(Some("claude"), None).unwrap()[0].expiry.last_used,
-            105
-        );
+        assert_eq!(s.list(Some("claude"), None).unwrap()[0].expiry.last_used, 105);
         assert_eq!(s.purge_expired(114).unwrap(), 0);
         assert_eq!(s.purge_expired(115).unwrap(), 1);
-        assert!(
-            s.sealed_values("abcd-1").unwrap().is_empty(),
-            "values cascade"
-        );
+        assert!(s.sealed_values("abcd-1").unwrap().is_empty(), "values cascade");
         assert!(matches!(s.remove_by_id_prefix("abcd"), Ok(1)));
         assert_eq!(s.count().unwrap(), 0);
         drop(s);
@@ -601,14 +579,9 @@ mod tests {
     fn ambiguous_prefix_removes_nothing() {
         let d = tempfile::tempdir().unwrap();
         let mut s = Store::open(&d.path().join("v.db")).unwrap();
-        s.insert_session(&row("abcd-1", "claude", Scope::Global, 1, 0), &val())
-            .unwrap();
-        s.insert_session(&row("abcd-2", "claude", Scope::Global, 1, 0), &val())
-            .unwrap();
-        assert!(matches!(
-            s.remove_by_id_prefix("abcd"),
-            Err(StoreError::AmbiguousId(_))
-        ));
+        s.insert_session(&row("abcd-1", "claude", Scope::Global, 1, 0), &val()).unwrap();
+        s.insert_session(&row("abcd-2", "claude", Scope::Global, 1, 0), &val()).unwrap();
+        assert!(matches!(s.remove_by_id_prefix("abcd"), Err(StoreError::AmbiguousId(_))));
         assert_eq!(s.count().unwrap(), 2);
         assert_eq!(s.remove_by_scope(&Scope::Global).unwrap(), 2);
     }
@@ -638,15 +611,11 @@ mod tests {
         {
             let c = Connection::open(&p).unwrap();
             c.pragma_update(None, "user_version", 99).unwrap();
-            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-                .unwrap();
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
         }
         let before = fs::read(&p).unwrap();
         let err = Store::open(&p).unwrap_err();
-        assert!(
-            matches!(err, StoreError::NewerSchema { found: 99, .. }),
-            "{err}"
-        );
+        assert!(matches!(err, StoreError::NewerSchema { found: 99, .. }), "{err}");
         assert!(err.to_string().contains("upgrade"));
         assert_eq!(fs::read(&p).unwrap(), before);
     }
@@ -658,16 +627,10 @@ mod tests {
         fs::write(&p, b"this is not a database at all, just text").unwrap();
         let err = Store::open(&p).unwrap_err();
         assert!(matches!(err, StoreError::Damaged { .. }), "{err}");
-        assert_eq!(
-            fs::read(&p).unwrap(),
-            b"this is not a database at all, just text"
-        );
+        assert_eq!(fs::read(&p).unwrap(), b"this is not a database at all, just text");
 
         let q = d.path().join("other.db");
-        Connection::open(&q)
-            .unwrap()
-            .execute_batch("CREATE TABLE t(x)")
-            .unwrap();
+        Connection::open(&q).unwrap().execute_batch("CREATE TABLE t(x)").unwrap();
         assert!(matches!(Store::open(&q), Err(StoreError::Damaged { .. })));
     }
 
@@ -677,11 +640,8 @@ mod tests {
         let p = d.path().join("v.db");
         let mut s = Store::open(&p).unwrap();
         for i in 0..200 {
-            s.insert_session(
-                &row(&format!("id-{i}"), "claude", Scope::Global, 1, 0),
-                &val(),
-            )
-            .unwrap();
+            s.insert_session(&row(&format!("id-{i}"), "claude", Scope::Global, 1, 0), &val())
+                .unwrap();
         }
         s.checkpoint().unwrap();
         drop(s);
