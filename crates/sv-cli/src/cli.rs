@@ -56,6 +56,8 @@ pub enum Command {
     Integrate(crate::integrate::IntegrateArgs),
     /// Check the setup and find plaintext keys; --fix moves them into the vault.
     Doctor(crate::doctor_cmd::DoctorArgs),
+    /// Show the audit log: which credential was served or refused, to whom.
+    Log(LogArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -79,6 +81,10 @@ pub enum DaemonAction {
         #[arg(long, short)]
         verbose: bool,
     },
+    /// Install the per-user service (systemd user unit, or launchd agent on macOS).
+    InstallService,
+    /// Remove the per-user service file that install-service wrote.
+    UninstallService,
 }
 
 #[derive(Args, Debug)]
@@ -165,4 +171,23 @@ pub struct RemoveArgs {
     /// Remove every session scoped to this project.
     #[arg(long)]
     pub project: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct LogArgs {
+    /// One JSON array of records instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Only this tool's records.
+    #[arg(long)]
+    pub tool: Option<String>,
+    /// Only records this recent: 90s, 30m, 1h, 2d, 1w.
+    #[arg(long, value_name = "AGE")]
+    pub since: Option<String>,
+    /// Only refused (and failed) requests.
+    #[arg(long)]
+    pub denied: bool,
+    /// At most this many records (the most recent).
+    #[arg(long, default_value_t = 1000)]
+    pub limit: u32,
 }

@@ -189,7 +189,15 @@ fn daemon_command(backend: Option<&str>) -> Command {
 
 /// Replaces this process with the daemon (for `daemon start --foreground`).
 pub fn exec_daemon_foreground(backend: Option<&str>) -> CliError {
-    let err = daemon_command(backend).exec();
+    let mut cmd = daemon_command(backend);
+    // Under a service manager the daemon reports readiness and logs to the
+    // journal itself (see docs/operations.md).
+    for k in ["NOTIFY_SOCKET", "JOURNAL_STREAM"] {
+        if let Some(v) = std::env::var_os(k) {
+            cmd.env(k, v);
+        }
+    }
+    let err = cmd.exec();
     CliError::Failed(format!(
         "cannot run {}: {err}; reinstall session-vault so sv-daemon sits beside it",
         daemon_binary().display()

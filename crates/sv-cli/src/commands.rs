@@ -39,6 +39,7 @@ pub fn run(cmd: Command) -> Result<u8> {
         Command::Man(a) => crate::shell::man(a),
         Command::Integrate(a) => crate::integrate::integrate(a),
         Command::Doctor(a) => crate::doctor_cmd::run(&paths, a),
+        Command::Log(a) => crate::audit_log::run(&paths, a),
     }
 }
 
@@ -150,10 +151,7 @@ fn daemon(paths: &VaultPaths, action: DaemonAction) -> Result<u8> {
             );
             s += &format!("Sessions stored:  {}\n", st.sessions);
             s += &format!("Hardware backend: {}\n", st.backend);
-            s += &format!(
-                "Locked:           {}\n",
-                if st.locked { "yes" } else { "no" }
-            );
+            s += &crate::audit_log::lock_lines(&st);
             if verbose {
                 s += &format!("Pid:              {}\n", st.pid);
                 s += &format!("Vault:            {}\n", st.vault);
@@ -166,6 +164,7 @@ fn daemon(paths: &VaultPaths, action: DaemonAction) -> Result<u8> {
                         "no (first unlock creates it)"
                     }
                 );
+                s += &crate::audit_log::hygiene_lines(&st);
                 s += "Backends (auto order):\n";
                 for b in &st.backends {
                     let what = if b.name == st.backend {
@@ -181,6 +180,8 @@ fn daemon(paths: &VaultPaths, action: DaemonAction) -> Result<u8> {
             out(&s)?;
             Ok(0)
         }
+        DaemonAction::InstallService => crate::service::install(paths),
+        DaemonAction::UninstallService => crate::service::uninstall(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `session-vault`: parses the command line, talks to the daemon, prints.
 //! The rules live in `sv-core`; the key and the vault in `sv-daemon`.
 
+mod audit_log;
 mod cli;
 mod client;
 mod commands;
@@ -9,6 +10,7 @@ mod error;
 mod input;
 mod integrate;
 mod rcfile;
+mod service;
 mod shell;
 
 use clap::Parser;

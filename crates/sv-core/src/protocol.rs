@@ -22,6 +22,8 @@ pub mod method {
     pub const LIST: &str = "list";
     pub const REMOVE: &str = "remove";
     pub const SHUTDOWN: &str = "shutdown";
+    /// The audit log ([`crate::ops::LogParams`] → [`crate::ops::LogResult`]).
+    pub const LOG: &str = "log";
 }
 
 /// Error codes: JSON-RPC's own, then session-vault's (-32000 and below).
@@ -247,6 +249,12 @@ pub struct StatusResult {
     pub socket: String,
     #[serde(default)]
     pub backends: Vec<BackendReport>,
+    /// Idle seconds after which the vault locks itself (`None` = never).
+    #[serde(default)]
+    pub lock_after: Option<u64>,
+    /// What the daemon observes of its own hardening.
+    #[serde(default)]
+    pub hygiene: Option<crate::ops::Hygiene>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

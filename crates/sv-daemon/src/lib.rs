@@ -11,8 +11,13 @@
 //! The binary itself is shipped by the `sv-cli` package (so one
 //! `cargo install` installs both programs); it calls [`main`].
 
+mod audit;
 mod hygiene;
+mod idle;
+mod logging;
+mod notify;
 mod server;
+mod settings;
 mod vault;
 
 pub use server::{handle_frame, RunOptions};

@@ -160,22 +160,10 @@ fn select_backend(
     }
 }
 
-fn init_logging(verbose: bool) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(if verbose { "debug" } else { "info" }));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_target(false)
-        .try_init();
-}
-
 /// Runs the daemon until SIGTERM/SIGINT or a `shutdown` request.
 pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let notes = hygiene::harden();
-    init_logging(opts.verbose);
+    crate::logging::init(opts.verbose);
     for n in notes {
         warn!("{n}");
     }
@@ -184,6 +172,7 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
         .map_err(|e| DaemonError::Setup(e.to_string()))?;
     let (backend, reports) = select_backend(opts.backend)?;
     let tools = load_tools(&paths)?;
+    let daemon_config = crate::settings::load(&paths)?;
     prepare_runtime_dir(&paths, uid)?;
 
     let lock_path = paths.lock_file();
@@ -202,7 +191,9 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     }
 
     let store = Store::open(&paths.vault_db())?;
-    let vault = Arc::new(Vault::new(store, backend, reports, tools, paths.clone()));
+    let vault = Arc::new(
+        Vault::new(store, backend, reports, tools, paths.clone()).with_config(daemon_config),
+    );
     if let Err(e) = vault.try_open_without_passphrase() {
         warn!(code = e.code, "{}", e.message);
     }
@@ -240,10 +231,18 @@ async fn serve(vault: Arc<Vault>, paths: &VaultPaths, uid: u32) -> Result<(), Da
     let mut term =
         signal(SignalKind::terminate()).map_err(|e| DaemonError::Setup(e.to_string()))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Setup(e.to_string()))?;
+    let mut usr1 =
+        signal(SignalKind::user_defined1()).map_err(|e| DaemonError::Setup(e.to_string()))?;
+    let mut idle = tokio::time::interval(Duration::from_secs(1));
     let mut shutdown = vault.shutdown.subscribe();
     let mut purge = tokio::time::interval(Duration::from_secs(60));
     let mut conns = JoinSet::new();
     info!(socket = %paths.socket.display(), backend = vault.backend_name(), pid = std::process::id(), "ready");
+    crate::notify::notify(&format!(
+        "READY=1\nMAINPID={}\nSTATUS=serving on {}",
+        std::process::id(),
+        paths.socket.display()
+    ));
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -261,10 +260,13 @@ async fn serve(vault: Arc<Vault>, paths: &VaultPaths, uid: u32) -> Result<(), Da
             _ = int.recv() => { info!("SIGINT: finishing in-flight requests"); break; }
             _ = shutdown.changed() => break,
             _ = purge.tick() => vault.purge(),
+            _ = usr1.recv() => { info!("SIGUSR1: locking the vault"); vault.lock(); }
+            _ = idle.tick() => vault.lock_if_idle(),
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
     }
     let _ = vault.shutdown.send(true);
+    crate::notify::notify("STOPPING=1");
     drop(listener);
     let _ = fs::remove_file(&paths.socket);
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
@@ -375,6 +377,7 @@ async fn serve_conn(
     let (rd, mut wr) = stream.into_split();
     if peer.uid != uid {
         warn!(peer_uid = peer.uid, pid = ?peer.pid, exe = ?peer.exe, "refused: peer runs as another user");
+        tokio::task::block_in_place(|| vault.audit_refused_uid(&peer));
         let err = RpcError::new(
             code::FORBIDDEN,
             "this session-vault daemon belongs to another user",

@@ -1,11 +1,14 @@
 //! The daemon's state and its request handlers. Handlers are synchronous
 //! (SQLite and Argon2 block); the server runs them with `block_in_place`.
 
+use crate::audit::AuditTrail;
+use crate::idle::IdleClock;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use sv_core::ops::{AuditOutcome, DaemonConfig, LogParams, LogResult};
 use sv_core::paths::VaultPaths;
 use sv_core::protocol::{self as p, code, method, RpcError};
 use sv_core::scope::ScopeMatcher;
@@ -36,6 +39,8 @@ pub struct Vault {
     started: Instant,
     paths: VaultPaths,
     pub shutdown: tokio::sync::watch::Sender<bool>,
+    audit: AuditTrail,
+    idle: IdleClock,
 }
 
 pub fn now() -> i64 {
@@ -106,7 +111,51 @@ impl Vault {
             started: Instant::now(),
             paths,
             shutdown: tokio::sync::watch::channel(false).0,
+            audit: AuditTrail::default(),
+            idle: IdleClock::new(None),
         }
+    }
+
+    /// Applies the daemon's settings from `config.toml`. Auto-lock applies
+    /// only to backends that need a passphrase: the others would reopen the
+    /// vault on the next request anyway.
+    pub fn with_config(mut self, cfg: DaemonConfig) -> Self {
+        self.audit = AuditTrail::new(cfg.audit);
+        self.audit.trim(&self.store());
+        let lock_after = cfg.lock_after.filter(|_| self.backend.needs_passphrase());
+        if cfg.lock_after.is_some() && lock_after.is_none() {
+            info!(
+                backend = self.backend.name(),
+                "lock_after ignored: this backend needs no passphrase"
+            );
+        }
+        self.idle = IdleClock::new(lock_after.map(std::time::Duration::from_secs));
+        self
+    }
+
+    /// Locks the vault when it has been idle for `lock_after`.
+    pub fn lock_if_idle(&self) {
+        if self.idle.due() && self.key.read().unwrap_or_else(|p| p.into_inner()).is_some() {
+            info!(lock_after = ?self.idle.after(), "idle: locking the vault");
+            self.lock();
+        }
+    }
+
+    /// Records a connection refused because its peer runs as another user.
+    pub fn audit_refused_uid(&self, peer: &Peer) {
+        self.audit.refusal(
+            &mut self.store(),
+            peer,
+            None,
+            None,
+            None,
+            AuditOutcome::RefusedUid,
+        );
+    }
+
+    fn log(&self, prm: LogParams) -> Result<LogResult, RpcError> {
+        let entries = self.store().audit_entries(&prm).map_err(store_err)?;
+        Ok(LogResult { entries })
     }
 
     fn store(&self) -> std::sync::MutexGuard<'_, Store> {
@@ -129,6 +178,7 @@ impl Vault {
 
     /// Periodic housekeeping: drop expired sessions.
     pub fn purge(&self) {
+        self.audit.trim(&self.store());
         match self.store().purge_expired(now()) {
             Ok(0) => {}
             Ok(n) => info!(count = n, "purged expired sessions"),
@@ -159,6 +209,7 @@ impl Vault {
             method::GET => to_raw(&self.get(params(req.params)?, peer)?),
             method::LIST => to_raw(&self.list(params(req.params)?)?),
             method::REMOVE => to_raw(&self.remove(params(req.params)?)?),
+            method::LOG => to_raw(&self.log(params(req.params)?)?),
             method::SHUTDOWN => {
                 info!(pid = ?peer.pid, "shutdown requested");
                 let _ = self.shutdown.send(true);
@@ -190,6 +241,8 @@ impl Vault {
             vault: self.paths.vault_db().display().to_string(),
             socket: self.paths.socket.display().to_string(),
             backends: self.backends.clone(),
+            lock_after: self.idle.after().map(|d| d.as_secs()),
+            hygiene: Some(crate::hygiene::observe()),
         })
     }
 
@@ -243,6 +296,7 @@ impl Vault {
             }
         };
         *key = Some(vek);
+        self.idle.touch();
         *self.locked_since.lock().unwrap_or_else(|p| p.into_inner()) = None;
         info!(backend = name, "vault unlocked");
         Ok(())
@@ -347,23 +401,44 @@ impl Vault {
     }
 
     fn get(&self, prm: p::GetParams, peer: &Peer) -> Result<p::GetResult, RpcError> {
-        self.tool_vars(&prm.tool)?;
+        // Every way out of here leaves an audit record.
+        let refuse =
+            |store: &mut Store, cwd: Option<&Path>, session: Option<&str>, outcome, err| {
+                self.audit
+                    .refusal(store, peer, cwd, Some(&prm.tool), session, outcome);
+                err
+            };
+        if let Err(e) = self.tool_vars(&prm.tool) {
+            return Err(refuse(
+                &mut self.store(),
+                None,
+                None,
+                AuditOutcome::RefusedUnknownTool,
+                e,
+            ));
+        }
         let cwd = match (&peer.cwd, cfg!(target_os = "linux")) {
             (Some(c), _) => c.clone(),
             // Where the kernel cannot tell, the claimed directory is used.
             (None, false) => canonical_dir(prm.cwd.as_deref().unwrap_or(""))?,
             (None, true) => {
                 warn!(pid = ?peer.pid, tool = %prm.tool, "refused: cannot read the caller's directory");
-                return Err(RpcError::new(
+                return Err(refuse(&mut self.store(), None, None, AuditOutcome::RefusedNoCwd, RpcError::new(
                     code::NO_CREDENTIAL,
                     "cannot read the calling process's working directory from /proc; run the command from an existing directory",
-                ));
+                )));
             }
         };
         let key_guard = self.key.read().unwrap_or_else(|p| p.into_inner());
         let Some(key) = key_guard.as_ref() else {
             warn!(pid = ?peer.pid, tool = %prm.tool, "refused: vault locked");
-            return Err(locked_error());
+            return Err(refuse(
+                &mut self.store(),
+                Some(&cwd),
+                None,
+                AuditOutcome::RefusedLocked,
+                locked_error(),
+            ));
         };
         let t = now();
         let mut store = self.store();
@@ -373,25 +448,36 @@ impl Vault {
             .map_err(store_err)?;
         let (expired, live): (Vec<_>, Vec<_>) =
             rows.into_iter().partition(|r| r.expiry.is_expired(t));
-        if !expired.is_empty() {
-            let ids: Vec<String> = expired.into_iter().map(|r| r.id).collect();
-            store.remove_ids(&ids).map_err(store_err)?;
-            info!(count = ids.len(), tool = %prm.tool, "purged expired sessions");
-        }
-        let Some(row) =
-            ScopeMatcher::new(&cwd).best(live.iter().map(|r| (&r.scope, r.expiry.created_at, r)))
+        let matcher = ScopeMatcher::new(&cwd);
+        let Some(row) = matcher.best(live.iter().map(|r| (&r.scope, r.expiry.created_at, r)))
         else {
-            warn!(pid = ?peer.pid, exe = ?peer.exe, cwd = %cwd.display(), tool = %prm.tool, "refused: no credential in scope");
-            return Err(RpcError::new(
+            // An expired session that would have served is a refusal of its own kind.
+            let lapsed = matcher.best(expired.iter().map(|r| (&r.scope, r.expiry.created_at, r)));
+            let (outcome, session) = match lapsed {
+                Some(r) => (AuditOutcome::RefusedExpired, Some(r.id.clone())),
+                None => (AuditOutcome::RefusedScope, None),
+            };
+            purge_rows(&mut store, &expired, &prm.tool)?;
+            warn!(pid = ?peer.pid, exe = ?peer.exe, cwd = %cwd.display(), tool = %prm.tool, outcome = outcome.as_str(), "refused: no credential in scope");
+            let err = RpcError::new(
                 code::NO_CREDENTIAL,
                 format!(
-                    "no credential for tool `{}` in {}; add one with `session-vault add --tool {} --project DIR` (or --global)",
+                    "no credential for tool `{}` in {}{}; add one with `session-vault add --tool {} --project DIR` (or --global)",
                     prm.tool,
                     cwd.display(),
+                    if session.is_some() { " (the one that matched has expired)" } else { "" },
                     prm.tool
                 ),
+            );
+            return Err(refuse(
+                &mut store,
+                Some(&cwd),
+                session.as_deref(),
+                outcome,
+                err,
             ));
         };
+        purge_rows(&mut store, &expired, &prm.tool)?;
         let sealed = store.sealed_values(&row.id).map_err(store_err)?;
         let mut values = Vec::with_capacity(sealed.len());
         for sv in &sealed {
@@ -401,28 +487,61 @@ impl Vault {
                 var: &sv.var,
                 scope: &row.scope,
             };
-            let value = key.open(&binding, &sv.sealed).map_err(|e| {
-                warn!(session = %row.id, "record failed its integrity check");
-                RpcError::new(
-                    code::VAULT_DAMAGED,
-                    format!("session {} cannot be opened: {e}; remove it with `session-vault remove {}` and add the key again", row.id, row.id),
-                )
-            })?;
-            values.push(p::VarValue {
-                name: sv.var.clone(),
-                value,
-            });
+            match key.open(&binding, &sv.sealed) {
+                Ok(value) => values.push(p::VarValue {
+                    name: sv.var.clone(),
+                    value,
+                }),
+                Err(e) => {
+                    warn!(session = %row.id, "record failed its integrity check");
+                    let err = RpcError::new(
+                        code::VAULT_DAMAGED,
+                        format!("session {} cannot be opened: {e}; remove it with `session-vault remove {}` and add the key again", row.id, row.id),
+                    );
+                    return Err(refuse(
+                        &mut store,
+                        Some(&cwd),
+                        Some(&row.id),
+                        AuditOutcome::Failed,
+                        err,
+                    ));
+                }
+            }
         }
         if values.is_empty() {
-            return Err(RpcError::new(
+            let err = RpcError::new(
                 code::VAULT_DAMAGED,
                 format!(
                     "session {} has no stored values; remove it and add the key again",
                     row.id
                 ),
+            );
+            return Err(refuse(
+                &mut store,
+                Some(&cwd),
+                Some(&row.id),
+                AuditOutcome::Failed,
+                err,
             ));
         }
         store.touch(&row.id, t);
+        // No record, no credential: a serve the log cannot show is refused.
+        self.audit
+            .record(
+                &mut store,
+                peer,
+                Some(&cwd),
+                Some(&row.tool),
+                Some(&row.id),
+                AuditOutcome::Served,
+            )
+            .map_err(|e| {
+                RpcError::new(
+                    code::STORAGE,
+                    format!("cannot write the audit record ({e}); nothing was served"),
+                )
+            })?;
+        self.idle.touch();
         info!(session = %row.id, tool = %row.tool, pid = ?peer.pid, exe = ?peer.exe, cwd = %cwd.display(), "served credential");
         Ok(p::GetResult {
             session_id: row.id.clone(),
@@ -487,6 +606,16 @@ impl Vault {
         info!(count = removed, "removed sessions");
         Ok(p::RemoveResult { removed })
     }
+}
+
+/// Deletes expired sessions met on the way (SQLite `secure_delete`).
+fn purge_rows(store: &mut Store, expired: &[SessionRow], tool: &str) -> Result<(), RpcError> {
+    if !expired.is_empty() {
+        let ids: Vec<String> = expired.iter().map(|r| r.id.clone()).collect();
+        store.remove_ids(&ids).map_err(store_err)?;
+        info!(count = ids.len(), tool = %tool, "purged expired sessions");
+    }
+    Ok(())
 }
 
 /// `global` or a project path (canonicalised when it still exists).

@@ -200,6 +200,8 @@ mod tests {
             vault: String::new(),
             socket: String::new(),
             backends: Vec::new(),
+            lock_after: None,
+            hygiene: None,
         };
         assert_eq!(
             backend_check(&DaemonState::Running(st.clone())).status,

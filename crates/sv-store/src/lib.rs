@@ -16,8 +16,11 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use sv_core::{Expiry, Scope, SealedSecret};
 
+mod audit;
+pub use audit::NewAuditRecord;
+
 /// The schema this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 /// `PRAGMA application_id` of a session-vault file ("SVLT").
 pub const APPLICATION_ID: i64 = 0x5356_4c54;
 
@@ -45,6 +48,17 @@ const MIGRATIONS: &[&str] = &[
         nonce BLOB NOT NULL,
         ciphertext BLOB NOT NULL,
         PRIMARY KEY (session_id, var));",
+    // v2: the audit log (see `audit.rs`); never holds a secret.
+    "CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        time INTEGER NOT NULL,
+        tool TEXT,
+        session_id TEXT,
+        outcome TEXT NOT NULL,
+        pid INTEGER,
+        exe TEXT,
+        cwd TEXT);
+     CREATE INDEX audit_time ON audit(time);",
 ];
 
 /// Why the store cannot do what was asked. Each message says what to do.
@@ -735,9 +749,11 @@ mod tests {
         s.checkpoint().unwrap();
         drop(s);
         let bytes = fs::read(&p).unwrap();
-        // Damage the middle of the file (leave the header intact).
+        // Damage a whole page in the middle of the file (leave the header
+        // intact): half a page may land in a page's unused space.
         let mut damaged = bytes.clone();
-        for b in &mut damaged[bytes.len() / 2..bytes.len() / 2 + 2048] {
+        let page = bytes.len() / 2 / 4096 * 4096;
+        for b in &mut damaged[page..page + 4096] {
             *b = 0xA5;
         }
         fs::write(&p, &damaged).unwrap();
