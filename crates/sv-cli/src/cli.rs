@@ -42,6 +42,22 @@ pub enum Command {
     List(ListArgs),
     /// Remove sessions by id, by tool or by project.
     Remove(RemoveArgs),
+    /// Print the shell hook defining sv_load / sv_unload, for `eval`.
+    Init(crate::shell::InitArgs),
+    /// Add the hook to a shell's startup file, in one marked block.
+    Install(crate::shell::InstallArgs),
+    /// Remove the block `install` added, giving back the file as it was.
+    Uninstall(crate::shell::InstallArgs),
+    /// Print shell completions (bash, zsh, fish, powershell, elvish).
+    Completions(crate::shell::CompletionsArgs),
+    /// Print the man page (roff), or write all pages with --out-dir.
+    Man(crate::shell::ManArgs),
+    /// Point an agent's own settings at session-vault (Claude Code's apiKeyHelper).
+    Integrate(crate::integrate::IntegrateArgs),
+    /// Check the setup and find plaintext keys; --fix moves them into the vault.
+    Doctor(crate::doctor_cmd::DoctorArgs),
+    /// Show the audit log: which credential was served or refused, to whom.
+    Log(LogArgs),
     /// Re-wrap the vault key under another backend; no record is touched.
     Rekey(crate::rekey::RekeyArgs),
 }
@@ -67,6 +83,10 @@ pub enum DaemonAction {
         #[arg(long, short)]
         verbose: bool,
     },
+    /// Install the per-user service (systemd user unit, or launchd agent on macOS).
+    InstallService,
+    /// Remove the per-user service file that install-service wrote.
+    UninstallService,
 }
 
 #[derive(Args, Debug)]
@@ -107,6 +127,9 @@ pub struct EnvArgs {
     pub tool: Vec<String>,
     #[arg(long, value_enum, default_value_t = Format::Sh)]
     pub format: Format,
+    /// Print code that removes the tools' variables instead (needs no daemon).
+    #[arg(long)]
+    pub unset: bool,
 }
 
 #[derive(Args, Debug)]
@@ -150,4 +173,23 @@ pub struct RemoveArgs {
     /// Remove every session scoped to this project.
     #[arg(long)]
     pub project: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct LogArgs {
+    /// One JSON array of records instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Only this tool's records.
+    #[arg(long)]
+    pub tool: Option<String>,
+    /// Only records this recent: 90s, 30m, 1h, 2d, 1w.
+    #[arg(long, value_name = "AGE")]
+    pub since: Option<String>,
+    /// Only refused (and failed) requests.
+    #[arg(long)]
+    pub denied: bool,
+    /// At most this many records (the most recent).
+    #[arg(long, default_value_t = 1000)]
+    pub limit: u32,
 }

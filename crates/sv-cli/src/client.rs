@@ -5,13 +5,13 @@ use crate::error::{CliError, Result};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use sv_core::paths::VaultPaths;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use sv_core::protocol::{IncomingResponse, Request};
 use zeroize::Zeroizing;
 
@@ -21,9 +21,22 @@ const MAX_RESPONSE: u64 = 512 * 1024 * 1024;
 /// Variables the daemon may inherit; everything else (an exported API key,
 /// say) is left behind so it never sits in the daemon's environment.
 const DAEMON_ENV: &[&str] = &[
-    "HOME", "USER", "LOGNAME", "PATH", "LANG", "LC_ALL", "TMPDIR", "XDG_DATA_HOME", "XDG_RUNTIME_DIR",
-    "XDG_CONFIG_HOME", "DBUS_SESSION_BUS_ADDRESS", "SESSION_VAULT_BACKEND", "SESSION_VAULT_TCTI",
-    "RUST_LOG", "TSS2_LOG", "SESSION_VAULT_TEST_CRASH_AFTER_REKEY_WRAP",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "PATH",
+    "LANG",
+    "LC_ALL",
+    "TMPDIR",
+    "XDG_DATA_HOME",
+    "XDG_RUNTIME_DIR",
+    "XDG_CONFIG_HOME",
+    "DBUS_SESSION_BUS_ADDRESS",
+    "SESSION_VAULT_BACKEND",
+    "SESSION_VAULT_TCTI",
+    "RUST_LOG",
+    "TSS2_LOG",
+    "SESSION_VAULT_TEST_CRASH_AFTER_REKEY_WRAP",
 ];
 
 pub struct Client {
@@ -57,7 +70,11 @@ impl Client {
     }
 
     /// Sends one request and waits for its response.
-    pub fn call<P: Serialize, R: DeserializeOwned>(&mut self, method: &str, params: P) -> Result<R> {
+    pub fn call<P: Serialize, R: DeserializeOwned>(
+        &mut self,
+        method: &str,
+        params: P,
+    ) -> Result<R> {
         let id = self.next_id;
         self.next_id += 1;
         let mut line = Zeroizing::new(
@@ -70,23 +87,35 @@ impl Client {
                 "lost the connection to the daemon ({e}); check `session-vault daemon status`"
             ))
         };
-        self.reader.get_mut().write_all(&line).map_err(lost)?;
+        // A daemon that refuses us (another uid) answers before it reads and
+        // closes: after a failed write, still read what it said.
+        let written = self.reader.get_mut().write_all(&line);
         let mut buf = Zeroizing::new(Vec::new());
-        (&mut self.reader)
+        let read = (&mut self.reader)
             .take(MAX_RESPONSE)
-            .read_until(b'\n', &mut buf)
-            .map_err(lost)?;
+            .read_until(b'\n', &mut buf);
+        match (written, read) {
+            (_, Ok(_)) if !buf.is_empty() => {}
+            (Err(e), _) | (Ok(()), Err(e)) => return Err(lost(e)),
+            (Ok(()), Ok(_)) => {}
+        }
         if buf.is_empty() {
             return Err(CliError::Unavailable(
                 "the daemon closed the connection without answering; check `session-vault daemon status`".into(),
             ));
         }
-        let resp: IncomingResponse<'_> = serde_json::from_slice(&buf)
-            .map_err(|_| CliError::Failed("the daemon sent a malformed response; restart it with `session-vault daemon stop`".into()))?;
+        let resp: IncomingResponse<'_> = serde_json::from_slice(&buf).map_err(|_| {
+            CliError::Failed(
+                "the daemon sent a malformed response; restart it with `session-vault daemon stop`"
+                    .into(),
+            )
+        })?;
         if let Some(err) = resp.error {
             return Err(CliError::from(err));
         }
-        let raw = resp.result.ok_or_else(|| CliError::Failed("the daemon sent an empty response".into()))?;
+        let raw = resp
+            .result
+            .ok_or_else(|| CliError::Failed("the daemon sent an empty response".into()))?;
         serde_json::from_str(raw.get())
             .map_err(|e| CliError::Failed(format!("unexpected response from the daemon ({e}); are the CLI and daemon the same version?")))
     }
@@ -161,7 +190,15 @@ fn daemon_command(backend: Option<&str>) -> Command {
 
 /// Replaces this process with the daemon (for `daemon start --foreground`).
 pub fn exec_daemon_foreground(backend: Option<&str>) -> CliError {
-    let err = daemon_command(backend).exec();
+    let mut cmd = daemon_command(backend);
+    // Under a service manager the daemon reports readiness and logs to the
+    // journal itself (see docs/operations.md).
+    for k in ["NOTIFY_SOCKET", "JOURNAL_STREAM"] {
+        if let Some(v) = std::env::var_os(k) {
+            cmd.env(k, v);
+        }
+    }
+    let err = cmd.exec();
     CliError::Failed(format!(
         "cannot run {}: {err}; reinstall session-vault so sv-daemon sits beside it",
         daemon_binary().display()
@@ -174,7 +211,9 @@ pub fn start_daemon(paths: &VaultPaths, backend: Option<&str>) -> Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(&paths.data_dir)
-        .map_err(|e| CliError::Failed(format!("cannot create {}: {e}", paths.data_dir.display())))?;
+        .map_err(|e| {
+            CliError::Failed(format!("cannot create {}: {e}", paths.data_dir.display()))
+        })?;
     let log_path = paths.data_dir.join("sv-daemon.log");
     if std::fs::metadata(&log_path).is_ok_and(|m| m.len() > 1024 * 1024) {
         let _ = std::fs::remove_file(&log_path);
@@ -205,7 +244,9 @@ pub fn start_daemon(paths: &VaultPaths, backend: Option<&str>) -> Result<()> {
     let mut exited: Option<Instant> = None;
     loop {
         if let Ok(mut c) = Client::connect(&paths.socket) {
-            if c.call::<_, serde_json::Value>("status", serde_json::json!({})).is_ok() {
+            if c.call::<_, serde_json::Value>("status", serde_json::json!({}))
+                .is_ok()
+            {
                 return Ok(());
             }
         }
@@ -232,8 +273,8 @@ pub fn start_daemon(paths: &VaultPaths, backend: Option<&str>) -> Result<()> {
 fn last_log_line(path: &Path, from: u64) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
     let tail = text.get(from as usize..).unwrap_or(&text);
-    tail.lines().rev().find(|l| !l.trim().is_empty()).map(|l| {
-        l.trim_start_matches("sv-daemon: ").to_owned()
-    })
+    tail.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| l.trim_start_matches("sv-daemon: ").to_owned())
 }
-

@@ -1,6 +1,8 @@
 //! One function per command.
 
-use crate::cli::{AddArgs, Command, DaemonAction, EnvArgs, ExecArgs, Format, GetArgs, ListArgs, RemoveArgs};
+use crate::cli::{
+    AddArgs, Command, DaemonAction, EnvArgs, ExecArgs, Format, GetArgs, ListArgs, RemoveArgs,
+};
 use crate::client::{self, Client};
 use crate::error::{CliError, Result};
 use crate::input::SecretInput;
@@ -30,6 +32,14 @@ pub fn run(cmd: Command) -> Result<u8> {
         Command::Exec(a) => exec(&paths, a),
         Command::List(a) => list(&paths, a),
         Command::Remove(a) => remove(&paths, a),
+        Command::Init(a) => crate::shell::init(a),
+        Command::Install(a) => crate::shell::install(a),
+        Command::Uninstall(a) => crate::shell::uninstall(a),
+        Command::Completions(a) => crate::shell::completions(a),
+        Command::Man(a) => crate::shell::man(a),
+        Command::Integrate(a) => crate::integrate::integrate(a),
+        Command::Doctor(a) => crate::doctor_cmd::run(&paths, a),
+        Command::Log(a) => crate::audit_log::run(&paths, a),
         Command::Rekey(a) => crate::rekey::run(&paths, a),
     }
 }
@@ -44,9 +54,13 @@ fn out(text: &str) -> Result<()> {
 fn tools(paths: &VaultPaths) -> Result<ToolTable> {
     let path = paths.config_file();
     match std::fs::read_to_string(&path) {
-        Ok(t) => ToolTable::with_config(&t).map_err(|e| CliError::Usage(format!("{}: {e}", path.display()))),
+        Ok(t) => ToolTable::with_config(&t)
+            .map_err(|e| CliError::Usage(format!("{}: {e}", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ToolTable::builtin()),
-        Err(e) => Err(CliError::Failed(format!("cannot read {}: {e}", path.display()))),
+        Err(e) => Err(CliError::Failed(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
     }
 }
 
@@ -62,20 +76,32 @@ fn tool_vars(table: &ToolTable, tool: &str) -> Result<Vec<String>> {
 /// Canonical project directory (symlinks resolved); must exist.
 fn project_dir(p: &Path) -> Result<PathBuf> {
     let c = std::fs::canonicalize(p).map_err(|e| {
-        CliError::Usage(format!("the project directory {} cannot be used ({e}); give an existing directory", p.display()))
+        CliError::Usage(format!(
+            "the project directory {} cannot be used ({e}); give an existing directory",
+            p.display()
+        ))
     })?;
     if !c.is_dir() {
-        return Err(CliError::Usage(format!("{} is not a directory; give the project's directory", p.display())));
+        return Err(CliError::Usage(format!(
+            "{} is not a directory; give the project's directory",
+            p.display()
+        )));
     }
     Ok(c)
 }
 
 fn daemon(paths: &VaultPaths, action: DaemonAction) -> Result<u8> {
     match action {
-        DaemonAction::Start { foreground, backend } => {
+        DaemonAction::Start {
+            foreground,
+            backend,
+        } => {
             if let Some(mut c) = client::connect_existing(paths)? {
                 let st: p::StatusResult = c.call(method::STATUS, p::Empty {})?;
-                println!("The daemon is already running (pid {}, backend {}).", st.pid, st.backend);
+                println!(
+                    "The daemon is already running (pid {}, backend {}).",
+                    st.pid, st.backend
+                );
                 return Ok(0);
             }
             if foreground {
@@ -120,15 +146,21 @@ fn daemon(paths: &VaultPaths, action: DaemonAction) -> Result<u8> {
             };
             let st: p::StatusResult = c.call(method::STATUS, p::Empty {})?;
             if json {
-                out(&format!("{}\n", serde_json::to_string_pretty(&st).unwrap_or_default()))?;
+                out(&format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&st).unwrap_or_default()
+                ))?;
                 return Ok(0);
             }
             let mut s = String::new();
             s += &format!("Version:          {}\n", st.version);
-            s += &format!("Uptime:           {}\n", format_remaining(Some(st.uptime_secs)));
+            s += &format!(
+                "Uptime:           {}\n",
+                format_remaining(Some(st.uptime_secs))
+            );
             s += &format!("Sessions stored:  {}\n", st.sessions);
             s += &format!("Hardware backend: {}\n", st.backend);
-            s += &format!("Locked:           {}\n", if st.locked { "yes" } else { "no" });
+            s += &crate::audit_log::lock_lines(&st);
             if let Some(note) = &st.backend_note {
                 s += &format!("Backend warning:  {note}\n");
             }
@@ -136,8 +168,23 @@ fn daemon(paths: &VaultPaths, action: DaemonAction) -> Result<u8> {
                 s += &format!("Pid:              {}\n", st.pid);
                 s += &format!("Vault:            {}\n", st.vault);
                 s += &format!("Socket:           {}\n", st.socket);
-                s += &format!("Initialized:      {}\n", if st.initialized { "yes" } else { "no (first unlock creates it)" });
-                s += &format!("Key wrappings:    {}\n", if st.wrappings.is_empty() { "none yet".to_owned() } else { st.wrappings.join(", ") });
+                s += &format!(
+                    "Initialized:      {}\n",
+                    if st.initialized {
+                        "yes"
+                    } else {
+                        "no (first unlock creates it)"
+                    }
+                );
+                s += &crate::audit_log::hygiene_lines(&st);
+                s += &format!(
+                    "Key wrappings:    {}\n",
+                    if st.wrappings.is_empty() {
+                        "none yet".to_owned()
+                    } else {
+                        st.wrappings.join(", ")
+                    }
+                );
                 s += "Backends (auto order):\n";
                 for b in &st.backends {
                     let what = if b.name == st.backend {
@@ -153,6 +200,8 @@ fn daemon(paths: &VaultPaths, action: DaemonAction) -> Result<u8> {
             out(&s)?;
             Ok(0)
         }
+        DaemonAction::InstallService => crate::service::install(paths),
+        DaemonAction::UninstallService => crate::service::uninstall(),
     }
 }
 
@@ -168,7 +217,10 @@ fn unlock(paths: &VaultPaths) -> Result<u8> {
         SecretString::default()
     } else if !st.initialized {
         if input.is_terminal() {
-            eprintln!("No vault yet: choose a passphrase to create one at {}.", st.vault);
+            eprintln!(
+                "No vault yet: choose a passphrase to create one at {}.",
+                st.vault
+            );
             let a = input.read("New vault passphrase: ")?;
             let b = input.read("Repeat the passphrase: ")?;
             if a != b {
@@ -182,10 +234,19 @@ fn unlock(paths: &VaultPaths) -> Result<u8> {
         input.read("Vault passphrase: ")?
     };
     if st.backend == "passphrase" && passphrase.is_empty() {
-        return Err(CliError::Usage("the passphrase is empty; nothing was changed".into()));
+        return Err(CliError::Usage(
+            "the passphrase is empty; nothing was changed".into(),
+        ));
     }
     c.call::<_, p::Empty>(method::UNLOCK, p::UnlockParams { passphrase })?;
-    println!("{}", if st.initialized { "Vault unlocked." } else { "Vault created and unlocked." });
+    println!(
+        "{}",
+        if st.initialized {
+            "Vault unlocked."
+        } else {
+            "Vault created and unlocked."
+        }
+    );
     Ok(0)
 }
 
@@ -198,19 +259,28 @@ fn add(paths: &VaultPaths, a: AddArgs) -> Result<u8> {
     let mut c = client::connect_or_start(paths)?;
     let st: p::StatusResult = c.call(method::STATUS, p::Empty {})?;
     if st.locked {
-        return Err(CliError::Unavailable("the vault is locked; run `session-vault unlock` first".into()));
+        return Err(CliError::Unavailable(
+            "the vault is locked; run `session-vault unlock` first".into(),
+        ));
     }
     let mut input = SecretInput::new();
     let mut values = Vec::with_capacity(vars.len());
     for var in &vars {
         let value = input.read(&format!("Enter {var} (input hidden): "))?;
         if value.is_empty() {
-            return Err(CliError::Usage(format!("the value of {var} is empty; nothing was stored")));
+            return Err(CliError::Usage(format!(
+                "the value of {var} is empty; nothing was stored"
+            )));
         }
         if value.expose().contains('\0') {
-            return Err(CliError::Usage(format!("the value of {var} contains a NUL byte; nothing was stored")));
+            return Err(CliError::Usage(format!(
+                "the value of {var} contains a NUL byte; nothing was stored"
+            )));
         }
-        values.push(p::VarValue { name: var.clone(), value });
+        values.push(p::VarValue {
+            name: var.clone(),
+            value,
+        });
     }
     let r: p::AddResult = c.call(
         method::ADD,
@@ -234,14 +304,27 @@ fn fetch(paths: &VaultPaths, tools_wanted: &[String]) -> Result<Vec<p::GetResult
         tool_vars(&table, t)?;
     }
     let mut c: Client = client::connect_or_start(paths)?;
-    let cwd = std::env::current_dir().ok().map(|d| d.to_string_lossy().into_owned());
+    let cwd = std::env::current_dir()
+        .ok()
+        .map(|d| d.to_string_lossy().into_owned());
     tools_wanted
         .iter()
-        .map(|t| c.call(method::GET, p::GetParams { tool: t.clone(), cwd: cwd.clone() }))
+        .map(|t| {
+            c.call(
+                method::GET,
+                p::GetParams {
+                    tool: t.clone(),
+                    cwd: cwd.clone(),
+                },
+            )
+        })
         .collect()
 }
 
 fn env(paths: &VaultPaths, a: EnvArgs) -> Result<u8> {
+    if a.unset {
+        return env_unset(paths, &a);
+    }
     let results = fetch(paths, &a.tool)?;
     let pairs: Vec<(&str, &SecretString)> = results
         .iter()
@@ -257,6 +340,24 @@ fn env(paths: &VaultPaths, a: EnvArgs) -> Result<u8> {
     Ok(0)
 }
 
+/// `env --unset`: the code that removes the tools' variables. Reads only the
+/// tool table, never the daemon, so it works while the vault is locked.
+fn env_unset(paths: &VaultPaths, a: &EnvArgs) -> Result<u8> {
+    let table = tools(paths)?;
+    let mut names = Vec::new();
+    for t in &a.tool {
+        names.extend(tool_vars(&table, t)?);
+    }
+    let format = match a.format {
+        Format::Sh => EnvFormat::Sh,
+        Format::Fish => EnvFormat::Fish,
+        Format::Powershell => EnvFormat::PowerShell,
+        Format::Json => EnvFormat::Json,
+    };
+    out(&crate::shell::render_unset(format, &names))?;
+    Ok(0)
+}
+
 fn get(paths: &VaultPaths, a: GetArgs) -> Result<u8> {
     let results = fetch(paths, std::slice::from_ref(&a.tool))?;
     let values = &results[0].values;
@@ -266,14 +367,22 @@ fn get(paths: &VaultPaths, a: GetArgs) -> Result<u8> {
             return Err(CliError::Usage(format!(
                 "tool `{}` has several variables ({}); pick one with --var",
                 a.tool,
-                values.iter().map(|v| v.name.as_str()).collect::<Vec<_>>().join(", ")
+                values
+                    .iter()
+                    .map(|v| v.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )))
         }
-        (Some(name), _) => &values
-            .iter()
-            .find(|v| &v.name == name)
-            .ok_or_else(|| CliError::Usage(format!("tool `{}` has no variable {name}", a.tool)))?
-            .value,
+        (Some(name), _) => {
+            &values
+                .iter()
+                .find(|v| &v.name == name)
+                .ok_or_else(|| {
+                    CliError::Usage(format!("tool `{}` has no variable {name}", a.tool))
+                })?
+                .value
+        }
     };
     let mut line = zeroize::Zeroizing::new(String::with_capacity(value.len() + 1));
     line.push_str(value.expose());
@@ -284,7 +393,10 @@ fn get(paths: &VaultPaths, a: GetArgs) -> Result<u8> {
 
 fn exec(paths: &VaultPaths, a: ExecArgs) -> Result<u8> {
     let results = fetch(paths, &a.tool)?;
-    let (prog, args) = a.command.split_first().ok_or_else(|| CliError::Usage("give the command to run after `--`".into()))?;
+    let (prog, args) = a
+        .command
+        .split_first()
+        .ok_or_else(|| CliError::Usage("give the command to run after `--`".into()))?;
     let mut cmd = std::process::Command::new(prog);
     cmd.args(args);
     for r in &results {
@@ -301,16 +413,30 @@ fn exec(paths: &VaultPaths, a: ExecArgs) -> Result<u8> {
     )))
 }
 
+/// A project to filter or remove by: canonical when it still exists (a
+/// deleted project's sessions can still be removed by the path as given).
+fn project_filter(p: &Path) -> String {
+    std::fs::canonicalize(p)
+        .unwrap_or_else(|_| std::path::absolute(p).unwrap_or_else(|_| p.to_owned()))
+        .to_string_lossy()
+        .into_owned()
+}
+
 fn list(paths: &VaultPaths, a: ListArgs) -> Result<u8> {
-    let project = a
-        .project
-        .as_deref()
-        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| std::path::absolute(p).unwrap_or_else(|_| p.to_owned())))
-        .map(|p| p.to_string_lossy().into_owned());
+    let project = a.project.as_deref().map(project_filter);
     let mut c = client::connect_or_start(paths)?;
-    let r: p::ListResult = c.call(method::LIST, p::ListParams { tool: a.tool, project })?;
+    let r: p::ListResult = c.call(
+        method::LIST,
+        p::ListParams {
+            tool: a.tool,
+            project,
+        },
+    )?;
     if a.json {
-        out(&format!("{}\n", serde_json::to_string_pretty(&r.sessions).unwrap_or_default()))?;
+        out(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&r.sessions).unwrap_or_default()
+        ))?;
         return Ok(0);
     }
     let rows: Vec<[String; 5]> = r
@@ -326,7 +452,10 @@ fn list(paths: &VaultPaths, a: ListArgs) -> Result<u8> {
             ]
         })
         .collect();
-    out(&render_table(["ID", "TOOL", "FINGERPRINT", "PROJECT", "EXPIRES IN"], &rows))?;
+    out(&render_table(
+        ["ID", "TOOL", "FINGERPRINT", "PROJECT", "EXPIRES IN"],
+        &rows,
+    ))?;
     Ok(0)
 }
 
@@ -357,13 +486,20 @@ fn render_table(head: [&str; 5], rows: &[[String; 5]]) -> String {
 }
 
 fn remove(paths: &VaultPaths, a: RemoveArgs) -> Result<u8> {
-    let project = a
-        .project
-        .as_deref()
-        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| std::path::absolute(p).unwrap_or_else(|_| p.to_owned())))
-        .map(|p| p.to_string_lossy().into_owned());
+    let project = a.project.as_deref().map(project_filter);
     let mut c = client::connect_or_start(paths)?;
-    let r: p::RemoveResult = c.call(method::REMOVE, p::RemoveParams { id: a.id, tool: a.tool, project })?;
-    println!("Removed {} session{}.", r.removed, if r.removed == 1 { "" } else { "s" });
+    let r: p::RemoveResult = c.call(
+        method::REMOVE,
+        p::RemoveParams {
+            id: a.id,
+            tool: a.tool,
+            project,
+        },
+    )?;
+    println!(
+        "Removed {} session{}.",
+        r.removed,
+        if r.removed == 1 { "" } else { "s" }
+    );
     Ok(0)
 }

@@ -39,7 +39,9 @@ impl From<RpcError> for CliError {
     fn from(e: RpcError) -> Self {
         match e.code {
             code::NO_CREDENTIAL => CliError::NoCredential(e.message),
-            code::LOCKED | code::FORBIDDEN | code::SHUTTING_DOWN => CliError::Unavailable(e.message),
+            code::LOCKED | code::FORBIDDEN | code::SHUTTING_DOWN => {
+                CliError::Unavailable(e.message)
+            }
             code::UNKNOWN_TOOL => CliError::Usage(e.message),
             _ => CliError::Failed(e.message),
         }

@@ -7,6 +7,7 @@
 //! pass canonical paths, the current time and fresh nonces in. That keeps every
 //! rule testable as a pure function (see the unit and property tests).
 
+pub mod ops;
 pub mod paths;
 pub mod protocol;
 pub mod quote;

@@ -85,7 +85,11 @@ mod tests {
     #[test]
     fn xdg_first() {
         let p = VaultPaths::resolve(
-            env(&[("HOME", "/h"), ("XDG_DATA_HOME", "/d"), ("XDG_RUNTIME_DIR", "/r")]),
+            env(&[
+                ("HOME", "/h"),
+                ("XDG_DATA_HOME", "/d"),
+                ("XDG_RUNTIME_DIR", "/r"),
+            ]),
             7,
         )
         .unwrap();
@@ -96,7 +100,8 @@ mod tests {
 
     #[test]
     fn fallbacks() {
-        let p = VaultPaths::resolve(env(&[("HOME", "/h"), ("XDG_DATA_HOME", "rel")]), 1000).unwrap();
+        let p =
+            VaultPaths::resolve(env(&[("HOME", "/h"), ("XDG_DATA_HOME", "rel")]), 1000).unwrap();
         assert_eq!(p.data_dir, PathBuf::from("/h/.local/share/session-vault"));
         assert_eq!(
             p.socket,

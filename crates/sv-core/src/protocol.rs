@@ -22,6 +22,8 @@ pub mod method {
     pub const LIST: &str = "list";
     pub const REMOVE: &str = "remove";
     pub const SHUTDOWN: &str = "shutdown";
+    /// The audit log ([`crate::ops::LogParams`] → [`crate::ops::LogResult`]).
+    pub const LOG: &str = "log";
     /// Re-wrap the vault key under another backend.
     pub const REKEY: &str = "rekey";
 }
@@ -249,6 +251,12 @@ pub struct StatusResult {
     pub socket: String,
     #[serde(default)]
     pub backends: Vec<BackendReport>,
+    /// Idle seconds after which the vault locks itself (`None` = never).
+    #[serde(default)]
+    pub lock_after: Option<u64>,
+    /// What the daemon observes of its own hardening.
+    #[serde(default)]
+    pub hygiene: Option<crate::ops::Hygiene>,
     /// Backends that hold a wrapping of this vault's key.
     #[serde(default)]
     pub wrappings: Vec<String>,

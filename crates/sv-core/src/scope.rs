@@ -79,6 +79,20 @@ impl Scope {
     }
 }
 
+/// The scopes that can cover `cwd`, as stored: `global`, then `cwd` and each
+/// of its ancestors. A store can fetch just these rows instead of every
+/// session of a tool.
+///
+/// ```
+/// use sv_core::scope::covering_scopes;
+/// assert_eq!(covering_scopes(std::path::Path::new("/p/app")), ["global", "/p/app", "/p", "/"]);
+/// ```
+pub fn covering_scopes(cwd: &Path) -> Vec<String> {
+    let mut out = vec![GLOBAL.to_owned()];
+    out.extend(cwd.ancestors().map(|p| p.to_string_lossy().into_owned()));
+    out
+}
+
 /// Picks the session that serves one working directory.
 pub struct ScopeMatcher<'a> {
     cwd: &'a Path,
@@ -161,6 +175,13 @@ mod tests {
     }
 
     proptest! {
+        /// The covering scopes are exactly those that cover the directory.
+        #[test]
+        fn covering_scopes_agree_with_covers(p in abs_path(), c in abs_path()) {
+            let listed = covering_scopes(&c).contains(&Scope::Project(p.clone()).as_db_str().into_owned());
+            prop_assert_eq!(listed, Scope::Project(p).covers(&c));
+        }
+
         /// A project covers exactly the directories whose components start
         /// with all of its components.
         #[test]

@@ -35,14 +35,77 @@ pub enum SealError {
 }
 
 /// Page-aligned, mlocked, zeroised-on-drop storage for key bytes.
-struct LockedBytes(Box<[u8; KEY_LEN]>);
+struct LockedBytes(KeyPage);
 
 impl LockedBytes {
     fn new(bytes: [u8; KEY_LEN]) -> Self {
-        let b = Box::new(bytes);
+        let b = KeyPage::new(bytes);
         lock_memory(b.as_ptr(), KEY_LEN);
         LockedBytes(b)
     }
+}
+
+/// A key on a memory page of its own. mlock(2)/munlock(2) act on whole
+/// pages and do not count: were two keys to share a page (as small boxes
+/// do), dropping one would unlock the other.
+struct KeyPage {
+    ptr: std::ptr::NonNull<[u8; KEY_LEN]>,
+    layout: std::alloc::Layout,
+}
+
+// SAFETY: KeyPage owns its allocation exclusively, like a Box.
+unsafe impl Send for KeyPage {}
+// SAFETY: shared access is read-only, like &Box.
+unsafe impl Sync for KeyPage {}
+
+impl KeyPage {
+    fn new(bytes: [u8; KEY_LEN]) -> Self {
+        let layout = std::alloc::Layout::from_size_align(page_size(), page_size())
+            .unwrap_or_else(|_| std::alloc::Layout::new::<[u8; KEY_LEN]>());
+        // SAFETY: the layout has a non-zero size of at least KEY_LEN bytes.
+        let raw = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<[u8; KEY_LEN]>();
+        let ptr =
+            std::ptr::NonNull::new(raw).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        // SAFETY: freshly allocated, aligned, large enough.
+        unsafe { ptr.as_ptr().write(bytes) };
+        KeyPage { ptr, layout }
+    }
+}
+
+impl std::ops::Deref for KeyPage {
+    type Target = [u8; KEY_LEN];
+    fn deref(&self) -> &[u8; KEY_LEN] {
+        // SAFETY: valid for our lifetime, initialised in `new`.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl std::ops::DerefMut for KeyPage {
+    fn deref_mut(&mut self) -> &mut [u8; KEY_LEN] {
+        // SAFETY: as above, and we are the only owner.
+        unsafe { self.ptr.as_mut() }
+    }
+}
+
+impl Drop for KeyPage {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr().cast(), self.layout) }
+    }
+}
+
+#[cfg(unix)]
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        n if n >= KEY_LEN as libc::c_long && (n as usize).is_power_of_two() => n as usize,
+        _ => 4096,
+    }
+}
+
+#[cfg(not(unix))]
+fn page_size() -> usize {
+    4096
 }
 
 impl Drop for LockedBytes {
@@ -160,7 +223,8 @@ impl VaultKey {
     /// A value stored in the vault that confirms this is the vault's key
     /// without revealing it; tells a wrong key apart from a damaged record.
     pub fn check_value(&self) -> [u8; KCV_LEN] {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&*self.check.0).expect("any key length");
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&*self.check.0).expect("any key length");
         mac.update(b"session-vault key check value v1");
         let full = mac.finalize().into_bytes();
         let mut out = [0u8; KCV_LEN];
@@ -170,7 +234,8 @@ impl VaultKey {
 
     /// Compares a stored check value in constant time.
     pub fn verify_check_value(&self, stored: &[u8]) -> bool {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&*self.check.0).expect("any key length");
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&*self.check.0).expect("any key length");
         mac.update(b"session-vault key check value v1");
         stored.len() == KCV_LEN && mac.verify_truncated_left(stored).is_ok()
     }

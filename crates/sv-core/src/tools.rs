@@ -30,7 +30,9 @@ pub const BUILTIN_TOOLS: &[(&str, &str)] = &[
 pub enum ToolTableError {
     #[error("config.toml is not valid TOML: {0}")]
     Syntax(String),
-    #[error("config.toml: tool name `{0}` is invalid; use lower-case letters, digits, `-` and `_`")]
+    #[error(
+        "config.toml: tool name `{0}` is invalid; use lower-case letters, digits, `-` and `_`"
+    )]
     BadToolName(String),
     #[error("config.toml: tool `{tool}` has an invalid variable name `{var}`; use A-Z, 0-9 and `_`, not starting with a digit")]
     BadVarName { tool: String, var: String },

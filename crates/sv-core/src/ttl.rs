@@ -57,7 +57,8 @@ impl Expiry {
 
     /// Seconds left at `now`, `None` for never.
     pub fn remaining(&self, now: i64) -> Option<u64> {
-        self.expires_at().map(|t| t.saturating_sub(now).max(0) as u64)
+        self.expires_at()
+            .map(|t| t.saturating_sub(now).max(0) as u64)
     }
 }
 

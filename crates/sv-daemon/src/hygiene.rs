@@ -37,3 +37,51 @@ pub fn uid() -> u32 {
     // SAFETY: getuid cannot fail.
     unsafe { libc::getuid() }
 }
+
+/// What the process observes of its own hardening, for `daemon status`.
+pub fn observe() -> sv_core::ops::Hygiene {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_GET_DUMPABLE takes no pointer; it returns 0, 1 or 2.
+    let dumpable = match unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) } {
+        -1 => None,
+        v => Some(v != 0),
+    };
+    #[cfg(not(target_os = "linux"))]
+    let dumpable = None;
+    // PR_GET_MDWE (Linux 6.3+); older kernels say EINVAL: unknown.
+    #[cfg(target_os = "linux")]
+    // SAFETY: takes no pointer.
+    let deny_write_execute = match unsafe { libc::prctl(66, 0, 0, 0, 0) } {
+        -1 => None,
+        v => Some(v & 1 != 0),
+    };
+    #[cfg(not(target_os = "linux"))]
+    let deny_write_execute = None;
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    let core_limit = if unsafe { libc::getrlimit(libc::RLIMIT_CORE, &mut lim) } != 0
+        || lim.rlim_cur == libc::RLIM_INFINITY
+    {
+        None
+    } else {
+        // rlim_t is not u64 on every target.
+        #[allow(clippy::unnecessary_cast)]
+        Some(lim.rlim_cur as u64)
+    };
+    let locked_kb = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmLck:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        });
+    sv_core::ops::Hygiene {
+        dumpable,
+        core_limit,
+        locked_kb,
+        deny_write_execute,
+    }
+}

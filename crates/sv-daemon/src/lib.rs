@@ -11,13 +11,39 @@
 //! The binary itself is shipped by the `sv-cli` package (so one
 //! `cargo install` installs both programs); it calls [`main`].
 
+mod audit;
 mod hygiene;
+mod idle;
+mod logging;
+mod notify;
 mod select;
 mod server;
+mod settings;
 mod vault;
 
-pub use server::RunOptions;
+pub use server::{handle_frame, RunOptions};
 use std::process::ExitCode;
+pub use vault::{Peer, Vault};
+
+/// A vault over `dir/vault.db` with the passphrase backend and the built-in
+/// tools, as the daemon holds it: the entry point for fuzzing and
+/// benchmarking [`handle_frame`] without a socket.
+pub fn vault_for_harness(dir: &std::path::Path) -> Result<Vault, sv_store::StoreError> {
+    let paths = sv_core::paths::VaultPaths {
+        data_dir: dir.to_owned(),
+        runtime_dir: dir.to_owned(),
+        runtime_dir_is_private: false,
+        socket: dir.join("session-vault.sock"),
+    };
+    let store = sv_store::Store::open(&paths.vault_db())?;
+    Ok(Vault::new(
+        store,
+        Box::new(sv_keyring::PassphraseBackend::default()),
+        Vec::new(),
+        sv_core::ToolTable::builtin(),
+        paths,
+    ))
+}
 
 const USAGE: &str = "usage: sv-daemon [--backend auto|tpm2|secret-service|keychain|dpapi|passphrase] [--foreground] [--verbose]
 

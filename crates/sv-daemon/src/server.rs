@@ -97,22 +97,10 @@ fn load_tools(paths: &VaultPaths) -> Result<ToolTable, DaemonError> {
     }
 }
 
-fn init_logging(verbose: bool) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(if verbose { "debug" } else { "info" }));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_target(false)
-        .try_init();
-}
-
 /// Runs the daemon until SIGTERM/SIGINT or a `shutdown` request.
 pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let notes = hygiene::harden();
-    init_logging(opts.verbose);
+    crate::logging::init(opts.verbose);
     for n in notes {
         warn!("{n}");
     }
@@ -120,6 +108,7 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let paths = VaultPaths::resolve(|k| std::env::var_os(k), uid)
         .map_err(|e| DaemonError::Setup(e.to_string()))?;
     let tools = load_tools(&paths)?;
+    let daemon_config = crate::settings::load(&paths)?;
     prepare_runtime_dir(&paths, uid)?;
 
     let lock_path = paths.lock_file();
@@ -138,8 +127,11 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     }
 
     let store = Store::open(&paths.vault_db())?;
-    let (backend, reports) = crate::select::select_backend(opts.backend, &store.wrapped_backends()?)?;
-    let vault = Arc::new(Vault::new(store, backend, reports, tools, paths.clone()));
+    let (backend, reports) =
+        crate::select::select_backend(opts.backend, &store.wrapped_backends()?)?;
+    let vault = Arc::new(
+        Vault::new(store, backend, reports, tools, paths.clone()).with_config(daemon_config),
+    );
     if let Err(e) = vault.try_open_without_passphrase() {
         warn!(code = e.code, "{}", e.message);
     }
@@ -166,19 +158,29 @@ fn bind(socket: &Path) -> Result<UnixListener, DaemonError> {
         Err(e) => return Err(setup("inspect", socket)(e)),
     }
     let listener = UnixListener::bind(socket).map_err(setup("listen on", socket))?;
-    fs::set_permissions(socket, fs::Permissions::from_mode(0o600)).map_err(setup("chmod", socket))?;
+    fs::set_permissions(socket, fs::Permissions::from_mode(0o600))
+        .map_err(setup("chmod", socket))?;
     Ok(listener)
 }
 
 async fn serve(vault: Arc<Vault>, paths: &VaultPaths, uid: u32) -> Result<(), DaemonError> {
     use tokio::signal::unix::{signal, SignalKind};
     let listener = bind(&paths.socket)?;
-    let mut term = signal(SignalKind::terminate()).map_err(|e| DaemonError::Setup(e.to_string()))?;
+    let mut term =
+        signal(SignalKind::terminate()).map_err(|e| DaemonError::Setup(e.to_string()))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Setup(e.to_string()))?;
+    let mut usr1 =
+        signal(SignalKind::user_defined1()).map_err(|e| DaemonError::Setup(e.to_string()))?;
+    let mut idle = tokio::time::interval(Duration::from_secs(1));
     let mut shutdown = vault.shutdown.subscribe();
     let mut purge = tokio::time::interval(Duration::from_secs(60));
     let mut conns = JoinSet::new();
     info!(socket = %paths.socket.display(), backend = vault.backend_name(), pid = std::process::id(), "ready");
+    crate::notify::notify(&format!(
+        "READY=1\nMAINPID={}\nSTATUS=serving on {}",
+        std::process::id(),
+        paths.socket.display()
+    ));
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -196,10 +198,13 @@ async fn serve(vault: Arc<Vault>, paths: &VaultPaths, uid: u32) -> Result<(), Da
             _ = int.recv() => { info!("SIGINT: finishing in-flight requests"); break; }
             _ = shutdown.changed() => break,
             _ = purge.tick() => vault.purge(),
+            _ = usr1.recv() => { info!("SIGUSR1: locking the vault"); vault.lock(); }
+            _ = idle.tick() => vault.lock_if_idle(),
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
     }
     let _ = vault.shutdown.send(true);
+    crate::notify::notify("STOPPING=1");
     drop(listener);
     let _ = fs::remove_file(&paths.socket);
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
@@ -221,7 +226,10 @@ enum Frame {
 
 /// Reads one newline-terminated frame into `buf` (without the newline),
 /// never holding more than [`MAX_FRAME`] bytes.
-async fn read_frame<R: AsyncBufRead + Unpin>(r: &mut R, buf: &mut Vec<u8>) -> std::io::Result<Frame> {
+async fn read_frame<R: AsyncBufRead + Unpin>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<Frame> {
     loop {
         let avail = r.fill_buf().await?;
         if avail.is_empty() {
@@ -267,17 +275,38 @@ fn peer_of(stream: &UnixStream) -> Option<Peer> {
     })
 }
 
-async fn write_response(w: &mut (impl AsyncWriteExt + Unpin), id: &serde_json::Value, out: Result<Box<serde_json::value::RawValue>, RpcError>) -> std::io::Result<()> {
-    let mut buf = Zeroizing::new(match out {
-        Ok(result) => serde_json::to_vec(&p::ResponseOk { jsonrpc: "2.0", id, result: &result }),
-        Err(error) => serde_json::to_vec(&p::ResponseErr { jsonrpc: "2.0", id, error }),
-    }
-    .unwrap_or_else(|_| br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error"}}"#.to_vec()));
+fn encode_response(
+    id: &serde_json::Value,
+    out: Result<Box<serde_json::value::RawValue>, RpcError>,
+) -> Zeroizing<Vec<u8>> {
+    let mut buf = Zeroizing::new(
+        match out {
+            Ok(result) => serde_json::to_vec(&p::ResponseOk {
+                jsonrpc: "2.0",
+                id,
+                result: &result,
+            }),
+            Err(error) => serde_json::to_vec(&p::ResponseErr {
+                jsonrpc: "2.0",
+                id,
+                error,
+            }),
+        }
+        .unwrap_or_else(|_| {
+            br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error"}}"#
+                .to_vec()
+        }),
+    );
     buf.push(b'\n');
-    w.write_all(&buf).await
+    buf
 }
 
-async fn serve_conn(vault: Arc<Vault>, stream: UnixStream, uid: u32, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+async fn serve_conn(
+    vault: Arc<Vault>,
+    stream: UnixStream,
+    uid: u32,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     let null = serde_json::Value::Null;
     let Some(peer) = peer_of(&stream) else {
         warn!("refused a connection whose credentials cannot be read");
@@ -286,8 +315,12 @@ async fn serve_conn(vault: Arc<Vault>, stream: UnixStream, uid: u32, mut shutdow
     let (rd, mut wr) = stream.into_split();
     if peer.uid != uid {
         warn!(peer_uid = peer.uid, pid = ?peer.pid, exe = ?peer.exe, "refused: peer runs as another user");
-        let err = RpcError::new(code::FORBIDDEN, "this session-vault daemon belongs to another user");
-        let _ = write_response(&mut wr, &null, Err(err)).await;
+        tokio::task::block_in_place(|| vault.audit_refused_uid(&peer));
+        let err = RpcError::new(
+            code::FORBIDDEN,
+            "this session-vault daemon belongs to another user",
+        );
+        let _ = wr.write_all(&encode_response(&null, Err(err))).await;
         return;
     }
     let mut reader = BufReader::with_capacity(8 * 1024, rd);
@@ -306,32 +339,50 @@ async fn serve_conn(vault: Arc<Vault>, stream: UnixStream, uid: u32, mut shutdow
             Ok(Ok(Frame::TooLarge)) => {
                 warn!(pid = ?peer.pid, "refused a frame over 64 KiB");
                 let err = RpcError::new(code::FRAME_TOO_LARGE, "request larger than 64 KiB");
-                let _ = write_response(&mut wr, &null, Err(err)).await;
+                let _ = wr.write_all(&encode_response(&null, Err(err))).await;
                 break;
             }
             Ok(Ok(Frame::Line)) => {
                 if buf.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                let (id, out) = match serde_json::from_slice::<p::IncomingRequest<'_>>(&buf) {
-                    Err(_) => (null.clone(), Err(RpcError::new(code::PARSE_ERROR, "parse error: not a JSON-RPC request object"))),
-                    Ok(req) if req.jsonrpc != Some("2.0") => (
-                        req.id.clone().unwrap_or(serde_json::Value::Null),
-                        Err(RpcError::new(code::INVALID_REQUEST, "invalid request: jsonrpc must be \"2.0\"")),
-                    ),
-                    Ok(req) => {
-                        let id = req.id.clone().unwrap_or(serde_json::Value::Null);
-                        let out = tokio::task::block_in_place(|| vault.dispatch(&req, &peer));
-                        if let Err(e) = &out {
-                            debug!(method = %req.method.chars().take(32).collect::<String>(), code = e.code, "request failed");
-                        }
-                        (id, out)
-                    }
-                };
-                if write_response(&mut wr, &id, out).await.is_err() {
+                let reply = tokio::task::block_in_place(|| handle_frame(&vault, &buf, &peer));
+                if wr.write_all(&reply).await.is_err() {
                     break;
                 }
             }
         }
     }
+}
+
+/// Answers one frame (without its newline): the response line, newline
+/// included, in a zeroising buffer. Blocking (SQLite, Argon2); pure apart
+/// from what the vault does, so it is also the fuzzing entry point.
+pub fn handle_frame(vault: &Vault, frame: &[u8], peer: &Peer) -> Zeroizing<Vec<u8>> {
+    let null = serde_json::Value::Null;
+    let (id, out) = match serde_json::from_slice::<p::IncomingRequest<'_>>(frame) {
+        Err(_) => (
+            null,
+            Err(RpcError::new(
+                code::PARSE_ERROR,
+                "parse error: not a JSON-RPC request object",
+            )),
+        ),
+        Ok(req) if req.jsonrpc != Some("2.0") => (
+            req.id.clone().unwrap_or(serde_json::Value::Null),
+            Err(RpcError::new(
+                code::INVALID_REQUEST,
+                "invalid request: jsonrpc must be \"2.0\"",
+            )),
+        ),
+        Ok(req) => {
+            let id = req.id.clone().unwrap_or(serde_json::Value::Null);
+            let out = vault.dispatch(&req, peer);
+            if let Err(e) = &out {
+                debug!(method = %req.method.chars().take(32).collect::<String>(), code = e.code, "request failed");
+            }
+            (id, out)
+        }
+    };
+    encode_response(&id, out)
 }

@@ -1,11 +1,14 @@
 //! The daemon's state and its request handlers. Handlers are synchronous
 //! (SQLite and Argon2 block); the server runs them with `block_in_place`.
 
+use crate::audit::AuditTrail;
+use crate::idle::IdleClock;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use sv_core::ops::{AuditOutcome, DaemonConfig, LogParams, LogResult};
 use sv_core::paths::VaultPaths;
 use sv_core::protocol::{self as p, code, method, RpcError};
 use sv_core::scope::ScopeMatcher;
@@ -43,6 +46,8 @@ pub struct Vault {
     started: Instant,
     paths: VaultPaths,
     pub shutdown: tokio::sync::watch::Sender<bool>,
+    audit: AuditTrail,
+    idle: IdleClock,
 }
 
 pub fn now() -> i64 {
@@ -65,7 +70,8 @@ fn to_raw<T: Serialize>(v: &T) -> Outcome {
 fn params<'a, T: serde::Deserialize<'a>>(raw: Option<&'a RawValue>) -> Result<T, RpcError> {
     let text = raw.map(|r| r.get()).unwrap_or("{}");
     // serde's message can quote input; it goes back only to the same peer.
-    serde_json::from_str(text).map_err(|e| RpcError::new(code::INVALID_PARAMS, format!("invalid params: {e}")))
+    serde_json::from_str(text)
+        .map_err(|e| RpcError::new(code::INVALID_PARAMS, format!("invalid params: {e}")))
 }
 
 fn store_err(e: StoreError) -> RpcError {
@@ -89,7 +95,10 @@ fn keyring_err(e: KeyringError) -> RpcError {
 }
 
 fn locked_error() -> RpcError {
-    RpcError::new(code::LOCKED, "the vault is locked; run `session-vault unlock`")
+    RpcError::new(
+        code::LOCKED,
+        "the vault is locked; run `session-vault unlock`",
+    )
 }
 
 impl Vault {
@@ -112,7 +121,51 @@ impl Vault {
             started: Instant::now(),
             paths,
             shutdown: tokio::sync::watch::channel(false).0,
+            audit: AuditTrail::default(),
+            idle: IdleClock::new(None),
         }
+    }
+
+    /// Applies the daemon's settings from `config.toml`. Auto-lock applies
+    /// only to backends that need a passphrase: the others would reopen the
+    /// vault on the next request anyway.
+    pub fn with_config(mut self, cfg: DaemonConfig) -> Self {
+        self.audit = AuditTrail::new(cfg.audit);
+        self.audit.trim(&self.store());
+        let lock_after = cfg.lock_after.filter(|_| self.backend().needs_passphrase());
+        if cfg.lock_after.is_some() && lock_after.is_none() {
+            info!(
+                backend = self.backend().name(),
+                "lock_after ignored: this backend needs no passphrase"
+            );
+        }
+        self.idle = IdleClock::new(lock_after.map(std::time::Duration::from_secs));
+        self
+    }
+
+    /// Locks the vault when it has been idle for `lock_after`.
+    pub fn lock_if_idle(&self) {
+        if self.idle.due() && self.key.read().unwrap_or_else(|p| p.into_inner()).is_some() {
+            info!(lock_after = ?self.idle.after(), "idle: locking the vault");
+            self.lock();
+        }
+    }
+
+    /// Records a connection refused because its peer runs as another user.
+    pub fn audit_refused_uid(&self, peer: &Peer) {
+        self.audit.refusal(
+            &mut self.store(),
+            peer,
+            None,
+            None,
+            None,
+            AuditOutcome::RefusedUid,
+        );
+    }
+
+    fn log(&self, prm: LogParams) -> Result<LogResult, RpcError> {
+        let entries = self.store().audit_entries(&prm).map_err(store_err)?;
+        Ok(LogResult { entries })
     }
 
     fn store(&self) -> std::sync::MutexGuard<'_, Store> {
@@ -139,6 +192,7 @@ impl Vault {
 
     /// Periodic housekeeping: drop expired sessions.
     pub fn purge(&self) {
+        self.audit.trim(&self.store());
         match self.store().purge_expired(now()) {
             Ok(0) => {}
             Ok(n) => info!(count = n, "purged expired sessions"),
@@ -170,6 +224,7 @@ impl Vault {
             method::LIST => to_raw(&self.list(params(req.params)?)?),
             method::REMOVE => to_raw(&self.remove(params(req.params)?)?),
             method::REKEY => to_raw(&self.rekey(params(req.params)?)?),
+            method::LOG => to_raw(&self.log(params(req.params)?)?),
             method::SHUTDOWN => {
                 info!(pid = ?peer.pid, "shutdown requested");
                 let _ = self.shutdown.send(true);
@@ -177,7 +232,10 @@ impl Vault {
             }
             other => Err(RpcError::new(
                 code::METHOD_NOT_FOUND,
-                format!("unknown method `{}`", other.chars().take(64).collect::<String>()),
+                format!(
+                    "unknown method `{}`",
+                    other.chars().take(64).collect::<String>()
+                ),
             )),
         }
     }
@@ -207,6 +265,8 @@ impl Vault {
             backends: self.backends.clone(),
             wrappings,
             backend_note,
+            lock_after: self.idle.after().map(|d| d.as_secs()),
+            hygiene: Some(crate::hygiene::observe()),
         })
     }
 
@@ -265,6 +325,7 @@ impl Vault {
             }
         };
         *key = Some(vek);
+        self.idle.touch();
         *self.locked_since.lock().unwrap_or_else(|p| p.into_inner()) = None;
         info!(backend = name, "vault unlocked");
         Ok(())
@@ -296,8 +357,7 @@ impl Vault {
     fn add(&self, prm: p::AddParams) -> Result<p::AddResult, RpcError> {
         let vars = self.tool_vars(&prm.tool)?;
         let bad = |m: String| RpcError::new(code::INVALID_PARAMS, m);
-        if prm.values.len() != vars.len()
-            || prm.values.iter().zip(vars).any(|(v, n)| &v.name != n)
+        if prm.values.len() != vars.len() || prm.values.iter().zip(vars).any(|(v, n)| &v.name != n)
         {
             return Err(bad(format!(
                 "tool `{}` needs exactly these variables, in order: {}",
@@ -307,7 +367,10 @@ impl Vault {
         }
         for v in &prm.values {
             if v.value.is_empty() {
-                return Err(bad(format!("the value of {} is empty; nothing was stored", v.name)));
+                return Err(bad(format!(
+                    "the value of {} is empty; nothing was stored",
+                    v.name
+                )));
             }
             if v.value.expose().contains('\0') {
                 return Err(bad(format!(
@@ -359,51 +422,91 @@ impl Vault {
             expiry: Expiry::new(now(), prm.ttl, prm.max_age),
             vars: vars.to_vec(),
         };
-        self.store().insert_session(&row, &sealed).map_err(store_err)?;
+        self.store()
+            .insert_session(&row, &sealed)
+            .map_err(store_err)?;
         info!(session = %id, tool = %prm.tool, scope = %scope.as_db_str(), "stored session");
         Ok(p::AddResult { id, fingerprint })
     }
 
     fn get(&self, prm: p::GetParams, peer: &Peer) -> Result<p::GetResult, RpcError> {
-        self.tool_vars(&prm.tool)?;
+        // Every way out of here leaves an audit record.
+        let refuse =
+            |store: &mut Store, cwd: Option<&Path>, session: Option<&str>, outcome, err| {
+                self.audit
+                    .refusal(store, peer, cwd, Some(&prm.tool), session, outcome);
+                err
+            };
+        if let Err(e) = self.tool_vars(&prm.tool) {
+            return Err(refuse(
+                &mut self.store(),
+                None,
+                None,
+                AuditOutcome::RefusedUnknownTool,
+                e,
+            ));
+        }
         let cwd = match (&peer.cwd, cfg!(target_os = "linux")) {
             (Some(c), _) => c.clone(),
             // Where the kernel cannot tell, the claimed directory is used.
             (None, false) => canonical_dir(prm.cwd.as_deref().unwrap_or(""))?,
             (None, true) => {
                 warn!(pid = ?peer.pid, tool = %prm.tool, "refused: cannot read the caller's directory");
-                return Err(RpcError::new(
+                return Err(refuse(&mut self.store(), None, None, AuditOutcome::RefusedNoCwd, RpcError::new(
                     code::NO_CREDENTIAL,
                     "cannot read the calling process's working directory from /proc; run the command from an existing directory",
-                ));
+                )));
             }
         };
         let key_guard = self.key.read().unwrap_or_else(|p| p.into_inner());
         let Some(key) = key_guard.as_ref() else {
             warn!(pid = ?peer.pid, tool = %prm.tool, "refused: vault locked");
-            return Err(locked_error());
-        };
-        let t = now();
-        let store = self.store();
-        let rows = store.sessions_for_tool(&prm.tool).map_err(store_err)?;
-        let (expired, live): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.expiry.is_expired(t));
-        if !expired.is_empty() {
-            let ids: Vec<String> = expired.into_iter().map(|r| r.id).collect();
-            store.remove_ids(&ids).map_err(store_err)?;
-            info!(count = ids.len(), tool = %prm.tool, "purged expired sessions");
-        }
-        let Some(row) = ScopeMatcher::new(&cwd).best(live.iter().map(|r| (&r.scope, r.expiry.created_at, r))) else {
-            warn!(pid = ?peer.pid, exe = ?peer.exe, cwd = %cwd.display(), tool = %prm.tool, "refused: no credential in scope");
-            return Err(RpcError::new(
-                code::NO_CREDENTIAL,
-                format!(
-                    "no credential for tool `{}` in {}; add one with `session-vault add --tool {} --project DIR` (or --global)",
-                    prm.tool,
-                    cwd.display(),
-                    prm.tool
-                ),
+            return Err(refuse(
+                &mut self.store(),
+                Some(&cwd),
+                None,
+                AuditOutcome::RefusedLocked,
+                locked_error(),
             ));
         };
+        let t = now();
+        let mut store = self.store();
+        let scopes = sv_core::scope::covering_scopes(&cwd);
+        let rows = store
+            .sessions_in_scopes(&prm.tool, &scopes)
+            .map_err(store_err)?;
+        let (expired, live): (Vec<_>, Vec<_>) =
+            rows.into_iter().partition(|r| r.expiry.is_expired(t));
+        let matcher = ScopeMatcher::new(&cwd);
+        let Some(row) = matcher.best(live.iter().map(|r| (&r.scope, r.expiry.created_at, r)))
+        else {
+            // An expired session that would have served is a refusal of its own kind.
+            let lapsed = matcher.best(expired.iter().map(|r| (&r.scope, r.expiry.created_at, r)));
+            let (outcome, session) = match lapsed {
+                Some(r) => (AuditOutcome::RefusedExpired, Some(r.id.clone())),
+                None => (AuditOutcome::RefusedScope, None),
+            };
+            purge_rows(&mut store, &expired, &prm.tool)?;
+            warn!(pid = ?peer.pid, exe = ?peer.exe, cwd = %cwd.display(), tool = %prm.tool, outcome = outcome.as_str(), "refused: no credential in scope");
+            let err = RpcError::new(
+                code::NO_CREDENTIAL,
+                format!(
+                    "no credential for tool `{}` in {}{}; add one with `session-vault add --tool {} --project DIR` (or --global)",
+                    prm.tool,
+                    cwd.display(),
+                    if session.is_some() { " (the one that matched has expired)" } else { "" },
+                    prm.tool
+                ),
+            );
+            return Err(refuse(
+                &mut store,
+                Some(&cwd),
+                session.as_deref(),
+                outcome,
+                err,
+            ));
+        };
+        purge_rows(&mut store, &expired, &prm.tool)?;
         let sealed = store.sealed_values(&row.id).map_err(store_err)?;
         let mut values = Vec::with_capacity(sealed.len());
         for sv in &sealed {
@@ -413,25 +516,61 @@ impl Vault {
                 var: &sv.var,
                 scope: &row.scope,
             };
-            let value = key.open(&binding, &sv.sealed).map_err(|e| {
-                warn!(session = %row.id, "record failed its integrity check");
-                RpcError::new(
-                    code::VAULT_DAMAGED,
-                    format!("session {} cannot be opened: {e}; remove it with `session-vault remove {}` and add the key again", row.id, row.id),
-                )
-            })?;
-            values.push(p::VarValue {
-                name: sv.var.clone(),
-                value,
-            });
+            match key.open(&binding, &sv.sealed) {
+                Ok(value) => values.push(p::VarValue {
+                    name: sv.var.clone(),
+                    value,
+                }),
+                Err(e) => {
+                    warn!(session = %row.id, "record failed its integrity check");
+                    let err = RpcError::new(
+                        code::VAULT_DAMAGED,
+                        format!("session {} cannot be opened: {e}; remove it with `session-vault remove {}` and add the key again", row.id, row.id),
+                    );
+                    return Err(refuse(
+                        &mut store,
+                        Some(&cwd),
+                        Some(&row.id),
+                        AuditOutcome::Failed,
+                        err,
+                    ));
+                }
+            }
         }
         if values.is_empty() {
-            return Err(RpcError::new(
+            let err = RpcError::new(
                 code::VAULT_DAMAGED,
-                format!("session {} has no stored values; remove it and add the key again", row.id),
+                format!(
+                    "session {} has no stored values; remove it and add the key again",
+                    row.id
+                ),
+            );
+            return Err(refuse(
+                &mut store,
+                Some(&cwd),
+                Some(&row.id),
+                AuditOutcome::Failed,
+                err,
             ));
         }
-        store.touch(&row.id, t).map_err(store_err)?;
+        store.touch(&row.id, t);
+        // No record, no credential: a serve the log cannot show is refused.
+        self.audit
+            .record(
+                &mut store,
+                peer,
+                Some(&cwd),
+                Some(&row.tool),
+                Some(&row.id),
+                AuditOutcome::Served,
+            )
+            .map_err(|e| {
+                RpcError::new(
+                    code::STORAGE,
+                    format!("cannot write the audit record ({e}); nothing was served"),
+                )
+            })?;
+        self.idle.touch();
         info!(session = %row.id, tool = %row.tool, pid = ?peer.pid, exe = ?peer.exe, cwd = %cwd.display(), "served credential");
         Ok(p::GetResult {
             session_id: row.id.clone(),
@@ -443,10 +582,12 @@ impl Vault {
 
     fn list(&self, prm: p::ListParams) -> Result<p::ListResult, RpcError> {
         let t = now();
-        let store = self.store();
+        let mut store = self.store();
         store.purge_expired(t).map_err(store_err)?;
         let scope = prm.project.as_deref().map(scope_from_arg).transpose()?;
-        let rows = store.list(prm.tool.as_deref(), scope.as_ref()).map_err(store_err)?;
+        let rows = store
+            .list(prm.tool.as_deref(), scope.as_ref())
+            .map_err(store_err)?;
         Ok(p::ListResult {
             now: t,
             sessions: rows
@@ -469,7 +610,7 @@ impl Vault {
     }
 
     fn remove(&self, prm: p::RemoveParams) -> Result<p::RemoveResult, RpcError> {
-        let store = self.store();
+        let mut store = self.store();
         let removed = match (&prm.id, &prm.tool, &prm.project) {
             (Some(id), None, None) => {
                 if id.len() < 4 {
@@ -496,6 +637,16 @@ impl Vault {
     }
 }
 
+/// Deletes expired sessions met on the way (SQLite `secure_delete`).
+fn purge_rows(store: &mut Store, expired: &[SessionRow], tool: &str) -> Result<(), RpcError> {
+    if !expired.is_empty() {
+        let ids: Vec<String> = expired.iter().map(|r| r.id.clone()).collect();
+        store.remove_ids(&ids).map_err(store_err)?;
+        info!(count = ids.len(), tool = %tool, "purged expired sessions");
+    }
+    Ok(())
+}
+
 /// `global` or a project path (canonicalised when it still exists).
 fn scope_from_arg(s: &str) -> Result<Scope, RpcError> {
     if s == sv_core::scope::GLOBAL {
@@ -503,9 +654,14 @@ fn scope_from_arg(s: &str) -> Result<Scope, RpcError> {
     }
     let p = Path::new(s);
     if !p.is_absolute() {
-        return Err(RpcError::new(code::INVALID_PARAMS, "the project must be an absolute path"));
+        return Err(RpcError::new(
+            code::INVALID_PARAMS,
+            "the project must be an absolute path",
+        ));
     }
-    Ok(Scope::Project(std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned())))
+    Ok(Scope::Project(
+        std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned()),
+    ))
 }
 
 fn canonical_dir(dir: &str) -> Result<PathBuf, RpcError> {

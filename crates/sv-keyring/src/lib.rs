@@ -38,9 +38,15 @@ pub enum KeyringError {
     #[error("the passphrase is empty; choose a non-empty passphrase")]
     EmptyPassphrase,
     #[error("the stored key wrapping for {backend} is damaged ({detail}); restore vault.db from a backup or rekey from another backend")]
-    Damaged { backend: &'static str, detail: String },
+    Damaged {
+        backend: &'static str,
+        detail: String,
+    },
     #[error("the {backend} backend is not available here: {reason}")]
-    Unavailable { backend: &'static str, reason: String },
+    Unavailable {
+        backend: &'static str,
+        reason: String,
+    },
     #[error("the {backend} key store is locked: {detail}")]
     Locked { backend: &'static str, detail: String },
     #[error("the vault key held by {backend} is missing: {detail}. The vault cannot be opened without it and no new key was created over it; if `session-vault daemon status --verbose` lists another wrapping, restart the daemon with that `--backend`, otherwise restore the keyring (or vault.db) from a backup")]

@@ -13,7 +13,6 @@
 
 use crate::{random_bytes, KeyBackend, KeyringError};
 use argon2::{Algorithm, Argon2, Params, Version};
-use hmac_lite::check_tag;
 use sv_core::seal::{unwrap_key, wrap_key, KEY_LEN, NONCE_LEN};
 use sv_core::{SecretString, VaultKey};
 use zeroize::Zeroizing;
@@ -46,16 +45,15 @@ impl Default for PassphraseBackend {
     }
 }
 
-mod hmac_lite {
-    //! The check tag: the first 16 bytes of SHA-256-based HKDF output over
-    //! the derived key, compared in constant time.
-    use super::CHECK_LEN;
-    pub fn check_tag(kek: &[u8]) -> [u8; CHECK_LEN] {
-        // Reuse the VaultKey derivation: a VaultKey built from the KEK gives
-        // an HMAC-based check value under a key separate from the KEK.
-        let mut bytes: [u8; 32] = kek.try_into().expect("32-byte KEK");
-        sv_core::VaultKey::from_bytes(&mut bytes).check_value()
-    }
+/// The passphrase check value: an HMAC-based tag under a key derived from
+/// the KEK (never the KEK itself), so a wrong passphrase is recognised
+/// before the wrapped key is touched.
+fn check_tag(kek: &[u8; KEY_LEN]) -> [u8; CHECK_LEN] {
+    let mut bytes = *kek;
+    let tag = VaultKey::from_bytes(&mut bytes).check_value();
+    let mut out = [0u8; CHECK_LEN];
+    out.copy_from_slice(&tag[..CHECK_LEN]);
+    out
 }
 
 fn derive_kek(
@@ -123,7 +121,7 @@ impl KeyBackend for PassphraseBackend {
             blob.extend_from_slice(&n.to_be_bytes());
         }
         blob.extend_from_slice(&salt);
-        blob.extend_from_slice(&check_tag(&*kek));
+        blob.extend_from_slice(&check_tag(&kek));
         blob.extend_from_slice(&nonce);
         blob.extend_from_slice(&wrapped);
         Ok(blob)
@@ -160,7 +158,7 @@ impl KeyBackend for PassphraseBackend {
         at += NONCE_LEN;
         let wrapped = &blob[at..];
         let kek = derive_kek(pass, salt, m, t, p)?;
-        let expected = check_tag(&*kek);
+        let expected = check_tag(&kek);
         let same = expected
             .iter()
             .zip(check)
@@ -180,7 +178,11 @@ mod tests {
     use crate::generate_vault_key;
 
     fn fast() -> PassphraseBackend {
-        PassphraseBackend { m_kib: 64, t: 1, p: 1 }
+        PassphraseBackend {
+            m_kib: 64,
+            t: 1,
+            p: 1,
+        }
     }
 
     #[test]
@@ -194,7 +196,10 @@ mod tests {
             b.recover(&blob, Some(&"wrong".into())).unwrap_err(),
             KeyringError::WrongPassphrase
         );
-        assert_eq!(b.recover(&blob, None).unwrap_err(), KeyringError::PassphraseRequired);
+        assert_eq!(
+            b.recover(&blob, None).unwrap_err(),
+            KeyringError::PassphraseRequired
+        );
     }
 
     #[test]
@@ -235,7 +240,10 @@ mod tests {
         assert!(b.m_kib >= 64 * 1024);
         let vek = generate_vault_key().unwrap();
         let blob = b.protect(&vek, Some(&"pw".into())).unwrap();
-        assert_eq!(u32::from_be_bytes(blob[5..9].try_into().unwrap()), 64 * 1024);
+        assert_eq!(
+            u32::from_be_bytes(blob[5..9].try_into().unwrap()),
+            64 * 1024
+        );
         assert!(b.recover(&blob, Some(&"pw".into())).is_ok());
     }
 }

@@ -16,8 +16,11 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use sv_core::{Expiry, Scope, SealedSecret};
 
+mod audit;
+pub use audit::NewAuditRecord;
+
 /// The schema this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 /// `PRAGMA application_id` of a session-vault file ("SVLT").
 pub const APPLICATION_ID: i64 = 0x5356_4c54;
 
@@ -38,13 +41,24 @@ const MIGRATIONS: &[&str] = &[
         last_used INTEGER NOT NULL,
         idle_ttl INTEGER NOT NULL,
         hard_deadline INTEGER);
-     CREATE INDEX sessions_tool ON sessions(tool);
+     CREATE INDEX sessions_tool_scope ON sessions(tool, scope);
      CREATE TABLE session_values (
         session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
         var TEXT NOT NULL,
         nonce BLOB NOT NULL,
         ciphertext BLOB NOT NULL,
         PRIMARY KEY (session_id, var));",
+    // v2: the audit log (see `audit.rs`); never holds a secret.
+    "CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        time INTEGER NOT NULL,
+        tool TEXT,
+        session_id TEXT,
+        outcome TEXT NOT NULL,
+        pid INTEGER,
+        exe TEXT,
+        cwd TEXT);
+     CREATE INDEX audit_time ON audit(time);",
 ];
 
 /// Why the store cannot do what was asked. Each message says what to do.
@@ -112,6 +126,11 @@ pub struct SealedValue {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Idle-clock restarts not yet written: a serve must not cost a disk
+    /// write. Flushed by [`Store::flush_touches`] (periodically, before a
+    /// purge, at shutdown). A crash loses at most one interval of sliding,
+    /// which can only make a session expire sooner, never later.
+    pending_touches: std::collections::HashMap<String, i64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -168,6 +187,7 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.to_owned(),
+            pending_touches: Default::default(),
         };
         store.prepare().map_err(|e| match e {
             StoreError::Sqlite(e) => StoreError::from_sqlite(e, path),
@@ -335,7 +355,11 @@ impl Store {
         run(&mut self.conn).map_err(|e| StoreError::from_sqlite(e, &path))
     }
 
-    fn query_sessions(&self, filter: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<SessionRow>> {
+    fn query_sessions(
+        &self,
+        filter: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<SessionRow>> {
         let sql = format!(
             "SELECT s.id, s.tool, s.scope, s.label, s.fingerprint, s.created_at, s.last_used, s.idle_ttl, s.hard_deadline,
                     (SELECT group_concat(var, ',') FROM (SELECT var FROM session_values v WHERE v.session_id = s.id ORDER BY rowid))
@@ -372,6 +396,9 @@ impl Store {
                 path: self.path.clone(),
                 detail: format!("session {} has an invalid scope", row.id),
             })?;
+            if let Some(&t) = self.pending_touches.get(&row.id) {
+                row.expiry.touch(t);
+            }
             out.push(row);
         }
         Ok(out)
@@ -380,6 +407,20 @@ impl Store {
     /// Every session of `tool`.
     pub fn sessions_for_tool(&self, tool: &str) -> Result<Vec<SessionRow>> {
         self.query_sessions("WHERE s.tool = ?1", &[&tool])
+    }
+
+    /// The sessions of `tool` whose scope is one of `scopes` (see
+    /// [`sv_core::scope::covering_scopes`]): a lookup reads only the rows that
+    /// can match, however many sessions the vault holds.
+    pub fn sessions_in_scopes(&self, tool: &str, scopes: &[String]) -> Result<Vec<SessionRow>> {
+        let placeholders: Vec<String> = (0..scopes.len()).map(|i| format!("?{}", i + 2)).collect();
+        let filter = format!(
+            "WHERE s.tool = ?1 AND s.scope IN ({})",
+            placeholders.join(", ")
+        );
+        let mut args: Vec<&dyn rusqlite::ToSql> = vec![&tool];
+        args.extend(scopes.iter().map(|s| s as &dyn rusqlite::ToSql));
+        self.query_sessions(&filter, &args)
     }
 
     /// Sessions, optionally only one tool's and/or one scope's.
@@ -408,21 +449,50 @@ impl Store {
         self.wrap(rows.collect())
     }
 
-    /// Restarts a session's idle clock.
-    pub fn touch(&self, id: &str, last_used: i64) -> Result<()> {
-        self.wrap(self.conn.execute(
-            "UPDATE sessions SET last_used = max(last_used, ?2) WHERE id = ?1",
-            params![id, last_used],
-        ))
-        .map(drop)
+    /// Restarts a session's idle clock (in memory until the next flush).
+    pub fn touch(&mut self, id: &str, last_used: i64) {
+        let t = self
+            .pending_touches
+            .entry(id.to_owned())
+            .or_insert(last_used);
+        *t = (*t).max(last_used);
+    }
+
+    /// Writes the pending idle-clock restarts in one transaction.
+    pub fn flush_touches(&mut self) -> Result<()> {
+        if self.pending_touches.is_empty() {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let touches = std::mem::take(&mut self.pending_touches);
+        let run = |conn: &mut Connection| -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            {
+                let mut st = tx.prepare_cached(
+                    "UPDATE sessions SET last_used = max(last_used, ?2) WHERE id = ?1",
+                )?;
+                for (id, t) in &touches {
+                    st.execute(params![id, t])?;
+                }
+            }
+            tx.commit()
+        };
+        run(&mut self.conn).map_err(|e| {
+            // Keep them for the next try.
+            self.pending_touches = touches.clone();
+            StoreError::from_sqlite(e, &path)
+        })
     }
 
     /// Deletes the sessions whose id starts with `prefix` (at least 4
     /// characters): 0 or 1 of them, never several.
-    pub fn remove_by_id_prefix(&self, prefix: &str) -> Result<u64> {
+    pub fn remove_by_id_prefix(&mut self, prefix: &str) -> Result<u64> {
         let pattern = format!("{}%", prefix.replace(['%', '_'], ""));
         let ids: Vec<String> = {
-            let mut st = self.wrap(self.conn.prepare("SELECT id FROM sessions WHERE id LIKE ?1"))?;
+            let mut st = self.wrap(
+                self.conn
+                    .prepare("SELECT id FROM sessions WHERE id LIKE ?1"),
+            )?;
             let rows = self.wrap(st.query_map([&pattern], |r| r.get(0)))?;
             self.wrap(rows.collect())?
         };
@@ -435,8 +505,11 @@ impl Store {
 
     /// Deletes every session of `tool`.
     pub fn remove_by_tool(&self, tool: &str) -> Result<u64> {
-        self.wrap(self.conn.execute("DELETE FROM sessions WHERE tool = ?1", [tool]))
-            .map(|n| n as u64)
+        self.wrap(
+            self.conn
+                .execute("DELETE FROM sessions WHERE tool = ?1", [tool]),
+        )
+        .map(|n| n as u64)
     }
 
     /// Deletes every session scoped exactly to `scope`.
@@ -449,16 +522,21 @@ impl Store {
     }
 
     /// Deletes the given sessions (their values go with them).
-    pub fn remove_ids(&self, ids: &[String]) -> Result<u64> {
+    pub fn remove_ids(&mut self, ids: &[String]) -> Result<u64> {
         let mut n = 0;
         for id in ids {
-            n += self.wrap(self.conn.execute("DELETE FROM sessions WHERE id = ?1", [id]))? as u64;
+            self.pending_touches.remove(id);
+            n += self.wrap(
+                self.conn
+                    .execute("DELETE FROM sessions WHERE id = ?1", [id]),
+            )? as u64;
         }
         Ok(n)
     }
 
     /// Deletes every session expired at `now`; returns how many.
-    pub fn purge_expired(&self, now: i64) -> Result<u64> {
+    pub fn purge_expired(&mut self, now: i64) -> Result<u64> {
+        self.flush_touches()?;
         self.wrap(self.conn.execute(
             "DELETE FROM sessions WHERE (idle_ttl > 0 AND ?1 >= last_used + idle_ttl)
                                      OR (hard_deadline IS NOT NULL AND ?1 >= hard_deadline)",
@@ -477,7 +555,8 @@ impl Store {
     }
 
     /// Moves the WAL's content into the main file (done at shutdown).
-    pub fn checkpoint(&self) -> Result<()> {
+    pub fn checkpoint(&mut self) -> Result<()> {
+        self.flush_touches()?;
         self.wrap(
             self.conn
                 .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())),
@@ -540,20 +619,40 @@ mod tests {
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&p), 0o600);
         assert_eq!(mode(p.parent().unwrap()), 0o700);
-        s.insert_session(&row("abcd-1", "claude", Scope::project("/p/app"), 100, 10), &val())
-            .unwrap();
+        s.insert_session(
+            &row("abcd-1", "claude", Scope::project("/p/app"), 100, 10),
+            &val(),
+        )
+        .unwrap();
         s.insert_session(&row("abcd-2", "codex", Scope::Global, 100, 0), &val())
             .unwrap();
         let got = s.sessions_for_tool("claude").unwrap();
         assert_eq!(got.len(), 1);
+        let scopes = sv_core::scope::covering_scopes(Path::new("/p/app/src"));
+        assert_eq!(s.sessions_in_scopes("claude", &scopes).unwrap(), got);
+        let elsewhere = sv_core::scope::covering_scopes(Path::new("/p/app-evil"));
+        assert!(s
+            .sessions_in_scopes("claude", &elsewhere)
+            .unwrap()
+            .is_empty());
         assert_eq!(got[0].scope, Scope::project("/p/app"));
         assert_eq!(got[0].vars, ["ANTHROPIC_API_KEY"]);
         assert_eq!(s.sealed_values("abcd-1").unwrap(), val());
-        s.touch("abcd-1", 105).unwrap();
-        assert_eq!(s.list(Some("claude"), None).unwrap()[0].expiry.last_used, 105);
+        s.touch("abcd-1", 105);
+        let last = |s: &Store| s.list(Some("claude"), None).unwrap()[0].expiry.last_used;
+        assert_eq!(last(&s), 105, "a pending touch applies");
+        s.flush_touches().unwrap();
+        s.touch("abcd-1", 101);
+        assert_eq!(last(&s), 105, "flushed, and never moved back");
+        drop(s);
+        let mut s = Store::open(&p).unwrap();
+        assert_eq!(last(&s), 105, "the flush reached the file");
         assert_eq!(s.purge_expired(114).unwrap(), 0);
         assert_eq!(s.purge_expired(115).unwrap(), 1);
-        assert!(s.sealed_values("abcd-1").unwrap().is_empty(), "values cascade");
+        assert!(
+            s.sealed_values("abcd-1").unwrap().is_empty(),
+            "values cascade"
+        );
         assert!(matches!(s.remove_by_id_prefix("abcd"), Ok(1)));
         assert_eq!(s.count().unwrap(), 0);
         drop(s);
@@ -565,9 +664,14 @@ mod tests {
     fn ambiguous_prefix_removes_nothing() {
         let d = tempfile::tempdir().unwrap();
         let mut s = Store::open(&d.path().join("v.db")).unwrap();
-        s.insert_session(&row("abcd-1", "claude", Scope::Global, 1, 0), &val()).unwrap();
-        s.insert_session(&row("abcd-2", "claude", Scope::Global, 1, 0), &val()).unwrap();
-        assert!(matches!(s.remove_by_id_prefix("abcd"), Err(StoreError::AmbiguousId(_))));
+        s.insert_session(&row("abcd-1", "claude", Scope::Global, 1, 0), &val())
+            .unwrap();
+        s.insert_session(&row("abcd-2", "claude", Scope::Global, 1, 0), &val())
+            .unwrap();
+        assert!(matches!(
+            s.remove_by_id_prefix("abcd"),
+            Err(StoreError::AmbiguousId(_))
+        ));
         assert_eq!(s.count().unwrap(), 2);
         assert_eq!(s.remove_by_scope(&Scope::Global).unwrap(), 2);
     }
@@ -597,11 +701,15 @@ mod tests {
         {
             let c = Connection::open(&p).unwrap();
             c.pragma_update(None, "user_version", 99).unwrap();
-            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .unwrap();
         }
         let before = fs::read(&p).unwrap();
         let err = Store::open(&p).unwrap_err();
-        assert!(matches!(err, StoreError::NewerSchema { found: 99, .. }), "{err}");
+        assert!(
+            matches!(err, StoreError::NewerSchema { found: 99, .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("upgrade"));
         assert_eq!(fs::read(&p).unwrap(), before);
     }
@@ -613,10 +721,16 @@ mod tests {
         fs::write(&p, b"this is not a database at all, just text").unwrap();
         let err = Store::open(&p).unwrap_err();
         assert!(matches!(err, StoreError::Damaged { .. }), "{err}");
-        assert_eq!(fs::read(&p).unwrap(), b"this is not a database at all, just text");
+        assert_eq!(
+            fs::read(&p).unwrap(),
+            b"this is not a database at all, just text"
+        );
 
         let q = d.path().join("other.db");
-        Connection::open(&q).unwrap().execute_batch("CREATE TABLE t(x)").unwrap();
+        Connection::open(&q)
+            .unwrap()
+            .execute_batch("CREATE TABLE t(x)")
+            .unwrap();
         assert!(matches!(Store::open(&q), Err(StoreError::Damaged { .. })));
     }
 
@@ -626,15 +740,20 @@ mod tests {
         let p = d.path().join("v.db");
         let mut s = Store::open(&p).unwrap();
         for i in 0..200 {
-            s.insert_session(&row(&format!("id-{i}"), "claude", Scope::Global, 1, 0), &val())
-                .unwrap();
+            s.insert_session(
+                &row(&format!("id-{i}"), "claude", Scope::Global, 1, 0),
+                &val(),
+            )
+            .unwrap();
         }
         s.checkpoint().unwrap();
         drop(s);
         let bytes = fs::read(&p).unwrap();
-        // Damage the middle of the file (leave the header intact).
+        // Damage a whole page in the middle of the file (leave the header
+        // intact): half a page may land in a page's unused space.
         let mut damaged = bytes.clone();
-        for b in &mut damaged[bytes.len() / 2..bytes.len() / 2 + 2048] {
+        let page = bytes.len() / 2 / 4096 * 4096;
+        for b in &mut damaged[page..page + 4096] {
             *b = 0xA5;
         }
         fs::write(&p, &damaged).unwrap();

@@ -40,20 +40,31 @@ impl Run {
 
     #[track_caller]
     pub fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "expected success; stderr: {}\nstdout: {}", self.stderr, self.stdout);
+        assert_eq!(
+            self.code, 0,
+            "expected success; stderr: {}\nstdout: {}",
+            self.stderr, self.stdout
+        );
         self
     }
 
     #[track_caller]
     pub fn code(self, code: i32) -> Run {
-        assert_eq!(self.code, code, "stderr: {}\nstdout: {}", self.stderr, self.stdout);
+        assert_eq!(
+            self.code, code,
+            "stderr: {}\nstdout: {}",
+            self.stderr, self.stdout
+        );
         self
     }
 }
 
 impl TestEnv {
     pub fn new() -> TestEnv {
-        let dir = tempfile::Builder::new().prefix("svtest").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("svtest")
+            .tempdir()
+            .expect("tempdir");
         let home = dir.path().join("home");
         let runtime = dir.path().join("run");
         let data_home = home.join(".local/share");
@@ -73,7 +84,13 @@ impl TestEnv {
                 extra_env.push((k.to_owned(), v));
             }
         }
-        TestEnv { dir, home, runtime, data_home, extra_env }
+        TestEnv {
+            dir,
+            home,
+            runtime,
+            data_home,
+            extra_env,
+        }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -139,7 +156,11 @@ impl TestEnv {
         let mut args = vec!["add", "--tool", tool];
         args.extend_from_slice(scope);
         let r = self.run(&args, Some(&format!("{secret}\n"))).ok();
-        let id = r.stdout.trim().strip_prefix("Stored session ").unwrap_or_else(|| panic!("unexpected add output {:?}", r.stdout));
+        let id = r
+            .stdout
+            .trim()
+            .strip_prefix("Stored session ")
+            .unwrap_or_else(|| panic!("unexpected add output {:?}", r.stdout));
         id.to_owned()
     }
 
@@ -185,7 +206,9 @@ impl Drop for TestEnv {
 }
 
 pub fn run_cmd(mut cmd: Command, stdin: Option<&str>) -> Run {
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn");
     {
         let mut si = child.stdin.take().unwrap();

@@ -1,0 +1,263 @@
+//! `session-vault doctor`: gathers what only the CLI knows (the daemon's
+//! answer, HOME, the working directory, the environment), runs the
+//! `sv-doctor` engine, prints, and for `--fix --yes` lends it the daemon's
+//! `add` call. The checks and rewrites themselves live in `sv-doctor`.
+
+use crate::client::{self, Client};
+use crate::error::{CliError, Result};
+use clap::Args;
+use std::io::Write;
+use std::path::PathBuf;
+use sv_core::paths::VaultPaths;
+use sv_core::protocol::{self as p, method};
+use sv_core::{SecretString, ToolTable};
+use sv_doctor::fix::{self, Outcome, StoreRequest, VaultRefusal, VaultSink};
+use sv_doctor::scan::{scan_all, Inputs};
+use sv_doctor::system::{backend_check, daemon_check, permissions_check, DaemonState};
+use sv_doctor::{render, Check, Detector, Report, Status};
+
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Also search for .env files below the current directory (honouring .gitignore).
+    #[arg(long)]
+    pub recursive: bool,
+    /// Move the keys found into the vault and rewrite their files (a dry run unless --yes).
+    #[arg(long)]
+    pub fix: bool,
+    /// With --fix: apply the changes.
+    #[arg(long, requires = "fix")]
+    pub yes: bool,
+    /// With --fix: scope keys from home files (profiles, ~/.claude, …) to this project instead of global.
+    #[arg(long, requires = "fix", conflicts_with = "global")]
+    pub project: Option<PathBuf>,
+    /// With --fix: scope keys from home files globally (the default).
+    #[arg(long, requires = "fix")]
+    pub global: bool,
+    /// With --fix: idle TTL in seconds for the moved keys (0 = none, as they had in the file).
+    #[arg(long, requires = "fix", default_value_t = 0)]
+    pub ttl: u64,
+}
+
+fn out(text: &str) -> Result<()> {
+    let mut o = std::io::stdout().lock();
+    o.write_all(text.as_bytes())
+        .and_then(|_| o.flush())
+        .map_err(|e| CliError::Failed(format!("cannot write to stdout: {e}")))
+}
+
+/// The tool table, and a check when config.toml cannot be used.
+fn tools(paths: &VaultPaths) -> (ToolTable, Option<Check>) {
+    let path = paths.config_file();
+    let title = "User tools (config.toml)";
+    match std::fs::read_to_string(&path) {
+        Ok(t) => match ToolTable::with_config(&t) {
+            Ok(table) => (table, None),
+            Err(e) => (
+                ToolTable::builtin(),
+                Some(
+                    Check::new(
+                        "config",
+                        title,
+                        Status::Fail,
+                        format!("{}: {e}", path.display()),
+                    )
+                    .with_fix("correct config.toml; only the built-in tools were searched for"),
+                ),
+            ),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (ToolTable::builtin(), None),
+        Err(e) => (
+            ToolTable::builtin(),
+            Some(
+                Check::new(
+                    "config",
+                    title,
+                    Status::Fail,
+                    format!("cannot read {}: {e}", path.display()),
+                )
+                .with_fix(format!("chmod 600 {}", path.display())),
+            ),
+        ),
+    }
+}
+
+fn daemon_state(paths: &VaultPaths) -> DaemonState {
+    match client::connect_existing(paths) {
+        Ok(None) => DaemonState::NotRunning,
+        Err(e) => DaemonState::Unreachable(e.to_string()),
+        Ok(Some(mut c)) => match c.call::<_, p::StatusResult>(method::STATUS, p::Empty {}) {
+            Ok(st) => DaemonState::Running(st),
+            Err(e) => DaemonState::Unreachable(e.to_string()),
+        },
+    }
+}
+
+fn inputs(detector: Detector, recursive: bool) -> Result<Inputs> {
+    let abs = |k: &str| {
+        std::env::var_os(k)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    let home = abs("HOME").ok_or_else(|| {
+        CliError::Failed(
+            "HOME is not set to an absolute path; set it to your home directory".into(),
+        )
+    })?;
+    let cwd = std::env::current_dir().map_err(|e| {
+        CliError::Failed(format!(
+            "cannot read the current directory ({e}); cd into an existing one"
+        ))
+    })?;
+    let env = std::env::vars_os()
+        .map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                SecretString::new(v.to_string_lossy().into_owned()),
+            )
+        })
+        .collect();
+    Ok(Inputs {
+        config_home: abs("XDG_CONFIG_HOME").unwrap_or_else(|| home.join(".config")),
+        codex_home: abs("CODEX_HOME").unwrap_or_else(|| home.join(".codex")),
+        home,
+        cwd,
+        recursive,
+        detector,
+        env,
+    })
+}
+
+/// The daemon's `add`, as the fix engine's vault.
+struct DaemonSink {
+    client: Client,
+    ttl: u64,
+    /// Set once the daemon said it is locked or unreachable.
+    unavailable: bool,
+}
+
+impl VaultSink for DaemonSink {
+    fn store(&mut self, req: &StoreRequest) -> std::result::Result<String, VaultRefusal> {
+        let r: Result<p::AddResult> = self.client.call(
+            method::ADD,
+            p::AddParams {
+                tool: req.tool.clone(),
+                project: req
+                    .project
+                    .as_ref()
+                    .map(|d| d.to_string_lossy().into_owned()),
+                label: Some(req.label.clone()),
+                ttl: self.ttl,
+                max_age: None,
+                values: req
+                    .values
+                    .iter()
+                    .map(|(name, value)| p::VarValue {
+                        name: name.clone(),
+                        value: value.clone(),
+                    })
+                    .collect(),
+            },
+        );
+        r.map(|a| a.id).map_err(|e| {
+            let fatal = matches!(e, CliError::Unavailable(_));
+            self.unavailable |= fatal;
+            VaultRefusal {
+                fatal,
+                message: e.to_string(),
+            }
+        })
+    }
+}
+
+pub fn run(paths: &VaultPaths, a: DoctorArgs) -> Result<u8> {
+    let home_project = match &a.project {
+        None => None,
+        Some(d) => {
+            let c = std::fs::canonicalize(d).map_err(|e| {
+                CliError::Usage(format!(
+                    "the project directory {} cannot be used ({e}); give an existing directory",
+                    d.display()
+                ))
+            })?;
+            if !c.is_dir() {
+                return Err(CliError::Usage(format!(
+                    "{} is not a directory; give the project's directory",
+                    d.display()
+                )));
+            }
+            Some(c)
+        }
+    };
+    let (table, config_problem) = tools(paths);
+    let inp = inputs(Detector::new(table), a.recursive)?;
+    let state = daemon_state(paths);
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let mut checks = vec![
+        daemon_check(&state, paths),
+        backend_check(&state),
+        permissions_check(paths, uid),
+    ];
+    checks.extend(config_problem);
+    let (scanned, sources) = scan_all(&inp);
+    checks.extend(scanned);
+    let report = Report::new(checks, sources);
+
+    if !a.fix {
+        out(&if a.json {
+            render::report_json(&report)
+        } else {
+            render::report_text(&report, &inp.home)
+        })?;
+        return Ok(report.exit_code());
+    }
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let timestamp = fix::utc_stamp(now);
+    let opts = fix::FixOptions {
+        home_project,
+        config_file: paths.config_file(),
+        timestamp: timestamp.clone(),
+    };
+    let plan = fix::plan(&report, &inp.detector, &opts);
+    let print = |outcomes: Option<&[Outcome]>| {
+        out(&if a.json {
+            render::fix_json(&plan, outcomes)
+        } else {
+            render::fix_text(&plan, outcomes, &inp.home)
+        })
+    };
+    if !a.yes || plan.files.is_empty() {
+        print(None)?;
+        return Ok(u8::from(a.yes && !plan.skips.is_empty()));
+    }
+    // The vault must take the keys before any file is touched.
+    let mut c = client::connect_or_start(paths)?;
+    let st: p::StatusResult = c.call(method::STATUS, p::Empty {})?;
+    if st.locked {
+        return Err(CliError::Unavailable(
+            "the vault is locked, so nothing was moved or rewritten; run `session-vault unlock`, then `session-vault doctor --fix --yes` again".into(),
+        ));
+    }
+    let mut sink = DaemonSink {
+        client: c,
+        ttl: a.ttl,
+        unavailable: false,
+    };
+    let outcomes = fix::apply(&plan, &mut sink, &timestamp);
+    print(Some(&outcomes))?;
+    if sink.unavailable {
+        return Ok(crate::error::EXIT_UNAVAILABLE);
+    }
+    let all_done = outcomes
+        .iter()
+        .all(|o| matches!(o, Outcome::Applied { .. }))
+        && plan.skips.is_empty();
+    Ok(u8::from(!all_done))
+}

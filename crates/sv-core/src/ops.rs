@@ -1,0 +1,336 @@
+//! Operations: the audit log's records and queries, the daemon's own
+//! settings in `config.toml` (`lock_after`, `[audit]`), the process hygiene
+//! the daemon reports, and the small time formats the CLI prints.
+//!
+//! An audit record says who asked for which tool's credential and what the
+//! daemon did about it. It never holds a secret: there is no field a secret
+//! could go in.
+//!
+//! ```
+//! use sv_core::ops::{parse_since, DaemonConfig};
+//! assert_eq!(parse_since("90m"), Ok(5400));
+//! let c = DaemonConfig::from_toml("lock_after = 600\n[audit]\nmax_rows = 500\n").unwrap();
+//! assert_eq!(c.lock_after, Some(600));
+//! assert_eq!(c.audit.max_rows, 500);
+//! ```
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What the daemon did with a request for a credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditOutcome {
+    /// The credential was handed out.
+    Served,
+    /// No session's scope covers the caller's directory.
+    RefusedScope,
+    /// The session that would have served has passed its idle or hard expiry.
+    RefusedExpired,
+    /// The vault is locked.
+    RefusedLocked,
+    /// The caller runs as another user.
+    RefusedUid,
+    /// The caller's working directory could not be read from the kernel.
+    RefusedNoCwd,
+    /// The tool is not known.
+    RefusedUnknownTool,
+    /// A stored record failed its integrity check, or storage failed.
+    Failed,
+}
+
+impl AuditOutcome {
+    pub const ALL: [AuditOutcome; 8] = [
+        AuditOutcome::Served,
+        AuditOutcome::RefusedScope,
+        AuditOutcome::RefusedExpired,
+        AuditOutcome::RefusedLocked,
+        AuditOutcome::RefusedUid,
+        AuditOutcome::RefusedNoCwd,
+        AuditOutcome::RefusedUnknownTool,
+        AuditOutcome::Failed,
+    ];
+
+    /// The name stored in the database and printed by `log`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditOutcome::Served => "served",
+            AuditOutcome::RefusedScope => "refused_scope",
+            AuditOutcome::RefusedExpired => "refused_expired",
+            AuditOutcome::RefusedLocked => "refused_locked",
+            AuditOutcome::RefusedUid => "refused_uid",
+            AuditOutcome::RefusedNoCwd => "refused_no_cwd",
+            AuditOutcome::RefusedUnknownTool => "refused_unknown_tool",
+            AuditOutcome::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AuditOutcome> {
+        Self::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+
+    /// Everything but `served`.
+    pub fn is_denied(self) -> bool {
+        self != AuditOutcome::Served
+    }
+}
+
+/// One audit record as the `log` method returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    /// Unix time.
+    pub time: i64,
+    /// `None` when the request was refused before its tool was read.
+    pub tool: Option<String>,
+    pub session_id: Option<String>,
+    pub outcome: AuditOutcome,
+    pub pid: Option<i32>,
+    pub exe: Option<String>,
+    pub cwd: Option<String>,
+}
+
+/// Parameters of the `log` method.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogParams {
+    #[serde(default)]
+    pub tool: Option<String>,
+    /// Only records at or after this Unix time.
+    #[serde(default)]
+    pub since: Option<i64>,
+    /// Only refusals and failures.
+    #[serde(default)]
+    pub denied: bool,
+    /// At most this many (the most recent), oldest first.
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LogResult {
+    pub entries: Vec<AuditEntry>,
+}
+
+/// The process hygiene the daemon observes in itself (SPEC §7).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Hygiene {
+    /// `prctl(PR_GET_DUMPABLE)`; `None` where the platform has no such flag.
+    pub dumpable: Option<bool>,
+    /// The soft RLIMIT_CORE in bytes (`None` = unlimited).
+    pub core_limit: Option<u64>,
+    /// Kilobytes of memory locked (VmLck), where the platform tells.
+    pub locked_kb: Option<u64>,
+    /// Whether the kernel refuses writable-and-executable memory
+    /// (`PR_GET_MDWE`, what systemd's MemoryDenyWriteExecute= sets).
+    #[serde(default)]
+    pub deny_write_execute: Option<bool>,
+}
+
+/// The `[audit]` table of `config.toml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditRetention {
+    /// Records older than this many days are deleted.
+    #[serde(default = "default_max_age_days")]
+    pub max_age_days: u32,
+    /// At most this many records are kept (the newest).
+    #[serde(default = "default_max_rows")]
+    pub max_rows: u32,
+}
+
+fn default_max_age_days() -> u32 {
+    90
+}
+
+fn default_max_rows() -> u32 {
+    100_000
+}
+
+impl Default for AuditRetention {
+    fn default() -> Self {
+        AuditRetention {
+            max_age_days: default_max_age_days(),
+            max_rows: default_max_rows(),
+        }
+    }
+}
+
+impl AuditRetention {
+    pub fn max_age_secs(&self) -> i64 {
+        i64::from(self.max_age_days) * 86_400
+    }
+}
+
+/// The daemon's settings in `config.toml` (the `[tools]` tables are
+/// [`crate::ToolTable`]'s).
+///
+/// ```toml
+/// lock_after = 900        # lock after 15 idle minutes (passphrase backend)
+/// [audit]
+/// max_age_days = 90
+/// max_rows = 100000
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DaemonConfig {
+    /// Idle seconds after which the vault locks itself; `None` = never.
+    pub lock_after: Option<u64>,
+    pub audit: AuditRetention,
+}
+
+#[derive(Deserialize)]
+struct RawConfig {
+    #[serde(default)]
+    lock_after: Option<u64>,
+    #[serde(default)]
+    audit: Option<AuditRetention>,
+    /// `[tools]` and anything else: not ours.
+    #[serde(flatten)]
+    _rest: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("config.toml: {0}")]
+    Invalid(String),
+}
+
+impl DaemonConfig {
+    /// Parses the daemon's keys of a `config.toml` text.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            ConfigError::Invalid(
+                e.to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
+        })?;
+        let audit = raw.audit.unwrap_or_default();
+        if audit.max_age_days == 0 || audit.max_age_days > 36_500 {
+            return Err(ConfigError::Invalid(
+                "[audit] max_age_days must be between 1 and 36500".into(),
+            ));
+        }
+        if audit.max_rows == 0 {
+            return Err(ConfigError::Invalid(
+                "[audit] max_rows must be at least 1".into(),
+            ));
+        }
+        Ok(DaemonConfig {
+            // 0 means off, as for `--ttl 0`.
+            lock_after: raw.lock_after.filter(|&s| s > 0),
+            audit,
+        })
+    }
+}
+
+/// Parses a `--since` age: a number followed by `s`, `m`, `h`, `d` or `w`
+/// (`30m`, `1h`, `2d`); a bare number is seconds. Returns seconds.
+pub fn parse_since(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let bad = || format!("`{s}` is not an age; use e.g. 30m, 1h, 2d or 90s");
+    let n: i64 = num.parse().map_err(|_| bad())?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(mult).ok_or_else(bad)
+}
+
+/// Formats a Unix time as `YYYY-MM-DD HH:MM:SS` in UTC.
+pub fn format_utc(t: i64) -> String {
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's
+/// algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_round_trip() {
+        for o in AuditOutcome::ALL {
+            assert_eq!(AuditOutcome::parse(o.as_str()), Some(o));
+            let json = serde_json::to_string(&o).unwrap();
+            assert_eq!(json, format!("\"{}\"", o.as_str()));
+        }
+        assert!(!AuditOutcome::Served.is_denied());
+        assert!(AuditOutcome::RefusedUid.is_denied());
+        assert_eq!(AuditOutcome::parse("nope"), None);
+    }
+
+    #[test]
+    fn since() {
+        assert_eq!(parse_since("1h"), Ok(3600));
+        assert_eq!(parse_since("30m"), Ok(1800));
+        assert_eq!(parse_since("2d"), Ok(172_800));
+        assert_eq!(parse_since("45"), Ok(45));
+        assert_eq!(parse_since("1w"), Ok(604_800));
+        for bad in ["", "h", "1y", "-1h", "1.5h", "99999999999999999999d"] {
+            assert!(parse_since(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn utc() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00:00");
+        assert_eq!(format_utc(951_782_400), "2000-02-29 00:00:00");
+        assert_eq!(format_utc(1_700_000_000), "2023-11-14 22:13:20");
+        assert_eq!(format_utc(-1), "1969-12-31 23:59:59");
+    }
+
+    #[test]
+    fn config() {
+        assert_eq!(
+            DaemonConfig::from_toml("").unwrap(),
+            DaemonConfig::default()
+        );
+        let c = DaemonConfig::from_toml(
+            "lock_after = 2\n[tools.x]\nvars=[\"X\"]\n[audit]\nmax_age_days = 7\n",
+        )
+        .unwrap();
+        assert_eq!(c.lock_after, Some(2));
+        assert_eq!(c.audit.max_age_days, 7);
+        assert_eq!(c.audit.max_rows, 100_000);
+        assert_eq!(
+            DaemonConfig::from_toml("lock_after = 0")
+                .unwrap()
+                .lock_after,
+            None
+        );
+        assert!(DaemonConfig::from_toml("lock_after = -5").is_err());
+        assert!(DaemonConfig::from_toml("lock_after = \"10m\"").is_err());
+        assert!(DaemonConfig::from_toml("[audit]\nmax_rows = 0").is_err());
+        assert!(DaemonConfig::from_toml("[audit]\nmax_age_days = 0").is_err());
+        assert!(DaemonConfig::from_toml("[audit]\nmax_days = 3").is_err());
+    }
+}

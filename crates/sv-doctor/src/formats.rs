@@ -1,0 +1,390 @@
+//! Provider key formats, placeholders and masked hints.
+//!
+//! A value is a key when its variable name belongs to a tool (see
+//! [`crate::Detector`]) or when it has a provider's key format. Whatever the
+//! reason, only a masked hint of it ([`mask`]) ever leaves this crate: the
+//! provider's public prefix, the last two characters and the length.
+//!
+//! ```
+//! use sv_doctor::formats::{find_keys, mask};
+//! let body: String = (0..93u32).map(|i| (b'a' + (i * 7 % 26) as u8) as char).collect();
+//! let key = format!("sk-ant-api03-{body}AA");
+//! let hits = find_keys(&format!("export X={key}"));
+//! assert_eq!(hits.len(), 1);
+//! assert_eq!(hits[0].provider.name, "anthropic");
+//! assert_eq!(mask(&key, Some(hits[0].provider)), "sk-ant-…AA (108 chars)");
+//! ```
+
+use regex::Regex;
+use std::sync::OnceLock;
+
+/// One provider key format.
+#[derive(Debug)]
+pub struct Provider {
+    /// Short provider name shown in findings (`anthropic`, `openai`, …).
+    pub name: &'static str,
+    /// The public prefix shown in masked hints.
+    pub shown_prefix: &'static str,
+    pattern: &'static str,
+}
+
+/// The formats, most specific first (Anthropic before OpenAI's `sk-`).
+pub static PROVIDERS: &[Provider] = &[
+    Provider {
+        name: "anthropic",
+        shown_prefix: "sk-ant-",
+        pattern: r"sk-ant-api03-[A-Za-z0-9_-]{93}AA",
+    },
+    Provider {
+        name: "anthropic-admin",
+        shown_prefix: "sk-ant-admin01-",
+        pattern: r"sk-ant-admin01-[A-Za-z0-9_-]{93}AA",
+    },
+    Provider {
+        name: "anthropic-oauth",
+        shown_prefix: "sk-ant-oat01-",
+        pattern: r"sk-ant-(?:oat01|ort01)-[A-Za-z0-9_-]{80,120}AA",
+    },
+    Provider {
+        name: "openrouter",
+        shown_prefix: "sk-or-v1-",
+        pattern: r"sk-or-v1-[0-9a-f]{64}",
+    },
+    Provider {
+        name: "openai",
+        shown_prefix: "sk-proj-",
+        pattern: r"sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,200}T3BlbkFJ[A-Za-z0-9_-]{20,200}",
+    },
+    Provider {
+        name: "openai-legacy",
+        shown_prefix: "sk-",
+        pattern: r"sk-[A-Za-z0-9]{48}",
+    },
+    Provider {
+        name: "google",
+        shown_prefix: "AIza",
+        pattern: r"AIza[0-9A-Za-z_-]{35}",
+    },
+    Provider {
+        name: "groq",
+        shown_prefix: "gsk_",
+        pattern: r"gsk_[A-Za-z0-9]{52}",
+    },
+    Provider {
+        name: "github",
+        shown_prefix: "ghp_",
+        pattern: r"gh[pousr]_[A-Za-z0-9]{36}",
+    },
+    Provider {
+        name: "github-fine-grained",
+        shown_prefix: "github_pat_",
+        pattern: r"github_pat_[A-Za-z0-9_]{80,90}",
+    },
+    Provider {
+        name: "huggingface",
+        shown_prefix: "hf_",
+        pattern: r"hf_[A-Za-z]{34}",
+    },
+];
+
+/// A key found inside a text.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyHit {
+    pub provider: &'static Provider,
+    pub start: usize,
+    pub end: usize,
+}
+
+struct Compiled {
+    /// Cheap first pass: does the text contain any format at all?
+    any: Regex,
+    each: Vec<Regex>,
+}
+
+fn compiled() -> &'static Compiled {
+    static C: OnceLock<Compiled> = OnceLock::new();
+    C.get_or_init(|| {
+        let each = PROVIDERS
+            .iter()
+            .map(|p| Regex::new(p.pattern).expect("the built-in key patterns are valid"))
+            .collect();
+        let any = PROVIDERS
+            .iter()
+            .map(|p| p.pattern)
+            .collect::<Vec<_>>()
+            .join("|");
+        let any = Regex::new(&any).expect("the built-in key patterns are valid");
+        Compiled { any, each }
+    })
+}
+
+/// Every provider key in `text` that is not a placeholder, in order, without
+/// overlaps (the most specific format wins).
+pub fn find_keys(text: &str) -> Vec<KeyHit> {
+    let c = compiled();
+    if !c.any.is_match(text) {
+        return Vec::new();
+    }
+    let mut hits: Vec<KeyHit> = Vec::new();
+    for (provider, re) in PROVIDERS.iter().zip(&c.each) {
+        for m in re.find_iter(text) {
+            if hits.iter().any(|h| m.start() < h.end && h.start < m.end()) {
+                continue;
+            }
+            // Keys stand alone: not glued to more key characters on either side.
+            let before = text.as_bytes()[..m.start()].last();
+            let after = text.as_bytes().get(m.end());
+            if before.is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+                || after.is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
+            {
+                continue;
+            }
+            if is_placeholder(m.as_str()) {
+                continue;
+            }
+            hits.push(KeyHit {
+                provider,
+                start: m.start(),
+                end: m.end(),
+            });
+        }
+    }
+    hits.sort_by_key(|h| h.start);
+    hits
+}
+
+/// The provider whose format the whole of `value` has, if any.
+pub fn provider_of(value: &str) -> Option<&'static Provider> {
+    find_keys(value)
+        .into_iter()
+        .find(|h| h.start == 0 && h.end == value.len())
+        .map(|h| h.provider)
+}
+
+/// Shortest value a name-matched variable must hold to count as a key: no
+/// provider issues keys shorter than this.
+pub const MIN_KEY_LEN: usize = 16;
+
+/// Values that are obviously not a real key: empty, `sk-ant-...`,
+/// `your-api-key-here`, `<KEY>`, `xxxx`, `changeme`, `${VAR}` references.
+pub fn is_placeholder(value: &str) -> bool {
+    let v = value.trim();
+    if v.is_empty() || v.contains("...") || v.contains('…') {
+        return true;
+    }
+    if (v.starts_with('<') && v.ends_with('>')) || (v.starts_with('[') && v.ends_with(']')) {
+        return true;
+    }
+    if is_reference(v) {
+        return true;
+    }
+    let lower = v.to_ascii_lowercase();
+    const WORDS: &[&str] = &[
+        "your",
+        "xxxx",
+        "here",
+        "placeholder",
+        "changeme",
+        "change-me",
+        "change_me",
+        "example",
+        "dummy",
+        "replace",
+        "insert",
+        "redacted",
+        "todo",
+        "fixme",
+        "<",
+        ">",
+    ];
+    if WORDS.iter().any(|w| lower.contains(w)) {
+        return true;
+    }
+    // A run of one repeated character (`sk-ant-api03-aaaaaaaa…`) is filler.
+    let mut run = 1;
+    let bytes = v.as_bytes();
+    for i in 1..bytes.len() {
+        if bytes[i] == bytes[i - 1] && bytes[i].is_ascii_alphanumeric() {
+            run += 1;
+            if run >= 8 {
+                return true;
+            }
+        } else {
+            run = 1;
+        }
+    }
+    false
+}
+
+/// `${VAR}`, `$VAR`, `$(cmd)`, `(cmd)`, `` `cmd` ``, `%VAR%`, `$env:VAR` or a secret
+/// manager reference (`op://…`): the value is looked up, not stored here.
+pub fn is_reference(v: &str) -> bool {
+    v.starts_with('$')
+        || v.starts_with('`')
+        // fish and PowerShell command substitution: `(pass show x)`.
+        || v.starts_with('(')
+        || (v.starts_with('%') && v.ends_with('%') && v.len() > 2)
+        || v.starts_with("op://")
+        || v.starts_with("vault:")
+        || v.starts_with("env:")
+}
+
+/// A hint that tells keys apart without revealing them:
+/// `sk-ant-…AA (108 chars)`, or `… (40 chars)` when no format is known.
+pub fn mask(value: &str, provider: Option<&Provider>) -> String {
+    let n = value.chars().count();
+    match provider {
+        Some(p) if value.starts_with(p.shown_prefix) && n >= p.shown_prefix.len() + 12 => {
+            let tail: String = value.chars().skip(n - 2).collect();
+            format!("{}…{tail} ({n} chars)", p.shown_prefix)
+        }
+        _ => format!("… ({n} chars)"),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod samples {
+    //! Well-formed fake keys (random-looking, never issued).
+    fn body(len: usize, alphabet: &[u8], seed: u64) -> String {
+        let mut x = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                alphabet[(x % alphabet.len() as u64) as usize] as char
+            })
+            .collect()
+    }
+    const B62: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    const B64U: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+    pub fn anthropic(seed: u64) -> String {
+        format!("sk-ant-api03-{}AA", body(93, B64U, seed))
+    }
+    pub fn anthropic_admin(seed: u64) -> String {
+        format!("sk-ant-admin01-{}AA", body(93, B64U, seed))
+    }
+    pub fn anthropic_oauth(seed: u64) -> String {
+        format!("sk-ant-oat01-{}AA", body(93, B64U, seed))
+    }
+    pub fn openai_proj(seed: u64) -> String {
+        format!(
+            "sk-proj-{}T3BlbkFJ{}",
+            body(74, B64U, seed),
+            body(74, B64U, seed + 1)
+        )
+    }
+    pub fn openai_legacy(seed: u64) -> String {
+        format!("sk-{}", body(48, B62, seed))
+    }
+    pub fn google(seed: u64) -> String {
+        format!("AIza{}", body(35, B64U, seed))
+    }
+    pub fn openrouter(seed: u64) -> String {
+        format!("sk-or-v1-{}", body(64, b"0123456789abcdef", seed))
+    }
+    pub fn groq(seed: u64) -> String {
+        format!("gsk_{}", body(52, B62, seed))
+    }
+    pub fn github(seed: u64) -> String {
+        format!("ghp_{}", body(36, B62, seed))
+    }
+    pub fn github_pat(seed: u64) -> String {
+        format!(
+            "github_pat_{}_{}",
+            body(22, B62, seed),
+            body(59, B62, seed + 1)
+        )
+    }
+    /// A key of no known format, long enough to count under a tool's name.
+    pub fn opaque(seed: u64) -> String {
+        format!("crsr_{}", body(40, B62, seed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::samples::*;
+    use super::*;
+
+    #[test]
+    fn every_format_is_found_and_named() {
+        let cases = [
+            (anthropic(1), "anthropic"),
+            (anthropic_admin(2), "anthropic-admin"),
+            (anthropic_oauth(3), "anthropic-oauth"),
+            (openai_proj(4), "openai"),
+            (openai_legacy(5), "openai-legacy"),
+            (google(6), "google"),
+            (openrouter(7), "openrouter"),
+            (groq(8), "groq"),
+            (github(9), "github"),
+            (github_pat(10), "github-fine-grained"),
+        ];
+        for (key, name) in cases {
+            let text = format!("prefix \"{key}\" suffix");
+            let hits = find_keys(&text);
+            assert_eq!(hits.len(), 1, "{name}");
+            assert_eq!(hits[0].provider.name, name);
+            assert_eq!(&text[hits[0].start..hits[0].end], key);
+            assert_eq!(provider_of(&key).map(|p| p.name), Some(name));
+        }
+    }
+
+    #[test]
+    fn placeholders_and_near_misses_are_not_keys() {
+        for v in [
+            "sk-ant-...",
+            "sk-ant-api03-...",
+            "your-api-key-here",
+            "<ANTHROPIC_API_KEY>",
+            "xxx",
+            "",
+            "${ANTHROPIC_API_KEY}",
+            "$(pass show anthropic)",
+            "op://vault/item/field",
+            &format!("sk-ant-api03-{}AA", "x".repeat(93)),
+        ] {
+            assert!(find_keys(v).is_empty(), "{v}");
+        }
+        for v in [
+            "sk-ant-...",
+            "your-api-key-here",
+            "<key>",
+            "xxxxxxxx",
+            "",
+            "${X}",
+            "$X",
+            "%X%",
+        ] {
+            assert!(is_placeholder(v), "{v}");
+        }
+        assert!(!is_placeholder(&anthropic(11)));
+        // One character short, or glued to more key characters: not a key.
+        let short = &anthropic(12)[..107];
+        assert!(find_keys(short).is_empty());
+        assert!(find_keys(&format!("{}Z", google(13))).is_empty());
+        assert!(find_keys(&format!("x{}", openai_legacy(14))).is_empty());
+    }
+
+    #[test]
+    fn anthropic_wins_over_legacy_openai() {
+        let k = anthropic(15);
+        let hits = find_keys(&k);
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].provider.name, "anthropic");
+    }
+
+    #[test]
+    fn masks_show_prefix_tail_and_length_only() {
+        let k = anthropic(16);
+        assert_eq!(mask(&k, provider_of(&k)), "sk-ant-…AA (108 chars)");
+        let o = openai_proj(17);
+        let m = mask(&o, provider_of(&o));
+        assert!(m.starts_with("sk-proj-…") && m.ends_with(&format!("({} chars)", o.len())));
+        assert_eq!(mask("abcdefghijklmnopqrst", None), "… (20 chars)");
+        assert!(!m.contains(&o[8..20]));
+    }
+}

@@ -1,0 +1,217 @@
+//! Checks 1 to 3: the daemon answers, the key backend is hardware-backed,
+//! and the vault's files and socket are private to their owner.
+
+use crate::{Check, Status};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use sv_core::paths::VaultPaths;
+use sv_core::protocol::StatusResult;
+
+/// What the CLI learned from the daemon.
+pub enum DaemonState {
+    /// Nothing listens on the socket.
+    NotRunning,
+    /// It listens but did not answer `status` (the message says why).
+    Unreachable(String),
+    Running(StatusResult),
+}
+
+/// Check 1: the daemon is reachable.
+pub fn daemon_check(state: &DaemonState, paths: &VaultPaths) -> Check {
+    let title = "Daemon reachable";
+    match state {
+        DaemonState::NotRunning => Check::new(
+            "daemon",
+            title,
+            Status::Warn,
+            format!("no daemon answers on {}", paths.socket.display()),
+        )
+        .with_fix("start it with `session-vault daemon start` (or enable the systemd user unit)"),
+        DaemonState::Unreachable(why) => Check::new(
+            "daemon",
+            title,
+            Status::Fail,
+            format!("the daemon did not answer: {why}"),
+        )
+        .with_fix("restart it: `session-vault daemon stop && session-vault daemon start`"),
+        DaemonState::Running(st) => {
+            let lock = if st.locked {
+                "locked (run `session-vault unlock` before tools need keys)"
+            } else {
+                "unlocked"
+            };
+            Check::new(
+                "daemon",
+                title,
+                Status::Ok,
+                format!(
+                    "version {}, pid {}, {} session{} stored, vault {lock}",
+                    st.version,
+                    st.pid,
+                    st.sessions,
+                    if st.sessions == 1 { "" } else { "s" }
+                ),
+            )
+        }
+    }
+}
+
+/// Check 2: the key backend (WARN when software only).
+pub fn backend_check(state: &DaemonState) -> Check {
+    let title = "Key backend";
+    match state {
+        DaemonState::Running(st) if st.backend == "passphrase" => Check::new(
+            "backend",
+            title,
+            Status::Warn,
+            "passphrase: software only, the vault key is as strong as your passphrase",
+        )
+        .with_fix("use a hardware-backed store where one exists: `session-vault rekey --backend tpm2` (or secret-service)"),
+        DaemonState::Running(st) => Check::new("backend", title, Status::Ok, format!("{} (hardware or OS protected)", st.backend)),
+        _ => Check::new("backend", title, Status::Warn, "unknown: the daemon is not answering")
+            .with_fix("start the daemon, then run doctor again"),
+    }
+}
+
+/// Check 3: the vault directory is 0700, its files 0600, the socket 0600,
+/// all owned by this user.
+pub fn permissions_check(paths: &VaultPaths, uid: u32) -> Check {
+    let title = "File and socket permissions";
+    let mut problems: Vec<(String, String)> = Vec::new();
+    let mut checked = 0;
+    let mut look = |p: &Path, dir: bool, problems: &mut Vec<(String, String)>| {
+        let Ok(m) = std::fs::symlink_metadata(p) else {
+            return false;
+        };
+        checked += 1;
+        let mode = m.mode() & 0o7777;
+        let want = if dir { 0o700 } else { 0o600 };
+        if m.uid() != uid {
+            problems.push((
+                format!("{} belongs to uid {}, not you", p.display(), m.uid()),
+                format!("chown {uid} {}", p.display()),
+            ));
+        } else if mode & 0o077 != 0
+            // config.toml holds no secret: readable is fine, writable by others is not.
+            && !(p.file_name().is_some_and(|n| n == "config.toml") && mode & 0o022 == 0)
+        {
+            problems.push((
+                format!("{} is mode {mode:o}, open to other users", p.display()),
+                format!("chmod {want:o} {}", p.display()),
+            ));
+        }
+        true
+    };
+    if look(&paths.data_dir, true, &mut problems) {
+        if let Ok(rd) = std::fs::read_dir(&paths.data_dir) {
+            let mut entries: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+            entries.sort();
+            for p in entries {
+                let is_dir = std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir());
+                look(&p, is_dir, &mut problems);
+            }
+        }
+    }
+    if paths.runtime_dir_is_private {
+        look(&paths.runtime_dir, true, &mut problems);
+    }
+    look(&paths.socket, false, &mut problems);
+    if problems.is_empty() {
+        let what = if checked == 0 {
+            "no vault files yet".to_owned()
+        } else {
+            format!("{checked} paths private to you")
+        };
+        return Check::new("permissions", title, Status::Ok, what);
+    }
+    let mut c = Check::new(
+        "permissions",
+        title,
+        Status::Fail,
+        problems
+            .iter()
+            .map(|(p, _)| p.as_str())
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
+    .with_fix(
+        problems
+            .iter()
+            .map(|(_, f)| f.as_str())
+            .collect::<Vec<_>>()
+            .join(" && "),
+    );
+    c.notes = problems.into_iter().map(|(p, _)| p).collect();
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn open_modes_fail_with_the_chmod_to_run() {
+        let d = tempfile::tempdir().unwrap();
+        let data = d.path().join("data");
+        let run = d.path().join("run");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::create_dir(&run).unwrap();
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::write(data.join("vault.db"), "x").unwrap();
+        std::fs::set_permissions(
+            data.join("vault.db"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+        let paths = VaultPaths {
+            data_dir: data.clone(),
+            runtime_dir: run.clone(),
+            runtime_dir_is_private: false,
+            socket: run.join("session-vault.sock"),
+        };
+        // SAFETY: getuid cannot fail.
+        let uid = unsafe { libc::getuid() };
+        assert_eq!(permissions_check(&paths, uid).status, Status::Ok);
+        std::fs::set_permissions(
+            data.join("vault.db"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        let c = permissions_check(&paths, uid);
+        assert_eq!(c.status, Status::Fail);
+        assert_eq!(
+            c.fix.unwrap(),
+            format!("chmod 600 {}", data.join("vault.db").display())
+        );
+    }
+
+    #[test]
+    fn passphrase_backend_warns() {
+        let st = StatusResult {
+            version: "0.1.0".into(),
+            pid: 1,
+            uptime_secs: 1,
+            sessions: 0,
+            backend: "passphrase".into(),
+            locked: false,
+            locked_since: None,
+            initialized: true,
+            vault: String::new(),
+            socket: String::new(),
+            backends: Vec::new(),
+            lock_after: None,
+            hygiene: None,
+        };
+        assert_eq!(
+            backend_check(&DaemonState::Running(st.clone())).status,
+            Status::Warn
+        );
+        let hw = StatusResult {
+            backend: "tpm2".into(),
+            ..st
+        };
+        assert_eq!(backend_check(&DaemonState::Running(hw)).status, Status::Ok);
+        assert_eq!(backend_check(&DaemonState::NotRunning).status, Status::Warn);
+    }
+}

@@ -1,0 +1,242 @@
+//! The audit log (schema v2): one row per credential request the daemon
+//! served or refused, with who asked (pid, executable, working directory),
+//! for which tool and session, and when. It has no column a secret could go
+//! in.
+//!
+//! Retention is bounded both by age and by row count, and is applied on
+//! every insert, so the file cannot grow without end. Row ids only grow and
+//! rows are only ever deleted from the oldest end, so "keep the newest N" is
+//! one indexed `DELETE` rather than a scan.
+
+use crate::{Result, Store};
+use rusqlite::params;
+use sv_core::ops::{AuditEntry, AuditOutcome, AuditRetention, LogParams};
+
+/// A record to append.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAuditRecord<'a> {
+    pub time: i64,
+    pub tool: Option<&'a str>,
+    pub session_id: Option<&'a str>,
+    pub outcome: AuditOutcome,
+    pub pid: Option<i32>,
+    pub exe: Option<&'a str>,
+    pub cwd: Option<&'a str>,
+}
+
+/// Most records one `log` query returns.
+pub const MAX_LOG_ENTRIES: u32 = 100_000;
+
+impl Store {
+    /// Appends one record, then trims the log to `keep`.
+    pub fn append_audit(&mut self, rec: &NewAuditRecord<'_>, keep: &AuditRetention) -> Result<()> {
+        let path = self.path.clone();
+        let run = |conn: &mut rusqlite::Connection| -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            tx.execute(
+                "INSERT INTO audit (time, tool, session_id, outcome, pid, exe, cwd)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    rec.time,
+                    rec.tool,
+                    rec.session_id,
+                    rec.outcome.as_str(),
+                    rec.pid,
+                    rec.exe,
+                    rec.cwd
+                ],
+            )?;
+            trim(&tx, rec.time, keep)?;
+            tx.commit()
+        };
+        // Audit appends skip the fsync (WAL, synchronous=NORMAL): a record
+        // survives a daemon crash (it is in the OS's cache), only a power
+        // loss can drop the last few. One fsync per serve would make every
+        // lookup wait on the disk. Vault writes stay synchronous=FULL.
+        self.conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| crate::StoreError::from_sqlite(e, &path))?;
+        let result = run(&mut self.conn).map_err(|e| crate::StoreError::from_sqlite(e, &path));
+        self.conn
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| crate::StoreError::from_sqlite(e, &path))?;
+        result
+    }
+
+    /// Applies the retention limits now; returns how many records went.
+    pub fn trim_audit(&self, now: i64, keep: &AuditRetention) -> Result<u64> {
+        self.wrap(trim(&self.conn, now, keep))
+    }
+
+    /// Records matching `q`, the most recent `q.limit` of them, oldest first.
+    pub fn audit_entries(&self, q: &LogParams) -> Result<Vec<AuditEntry>> {
+        let limit = q.limit.unwrap_or(MAX_LOG_ENTRIES).min(MAX_LOG_ENTRIES);
+        let mut st = self.wrap(self.conn.prepare_cached(
+            "SELECT id, time, tool, session_id, outcome, pid, exe, cwd FROM audit
+             WHERE (?1 IS NULL OR tool = ?1)
+               AND (?2 IS NULL OR time >= ?2)
+               AND (?3 = 0 OR outcome <> 'served')
+             ORDER BY id DESC LIMIT ?4",
+        ))?;
+        let rows = self.wrap(st.query_map(
+            params![q.tool, q.since, q.denied as i64, i64::from(limit)],
+            |r| {
+                let outcome: String = r.get(4)?;
+                Ok(AuditEntry {
+                    id: r.get(0)?,
+                    time: r.get(1)?,
+                    tool: r.get(2)?,
+                    session_id: r.get(3)?,
+                    // A value this build does not know reads as a failure
+                    // rather than hiding the row.
+                    outcome: AuditOutcome::parse(&outcome).unwrap_or(AuditOutcome::Failed),
+                    pid: r.get(5)?,
+                    exe: r.get(6)?,
+                    cwd: r.get(7)?,
+                })
+            },
+        ))?;
+        let mut out: Vec<AuditEntry> = self.wrap(rows.collect())?;
+        out.reverse();
+        Ok(out)
+    }
+
+    /// How many audit records are stored.
+    pub fn audit_count(&self) -> Result<u64> {
+        self.wrap(
+            self.conn
+                .query_row("SELECT count(*) FROM audit", [], |r| r.get::<_, i64>(0)),
+        )
+        .map(|n| n as u64)
+    }
+}
+
+fn trim(conn: &rusqlite::Connection, now: i64, keep: &AuditRetention) -> rusqlite::Result<u64> {
+    let by_age = conn.execute(
+        "DELETE FROM audit WHERE time < ?1",
+        [now.saturating_sub(keep.max_age_secs())],
+    )?;
+    let by_count = conn.execute(
+        "DELETE FROM audit WHERE id <= (SELECT max(id) FROM audit) - ?1",
+        [i64::from(keep.max_rows)],
+    )?;
+    Ok((by_age + by_count) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::Connection;
+
+    fn rec(time: i64, tool: &str, outcome: AuditOutcome) -> NewAuditRecord<'_> {
+        NewAuditRecord {
+            time,
+            tool: Some(tool),
+            session_id: None,
+            outcome,
+            pid: Some(42),
+            exe: Some("/usr/bin/x"),
+            cwd: Some("/p/app"),
+        }
+    }
+
+    const WIDE: AuditRetention = AuditRetention {
+        max_age_days: 36_500,
+        max_rows: 1_000_000,
+    };
+
+    #[test]
+    fn append_and_filter() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&d.path().join("v.db")).unwrap();
+        s.append_audit(&rec(100, "claude", AuditOutcome::Served), &WIDE)
+            .unwrap();
+        s.append_audit(&rec(200, "codex", AuditOutcome::RefusedScope), &WIDE)
+            .unwrap();
+        s.append_audit(&rec(300, "claude", AuditOutcome::RefusedLocked), &WIDE)
+            .unwrap();
+        let all = s.audit_entries(&LogParams::default()).unwrap();
+        assert_eq!(
+            all.iter().map(|e| e.time).collect::<Vec<_>>(),
+            [100, 200, 300]
+        );
+        assert_eq!(all[0].pid, Some(42));
+        assert_eq!(all[0].cwd.as_deref(), Some("/p/app"));
+        let q = |tool: Option<&str>, since, denied, limit| LogParams {
+            tool: tool.map(Into::into),
+            since,
+            denied,
+            limit,
+        };
+        let times = |p: LogParams| -> Vec<i64> {
+            s.audit_entries(&p)
+                .unwrap()
+                .iter()
+                .map(|e| e.time)
+                .collect()
+        };
+        assert_eq!(times(q(Some("claude"), None, false, None)), [100, 300]);
+        assert_eq!(times(q(None, Some(200), false, None)), [200, 300]);
+        assert_eq!(times(q(None, None, true, None)), [200, 300]);
+        assert_eq!(times(q(Some("claude"), None, true, None)), [300]);
+        assert_eq!(times(q(None, None, false, Some(2))), [200, 300]);
+    }
+
+    #[test]
+    fn retention_by_age_and_count() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&d.path().join("v.db")).unwrap();
+        let keep = AuditRetention {
+            max_age_days: 1,
+            max_rows: 5,
+        };
+        for i in 0..12 {
+            s.append_audit(&rec(1_000_000 + i, "claude", AuditOutcome::Served), &keep)
+                .unwrap();
+        }
+        let times: Vec<i64> = s
+            .audit_entries(&LogParams::default())
+            .unwrap()
+            .iter()
+            .map(|e| e.time)
+            .collect();
+        assert_eq!(times, (1_000_007..1_000_012).collect::<Vec<_>>());
+        // A day and a second later, everything before is gone.
+        s.append_audit(
+            &rec(1_000_011 + 86_401, "claude", AuditOutcome::Served),
+            &keep,
+        )
+        .unwrap();
+        assert_eq!(s.audit_count().unwrap(), 1);
+        assert_eq!(s.trim_audit(1_000_011 + 3 * 86_400, &keep).unwrap(), 1);
+        assert_eq!(s.audit_count().unwrap(), 0);
+    }
+
+    #[test]
+    fn v1_file_migrates_and_keeps_its_sessions() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("v.db");
+        {
+            let c = Connection::open(&p).unwrap();
+            c.execute_batch(crate::MIGRATIONS[0]).unwrap();
+            c.execute(
+                "INSERT INTO sessions VALUES ('s1','claude','global',NULL,'00aa',1,1,0,NULL)",
+                [],
+            )
+            .unwrap();
+            c.pragma_update(None, "user_version", 1).unwrap();
+            c.pragma_update(None, "application_id", crate::APPLICATION_ID)
+                .unwrap();
+        }
+        let mut s = Store::open(&p).unwrap();
+        assert_eq!(s.count().unwrap(), 1);
+        s.append_audit(&rec(5, "claude", AuditOutcome::Served), &WIDE)
+            .unwrap();
+        assert_eq!(s.audit_count().unwrap(), 1);
+        let v: i64 = s
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, crate::SCHEMA_VERSION);
+    }
+}
