@@ -130,7 +130,9 @@ fn daemon(paths: &VaultPaths, action: DaemonAction) -> Result<u8> {
             // final checkpoint): wait for that too, so `stop; start` works.
             while std::time::Instant::now() < deadline {
                 match std::fs::File::open(paths.lock_file()).map(|f| f.try_lock()) {
-                    Ok(Err(std::fs::TryLockError::WouldBlock)) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                    Ok(Err(std::fs::TryLockError::WouldBlock)) => {
+                        std::thread::sleep(std::time::Duration::from_millis(20))
+                    }
                     _ => break,
                 }
             }

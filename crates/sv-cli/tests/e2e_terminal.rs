@@ -99,7 +99,7 @@ impl Drop for Tmux {
 
 #[test]
 fn first_unlock_asks_twice_and_hides_input() {
-    let env = TestEnv::new();
+    let env = TestEnv::passphrase();
     let sv = sv_bin();
     let app = env.mkdir("app");
     let t = Tmux::start(
@@ -140,7 +140,7 @@ fn first_unlock_asks_twice_and_hides_input() {
 
 #[test]
 fn mismatched_passphrases_create_nothing() {
-    let env = TestEnv::new();
+    let env = TestEnv::passphrase();
     let t = Tmux::start(&env, &format!("{} unlock", sv_bin().display()));
     t.wait_for("New vault passphrase:");
     t.type_line("one");

@@ -179,7 +179,10 @@ impl Vault {
     }
 
     fn backend(&self) -> Arc<dyn KeyBackend> {
-        self.backend.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.backend
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Opens the vault without a passphrase when the backend allows it.

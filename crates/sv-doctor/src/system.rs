@@ -8,6 +8,8 @@ use sv_core::paths::VaultPaths;
 use sv_core::protocol::StatusResult;
 
 /// What the CLI learned from the daemon.
+// One value per doctor run: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum DaemonState {
     /// Nothing listens on the socket.
     NotRunning,
@@ -59,15 +61,43 @@ pub fn daemon_check(state: &DaemonState, paths: &VaultPaths) -> Check {
 /// Check 2: the key backend (WARN when software only).
 pub fn backend_check(state: &DaemonState) -> Check {
     let title = "Key backend";
+    // Why `auto` skipped the backends before the one in use.
+    let skipped = |st: &sv_core::protocol::StatusResult| {
+        let why: Vec<String> = st
+            .backends
+            .iter()
+            .take_while(|b| b.name != st.backend)
+            .filter(|b| !b.available)
+            .map(|b| {
+                format!(
+                    "{} skipped: {}",
+                    b.name,
+                    b.reason.as_deref().unwrap_or("unavailable")
+                )
+            })
+            .collect();
+        if why.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", why.join("; "))
+        }
+    };
     match state {
+        DaemonState::Running(st) if st.backend_note.is_some() => Check::new(
+            "backend",
+            title,
+            Status::Fail,
+            format!("{}: {}", st.backend, st.backend_note.as_deref().unwrap_or_default()),
+        )
+        .with_fix("see docs/backends.md (Failures); `session-vault daemon status --verbose` lists the vault's key wrappings"),
         DaemonState::Running(st) if st.backend == "passphrase" => Check::new(
             "backend",
             title,
             Status::Warn,
-            "passphrase: software only, the vault key is as strong as your passphrase",
+            format!("passphrase: software only, the vault key is as strong as your passphrase{}", skipped(st)),
         )
         .with_fix("use a hardware-backed store where one exists: `session-vault rekey --backend tpm2` (or secret-service)"),
-        DaemonState::Running(st) => Check::new("backend", title, Status::Ok, format!("{} (hardware or OS protected)", st.backend)),
+        DaemonState::Running(st) => Check::new("backend", title, Status::Ok, format!("{} (hardware or OS protected){}", st.backend, skipped(st))),
         _ => Check::new("backend", title, Status::Warn, "unknown: the daemon is not answering")
             .with_fix("start the daemon, then run doctor again"),
     }
@@ -202,16 +232,40 @@ mod tests {
             backends: Vec::new(),
             lock_after: None,
             hygiene: None,
+            wrappings: vec!["passphrase".into()],
+            backend_note: None,
         };
         assert_eq!(
             backend_check(&DaemonState::Running(st.clone())).status,
             Status::Warn
         );
         let hw = StatusResult {
-            backend: "tpm2".into(),
-            ..st
+            backend: "libsecret".into(),
+            backends: vec![
+                sv_core::protocol::BackendReport {
+                    name: "tpm2".into(),
+                    available: false,
+                    reason: Some("no TPM".into()),
+                },
+                sv_core::protocol::BackendReport {
+                    name: "libsecret".into(),
+                    available: true,
+                    reason: None,
+                },
+            ],
+            ..st.clone()
         };
-        assert_eq!(backend_check(&DaemonState::Running(hw)).status, Status::Ok);
+        let c = backend_check(&DaemonState::Running(hw.clone()));
+        assert_eq!(c.status, Status::Ok);
+        assert!(c.summary.contains("tpm2 skipped: no TPM"), "{}", c.summary);
+        let gone = StatusResult {
+            backend_note: Some("libsecret cannot give the vault key back right now".into()),
+            ..hw
+        };
+        assert_eq!(
+            backend_check(&DaemonState::Running(gone)).status,
+            Status::Fail
+        );
         assert_eq!(backend_check(&DaemonState::NotRunning).status, Status::Warn);
     }
 }

@@ -16,17 +16,17 @@
 //! Rust over D-Bus, Linux and the BSDs) and TPM2 (cargo feature `tpm2`, links
 //! libtss2).
 
-mod passphrase;
 mod held;
+mod passphrase;
 #[cfg(feature = "tpm2")]
 mod tpm2;
 
-pub use passphrase::{PassphraseBackend, ARGON2_M_KIB, ARGON2_P, ARGON2_T};
 pub use held::{HeldKeyBackend, ITEM_LABEL, SERVICE as HELD_ITEM_SERVICE};
-#[cfg(feature = "tpm2")]
-pub use tpm2::Tpm2Backend;
+pub use passphrase::{PassphraseBackend, ARGON2_M_KIB, ARGON2_P, ARGON2_T};
 use sv_core::seal::KEY_LEN;
 use sv_core::{SecretString, VaultKey};
+#[cfg(feature = "tpm2")]
+pub use tpm2::Tpm2Backend;
 
 /// Why a backend could not protect or recover the key.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -48,9 +48,15 @@ pub enum KeyringError {
         reason: String,
     },
     #[error("the {backend} key store is locked: {detail}")]
-    Locked { backend: &'static str, detail: String },
+    Locked {
+        backend: &'static str,
+        detail: String,
+    },
     #[error("the vault key held by {backend} is missing: {detail}. The vault cannot be opened without it and no new key was created over it; if `session-vault daemon status --verbose` lists another wrapping, restart the daemon with that `--backend`, otherwise restore the keyring (or vault.db) from a backup")]
-    KeyMissing { backend: &'static str, detail: String },
+    KeyMissing {
+        backend: &'static str,
+        detail: String,
+    },
     #[error("no random numbers from the operating system: {0}")]
     Random(String),
 }

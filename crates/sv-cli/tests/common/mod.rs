@@ -93,6 +93,17 @@ impl TestEnv {
         }
     }
 
+    /// A test environment pinned to the passphrase backend, for tests of
+    /// passphrase behaviour (locked at start, wrong passphrase) that mean
+    /// nothing under SV_TEST_BACKEND=secret-service or tpm2.
+    pub fn passphrase() -> TestEnv {
+        let mut env = TestEnv::new();
+        env.extra_env.retain(|(k, _)| k != "SESSION_VAULT_BACKEND");
+        env.extra_env
+            .push(("SESSION_VAULT_BACKEND".to_owned(), "passphrase".to_owned()));
+        env
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.data_home.join("session-vault")
     }
