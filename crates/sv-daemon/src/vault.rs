@@ -145,7 +145,11 @@ impl Vault {
 
     /// Locks the vault when it has been idle for `lock_after`.
     pub fn lock_if_idle(&self) {
-        if self.idle.due() && self.key.read().unwrap_or_else(|p| p.into_inner()).is_some() {
+        // Only a passphrase vault locks (a rekey may have changed the backend).
+        if self.idle.due()
+            && self.backend().needs_passphrase()
+            && self.key.read().unwrap_or_else(|p| p.into_inner()).is_some()
+        {
             info!(lock_after = ?self.idle.after(), "idle: locking the vault");
             self.lock();
         }
