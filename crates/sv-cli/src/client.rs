@@ -18,26 +18,65 @@ use zeroize::Zeroizing;
 /// Largest response the client accepts (a `list` of many sessions is big).
 const MAX_RESPONSE: u64 = 512 * 1024 * 1024;
 
-/// Variables the daemon may inherit; everything else (an exported API key,
-/// say) is left behind so it never sits in the daemon's environment.
-const DAEMON_ENV: &[&str] = &[
-    "HOME",
-    "USER",
-    "LOGNAME",
-    "PATH",
-    "LANG",
-    "LC_ALL",
-    "TMPDIR",
-    "XDG_DATA_HOME",
-    "XDG_RUNTIME_DIR",
-    "XDG_CONFIG_HOME",
-    "DBUS_SESSION_BUS_ADDRESS",
-    "SESSION_VAULT_BACKEND",
-    "SESSION_VAULT_TCTI",
-    "RUST_LOG",
-    "TSS2_LOG",
-    "SESSION_VAULT_TEST_CRASH_AFTER_REKEY_WRAP",
-];
+/// How long the client waits for an answer (Argon2 at unlock takes well
+/// under a second; a stopped daemon makes the command fail with exit 4).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn current_uid() -> u32 {
+    // SAFETY: getuid cannot fail.
+    unsafe { libc::getuid() }
+}
+
+/// The uid of the process at the other end of `s`.
+fn peer_uid(s: &UnixStream) -> Option<u32> {
+    use std::os::fd::AsRawFd;
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cred`.
+    let rc = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0).then_some(cred.uid)
+}
+
+/// The runtime directory, if it exists, must be ours; our private
+/// `/tmp/session-vault-UID` must also be closed to others.
+fn check_runtime_dir(paths: &VaultPaths) -> std::result::Result<(), ConnectError> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = &paths.runtime_dir;
+    let meta = match std::fs::symlink_metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Err(ConnectError::NotRunning),
+        Err(e) => return Err(ConnectError::Other(e)),
+    };
+    let me = current_uid();
+    if !meta.is_dir() || meta.uid() != me {
+        return Err(ConnectError::Untrusted(format!(
+            "{} is not a directory of yours (owner uid {}, you are uid {me}); remove it or set XDG_RUNTIME_DIR to a directory of your own",
+            dir.display(),
+            meta.uid()
+        )));
+    }
+    if paths.runtime_dir_is_private && meta.mode() & 0o077 != 0 {
+        return Err(ConnectError::Untrusted(format!(
+            "{} is open to other users (mode {:o}); run `chmod 700 {}`",
+            dir.display(),
+            meta.mode() & 0o777,
+            dir.display()
+        )));
+    }
+    Ok(())
+}
 
 pub struct Client {
     reader: BufReader<UnixStream>,
@@ -48,14 +87,38 @@ pub struct Client {
 pub enum ConnectError {
     /// Nothing listens (no socket, or a stale one).
     NotRunning,
+    /// The directory or the listener belongs to someone else: talking to it
+    /// could hand them a key or a passphrase.
+    Untrusted(String),
     Other(std::io::Error),
 }
 
 impl Client {
-    pub fn connect(socket: &Path) -> std::result::Result<Client, ConnectError> {
-        match UnixStream::connect(socket) {
+    /// Connects to this user's daemon, after checking that the runtime
+    /// directory is the user's own and closed to others, and that the process
+    /// listening runs as the user (`SO_PEERCRED`): a socket planted by
+    /// another user never sees a request.
+    pub fn connect(paths: &VaultPaths) -> std::result::Result<Client, ConnectError> {
+        check_runtime_dir(paths)?;
+        match UnixStream::connect(&paths.socket) {
             Ok(s) => {
-                let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
+                let me = current_uid();
+                match peer_uid(&s) {
+                    Some(uid) if uid == me => {}
+                    Some(uid) => {
+                        return Err(ConnectError::Untrusted(format!(
+                            "the process listening on {} runs as uid {uid}, not as you (uid {me}); remove that socket or set XDG_RUNTIME_DIR to a directory of your own",
+                            paths.socket.display()
+                        )))
+                    }
+                    None => {
+                        return Err(ConnectError::Untrusted(format!(
+                            "cannot tell who listens on {}; remove that socket and start the daemon again",
+                            paths.socket.display()
+                        )))
+                    }
+                }
+                let _ = s.set_read_timeout(Some(READ_TIMEOUT));
                 let _ = s.set_write_timeout(Some(Duration::from_secs(10)));
                 Ok(Client {
                     reader: BufReader::new(s),
@@ -137,8 +200,9 @@ fn not_running_error(socket: &Path) -> CliError {
 
 /// Connects, starting the daemon first unless `SESSION_VAULT_NO_AUTOSTART=1`.
 pub fn connect_or_start(paths: &VaultPaths) -> Result<Client> {
-    match Client::connect(&paths.socket) {
+    match Client::connect(paths) {
         Ok(c) => Ok(c),
+        Err(ConnectError::Untrusted(m)) => Err(CliError::Unavailable(m)),
         Err(ConnectError::Other(e)) => Err(CliError::Unavailable(format!(
             "cannot reach the daemon at {}: {e}",
             paths.socket.display()
@@ -148,16 +212,21 @@ pub fn connect_or_start(paths: &VaultPaths) -> Result<Client> {
                 return Err(not_running_error(&paths.socket));
             }
             start_daemon(paths, None)?;
-            Client::connect(&paths.socket).map_err(|_| not_running_error(&paths.socket))
+            match Client::connect(paths) {
+                Ok(c) => Ok(c),
+                Err(ConnectError::Untrusted(m)) => Err(CliError::Unavailable(m)),
+                Err(_) => Err(not_running_error(&paths.socket)),
+            }
         }
     }
 }
 
 /// Connects without starting anything.
 pub fn connect_existing(paths: &VaultPaths) -> Result<Option<Client>> {
-    match Client::connect(&paths.socket) {
+    match Client::connect(paths) {
         Ok(c) => Ok(Some(c)),
         Err(ConnectError::NotRunning) => Ok(None),
+        Err(ConnectError::Untrusted(m)) => Err(CliError::Unavailable(m)),
         Err(ConnectError::Other(e)) => Err(CliError::Unavailable(format!(
             "cannot reach the daemon at {}: {e}",
             paths.socket.display()
@@ -180,7 +249,7 @@ fn daemon_command(backend: Option<&str>) -> Command {
         cmd.arg("--backend").arg(b);
     }
     cmd.env_clear();
-    for k in DAEMON_ENV {
+    for k in sv_core::paths::DAEMON_ENV {
         if let Some(v) = std::env::var_os(k) {
             cmd.env(k, v);
         }
@@ -190,15 +259,9 @@ fn daemon_command(backend: Option<&str>) -> Command {
 
 /// Replaces this process with the daemon (for `daemon start --foreground`).
 pub fn exec_daemon_foreground(backend: Option<&str>) -> CliError {
-    let mut cmd = daemon_command(backend);
     // Under a service manager the daemon reports readiness and logs to the
-    // journal itself (see docs/operations.md).
-    for k in ["NOTIFY_SOCKET", "JOURNAL_STREAM"] {
-        if let Some(v) = std::env::var_os(k) {
-            cmd.env(k, v);
-        }
-    }
-    let err = cmd.exec();
+    // journal itself (NOTIFY_SOCKET, JOURNAL_STREAM are in the allow-list).
+    let err = daemon_command(backend).exec();
     CliError::Failed(format!(
         "cannot run {}: {err}; reinstall session-vault so sv-daemon sits beside it",
         daemon_binary().display()
@@ -243,7 +306,7 @@ pub fn start_daemon(paths: &VaultPaths, backend: Option<&str>) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut exited: Option<Instant> = None;
     loop {
-        if let Ok(mut c) = Client::connect(&paths.socket) {
+        if let Ok(mut c) = Client::connect(paths) {
             if c.call::<_, serde_json::Value>("status", serde_json::json!({}))
                 .is_ok()
             {

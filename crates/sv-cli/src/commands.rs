@@ -126,6 +126,11 @@ fn daemon(paths: &VaultPaths, action: DaemonAction) -> Result<u8> {
             while paths.socket.exists() && std::time::Instant::now() < deadline {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
+            if paths.socket.exists() {
+                return Err(CliError::Failed(
+                    "the daemon did not stop within 15 s; check `session-vault daemon status --verbose` and kill its pid".into(),
+                ));
+            }
             // The daemon holds its lock until the process ends (after the
             // final checkpoint): wait for that too, so `stop; start` works.
             while std::time::Instant::now() < deadline {
@@ -302,25 +307,36 @@ fn add(paths: &VaultPaths, a: AddArgs) -> Result<u8> {
 /// Fetches the credential of each tool for this directory.
 fn fetch(paths: &VaultPaths, tools_wanted: &[String]) -> Result<Vec<p::GetResult>> {
     let table = tools(paths)?;
-    for t in tools_wanted {
-        tool_vars(&table, t)?;
-    }
+    let expected = tools_wanted
+        .iter()
+        .map(|t| tool_vars(&table, t))
+        .collect::<Result<Vec<_>>>()?;
     let mut c: Client = client::connect_or_start(paths)?;
     let cwd = std::env::current_dir()
         .ok()
         .map(|d| d.to_string_lossy().into_owned());
-    tools_wanted
-        .iter()
-        .map(|t| {
-            c.call(
-                method::GET,
-                p::GetParams {
-                    tool: t.clone(),
-                    cwd: cwd.clone(),
-                },
-            )
-        })
-        .collect()
+    let mut results = Vec::with_capacity(tools_wanted.len());
+    for (t, vars) in tools_wanted.iter().zip(expected) {
+        let r: p::GetResult = c.call(
+            method::GET,
+            p::GetParams {
+                tool: t.clone(),
+                cwd: cwd.clone(),
+            },
+        )?;
+        // Only the variables this tool is known to set go into a shell or
+        // an environment: a reply naming anything else (LD_PRELOAD, or
+        // shell code) is refused.
+        let names: Vec<&str> = r.values.iter().map(|v| v.name.as_str()).collect();
+        if names != vars.iter().map(String::as_str).collect::<Vec<_>>() {
+            return Err(CliError::Failed(format!(
+                "the daemon answered for tool `{t}` with variables other than {}; check config.toml matches the daemon's (restart it with `session-vault daemon stop`)",
+                vars.join(", ")
+            )));
+        }
+        results.push(r);
+    }
+    Ok(results)
 }
 
 fn env(paths: &VaultPaths, a: EnvArgs) -> Result<u8> {

@@ -185,8 +185,9 @@ pub fn integrate(a: IntegrateArgs) -> Result<u8> {
     println!("Claude Code now asks the vault for its key; undo with `session-vault integrate claude --undo` and the same --project/--user.");
     if plaintext_key {
         eprintln!(
-            "warning: {} also sets ANTHROPIC_API_KEY in plaintext under \"env\": store it with `session-vault add --tool claude`, then delete it from the file",
-            shown.display()
+            "warning: {} also sets ANTHROPIC_API_KEY in plaintext under \"env\": store it with `session-vault add --tool claude`, then delete it from the file and from the backup {} (or run `session-vault doctor --fix`)",
+            shown.display(),
+            backup.display()
         );
     }
     Ok(0)

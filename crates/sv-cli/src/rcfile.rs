@@ -306,7 +306,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8], new_mode: u32) -> std::io::Result
         match std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(new_mode)
+            // Private while the content is written; the final mode is set
+            // on the descriptor before the rename.
+            .mode(0o600)
             .open(&tmp)
         {
             Ok(f) => break (tmp, f),
@@ -318,9 +320,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8], new_mode: u32) -> std::io::Result
     };
     let result = (|| {
         file.write_all(bytes)?;
-        if let Some(mode) = old_mode {
-            file.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        }
+        let mode = old_mode.unwrap_or(new_mode);
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
         file.sync_all()?;
         drop(file);
         std::fs::rename(&tmp, path)

@@ -74,7 +74,7 @@ pub fn render_plist(daemon: &Path, log: &Path) -> std::result::Result<String, St
             &format!("<string>{daemon}</string>"),
         )
         .replace(
-            "<string>/tmp/session-vault-daemon.log</string>",
+            "<string>/Users/YOU/Library/Logs/session-vault-daemon.log</string>",
             &format!("<string>{log}</string>"),
         ))
 }
@@ -310,7 +310,8 @@ mod tests {
             "{p}"
         );
         assert!(
-            !p.contains("/usr/local/bin/sv-daemon") && !p.contains("/tmp/session-vault-daemon.log")
+            !p.contains("/usr/local/bin/sv-daemon")
+                && !p.contains("/Users/YOU/Library/Logs/session-vault-daemon.log")
         );
         // plistlib is Python's own property-list reader.
         let mut child = std::process::Command::new("python3")

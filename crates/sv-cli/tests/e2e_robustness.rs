@@ -394,6 +394,10 @@ fn a_runtime_dir_open_to_others_is_refused() {
 fn peers_of_another_uid_are_refused() {
     // SAFETY: geteuid cannot fail.
     if unsafe { libc::geteuid() } != 0 {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs as root: this test must not be skipped there"
+        );
         eprintln!("not root: cannot switch to another uid to test this (CI runs as root)");
         return;
     }
@@ -405,27 +409,126 @@ fn peers_of_another_uid_are_refused() {
         std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     std::fs::set_permissions(env.socket(), std::fs::Permissions::from_mode(0o666)).unwrap();
-    let other_data = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(other_data.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let mut cmd = Command::new(sv_bin());
-    env.apply_env(&mut cmd);
-    cmd.args(["get", "--tool", "claude"])
-        .env("XDG_DATA_HOME", other_data.path())
-        .env("HOME", other_data.path())
-        .env("SESSION_VAULT_NO_AUTOSTART", "1")
-        .current_dir("/");
-    // SAFETY: setgid/setuid in the child before exec.
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        cmd.pre_exec(|| {
-            if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let r = run_cmd(cmd, None).code(4);
-    assert!(r.stderr.contains("another user"), "{}", r.stderr);
-    assert!(!r.stdout.contains("key-global"));
+    let (_, answer) = raw_request_as_nobody(
+        &env.socket(),
+        std::path::Path::new("/"),
+        r#"{"jsonrpc":"2.0","id":1,"method":"get","params":{"tool":"claude"}}"#,
+    );
+    assert!(
+        answer.contains("-32003") && answer.contains("another user"),
+        "{answer}"
+    );
+    assert!(!answer.contains("key-global"));
     assert!(env.daemon_pid().is_some(), "daemon still serving");
+}
+
+#[test]
+fn a_runtime_dir_of_another_user_is_never_talked_to() {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs as root: this test must not be skipped there"
+        );
+        eprintln!("not root: cannot chown to another user");
+        return;
+    }
+    let env = TestEnv::new();
+    // SAFETY: chown(2) on our own temp directory.
+    let c = std::ffi::CString::new(env.runtime.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0);
+    let r = env
+        .run(
+            &["add", "--tool", "claude", "--global"],
+            Some("sk-must-not-leave\n"),
+        )
+        .code(4);
+    assert!(
+        r.stderr.contains("not a directory of yours"),
+        "{}",
+        r.stderr
+    );
+    let r = env.run(&["get", "--tool", "claude"], None).code(4);
+    assert!(r.stderr.contains("XDG_RUNTIME_DIR"), "{}", r.stderr);
+}
+
+#[test]
+fn a_reply_naming_other_variables_is_refused() {
+    // A fake daemon (same uid) answers `get` with a name that is shell code.
+    let env = TestEnv::new();
+    let listener = std::os::unix::net::UnixListener::bind(env.socket()).unwrap();
+    let server = std::thread::spawn(move || {
+        for _ in 0..2 {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut line = String::new();
+            BufReader::new(s.try_clone().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            let reply = r#"{"jsonrpc":"2.0","id":1,"result":{"session_id":"x","tool":"claude","scope":"global","values":[{"name":"X;touch pwned;Y","value":"v"}]}}"#;
+            s.write_all(reply.as_bytes()).unwrap();
+            s.write_all(b"\n").unwrap();
+        }
+    });
+    let app = env.mkdir("app");
+    for args in [
+        &["env", "--tool", "claude"][..],
+        &["exec", "--tool", "claude", "--", "true"][..],
+    ] {
+        let r = env.run_in(&app, args, None).code(1);
+        assert!(r.stdout.is_empty(), "{}", r.stdout);
+        assert!(
+            r.stderr.contains("variables other than ANTHROPIC_API_KEY"),
+            "{}",
+            r.stderr
+        );
+    }
+    server.join().unwrap();
+    assert!(!app.join("pwned").exists());
+}
+
+#[test]
+fn a_slow_typist_keeps_the_connection() {
+    // `add` asks for status, then waits for the user to paste the key on
+    // the same connection: more than 30 s idle between frames is fine.
+    let env = TestEnv::new();
+    env.start_unlocked();
+    let mut s = UnixStream::connect(env.socket()).unwrap();
+    assert!(rpc(&mut s, r#"{"jsonrpc":"2.0","id":1,"method":"status"}"#)["result"].is_object());
+    std::thread::sleep(Duration::from_secs(31));
+    assert!(rpc(&mut s, r#"{"jsonrpc":"2.0","id":2,"method":"status"}"#)["result"].is_object());
+}
+
+#[test]
+fn a_daemon_started_by_hand_drops_exported_keys() {
+    let env = TestEnv::new();
+    let mut cmd = Command::new(daemon_bin());
+    env.apply_env(&mut cmd);
+    cmd.env("ANTHROPIC_API_KEY", "sk-ant-exported-by-hand")
+        .env("SOMETHING_ELSE", "x");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while UnixStream::connect(env.socket()).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "daemon did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let environ = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap();
+    assert!(!contains(&environ, b"sk-ant-exported-by-hand"));
+    assert!(!contains(&environ, b"SOMETHING_ELSE"));
+    assert!(
+        contains(&environ, b"XDG_RUNTIME_DIR="),
+        "the allow-listed variables stay"
+    );
+    // SAFETY: kill(2) of our child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(0));
 }

@@ -11,6 +11,34 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+/// Environment variables the daemon keeps; everything else (an API key the
+/// user exported, say) is dropped before the daemon runs, so it never sits
+/// in `/proc/PID/environ`. The CLI starts it with only these, and the daemon
+/// re-executes itself with only these when started any other way.
+pub const DAEMON_ENV: &[&str] = &[
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "PATH",
+    "LANG",
+    "LC_ALL",
+    "TMPDIR",
+    "XDG_DATA_HOME",
+    "XDG_RUNTIME_DIR",
+    "XDG_CONFIG_HOME",
+    "DBUS_SESSION_BUS_ADDRESS",
+    "SESSION_VAULT_BACKEND",
+    "SESSION_VAULT_TCTI",
+    "RUST_LOG",
+    "TSS2_LOG",
+    // Test-only: abort mid-rekey (crates/sv-cli/tests/backends.rs).
+    "SESSION_VAULT_TEST_CRASH_AFTER_REKEY_WRAP",
+    // Service managers: readiness and journal logging.
+    "NOTIFY_SOCKET",
+    "JOURNAL_STREAM",
+    "INVOCATION_ID",
+];
+
 /// The resolved locations of one user's vault and daemon.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VaultPaths {

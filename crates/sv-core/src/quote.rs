@@ -82,9 +82,16 @@ pub fn powershell_quote(s: &str) -> String {
     out
 }
 
-/// Renders `vars` (name, value) in `format`, one statement per line. Names
-/// must already be valid variable names (see [`crate::tools`]).
+/// Renders `vars` (name, value) in `format`, one statement per line. A name
+/// that is not a valid variable name (see [`crate::tools::valid_var_name`])
+/// is left out: names are never quoted, so they must never carry code.
 pub fn render_env(format: EnvFormat, vars: &[(&str, &SecretString)]) -> Zeroizing<String> {
+    let vars: Vec<(&str, &SecretString)> = vars
+        .iter()
+        .copied()
+        .filter(|(n, _)| crate::tools::valid_var_name(n))
+        .collect();
+    let vars = vars.as_slice();
     let mut out = Zeroizing::new(String::new());
     match format {
         EnvFormat::Json => {
@@ -212,6 +219,21 @@ mod tests {
         assert_eq!(&*out, "$env:A = 'x''y'\n");
         let out = render_env(EnvFormat::Json, &[("A", &v), ("B", &"\"\n".into())]);
         assert_eq!(&*out, "{\"A\":\"x'y\",\"B\":\"\\\"\\n\"}\n");
+    }
+
+    #[test]
+    fn invalid_names_are_never_rendered() {
+        let v = SecretString::from("x");
+        for f in [
+            EnvFormat::Sh,
+            EnvFormat::Fish,
+            EnvFormat::PowerShell,
+            EnvFormat::Json,
+        ] {
+            let out = render_env(f, &[("X;touch pwned;Y", &v), ("OK", &v)]);
+            assert!(!out.contains("pwned"), "{f:?}: {}", *out);
+            assert!(out.contains("OK"));
+        }
     }
 
     proptest! {

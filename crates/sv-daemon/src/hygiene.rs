@@ -85,3 +85,28 @@ pub fn observe() -> sv_core::ops::Hygiene {
         deny_write_execute,
     }
 }
+
+/// Re-executes this program with only the allow-listed environment
+/// ([`sv_core::paths::DAEMON_ENV`]) when anything else is set, so that a key
+/// exported in the shell that started the daemon (by hand, or by a service
+/// manager) never sits in `/proc/PID/environ`. Returns only on failure, or
+/// when the environment is already clean.
+pub fn reexec_with_clean_env() -> Result<(), String> {
+    use std::os::unix::process::CommandExt;
+    let allowed = sv_core::paths::DAEMON_ENV;
+    let dirty = std::env::vars_os().any(|(k, _)| !k.to_str().is_some_and(|k| allowed.contains(&k)));
+    if !dirty {
+        return Ok(());
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| format!("cannot find my own executable to drop the environment: {e}"))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(std::env::args_os().skip(1)).env_clear();
+    for k in allowed {
+        if let Some(v) = std::env::var_os(k) {
+            cmd.env(k, v);
+        }
+    }
+    let err = cmd.exec();
+    Err(format!("cannot re-execute with a clean environment: {err}"))
+}

@@ -52,8 +52,14 @@ or on demand by the CLI; runs in the foreground until SIGTERM.";
 
 /// Entry point of the `sv-daemon` binary.
 pub fn main() -> ExitCode {
+    if let Err(e) = hygiene::reexec_with_clean_env() {
+        eprintln!("sv-daemon: {e}");
+        return ExitCode::from(1);
+    }
     let mut opts = RunOptions::default();
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned());
     while let Some(a) = args.next() {
         match a.as_str() {
             "--backend" => match args.next() {

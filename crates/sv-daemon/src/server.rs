@@ -12,14 +12,18 @@ use sv_core::paths::VaultPaths;
 use sv_core::protocol::{self as p, code, RpcError, MAX_FRAME};
 use sv_core::ToolTable;
 use sv_store::Store;
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 use zeroize::Zeroizing;
 
-/// How long a connection may sit without sending a complete frame.
-const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a frame may take from its first byte to its newline.
+const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a connection may sit idle between frames: long enough for a
+/// user to find and paste a key between `add`'s status check and the add
+/// itself on the same connection.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long SIGTERM waits for in-flight requests.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -97,6 +101,22 @@ fn load_tools(paths: &VaultPaths) -> Result<ToolTable, DaemonError> {
     }
 }
 
+fn take_lock(path: &Path) -> Result<fs::File, DaemonError> {
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(setup("open the lock file", path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(DaemonError::AlreadyRunning(path.to_owned())),
+        Err(fs::TryLockError::Error(e)) => Err(setup("lock", path)(e)),
+    }
+}
+
 /// Runs the daemon until SIGTERM/SIGINT or a `shutdown` request.
 pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let notes = hygiene::harden();
@@ -111,20 +131,15 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let daemon_config = crate::settings::load(&paths)?;
     prepare_runtime_dir(&paths, uid)?;
 
-    let lock_path = paths.lock_file();
-    let lock = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&lock_path)
-        .map_err(setup("open the lock file", &lock_path))?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(fs::TryLockError::WouldBlock) => return Err(DaemonError::AlreadyRunning(lock_path)),
-        Err(fs::TryLockError::Error(e)) => return Err(setup("lock", &lock_path)(e)),
-    }
+    // One daemon per user: a lock beside the socket, and one beside the
+    // vault (two shells with different XDG_RUNTIME_DIR share one vault).
+    let lock = take_lock(&paths.lock_file())?;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&paths.data_dir)
+        .map_err(setup("create", &paths.data_dir))?;
+    let vault_lock = take_lock(&paths.data_dir.join("daemon.lock"))?;
 
     let store = Store::open(&paths.vault_db())?;
     let (backend, reports) =
@@ -143,6 +158,7 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
         .map_err(|e| DaemonError::Setup(format!("cannot start the runtime: {e}")))?;
     let result = runtime.block_on(serve(vault.clone(), &paths, uid));
     vault.checkpoint();
+    drop(vault_lock);
     drop(lock);
     result
 }
@@ -219,38 +235,86 @@ async fn serve(vault: Arc<Vault>, paths: &VaultPaths, uid: u32) -> Result<(), Da
 }
 
 enum Frame {
-    Line,
+    Line(Zeroizing<Vec<u8>>),
     Eof,
     TooLarge,
+    TimedOut,
 }
 
-/// Reads one newline-terminated frame into `buf` (without the newline),
-/// never holding more than [`MAX_FRAME`] bytes.
-async fn read_frame<R: AsyncBufRead + Unpin>(
-    r: &mut R,
-    buf: &mut Vec<u8>,
-) -> std::io::Result<Frame> {
-    loop {
-        let avail = r.fill_buf().await?;
-        if avail.is_empty() {
-            return Ok(Frame::Eof);
+/// Reads newline-terminated frames, keeping every byte it holds in
+/// zeroising memory (frames carry keys and passphrases): no `BufReader`
+/// buffer or reallocation leaves a copy behind.
+struct FrameReader<R> {
+    inner: R,
+    pending: Zeroizing<Vec<u8>>,
+}
+
+/// Appends `data` to `buf`, moving to a bigger zeroising buffer (and wiping
+/// the old one) instead of letting `Vec` reallocate behind our back.
+fn push_zeroizing(buf: &mut Zeroizing<Vec<u8>>, data: &[u8]) {
+    let need = buf.len() + data.len();
+    if need > buf.capacity() {
+        let mut bigger = Zeroizing::new(Vec::with_capacity(need.max(buf.capacity() * 2).max(1024)));
+        bigger.extend_from_slice(buf);
+        *buf = bigger;
+    }
+    buf.extend_from_slice(data);
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> FrameReader<R> {
+    fn new(inner: R) -> Self {
+        FrameReader {
+            inner,
+            pending: Zeroizing::new(Vec::new()),
         }
-        if let Some(i) = avail.iter().position(|&b| b == b'\n') {
-            if buf.len() + i > MAX_FRAME {
-                r.consume(i + 1);
+    }
+
+    /// The next frame (without its newline). Waits up to [`IDLE_TIMEOUT`]
+    /// for a frame to start and [`FRAME_TIMEOUT`] for it to finish.
+    async fn next(&mut self) -> std::io::Result<Frame> {
+        let mut deadline =
+            (!self.pending.is_empty()).then(|| tokio::time::Instant::now() + FRAME_TIMEOUT);
+        let mut chunk = Zeroizing::new([0u8; 4096]);
+        loop {
+            if let Some(i) = self.pending.iter().position(|&b| b == b'\n') {
+                if i > MAX_FRAME {
+                    return Ok(Frame::TooLarge);
+                }
+                let mut line = Zeroizing::new(Vec::with_capacity(i));
+                line.extend_from_slice(&self.pending[..i]);
+                let mut rest = Zeroizing::new(Vec::with_capacity(self.pending.len() - i - 1));
+                rest.extend_from_slice(&self.pending[i + 1..]);
+                self.pending = rest;
+                return Ok(Frame::Line(line));
+            }
+            if self.pending.len() > MAX_FRAME {
                 return Ok(Frame::TooLarge);
             }
-            buf.extend_from_slice(&avail[..i]);
-            r.consume(i + 1);
-            return Ok(Frame::Line);
+            let limit = deadline.unwrap_or_else(|| tokio::time::Instant::now() + IDLE_TIMEOUT);
+            let n = match tokio::time::timeout_at(limit, self.inner.read(&mut chunk[..])).await {
+                Ok(r) => r?,
+                Err(_) => return Ok(Frame::TimedOut),
+            };
+            if n == 0 {
+                return Ok(Frame::Eof);
+            }
+            deadline.get_or_insert_with(|| tokio::time::Instant::now() + FRAME_TIMEOUT);
+            push_zeroizing(&mut self.pending, &chunk[..n]);
         }
-        let n = avail.len();
-        if buf.len() + n > MAX_FRAME {
-            return Ok(Frame::TooLarge);
-        }
-        buf.extend_from_slice(avail);
-        r.consume(n);
     }
+}
+
+/// The caller's working directory, from the kernel. The path read from the
+/// `/proc/PID/cwd` link must be the very directory the link points at (same
+/// device and inode), which rules out deleted directories ("/x (deleted)")
+/// and a directory renamed in between.
+fn peer_cwd(pid: i32) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let link = format!("/proc/{pid}/cwd");
+    let path = fs::read_link(&link).ok()?;
+    let real = fs::metadata(&link).ok()?;
+    let named = fs::metadata(&path).ok()?;
+    (real.dev() == named.dev() && real.ino() == named.ino() && named.is_dir()).then_some(path)
 }
 
 fn peer_of(stream: &UnixStream) -> Option<Peer> {
@@ -258,10 +322,7 @@ fn peer_of(stream: &UnixStream) -> Option<Peer> {
     let pid = cred.pid();
     let (cwd, exe) = match pid {
         Some(pid) if cfg!(target_os = "linux") => {
-            let cwd = fs::read_link(format!("/proc/{pid}/cwd"))
-                .ok()
-                // A deleted directory reads as "/x (deleted)": no scope then.
-                .filter(|c| c.is_dir());
+            let cwd = peer_cwd(pid);
             let exe = fs::read_link(format!("/proc/{pid}/exe")).ok();
             (cwd, exe)
         }
@@ -275,30 +336,30 @@ fn peer_of(stream: &UnixStream) -> Option<Peer> {
     })
 }
 
-fn encode_response(
-    id: &serde_json::Value,
-    out: Result<Box<serde_json::value::RawValue>, RpcError>,
-) -> Zeroizing<Vec<u8>> {
-    let mut buf = Zeroizing::new(
-        match out {
-            Ok(result) => serde_json::to_vec(&p::ResponseOk {
-                jsonrpc: "2.0",
-                id,
-                result: &result,
-            }),
-            Err(error) => serde_json::to_vec(&p::ResponseErr {
-                jsonrpc: "2.0",
-                id,
-                error,
-            }),
+/// The response line for `out`, newline included, built in one pre-sized
+/// zeroising buffer (results can hold keys).
+fn encode_response(id: &serde_json::Value, out: crate::vault::Outcome) -> Zeroizing<Vec<u8>> {
+    let id_text = serde_json::to_vec(id).unwrap_or_else(|_| b"null".to_vec());
+    match out {
+        Ok(result) => {
+            let mut buf = Zeroizing::new(Vec::with_capacity(result.len() + id_text.len() + 48));
+            buf.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+            buf.extend_from_slice(&id_text);
+            buf.extend_from_slice(br#","result":"#);
+            buf.extend_from_slice(&result);
+            buf.extend_from_slice(b"}\n");
+            buf
         }
-        .unwrap_or_else(|_| {
-            br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error"}}"#
-                .to_vec()
-        }),
-    );
-    buf.push(b'\n');
-    buf
+        Err(error) => {
+            let mut buf = Zeroizing::new(
+                serde_json::to_vec(&p::ResponseErr { jsonrpc: "2.0", id, error }).unwrap_or_else(|_| {
+                    br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error"}}"#.to_vec()
+                }),
+            );
+            buf.push(b'\n');
+            buf
+        }
+    }
 }
 
 async fn serve_conn(
@@ -308,7 +369,7 @@ async fn serve_conn(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let null = serde_json::Value::Null;
-    let Some(peer) = peer_of(&stream) else {
+    let Some(mut peer) = peer_of(&stream) else {
         warn!("refused a connection whose credentials cannot be read");
         return;
     };
@@ -323,28 +384,32 @@ async fn serve_conn(
         let _ = wr.write_all(&encode_response(&null, Err(err))).await;
         return;
     }
-    let mut reader = BufReader::with_capacity(8 * 1024, rd);
+    let mut reader = FrameReader::new(rd);
     loop {
-        let mut buf = Zeroizing::new(Vec::new());
         let frame = tokio::select! {
-            r = tokio::time::timeout(READ_TIMEOUT, read_frame(&mut reader, &mut buf)) => r,
+            r = reader.next() => r,
             _ = shutdown.changed() => break,
         };
         match frame {
-            Err(_) => {
-                debug!(pid = ?peer.pid, "closing an idle connection");
+            Ok(Frame::TimedOut) => {
+                debug!(pid = ?peer.pid, "closing an idle or stalled connection");
                 break;
             }
-            Ok(Err(_)) | Ok(Ok(Frame::Eof)) => break,
-            Ok(Ok(Frame::TooLarge)) => {
+            Err(_) | Ok(Frame::Eof) => break,
+            Ok(Frame::TooLarge) => {
                 warn!(pid = ?peer.pid, "refused a frame over 64 KiB");
                 let err = RpcError::new(code::FRAME_TOO_LARGE, "request larger than 64 KiB");
                 let _ = wr.write_all(&encode_response(&null, Err(err))).await;
                 break;
             }
-            Ok(Ok(Frame::Line)) => {
+            Ok(Frame::Line(buf)) => {
                 if buf.iter().all(u8::is_ascii_whitespace) {
                     continue;
+                }
+                // The directory is read for every request, not once per
+                // connection: a client may chdir between requests.
+                if let Some(pid) = peer.pid {
+                    peer.cwd = peer_cwd(pid);
                 }
                 let reply = tokio::task::block_in_place(|| handle_frame(&vault, &buf, &peer));
                 if wr.write_all(&reply).await.is_err() {

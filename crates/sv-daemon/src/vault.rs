@@ -57,14 +57,21 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
-type Outcome = Result<Box<RawValue>, RpcError>;
+/// A handler's answer: the JSON text of its result (in zeroising memory, as
+/// results can hold keys), or an error.
+pub type Outcome = Result<Zeroizing<Vec<u8>>, RpcError>;
 
 fn to_raw<T: Serialize>(v: &T) -> Outcome {
-    // Serialised results may hold secrets: build them in a zeroising buffer.
-    let buf = Zeroizing::new(
-        serde_json::to_string(v).map_err(|e| RpcError::new(code::INTERNAL, e.to_string()))?,
-    );
-    RawValue::from_string((*buf).clone()).map_err(|e| RpcError::new(code::INTERNAL, e.to_string()))
+    to_json(v, 512)
+}
+
+/// Serialises into one buffer of `capacity` bytes, so that a result that
+/// fits never leaves a reallocated copy behind.
+fn to_json<T: Serialize>(v: &T, capacity: usize) -> Outcome {
+    let mut buf = Zeroizing::new(Vec::with_capacity(capacity));
+    serde_json::to_writer(&mut *buf, v)
+        .map_err(|e| RpcError::new(code::INTERNAL, e.to_string()))?;
+    Ok(buf)
 }
 
 fn params<'a, T: serde::Deserialize<'a>>(raw: Option<&'a RawValue>) -> Result<T, RpcError> {
@@ -227,7 +234,16 @@ impl Vault {
                 to_raw(&p::Empty {})
             }
             method::ADD => to_raw(&self.add(params(req.params)?)?),
-            method::GET => to_raw(&self.get(params(req.params)?, peer)?),
+            method::GET => {
+                let r = self.get(params(req.params)?, peer)?;
+                // JSON escaping at most sextuples a byte (\u00XX).
+                let size: usize = r
+                    .values
+                    .iter()
+                    .map(|v| 6 * v.value.len() + v.name.len() + 32)
+                    .sum();
+                to_json(&r, size + 256)
+            }
             method::LIST => to_raw(&self.list(params(req.params)?)?),
             method::REMOVE => to_raw(&self.remove(params(req.params)?)?),
             method::REKEY => to_raw(&self.rekey(params(req.params)?)?),

@@ -115,7 +115,7 @@ fn fish(s: &str) -> Option<Assignment<'_>> {
 }
 
 fn powershell(s: &str) -> Option<Assignment<'_>> {
-    if s.len() > 5 && s[..5].eq_ignore_ascii_case("$env:") {
+    if s.len() > 5 && s.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("$env:")) {
         let rest = &s[5..];
         let n = ident_len(rest);
         let name = &rest[..n];
@@ -199,6 +199,12 @@ fn word(s: &str, dialect: Dialect) -> Zeroizing<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn non_ascii_lines_do_not_panic() {
+        assert!(super::powershell("Привет мир").is_none());
+        assert!(super::powershell("$env:Ä = 'x'").is_none());
+    }
+
     use super::*;
 
     fn p(line: &str, d: Dialect) -> Option<(String, String)> {

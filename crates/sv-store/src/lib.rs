@@ -202,6 +202,12 @@ impl Store {
         let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         let app_id: i64 = c.query_row("PRAGMA application_id", [], |r| r.get(0))?;
         let tables: i64 = c.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+        if version < 0 {
+            return Err(StoreError::Damaged {
+                path: self.path.clone(),
+                detail: format!("negative schema version {version}"),
+            });
+        }
         if version > SCHEMA_VERSION {
             return Err(StoreError::NewerSchema {
                 path: self.path.clone(),
@@ -340,7 +346,7 @@ impl Store {
                     row.fingerprint,
                     row.expiry.created_at,
                     row.expiry.last_used,
-                    row.expiry.idle_ttl as i64,
+                    i64::try_from(row.expiry.idle_ttl).unwrap_or(i64::MAX),
                     row.expiry.hard_deadline
                 ],
             )?;
@@ -487,7 +493,12 @@ impl Store {
     /// Deletes the sessions whose id starts with `prefix` (at least 4
     /// characters): 0 or 1 of them, never several.
     pub fn remove_by_id_prefix(&mut self, prefix: &str) -> Result<u64> {
-        let pattern = format!("{}%", prefix.replace(['%', '_'], ""));
+        // Session ids are UUIDs: anything else matches nothing (and never
+        // acts as a LIKE wildcard).
+        if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+            return Ok(0);
+        }
+        let pattern = format!("{}%", prefix.to_ascii_lowercase());
         let ids: Vec<String> = {
             let mut st = self.wrap(
                 self.conn
@@ -672,6 +683,9 @@ mod tests {
             s.remove_by_id_prefix("abcd"),
             Err(StoreError::AmbiguousId(_))
         ));
+        // LIKE wildcards are not ids: they match nothing.
+        assert_eq!(s.remove_by_id_prefix("____").unwrap(), 0);
+        assert_eq!(s.remove_by_id_prefix("%%%%").unwrap(), 0);
         assert_eq!(s.count().unwrap(), 2);
         assert_eq!(s.remove_by_scope(&Scope::Global).unwrap(), 2);
     }
