@@ -58,6 +58,44 @@ fn unavailable(what: &str, e: impl std::fmt::Display) -> KeyringError {
     }
 }
 
+/// How a transient TPM shortage is reported; such errors are retried.
+const BUSY: &str = "the TPM is busy";
+
+/// A TPM error: a shortage of object or session slots (another process
+/// holds them, or a TPM without a resource manager such as swtpm is shared)
+/// or a "retry" answer is [`BUSY`]; anything else goes to `otherwise`.
+fn tpm_err(
+    what: &str,
+    e: tss_esapi::Error,
+    otherwise: impl FnOnce(String) -> KeyringError,
+) -> KeyringError {
+    let text = e.to_string();
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("out of memory") || lower.contains("retry") || lower.contains("yielded") {
+        return KeyringError::Unavailable {
+            backend: NAME,
+            reason: format!("{BUSY} ({what}: {text}); try again in a moment"),
+        };
+    }
+    otherwise(text)
+}
+
+/// Runs `op` again while the TPM reports itself busy (about 4 s in all).
+fn retry_busy<T>(mut op: impl FnMut() -> Result<T, KeyringError>) -> Result<T, KeyringError> {
+    let mut attempt = 0u64;
+    loop {
+        match op() {
+            Err(KeyringError::Unavailable { reason, .. })
+                if reason.starts_with(BUSY) && attempt < 12 =>
+            {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50 * attempt));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn damaged(detail: String) -> KeyringError {
     KeyringError::Damaged {
         backend: NAME,
@@ -155,7 +193,11 @@ impl Session {
             .execute_with_nullauth_session(|c| {
                 c.create_primary(Hierarchy::Owner, template, None, None, None, None)
             })
-            .map_err(|e| unavailable("the TPM cannot create the storage primary key", e))?
+            .map_err(|e| {
+                tpm_err("creating the storage primary key", e, |t| {
+                    unavailable("the TPM cannot create the storage primary key", t)
+                })
+            })?
             .key_handle;
         let session = ctx
             .start_auth_session(
@@ -166,7 +208,11 @@ impl Session {
                 SymmetricDefinition::AES_128_CFB,
                 HashingAlgorithm::Sha256,
             )
-            .map_err(|e| unavailable("the TPM cannot start an HMAC session", e))?;
+            .map_err(|e| {
+                tpm_err("starting an HMAC session", e, |t| {
+                    unavailable("the TPM cannot start an HMAC session", t)
+                })
+            })?;
         let Some(auth) = session else {
             return Err(unavailable(
                 "the TPM cannot start an HMAC session",
@@ -279,18 +325,7 @@ impl KeyBackend for Tpm2Backend {
         vek: &VaultKey,
         _passphrase: Option<&SecretString>,
     ) -> Result<Vec<u8>, KeyringError> {
-        let mut s = Session::open()?;
-        let data = SensitiveData::try_from(vek.expose_bytes().to_vec())
-            .map_err(|e| unavailable("cannot pass the key to the TPM", e))?;
-        let template = sealed_template()?;
-        let primary = s.primary;
-        let created = s
-            .ctx
-            .execute_with_session(s.session, |c| {
-                c.create(primary, template, None, Some(data), None, None)
-            })
-            .map_err(|e| unavailable("the TPM cannot seal the key", e))?;
-        encode(&created.out_public, &created.out_private)
+        retry_busy(|| seal(vek))
     }
 
     fn recover(
@@ -299,28 +334,57 @@ impl KeyBackend for Tpm2Backend {
         _passphrase: Option<&SecretString>,
     ) -> Result<VaultKey, KeyringError> {
         let (public, private) = decode(blob)?;
-        let mut s = Session::open()?;
-        let primary = s.primary;
-        let loaded = s
+        retry_busy(|| unseal(public.clone(), private.clone()))
+    }
+}
+
+fn seal(vek: &VaultKey) -> Result<Vec<u8>, KeyringError> {
+    let mut s = Session::open()?;
+    let data = SensitiveData::try_from(vek.expose_bytes().to_vec())
+        .map_err(|e| unavailable("cannot pass the key to the TPM", e))?;
+    let template = sealed_template()?;
+    let primary = s.primary;
+    let created = s
+        .ctx
+        .execute_with_session(s.session, |c| {
+            c.create(primary, template, None, Some(data), None, None)
+        })
+        .map_err(|e| {
+            tpm_err("sealing", e, |t| {
+                unavailable("the TPM cannot seal the key", t)
+            })
+        })?;
+    encode(&created.out_public, &created.out_private)
+}
+
+fn unseal(public: Public, private: Private) -> Result<VaultKey, KeyringError> {
+    let mut s = Session::open()?;
+    let primary = s.primary;
+    let loaded = s
             .ctx
             .execute_with_session(s.session, |c| c.load(primary, private, public))
             .map_err(|e| {
-                damaged(format!(
-                    "this TPM refuses the sealed key ({e}): the blob is damaged, or it was sealed by another TPM or before the TPM was cleared"
-                ))
+                tpm_err("loading the sealed key", e, |t| {
+                    damaged(format!(
+                        "this TPM refuses the sealed key ({t}): the blob is damaged, or it was sealed by another TPM or before the TPM was cleared"
+                    ))
+                })
             })?;
-        let out = s
-            .ctx
-            .execute_with_session(s.session, |c| c.unseal(loaded.into()));
-        let _ = s.ctx.flush_context(loaded.into());
-        let data = out.map_err(|e| damaged(format!("the TPM cannot unseal the key: {e}")))?;
-        let bytes = Zeroizing::new(data.value().to_vec());
-        let mut key: [u8; KEY_LEN] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| damaged("the sealed data is not a 32-byte key".into()))?;
-        Ok(VaultKey::from_bytes(&mut key))
-    }
+    let out = s
+        .ctx
+        .execute_with_session(s.session, |c| c.unseal(loaded.into()));
+    let _ = s.ctx.flush_context(loaded.into());
+    let data = out.map_err(|e| {
+        tpm_err("unsealing", e, |t| {
+            damaged(format!("the TPM cannot unseal the key: {t}"))
+        })
+    })?;
+    let bytes = Zeroizing::new(data.value().to_vec());
+    let mut key: [u8; KEY_LEN] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| damaged("the sealed data is not a 32-byte key".into()))?;
+    Ok(VaultKey::from_bytes(&mut key))
 }
 
 #[cfg(test)]
@@ -341,6 +405,35 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_full_tpm_is_busy_and_retried_not_damaged() {
+        use tss_esapi::constants::response_code::Tss2ResponseCode;
+        // TPM_RC_OBJECT_MEMORY (0x902): no free object slot.
+        let full = tss_esapi::Error::Tss2Error(Tss2ResponseCode::from(0x902));
+        let e = tpm_err("loading", full, |t| damaged(t));
+        assert!(
+            matches!(&e, KeyringError::Unavailable { reason, .. } if reason.starts_with(BUSY)),
+            "{e}"
+        );
+        let mut calls = 0;
+        let out: Result<(), _> = retry_busy(|| {
+            calls += 1;
+            if calls < 3 {
+                Err(tpm_err("x", full, |t| damaged(t)))
+            } else {
+                Ok(())
+            }
+        });
+        assert!(out.is_ok());
+        assert_eq!(calls, 3);
+        // TPM_RC_INTEGRITY (0x09F): damage stays damage.
+        let bad = tss_esapi::Error::Tss2Error(Tss2ResponseCode::from(0x09F));
+        assert!(matches!(
+            tpm_err("loading", bad, |t| damaged(t)),
+            KeyringError::Damaged { .. }
+        ));
     }
 
     #[test]
