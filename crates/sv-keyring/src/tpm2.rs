@@ -412,7 +412,7 @@ mod tests {
         use tss_esapi::constants::response_code::Tss2ResponseCode;
         // TPM_RC_OBJECT_MEMORY (0x902): no free object slot.
         let full = tss_esapi::Error::Tss2Error(Tss2ResponseCode::from(0x902));
-        let e = tpm_err("loading", full, |t| damaged(t));
+        let e = tpm_err("loading", full, damaged);
         assert!(
             matches!(&e, KeyringError::Unavailable { reason, .. } if reason.starts_with(BUSY)),
             "{e}"
@@ -421,7 +421,7 @@ mod tests {
         let out: Result<(), _> = retry_busy(|| {
             calls += 1;
             if calls < 3 {
-                Err(tpm_err("x", full, |t| damaged(t)))
+                Err(tpm_err("x", full, damaged))
             } else {
                 Ok(())
             }
@@ -431,7 +431,7 @@ mod tests {
         // TPM_RC_INTEGRITY (0x09F): damage stays damage.
         let bad = tss_esapi::Error::Tss2Error(Tss2ResponseCode::from(0x09F));
         assert!(matches!(
-            tpm_err("loading", bad, |t| damaged(t)),
+            tpm_err("loading", bad, damaged),
             KeyringError::Damaged { .. }
         ));
     }
