@@ -517,5 +517,8 @@ fn canonical_dir(dir: &str) -> Result<PathBuf, RpcError> {
     if !c.is_dir() {
         return Err(bad(format!("the project {dir} is not a directory")));
     }
+    if Scope::storable_project(c.clone()).is_none() {
+        return Err(bad(format!("the project {dir} resolves to {}, which is not valid UTF-8; use a directory whose path is", c.display())));
+    }
     Ok(c)
 }
