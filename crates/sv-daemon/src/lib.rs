@@ -11,6 +11,7 @@
 //! The binary itself is shipped by the `sv-cli` package (so one
 //! `cargo install` installs both programs); it calls [`main`].
 
+mod clock;
 mod hygiene;
 mod server;
 mod vault;

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 use sv_core::paths::VaultPaths;
 use sv_core::protocol::{self as p, code, method, RpcError};
 use sv_core::scope::ScopeMatcher;
@@ -38,11 +38,9 @@ pub struct Vault {
     pub shutdown: tokio::sync::watch::Sender<bool>,
 }
 
+/// Unix seconds as the expiry rules see them (see [`crate::clock`]).
 pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    crate::clock::now()
 }
 
 type Outcome = Result<Box<RawValue>, RpcError>;
