@@ -11,4 +11,4 @@ use std::sync::OnceLock;
 
 static HARNESS: OnceLock<check::Harness> = OnceLock::new();
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| { HARNESS.get_or_init(check::Harness::new).run(data) });
+libfuzzer_sys::fuzz_target!(|data: &[u8]| HARNESS.get_or_init(check::Harness::new).run(data));

@@ -105,7 +105,10 @@ impl Scope {
 /// ```
 pub fn covering_scopes(cwd: &Path) -> Vec<String> {
     let mut out = vec![GLOBAL.to_owned()];
-    out.extend(cwd.ancestors().filter_map(|p| p.to_str().map(str::to_owned)));
+    out.extend(
+        cwd.ancestors()
+            .filter_map(|p| p.to_str().map(str::to_owned)),
+    );
     out
 }
 

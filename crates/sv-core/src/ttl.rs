@@ -183,10 +183,23 @@ mod tests {
         let t = c.now(Duration::from_secs(559));
         assert!(!e.is_expired(t), "not killed by a forward jump");
         e.touch(t);
-        assert!(e.is_expired(c.now(Duration::from_secs(590))), "hard deadline at 90 s");
-        assert!(e.is_expired(c.now(Duration::from_secs(620))), "idle 61 s after the serve");
-        assert_eq!(c.now(Duration::from_secs(400)), 10_000, "never runs backwards");
-        assert_eq!(SteadyClock::new(i64::MAX - 1, Duration::ZERO).now(Duration::MAX), i64::MAX);
+        assert!(
+            e.is_expired(c.now(Duration::from_secs(590))),
+            "hard deadline at 90 s"
+        );
+        assert!(
+            e.is_expired(c.now(Duration::from_secs(620))),
+            "idle 61 s after the serve"
+        );
+        assert_eq!(
+            c.now(Duration::from_secs(400)),
+            10_000,
+            "never runs backwards"
+        );
+        assert_eq!(
+            SteadyClock::new(i64::MAX - 1, Duration::ZERO).now(Duration::MAX),
+            i64::MAX
+        );
     }
 
     proptest! {

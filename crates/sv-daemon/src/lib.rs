@@ -13,6 +13,7 @@
 
 mod clock;
 mod hygiene;
+mod ids;
 mod server;
 mod vault;
 

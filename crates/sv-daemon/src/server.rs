@@ -161,11 +161,19 @@ fn select_backend(
 }
 
 fn init_logging(verbose: bool) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(if verbose { "debug" } else { "info" }));
+    use tracing_subscriber::filter::LevelFilter;
+    // RUST_LOG may name one level (error, warn, info, debug, trace, off);
+    // per-module filters would need a regex engine this daemon does without.
+    let level = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| v.trim().parse::<LevelFilter>().ok())
+        .unwrap_or(if verbose {
+            LevelFilter::DEBUG
+        } else {
+            LevelFilter::INFO
+        });
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(level)
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .with_target(false)

@@ -303,7 +303,7 @@ impl Vault {
         };
         let key_guard = self.key.read().unwrap_or_else(|p| p.into_inner());
         let key = key_guard.as_ref().ok_or_else(locked_error)?;
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = crate::ids::new_session_id().map_err(keyring_err)?;
         let fp_input = SecretString::new(
             prm.values
                 .iter()
