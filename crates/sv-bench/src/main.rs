@@ -254,11 +254,23 @@ async fn daemon_rss(socket: &std::path::Path) -> Result<(u32, u64, u64), String>
     Ok((pid, kib, sessions))
 }
 
+/// CPU time (user + system, in clock ticks) the process has used so far.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields of the whole line.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
 async fn run_get(a: &Args) -> Result<bool, String> {
     let nofile = raise_nofile();
     if (a.clients as u64) + 16 > nofile {
         return Err(format!("{} clients need more file descriptors than the limit allows ({nofile}); raise `ulimit -Hn`", a.clients));
     }
+    let daemon = daemon_rss(&a.socket).await.ok().map(|(pid, _, _)| pid);
+    let ticks_before = daemon.and_then(cpu_ticks);
     let request = format!(
         "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"get\",\"params\":{{\"tool\":{}}}}}\n",
         serde_json::Value::String(a.tool.clone())
@@ -290,6 +302,10 @@ async fn run_get(a: &Args) -> Result<bool, String> {
         all.micros.extend(t.micros);
     }
     let secs = began.elapsed().as_secs_f64();
+    let ticks = daemon
+        .and_then(cpu_ticks)
+        .zip(ticks_before)
+        .map(|(b, a)| b.saturating_sub(a));
     all.micros.sort_unstable();
     println!("clients:        {}", a.clients);
     println!("duration_s:     {secs:.2}");
@@ -300,6 +316,15 @@ async fn run_get(a: &Args) -> Result<bool, String> {
     println!("max_ms:         {:.3}", percentile(&all.micros, 1.0));
     println!("errors:         {}", all.errors);
     println!("connect_retries:{}", all.retries);
+    if let (Some(t), true) = (ticks, all.ok > 0) {
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        println!("daemon_cpu_s:   {:.2}", t as f64 / hz);
+        println!(
+            "daemon_cpu_us_per_lookup: {:.1}",
+            t as f64 / hz * 1e6 / all.ok as f64
+        );
+    }
     if let Some(e) = &all.first_error {
         println!("first_error:    {e}");
     }

@@ -40,6 +40,17 @@ pub fn harden() -> Vec<String> {
     notes
 }
 
+/// Hands freed heap memory back to the kernel. Called after a large
+/// response (a `list` of 100 000 sessions builds tens of MiB of JSON), which
+/// glibc would otherwise keep resident for good.
+pub fn release_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// The real uid of this process.
 pub fn uid() -> u32 {
     // SAFETY: getuid cannot fail.
