@@ -80,6 +80,9 @@ pub fn powershell_unquote(word: &str) -> Option<String> {
     }
 }
 
+/// A reference un-quoter: what the shell makes of one quoted word.
+type Unquote = fn(&str) -> Option<String>;
+
 pub fn check(data: &[u8]) {
     let s = String::from_utf8_lossy(data);
     let s = s.as_ref();
@@ -96,7 +99,7 @@ pub fn check(data: &[u8]) {
     let v = SecretString::from(s);
     let plain = SecretString::from("x");
     let vars = [("ANTHROPIC_API_KEY", &v), ("SECOND_VAR", &plain)];
-    let cases: [(EnvFormat, &str, &str, fn(&str) -> Option<String>); 3] = [
+    let cases: [(EnvFormat, &str, &str, Unquote); 3] = [
         (
             EnvFormat::Sh,
             "export ANTHROPIC_API_KEY=",
