@@ -109,6 +109,14 @@ impl Harness {
         }
     }
 
+    /// The open vault's answer to one frame (for regression tests).
+    #[allow(dead_code)]
+    pub fn answer(&self, frame: &str) -> serde_json::Value {
+        let out = handle_frame(&self.open, frame.as_bytes(), &self.peer);
+        check_response(&out);
+        serde_json::from_slice(&out).expect("response is JSON")
+    }
+
     fn seed(&self) {
         let project = self
             .peer
