@@ -18,9 +18,21 @@ use zeroize::Zeroizing;
 /// Largest response the client accepts (a `list` of many sessions is big).
 const MAX_RESPONSE: u64 = 512 * 1024 * 1024;
 
-/// How long the client waits for an answer (Argon2 at unlock takes well
-/// under a second; a stopped daemon makes the command fail with exit 4).
+/// How long the CLI waits for the daemon's answer before giving up with
+/// exit 4 (a stopped or wedged daemon must not hang an agent's key lookup
+/// forever). Generous, because the first `unlock` runs Argon2id on a busy
+/// machine; `SESSION_VAULT_TIMEOUT` (seconds) overrides it.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// [`READ_TIMEOUT`], or `SESSION_VAULT_TIMEOUT` when set to a positive number.
+fn read_timeout() -> Duration {
+    std::env::var("SESSION_VAULT_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0 && *s < 86_400.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(READ_TIMEOUT)
+}
 
 fn current_uid() -> u32 {
     // SAFETY: getuid cannot fail.
@@ -118,7 +130,7 @@ impl Client {
                         )))
                     }
                 }
-                let _ = s.set_read_timeout(Some(READ_TIMEOUT));
+                let _ = s.set_read_timeout(Some(read_timeout()));
                 let _ = s.set_write_timeout(Some(Duration::from_secs(10)));
                 Ok(Client {
                     reader: BufReader::new(s),
@@ -146,6 +158,12 @@ impl Client {
         );
         line.push(b'\n');
         let lost = |e: std::io::Error| {
+            if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
+                return CliError::Unavailable(format!(
+                    "the daemon did not answer within {} s (stopped or overloaded?); check `session-vault daemon status`, or restart it with `session-vault daemon stop`",
+                    read_timeout().as_secs_f64()
+                ));
+            }
             CliError::Unavailable(format!(
                 "lost the connection to the daemon ({e}); check `session-vault daemon status`"
             ))

@@ -35,6 +35,20 @@ impl Scope {
         Scope::Project(p.into())
     }
 
+    /// A project scope that can be stored and matched exactly: `None` when
+    /// `p` is relative or not valid UTF-8. The database keeps scopes as
+    /// text; a non-UTF-8 path would be stored lossily (`\xff` and `\xfe` both
+    /// as U+FFFD) and could then never be served, so it is refused up front.
+    ///
+    /// ```
+    /// use sv_core::scope::Scope;
+    /// assert!(Scope::storable_project("/p/app".into()).is_some());
+    /// assert!(Scope::storable_project("p/app".into()).is_none());
+    /// ```
+    pub fn storable_project(p: PathBuf) -> Option<Self> {
+        (p.is_absolute() && p.to_str().is_some()).then_some(Scope::Project(p))
+    }
+
     /// The text stored in the database and bound into the AEAD: `global` or
     /// the absolute path.
     pub fn as_db_str(&self) -> std::borrow::Cow<'_, str> {
@@ -81,7 +95,9 @@ impl Scope {
 
 /// The scopes that can cover `cwd`, as stored: `global`, then `cwd` and each
 /// of its ancestors. A store can fetch just these rows instead of every
-/// session of a tool.
+/// session of a tool. Ancestors that are not valid UTF-8 are left out: no
+/// stored scope can name them (see [`Scope::storable_project`]), and their
+/// lossy spelling could equal another directory's.
 ///
 /// ```
 /// use sv_core::scope::covering_scopes;
@@ -89,7 +105,10 @@ impl Scope {
 /// ```
 pub fn covering_scopes(cwd: &Path) -> Vec<String> {
     let mut out = vec![GLOBAL.to_owned()];
-    out.extend(cwd.ancestors().map(|p| p.to_string_lossy().into_owned()));
+    out.extend(
+        cwd.ancestors()
+            .filter_map(|p| p.to_str().map(str::to_owned)),
+    );
     out
 }
 
@@ -163,6 +182,23 @@ mod tests {
             assert_eq!(Scope::from_db_str(&s.as_db_str()), Some(s.clone()));
         }
         assert_eq!(Scope::from_db_str("relative/x"), None);
+    }
+
+    /// Found by the `scope` fuzz target: `/a/\xfe` listed the stored scope
+    /// `/a/\u{FFFD}` (the lossy spelling of `/a/\xff`) as covering.
+    #[test]
+    fn non_utf8_paths_never_collide() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let ff = PathBuf::from(OsStr::from_bytes(b"/a/\xff"));
+        let fe = PathBuf::from(OsStr::from_bytes(b"/a/\xfe/src"));
+        assert_eq!(covering_scopes(&fe), ["global", "/a", "/"]);
+        assert_eq!(Scope::storable_project(ff), None);
+        assert_eq!(
+            Scope::storable_project("/a/\u{FFFD}".into()),
+            Some(Scope::project("/a/\u{FFFD}"))
+        );
+        assert!(!covering_scopes(&fe).contains(&"/a/\u{FFFD}".to_owned()));
     }
 
     fn seg() -> impl Strategy<Value = String> {

@@ -62,6 +62,43 @@ impl Expiry {
     }
 }
 
+/// The daemon's "now": the wall clock read once, at start-up, advanced by a
+/// clock that only moves forward (Linux `CLOCK_BOOTTIME`, which also counts
+/// suspend). Setting the system clock back or forward while the daemon runs
+/// therefore neither extends nor cuts short any session: expiry follows the
+/// time that really passed. Both readings are passed in, so the rule stays
+/// pure.
+///
+/// ```
+/// use sv_core::ttl::SteadyClock;
+/// use std::time::Duration;
+/// let c = SteadyClock::new(1_000, Duration::from_secs(50));
+/// // 30 s later on the steady clock, whatever the wall clock now says:
+/// assert_eq!(c.now(Duration::from_secs(80)), 1_030);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SteadyClock {
+    wall_at_start: i64,
+    steady_at_start: std::time::Duration,
+}
+
+impl SteadyClock {
+    /// Anchors the clock: the wall time and the steady reading, taken together.
+    pub fn new(wall_now: i64, steady_now: std::time::Duration) -> Self {
+        SteadyClock {
+            wall_at_start: wall_now,
+            steady_at_start: steady_now,
+        }
+    }
+
+    /// Unix seconds for a later steady reading. A reading earlier than the
+    /// anchor (impossible for a forward-only clock) counts as no time passed.
+    pub fn now(&self, steady_now: std::time::Duration) -> i64 {
+        let passed = steady_now.saturating_sub(self.steady_at_start).as_secs();
+        self.wall_at_start.saturating_add(clamp(passed))
+    }
+}
+
 fn clamp(secs: u64) -> i64 {
     i64::try_from(secs).unwrap_or(i64::MAX)
 }
@@ -134,7 +171,46 @@ mod tests {
         assert_eq!(format_remaining(Some(0)), "0s");
     }
 
+    /// The clock-jump chaos test's rule: what the wall clock says after the
+    /// anchor does not matter, only steady time does.
+    #[test]
+    fn steady_clock_ignores_wall_jumps() {
+        use std::time::Duration;
+        let c = SteadyClock::new(10_000, Duration::from_secs(500));
+        let mut e = Expiry::new(c.now(Duration::from_secs(500)), 60, Some(90));
+        // Wall clock set back 3 h or forward 3 h: nothing to pass in, the
+        // steady reading alone decides.
+        let t = c.now(Duration::from_secs(559));
+        assert!(!e.is_expired(t), "not killed by a forward jump");
+        e.touch(t);
+        assert!(
+            e.is_expired(c.now(Duration::from_secs(590))),
+            "hard deadline at 90 s"
+        );
+        assert!(
+            e.is_expired(c.now(Duration::from_secs(620))),
+            "idle 61 s after the serve"
+        );
+        assert_eq!(
+            c.now(Duration::from_secs(400)),
+            10_000,
+            "never runs backwards"
+        );
+        assert_eq!(
+            SteadyClock::new(i64::MAX - 1, Duration::ZERO).now(Duration::MAX),
+            i64::MAX
+        );
+    }
+
     proptest! {
+        #[test]
+        fn steady_clock_is_monotonic(wall in any::<i64>(), a in any::<u64>(), b in any::<u64>(), c in any::<u64>()) {
+            use std::time::Duration;
+            let (lo, hi) = (b.min(c), b.max(c));
+            let clock = SteadyClock::new(wall, Duration::from_nanos(a));
+            prop_assert!(clock.now(Duration::from_nanos(lo)) <= clock.now(Duration::from_nanos(hi)));
+        }
+
         #[test]
         fn never_served_past_either_clock(created in 0i64..1_000_000, ttl in 0u64..10_000, max in proptest::option::of(0u64..10_000), serves in proptest::collection::vec(0i64..20_000, 0..10)) {
             let mut e = Expiry::new(created, ttl, max);

@@ -12,8 +12,10 @@
 //! `cargo install` installs both programs); it calls [`main`].
 
 mod audit;
+mod clock;
 mod hygiene;
 mod idle;
+mod ids;
 mod logging;
 mod notify;
 mod select;

@@ -3,23 +3,30 @@
 //! syslog priority (`<6>` info, `<4>` warning, …) and no timestamp, which the
 //! journal adds itself (see `sd-daemon(3)`).
 //!
-//! Levels: `info` by default, `debug` with `--verbose`, anything through
-//! `RUST_LOG` (e.g. `RUST_LOG=trace`). No log line carries a secret at any
+//! Levels: `info` by default, `debug` with `--verbose`, one level through
+//! `RUST_LOG` (`error`, `warn`, `info`, `debug`, `trace`, `off`; per-module
+//! filters would need a regex engine this daemon does without). No log line carries a secret at any
 //! level: the code only ever logs ids, tools, paths and pids.
 
 use std::fmt::Write as _;
 use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber; a second call does nothing.
 pub fn init(verbose: bool) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(if verbose { "debug" } else { "info" }));
+    let level = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| v.trim().parse::<LevelFilter>().ok())
+        .unwrap_or(if verbose {
+            LevelFilter::DEBUG
+        } else {
+            LevelFilter::INFO
+        });
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(level)
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .with_target(false);

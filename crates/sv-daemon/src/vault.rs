@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 use sv_core::ops::{AuditOutcome, DaemonConfig, LogParams, LogResult};
 use sv_core::paths::VaultPaths;
 use sv_core::protocol::{self as p, code, method, RpcError};
@@ -50,11 +50,9 @@ pub struct Vault {
     idle: IdleClock,
 }
 
+/// Unix seconds as the expiry rules see them (see [`crate::clock`]).
 pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    crate::clock::now()
 }
 
 /// A handler's answer: the JSON text of its result (in zeroising memory, as
@@ -411,7 +409,7 @@ impl Vault {
         };
         let key_guard = self.key.read().unwrap_or_else(|p| p.into_inner());
         let key = key_guard.as_ref().ok_or_else(locked_error)?;
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = crate::ids::new_session_id().map_err(keyring_err)?;
         let fp_input = SecretString::new(
             prm.values
                 .iter()
@@ -697,6 +695,9 @@ fn canonical_dir(dir: &str) -> Result<PathBuf, RpcError> {
         .map_err(|e| bad(format!("the project directory {dir} cannot be used: {e}")))?;
     if !c.is_dir() {
         return Err(bad(format!("the project {dir} is not a directory")));
+    }
+    if Scope::storable_project(c.clone()).is_none() {
+        return Err(bad(format!("the project {dir} resolves to {}, which is not valid UTF-8; use a directory whose path is", c.display())));
     }
     Ok(c)
 }

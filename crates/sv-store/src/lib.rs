@@ -366,17 +366,16 @@ impl Store {
         filter: &str,
         args: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<SessionRow>> {
+        // No ORDER BY and no per-row subquery: with 100 000 sessions those
+        // cost SQLite a temporary B-tree per row; sorting here is cheaper.
         let sql = format!(
-            "SELECT s.id, s.tool, s.scope, s.label, s.fingerprint, s.created_at, s.last_used, s.idle_ttl, s.hard_deadline,
-                    (SELECT group_concat(var, ',') FROM (SELECT var FROM session_values v WHERE v.session_id = s.id ORDER BY rowid))
-             FROM sessions s {filter} ORDER BY s.created_at, s.id"
+            "SELECT s.id, s.tool, s.scope, s.label, s.fingerprint, s.created_at, s.last_used, s.idle_ttl, s.hard_deadline
+             FROM sessions s {filter}"
         );
         let mut st = self.wrap(self.conn.prepare_cached(&sql))?;
         let rows = self.wrap(st.query_map(args, |r| {
-            let scope: String = r.get(2)?;
-            let vars: Option<String> = r.get(9)?;
             Ok((
-                scope,
+                r.get::<_, String>(2)?,
                 SessionRow {
                     id: r.get(0)?,
                     tool: r.get(1)?,
@@ -389,9 +388,7 @@ impl Store {
                         idle_ttl: r.get::<_, i64>(7)?.max(0) as u64,
                         hard_deadline: r.get(8)?,
                     },
-                    vars: vars
-                        .map(|v| v.split(',').map(str::to_owned).collect())
-                        .unwrap_or_default(),
+                    vars: Vec::new(),
                 },
             ))
         }))?;
@@ -407,7 +404,49 @@ impl Store {
             }
             out.push(row);
         }
+        out.sort_unstable_by(|a, b| {
+            (a.expiry.created_at, &a.id).cmp(&(b.expiry.created_at, &b.id))
+        });
+        self.fill_vars(&mut out)?;
         Ok(out)
+    }
+
+    /// Sets each row's variable names, in the order they were stored: one
+    /// lookup per row for a few rows, one pass over all values for many.
+    fn fill_vars(&self, rows: &mut [SessionRow]) -> Result<()> {
+        const FEW: usize = 64;
+        if rows.len() <= FEW {
+            let mut st = self.wrap(self.conn.prepare_cached(
+                "SELECT var FROM session_values WHERE session_id = ?1 ORDER BY rowid",
+            ))?;
+            for row in rows.iter_mut() {
+                let vars = self.wrap(st.query_map([&row.id], |r| r.get(0)))?;
+                row.vars = self.wrap(vars.collect())?;
+            }
+            return Ok(());
+        }
+        let index: std::collections::HashMap<&str, usize> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id.as_str(), i))
+            .collect();
+        let mut vars: Vec<Vec<String>> = vec![Vec::new(); rows.len()];
+        let mut st = self.wrap(
+            self.conn
+                .prepare_cached("SELECT session_id, var FROM session_values ORDER BY rowid"),
+        )?;
+        let mut q = self.wrap(st.query([]))?;
+        while let Some(r) = self.wrap(q.next())? {
+            let id: &str = self.wrap(r.get_ref(0).and_then(|v| Ok(v.as_str()?)))?;
+            if let Some(&i) = index.get(id) {
+                vars[i].push(self.wrap(r.get(1))?);
+            }
+        }
+        drop(index);
+        for (row, v) in rows.iter_mut().zip(vars) {
+            row.vars = v;
+        }
+        Ok(())
     }
 
     /// Every session of `tool`.
@@ -669,6 +708,43 @@ mod tests {
         drop(s);
         // Reopening an existing vault works and keeps the schema.
         Store::open(&p).unwrap();
+    }
+
+    #[test]
+    fn many_sessions_keep_order_and_vars() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&d.path().join("v.db")).unwrap();
+        for i in (0..200).rev() {
+            let mut r = row(&format!("id-{i:03}"), "multi", Scope::Global, 1000 - i, 0);
+            r.vars = vec!["Z_KEY".into(), "A_KEY".into()];
+            let v: Vec<SealedValue> = ["Z_KEY", "A_KEY"]
+                .iter()
+                .map(|n| SealedValue {
+                    var: n.to_string(),
+                    sealed: SealedSecret {
+                        nonce: vec![1; 24],
+                        ciphertext: vec![2; 40],
+                    },
+                })
+                .collect();
+            s.insert_session(&r, &v).unwrap();
+        }
+        let all = s.list(None, None).unwrap();
+        assert_eq!(all.len(), 200);
+        assert_eq!(all[0].id, "id-199", "oldest first");
+        assert!(all
+            .windows(2)
+            .all(|w| w[0].expiry.created_at <= w[1].expiry.created_at));
+        assert!(
+            all.iter().all(|r| r.vars == ["Z_KEY", "A_KEY"]),
+            "stored order"
+        );
+        let few = s.list(Some("multi"), None).unwrap();
+        assert_eq!(few, all);
+        let scopes = sv_core::scope::covering_scopes(Path::new("/x"));
+        let some = s.sessions_in_scopes("multi", &scopes).unwrap();
+        assert_eq!(some.len(), 200);
+        assert_eq!(some[5].vars, ["Z_KEY", "A_KEY"]);
     }
 
     #[test]
