@@ -133,6 +133,21 @@ pub fn integrate(a: IntegrateArgs) -> Result<u8> {
             shown.display()
         ))
     })?;
+    // A project's settings file that is a link out of the project (to some
+    // other JSON file of the user's) is never edited.
+    if !a.user {
+        if let Some(project) = shown.parent().and_then(Path::parent) {
+            let dir = target.parent().unwrap_or(Path::new("/"));
+            let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+            if !dir.starts_with(project) {
+                return Err(CliError::Failed(format!(
+                    "{} leads outside the project (to {}); nothing was changed: replace the link with a file of the project's own",
+                    shown.display(),
+                    target.display()
+                )));
+            }
+        }
+    }
     let current = rcfile::read_optional(&target).map_err(|e| {
         CliError::Failed(format!(
             "cannot read {} ({e}); nothing was changed",

@@ -249,3 +249,30 @@ fn the_helper_command_serves_the_projects_key() {
     let r = run_cmd(cmd, None).ok();
     assert_eq!(r.stdout, "sk-ant-api03-from-vault\n");
 }
+
+#[test]
+fn a_settings_link_out_of_the_project_is_refused() {
+    let env = TestEnv::new();
+    let app = env.mkdir("p/app");
+    let elsewhere = env.mkdir("elsewhere");
+    let victim = elsewhere.join("other.json");
+    std::fs::write(&victim, "{\"keep\": true}\n").unwrap();
+    std::fs::create_dir_all(app.join(".claude")).unwrap();
+    std::os::unix::fs::symlink(&victim, app.join(".claude/settings.local.json")).unwrap();
+    let r = env
+        .run(
+            &["integrate", "claude", "--project", app.to_str().unwrap()],
+            None,
+        )
+        .code(1);
+    assert!(
+        r.stderr.contains("leads outside the project"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "{\"keep\": true}\n"
+    );
+    assert!(!backup(&victim).exists());
+}

@@ -235,6 +235,28 @@ fn plan_file(
             blocked.extend(g.findings.iter().filter_map(|f| f.line));
         }
     }
+    // A project file that is a symlink out of its project (a cloned repo's
+    // `.env` pointing at ~/.bashrc, say) is never rewritten: its keys would
+    // be scoped to the wrong place and the wrong file edited.
+    if let Some(proj) = &src.project {
+        let target = std::fs::canonicalize(&src.path).unwrap_or_else(|_| src.path.clone());
+        let root = std::fs::canonicalize(proj).unwrap_or_else(|_| proj.clone());
+        if !target.starts_with(&root) {
+            for g in &groups {
+                for f in &g.findings {
+                    plan.skips.push(skip(
+                        f,
+                        format!(
+                            "{} leads outside the project (to {}); move this key by hand",
+                            src.path.display(),
+                            target.display()
+                        ),
+                    ));
+                }
+            }
+            return;
+        }
+    }
     let project = src.project.clone().or_else(|| opts.home_project.clone());
     let scope_name = project
         .as_ref()
@@ -959,6 +981,30 @@ mod tests {
             .contains(&a));
         assert_eq!(std::fs::read_dir(&home).unwrap().count(), 1);
         assert_eq!(std::fs::read_dir(&proj).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_project_file_leading_out_of_the_project_is_never_rewritten() {
+        let d = tempfile::tempdir().unwrap();
+        let home = d.path().join("home");
+        let proj = d.path().join("proj");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::create_dir_all(&proj).unwrap();
+        let a = anthropic(7);
+        std::fs::write(home.join("secrets.env"), format!("ANTHROPIC_API_KEY={a}\n")).unwrap();
+        std::os::unix::fs::symlink(home.join("secrets.env"), proj.join(".env")).unwrap();
+        let inp = inputs(&home, &proj);
+        let p = plan(&report(&inp), &inp.detector, &opts());
+        assert!(
+            p.files.iter().all(|f| !f.path.ends_with(".env")),
+            "the symlinked .env must not be planned for a rewrite"
+        );
+        assert!(
+            p.skips
+                .iter()
+                .any(|s| s.reason.contains("outside the project")),
+            "the finding is reported as skipped"
+        );
     }
 
     #[test]
