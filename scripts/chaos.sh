@@ -181,7 +181,16 @@ chaos_full() {
         fail "add on a full disk: exit $rc: $err"
     fi
     local got
-    got=$("$SV" get --tool claude 2>&1) && ok "lookups still served while full ($got)" || fail "lookup while full: $got"
+    # Every serve is audited, and a serve the log cannot record is refused
+    # (fail closed, docs/operations.md): a lookup on a full disk is a clear
+    # one-line error, never a key handed out unrecorded, never a crash.
+    local grc=0
+    got=$("$SV" get --tool claude 2>&1) || grc=$?
+    if [ "$grc" -eq 1 ] && grep -qi "full" <<<"$got" && [ "$(wc -l <<<"$got")" -eq 1 ]; then
+        ok "lookup on a full disk refused, not served unaudited: $got"
+    else
+        fail "lookup while full: exit $grc: $got"
+    fi
     live_ids >"$W/full/live_full" 2>"$W/full/list_err" && ok "list still works while full" || fail "list while full: $(cat "$W/full/list_err")"
     # A restart while still full.
     "$SV" daemon stop >/dev/null 2>&1 || true
