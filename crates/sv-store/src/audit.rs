@@ -33,19 +33,20 @@ impl Store {
         let path = self.path.clone();
         let run = |conn: &mut rusqlite::Connection| -> rusqlite::Result<()> {
             let tx = conn.transaction()?;
-            tx.execute(
+            // Cached statements: this runs on every serve.
+            tx.prepare_cached(
                 "INSERT INTO audit (time, tool, session_id, outcome, pid, exe, cwd)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    rec.time,
-                    rec.tool,
-                    rec.session_id,
-                    rec.outcome.as_str(),
-                    rec.pid,
-                    rec.exe,
-                    rec.cwd
-                ],
-            )?;
+            )?
+            .execute(params![
+                rec.time,
+                rec.tool,
+                rec.session_id,
+                rec.outcome.as_str(),
+                rec.pid,
+                rec.exe,
+                rec.cwd
+            ])?;
             trim(&tx, rec.time, keep)?;
             tx.commit()
         };
@@ -112,14 +113,12 @@ impl Store {
 }
 
 fn trim(conn: &rusqlite::Connection, now: i64, keep: &AuditRetention) -> rusqlite::Result<u64> {
-    let by_age = conn.execute(
-        "DELETE FROM audit WHERE time < ?1",
-        [now.saturating_sub(keep.max_age_secs())],
-    )?;
-    let by_count = conn.execute(
-        "DELETE FROM audit WHERE id <= (SELECT max(id) FROM audit) - ?1",
-        [i64::from(keep.max_rows)],
-    )?;
+    let by_age = conn
+        .prepare_cached("DELETE FROM audit WHERE time < ?1")?
+        .execute([now.saturating_sub(keep.max_age_secs())])?;
+    let by_count = conn
+        .prepare_cached("DELETE FROM audit WHERE id <= (SELECT max(id) FROM audit) - ?1")?
+        .execute([i64::from(keep.max_rows)])?;
     Ok((by_age + by_count) as u64)
 }
 
