@@ -120,6 +120,17 @@ pub enum Format {
     Json,
 }
 
+impl From<Format> for sv_core::quote::EnvFormat {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Sh => Self::Sh,
+            Format::Fish => Self::Fish,
+            Format::Powershell => Self::PowerShell,
+            Format::Json => Self::Json,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct EnvArgs {
     /// Tool(s) whose variables to print.

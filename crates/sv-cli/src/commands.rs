@@ -1,7 +1,7 @@
 //! One function per command.
 
 use crate::cli::{
-    AddArgs, Command, DaemonAction, EnvArgs, ExecArgs, Format, GetArgs, ListArgs, RemoveArgs,
+    AddArgs, Command, DaemonAction, EnvArgs, ExecArgs, GetArgs, ListArgs, RemoveArgs,
 };
 use crate::client::{self, Client};
 use crate::error::{CliError, Result};
@@ -44,11 +44,16 @@ pub fn run(cmd: Command) -> Result<u8> {
     }
 }
 
-fn out(text: &str) -> Result<()> {
+/// Writes a command's result to stdout (the only thing stdout carries).
+pub(crate) fn write_stdout(bytes: &[u8]) -> Result<()> {
     let mut o = std::io::stdout().lock();
-    o.write_all(text.as_bytes())
+    o.write_all(bytes)
         .and_then(|_| o.flush())
         .map_err(|e| CliError::Failed(format!("cannot write to stdout: {e}")))
+}
+
+fn out(text: &str) -> Result<()> {
+    write_stdout(text.as_bytes())
 }
 
 fn tools(paths: &VaultPaths) -> Result<ToolTable> {
@@ -348,12 +353,7 @@ fn env(paths: &VaultPaths, a: EnvArgs) -> Result<u8> {
         .iter()
         .flat_map(|r| r.values.iter().map(|v| (v.name.as_str(), &v.value)))
         .collect();
-    let format = match a.format {
-        Format::Sh => EnvFormat::Sh,
-        Format::Fish => EnvFormat::Fish,
-        Format::Powershell => EnvFormat::PowerShell,
-        Format::Json => EnvFormat::Json,
-    };
+    let format = EnvFormat::from(a.format);
     out(&render_env(format, &pairs))?;
     Ok(0)
 }
@@ -366,12 +366,7 @@ fn env_unset(paths: &VaultPaths, a: &EnvArgs) -> Result<u8> {
     for t in &a.tool {
         names.extend(tool_vars(&table, t)?);
     }
-    let format = match a.format {
-        Format::Sh => EnvFormat::Sh,
-        Format::Fish => EnvFormat::Fish,
-        Format::Powershell => EnvFormat::PowerShell,
-        Format::Json => EnvFormat::Json,
-    };
+    let format = EnvFormat::from(a.format);
     out(&crate::shell::render_unset(format, &names))?;
     Ok(0)
 }

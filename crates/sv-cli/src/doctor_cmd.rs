@@ -6,7 +6,6 @@
 use crate::client::{self, Client};
 use crate::error::{CliError, Result};
 use clap::Args;
-use std::io::Write;
 use std::path::PathBuf;
 use sv_core::paths::VaultPaths;
 use sv_core::protocol::{self as p, method};
@@ -42,10 +41,7 @@ pub struct DoctorArgs {
 }
 
 fn out(text: &str) -> Result<()> {
-    let mut o = std::io::stdout().lock();
-    o.write_all(text.as_bytes())
-        .and_then(|_| o.flush())
-        .map_err(|e| CliError::Failed(format!("cannot write to stdout: {e}")))
+    crate::commands::write_stdout(text.as_bytes())
 }
 
 /// The tool table, and a check when config.toml cannot be used.

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
 /// The command Claude Code runs (through /bin/sh) to obtain its key.
-pub const CLAUDE_HELPER: &str = "session-vault get --tool claude";
+pub use sv_core::tools::CLAUDE_HELPER;
 const KEY: &str = "apiKeyHelper";
 
 /// An agent whose settings `integrate` knows.

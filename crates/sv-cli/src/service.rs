@@ -6,8 +6,7 @@
 
 use crate::client;
 use crate::error::{CliError, Result};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use sv_core::paths::VaultPaths;
 
@@ -117,21 +116,8 @@ fn create_dir(dir: &Path, mode: u32) -> Result<()> {
 /// Writes `text` to `path` through a temporary file and a rename, so a
 /// crash leaves the old file or the new one, never half of one.
 fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    let fail =
-        |e: std::io::Error| CliError::Failed(format!("cannot write {}: {e}", path.display()));
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .open(&tmp)
-        .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|_| f.sync_all()))
-        .and_then(|_| std::fs::rename(&tmp, path));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(fail(e));
-    }
-    Ok(())
+    crate::rcfile::write_atomic(path, text.as_bytes(), 0o644)
+        .map_err(|e| CliError::Failed(format!("cannot write {}: {e}", path.display())))
 }
 
 /// Writes the file unless it already holds `text`; says which happened.
@@ -275,6 +261,7 @@ pub fn uninstall() -> Result<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     #[test]
     fn unit_gets_real_paths_and_escapes_percent() {

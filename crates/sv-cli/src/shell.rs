@@ -10,7 +10,6 @@
 use crate::error::{CliError, Result};
 use crate::rcfile::{self, Added, BlockError, Removed};
 use clap::{Args, CommandFactory, ValueEnum};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// A shell session-vault has a hook for.
@@ -133,12 +132,7 @@ pub struct ManArgs {
     pub out_dir: Option<PathBuf>,
 }
 
-fn write_stdout(bytes: &[u8]) -> Result<()> {
-    let mut o = std::io::stdout().lock();
-    o.write_all(bytes)
-        .and_then(|_| o.flush())
-        .map_err(|e| CliError::Failed(format!("cannot write to stdout: {e}")))
-}
+use crate::commands::write_stdout;
 
 /// `session-vault init SHELL`.
 pub fn init(a: InitArgs) -> Result<u8> {

@@ -14,6 +14,18 @@ fn daemon_bin() -> PathBuf {
     sv_bin().parent().unwrap().join("sv-daemon")
 }
 
+/// Waits (10 s at most) until a daemon answers on the test's socket.
+fn wait_for_socket(env: &TestEnv) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while UnixStream::connect(env.socket()).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "daemon did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn rpc(s: &mut UnixStream, line: &str) -> serde_json::Value {
     s.write_all(line.as_bytes()).unwrap();
     s.write_all(b"\n").unwrap();
@@ -344,14 +356,7 @@ fn sigterm_exits_0_and_removes_the_socket_and_one_daemon_per_user() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while UnixStream::connect(env.socket()).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "daemon did not come up"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_socket(&env);
     // A second daemon for the same user refuses to start.
     let mut second = Command::new(daemon_bin());
     env.apply_env(&mut second);
@@ -511,14 +516,7 @@ fn a_daemon_started_by_hand_drops_exported_keys() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while UnixStream::connect(env.socket()).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "daemon did not come up"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_socket(&env);
     let environ = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap();
     assert!(!contains(&environ, b"sk-ant-exported-by-hand"));
     assert!(!contains(&environ, b"SOMETHING_ELSE"));

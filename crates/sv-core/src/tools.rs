@@ -18,6 +18,10 @@
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
+/// The command Claude Code's `apiKeyHelper` setting runs to get its key
+/// (written by `integrate claude` and `doctor --fix`).
+pub const CLAUDE_HELPER: &str = "session-vault get --tool claude";
+
 /// Built-in tools and the variable each one reads.
 pub const BUILTIN_TOOLS: &[(&str, &str)] = &[
     ("claude", "ANTHROPIC_API_KEY"),

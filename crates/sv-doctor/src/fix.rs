@@ -28,7 +28,7 @@ use sv_core::SecretString;
 use zeroize::Zeroizing;
 
 /// The helper command Claude Code runs for its key.
-pub const CLAUDE_HELPER: &str = "session-vault get --tool claude";
+pub use sv_core::tools::CLAUDE_HELPER;
 
 /// One credential to store.
 #[derive(Debug, Clone)]
