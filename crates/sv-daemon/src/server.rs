@@ -1,7 +1,7 @@
 //! Socket, lock file, connection tasks and signals.
 
 use crate::hygiene;
-use crate::vault::{Peer, Vault};
+use crate::vault::{Dispatched, Peer, Vault};
 use std::fs;
 use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -413,11 +413,23 @@ async fn serve_conn(
                 if let Some(pid) = peer.pid {
                     peer.cwd = peer_cwd(pid);
                 }
-                let reply = if is_quick(&buf) {
-                    handle_frame(&vault, &buf, &peer)
+                let (id, handled) = if is_quick(&buf) {
+                    dispatch_frame(&vault, &buf, &peer)
                 } else {
-                    tokio::task::block_in_place(|| handle_frame(&vault, &buf, &peer))
+                    tokio::task::block_in_place(|| dispatch_frame(&vault, &buf, &peer))
                 };
+                // A lookup's answer waits for its audit record's commit,
+                // which it shares with the lookups ready at the same time.
+                let committed = match &handled.audit {
+                    Some(rec) => {
+                        vault
+                            .audit_queue
+                            .settle(rec.clone(), |records| vault.commit_audit(records))
+                            .await
+                    }
+                    None => Ok(()),
+                };
+                let reply = encode_response(&id, handled.settle(committed));
                 let written = wr.write_all(&reply).await;
                 if reply.len() > LARGE_REPLY {
                     drop(reply);
@@ -444,33 +456,46 @@ fn is_quick(frame: &[u8]) -> bool {
 }
 
 /// Answers one frame (without its newline): the response line, newline
-/// included, in a zeroising buffer. Blocking (SQLite, Argon2); pure apart
-/// from what the vault does, so it is also the fuzzing entry point.
+/// included, in a zeroising buffer. Blocking (SQLite, Argon2; a lookup's
+/// audit record is committed here and now); pure apart from what the vault
+/// does, so it is also the fuzzing entry point. The server itself commits
+/// lookups' records in groups (see `audit.rs`).
 pub fn handle_frame(vault: &Vault, frame: &[u8], peer: &Peer) -> Zeroizing<Vec<u8>> {
+    let (id, handled) = dispatch_frame(vault, frame, peer);
+    let committed = match &handled.audit {
+        Some(rec) => vault
+            .commit_audit(std::slice::from_ref(rec))
+            .map_err(|e| e.to_string()),
+        None => Ok(()),
+    };
+    encode_response(&id, handled.settle(committed))
+}
+
+/// Decodes and handles one frame: the request id and the handled request.
+fn dispatch_frame(vault: &Vault, frame: &[u8], peer: &Peer) -> (serde_json::Value, Dispatched) {
     let null = serde_json::Value::Null;
-    let (id, out) = match serde_json::from_slice::<p::IncomingRequest<'_>>(frame) {
+    match serde_json::from_slice::<p::IncomingRequest<'_>>(frame) {
         Err(_) => (
             null,
-            Err(RpcError::new(
+            Dispatched::error(RpcError::new(
                 code::PARSE_ERROR,
                 "parse error: not a JSON-RPC request object",
             )),
         ),
         Ok(req) if req.jsonrpc != Some("2.0") => (
             req.id.clone().unwrap_or(serde_json::Value::Null),
-            Err(RpcError::new(
+            Dispatched::error(RpcError::new(
                 code::INVALID_REQUEST,
                 "invalid request: jsonrpc must be \"2.0\"",
             )),
         ),
         Ok(req) => {
             let id = req.id.clone().unwrap_or(serde_json::Value::Null);
-            let out = vault.dispatch(&req, peer);
-            if let Err(e) = &out {
+            let handled = vault.dispatch(&req, peer);
+            if let Err(e) = &handled.out {
                 debug!(method = %req.method.chars().take(32).collect::<String>(), code = e.code, "request failed");
             }
-            (id, out)
+            (id, handled)
         }
-    };
-    encode_response(&id, out)
+    }
 }

@@ -1,7 +1,7 @@
 //! The daemon's state and its request handlers. Handlers are synchronous
 //! (SQLite and Argon2 block); the server runs them with `block_in_place`.
 
-use crate::audit::AuditTrail;
+use crate::audit::{AuditQueue, AuditRecord, AuditTrail};
 use crate::idle::IdleClock;
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -47,7 +47,39 @@ pub struct Vault {
     paths: VaultPaths,
     pub shutdown: tokio::sync::watch::Sender<bool>,
     audit: AuditTrail,
+    /// Serves' records on their way to the writer thread (see `audit.rs`).
+    pub audit_queue: AuditQueue,
     idle: IdleClock,
+}
+
+/// A handled request: its answer, and the audit record that must be
+/// committed before the answer goes out (see [`Dispatched::settle`]).
+pub struct Dispatched {
+    pub out: Outcome,
+    pub audit: Option<AuditRecord>,
+}
+
+impl Dispatched {
+    fn plain(out: Outcome) -> Self {
+        Dispatched { out, audit: None }
+    }
+
+    pub fn error(e: RpcError) -> Self {
+        Dispatched::plain(Err(e))
+    }
+
+    /// The answer once the record's commit is known: a serve whose record
+    /// could not be written is refused (no record, no credential); a
+    /// refusal stays a refusal.
+    pub fn settle(self, committed: Result<(), String>) -> Outcome {
+        match (committed, &self.audit) {
+            (Err(e), Some(rec)) if rec.required() => Err(RpcError::new(
+                code::STORAGE,
+                format!("cannot write the audit record ({e}); nothing was served"),
+            )),
+            _ => self.out,
+        }
+    }
 }
 
 /// Unix seconds as the expiry rules see them (see [`crate::clock`]).
@@ -127,6 +159,7 @@ impl Vault {
             paths,
             shutdown: tokio::sync::watch::channel(false).0,
             audit: AuditTrail::default(),
+            audit_queue: AuditQueue::default(),
             idle: IdleClock::new(None),
         }
     }
@@ -162,14 +195,14 @@ impl Vault {
 
     /// Records a connection refused because its peer runs as another user.
     pub fn audit_refused_uid(&self, peer: &Peer) {
-        self.audit.refusal(
-            &mut self.store(),
-            peer,
-            None,
-            None,
-            None,
-            AuditOutcome::RefusedUid,
-        );
+        let record = AuditRecord::new(peer, None, None, None, AuditOutcome::RefusedUid);
+        self.audit.refusal(&mut self.store(), record);
+    }
+
+    /// Commits audit records now, in one transaction (the writer thread's
+    /// and the synchronous path's way in).
+    pub fn commit_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        self.audit.append(&mut self.store(), records)
     }
 
     fn log(&self, prm: LogParams) -> Result<LogResult, RpcError> {
@@ -218,8 +251,33 @@ impl Vault {
         }
     }
 
-    /// Handles one decoded request.
-    pub fn dispatch(&self, req: &p::IncomingRequest<'_>, peer: &Peer) -> Outcome {
+    /// Handles one decoded request. A `get` leaves its audit record in the
+    /// answer for the caller to commit (see [`Dispatched`]).
+    pub fn dispatch(&self, req: &p::IncomingRequest<'_>, peer: &Peer) -> Dispatched {
+        if req.method == method::GET {
+            let prm = match params(req.params) {
+                Ok(prm) => prm,
+                Err(e) => return Dispatched::plain(Err(e)),
+            };
+            let (r, record) = self.get(prm, peer);
+            let out = r.and_then(|r| {
+                // JSON escaping at most sextuples a byte (\u00XX).
+                let size: usize = r
+                    .values
+                    .iter()
+                    .map(|v| 6 * v.value.len() + v.name.len() + 32)
+                    .sum();
+                to_json(&r, size + 256)
+            });
+            return Dispatched {
+                out,
+                audit: Some(record),
+            };
+        }
+        Dispatched::plain(self.dispatch_other(req, peer))
+    }
+
+    fn dispatch_other(&self, req: &p::IncomingRequest<'_>, peer: &Peer) -> Outcome {
         match req.method.as_str() {
             method::STATUS => to_raw(&self.status()?),
             method::UNLOCK => {
@@ -232,16 +290,6 @@ impl Vault {
                 to_raw(&p::Empty {})
             }
             method::ADD => to_raw(&self.add(params(req.params)?)?),
-            method::GET => {
-                let r = self.get(params(req.params)?, peer)?;
-                // JSON escaping at most sextuples a byte (\u00XX).
-                let size: usize = r
-                    .values
-                    .iter()
-                    .map(|v| 6 * v.value.len() + v.name.len() + 32)
-                    .sum();
-                to_json(&r, size + 256)
-            }
             method::LIST => to_raw(&self.list(params(req.params)?)?),
             method::REMOVE => to_raw(&self.remove(params(req.params)?)?),
             method::REKEY => to_raw(&self.rekey(params(req.params)?)?),
@@ -450,52 +498,63 @@ impl Vault {
         Ok(p::AddResult { id, fingerprint })
     }
 
-    fn get(&self, prm: p::GetParams, peer: &Peer) -> Result<p::GetResult, RpcError> {
-        // Every way out of here leaves an audit record.
-        let refuse =
-            |store: &mut Store, cwd: Option<&Path>, session: Option<&str>, outcome, err| {
-                self.audit
-                    .refusal(store, peer, cwd, Some(&prm.tool), session, outcome);
-                err
-            };
+    /// A lookup: the answer and its audit record (every way out of here has
+    /// one; the caller commits it before answering).
+    fn get(&self, prm: p::GetParams, peer: &Peer) -> (Result<p::GetResult, RpcError>, AuditRecord) {
+        let mut cwd = None;
+        let mut session = None;
+        let out = self.get_inner(&prm, peer, &mut cwd, &mut session);
+        let outcome = match &out {
+            Ok(_) => AuditOutcome::Served,
+            Err((_, outcome)) => *outcome,
+        };
+        let record = AuditRecord::new(
+            peer,
+            cwd.as_deref(),
+            Some(&prm.tool),
+            session.as_deref(),
+            outcome,
+        );
+        (out.map_err(|(e, _)| e), record)
+    }
+
+    /// The lookup proper. `cwd` and `session` are filled in as they become
+    /// known, for the audit record.
+    fn get_inner(
+        &self,
+        prm: &p::GetParams,
+        peer: &Peer,
+        cwd_out: &mut Option<PathBuf>,
+        session_out: &mut Option<String>,
+    ) -> Result<p::GetResult, (RpcError, AuditOutcome)> {
+        let failed = |e: RpcError| (e, AuditOutcome::Failed);
         if let Err(e) = self.tool_vars(&prm.tool) {
-            return Err(refuse(
-                &mut self.store(),
-                None,
-                None,
-                AuditOutcome::RefusedUnknownTool,
-                e,
-            ));
+            return Err((e, AuditOutcome::RefusedUnknownTool));
         }
         let cwd = match (&peer.cwd, cfg!(target_os = "linux")) {
             (Some(c), _) => c.clone(),
             // Where the kernel cannot tell, the claimed directory is used.
-            (None, false) => canonical_dir(prm.cwd.as_deref().unwrap_or(""))?,
+            (None, false) => canonical_dir(prm.cwd.as_deref().unwrap_or("")).map_err(failed)?,
             (None, true) => {
                 warn!(pid = ?peer.pid, tool = %prm.tool, "refused: cannot read the caller's directory");
-                return Err(refuse(&mut self.store(), None, None, AuditOutcome::RefusedNoCwd, RpcError::new(
+                return Err((RpcError::new(
                     code::NO_CREDENTIAL,
                     "cannot read the calling process's working directory from /proc; run the command from an existing directory",
-                )));
+                ), AuditOutcome::RefusedNoCwd));
             }
         };
+        *cwd_out = Some(cwd.clone());
         let key_guard = self.key.read().unwrap_or_else(|p| p.into_inner());
         let Some(key) = key_guard.as_ref() else {
             warn!(pid = ?peer.pid, tool = %prm.tool, "refused: vault locked");
-            return Err(refuse(
-                &mut self.store(),
-                Some(&cwd),
-                None,
-                AuditOutcome::RefusedLocked,
-                locked_error(),
-            ));
+            return Err((locked_error(), AuditOutcome::RefusedLocked));
         };
         let t = now();
         let mut store = self.store();
         let scopes = sv_core::scope::covering_scopes(&cwd);
         let rows = store
             .sessions_in_scopes(&prm.tool, &scopes)
-            .map_err(store_err)?;
+            .map_err(|e| failed(store_err(e)))?;
         let (expired, live): (Vec<_>, Vec<_>) =
             rows.into_iter().partition(|r| r.expiry.is_expired(t));
         let matcher = ScopeMatcher::new(&cwd);
@@ -503,11 +562,14 @@ impl Vault {
         else {
             // An expired session that would have served is a refusal of its own kind.
             let lapsed = matcher.best(expired.iter().map(|r| (&r.scope, r.expiry.created_at, r)));
-            let (outcome, session) = match lapsed {
-                Some(r) => (AuditOutcome::RefusedExpired, Some(r.id.clone())),
-                None => (AuditOutcome::RefusedScope, None),
+            let outcome = match lapsed {
+                Some(r) => {
+                    *session_out = Some(r.id.clone());
+                    AuditOutcome::RefusedExpired
+                }
+                None => AuditOutcome::RefusedScope,
             };
-            purge_rows(&mut store, &expired, &prm.tool)?;
+            purge_rows(&mut store, &expired, &prm.tool).map_err(failed)?;
             warn!(pid = ?peer.pid, exe = ?peer.exe, cwd = %cwd.display(), tool = %prm.tool, outcome = outcome.as_str(), "refused: no credential in scope");
             let err = RpcError::new(
                 code::NO_CREDENTIAL,
@@ -515,20 +577,17 @@ impl Vault {
                     "no credential for tool `{}` in {}{}; add one with `session-vault add --tool {} --project DIR` (or --global)",
                     prm.tool,
                     cwd.display(),
-                    if session.is_some() { " (the one that matched has expired)" } else { "" },
+                    if lapsed.is_some() { " (the one that matched has expired)" } else { "" },
                     prm.tool
                 ),
             );
-            return Err(refuse(
-                &mut store,
-                Some(&cwd),
-                session.as_deref(),
-                outcome,
-                err,
-            ));
+            return Err((err, outcome));
         };
-        purge_rows(&mut store, &expired, &prm.tool)?;
-        let sealed = store.sealed_values(&row.id).map_err(store_err)?;
+        *session_out = Some(row.id.clone());
+        purge_rows(&mut store, &expired, &prm.tool).map_err(failed)?;
+        let sealed = store
+            .sealed_values(&row.id)
+            .map_err(|e| failed(store_err(e)))?;
         let mut values = Vec::with_capacity(sealed.len());
         for sv in &sealed {
             let binding = RecordBinding {
@@ -544,55 +603,25 @@ impl Vault {
                 }),
                 Err(e) => {
                     warn!(session = %row.id, "record failed its integrity check");
-                    let err = RpcError::new(
+                    return Err(failed(RpcError::new(
                         code::VAULT_DAMAGED,
                         format!("session {} cannot be opened: {e}; remove it with `session-vault remove {}` and add the key again", row.id, row.id),
-                    );
-                    return Err(refuse(
-                        &mut store,
-                        Some(&cwd),
-                        Some(&row.id),
-                        AuditOutcome::Failed,
-                        err,
-                    ));
+                    )));
                 }
             }
         }
         if values.is_empty() {
-            let err = RpcError::new(
+            return Err(failed(RpcError::new(
                 code::VAULT_DAMAGED,
                 format!(
                     "session {} has no stored values; remove it and add the key again",
                     row.id
                 ),
-            );
-            return Err(refuse(
-                &mut store,
-                Some(&cwd),
-                Some(&row.id),
-                AuditOutcome::Failed,
-                err,
-            ));
+            )));
         }
         store.touch(&row.id, t);
-        // No record, no credential: a serve the log cannot show is refused.
-        self.audit
-            .record(
-                &mut store,
-                peer,
-                Some(&cwd),
-                Some(&row.tool),
-                Some(&row.id),
-                AuditOutcome::Served,
-            )
-            .map_err(|e| {
-                RpcError::new(
-                    code::STORAGE,
-                    format!("cannot write the audit record ({e}); nothing was served"),
-                )
-            })?;
         self.idle.touch();
-        info!(session = %row.id, tool = %row.tool, pid = ?peer.pid, exe = ?peer.exe, cwd = %cwd.display(), "served credential");
+        info!(session = %row.id, tool = %row.tool, pid = ?peer.pid, exe = ?peer.exe, cwd = %cwd.display(), "serving credential");
         Ok(p::GetResult {
             session_id: row.id.clone(),
             tool: row.tool.clone(),

@@ -30,37 +30,54 @@ pub const MAX_LOG_ENTRIES: u32 = 100_000;
 impl Store {
     /// Appends one record, then trims the log to `keep`.
     pub fn append_audit(&mut self, rec: &NewAuditRecord<'_>, keep: &AuditRetention) -> Result<()> {
+        self.append_audit_batch(std::slice::from_ref(rec), keep)
+    }
+
+    /// Appends records in one transaction (all or none), then trims the log
+    /// to `keep` once. The daemon gathers the records of concurrent serves
+    /// into one call: a commit per serve was most of a lookup's cost.
+    pub fn append_audit_batch(
+        &mut self,
+        recs: &[NewAuditRecord<'_>],
+        keep: &AuditRetention,
+    ) -> Result<()> {
         let path = self.path.clone();
         let run = |conn: &mut rusqlite::Connection| -> rusqlite::Result<()> {
             let tx = conn.transaction()?;
-            // Cached statements: this runs on every serve.
-            tx.prepare_cached(
-                "INSERT INTO audit (time, tool, session_id, outcome, pid, exe, cwd)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
-                rec.time,
-                rec.tool,
-                rec.session_id,
-                rec.outcome.as_str(),
-                rec.pid,
-                rec.exe,
-                rec.cwd
-            ])?;
-            trim(&tx, rec.time, keep)?;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO audit (time, tool, session_id, outcome, pid, exe, cwd)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?;
+                for rec in recs {
+                    insert.execute(params![
+                        rec.time,
+                        rec.tool,
+                        rec.session_id,
+                        rec.outcome.as_str(),
+                        rec.pid,
+                        rec.exe,
+                        rec.cwd
+                    ])?;
+                }
+            }
+            if let Some(last) = recs.last() {
+                trim(&tx, last.time, keep)?;
+            }
             tx.commit()
         };
         // Audit appends skip the fsync (WAL, synchronous=NORMAL): a record
         // survives a daemon crash (it is in the OS's cache), only a power
         // loss can drop the last few. One fsync per serve would make every
         // lookup wait on the disk. Vault writes stay synchronous=FULL.
-        self.conn
-            .pragma_update(None, "synchronous", "NORMAL")
-            .map_err(|e| crate::StoreError::from_sqlite(e, &path))?;
+        let set = |conn: &rusqlite::Connection, sql: &str| {
+            conn.prepare_cached(sql)
+                .and_then(|mut st| st.execute([]).map(drop))
+                .map_err(|e| crate::StoreError::from_sqlite(e, &path))
+        };
+        set(&self.conn, "PRAGMA synchronous=NORMAL")?;
         let result = run(&mut self.conn).map_err(|e| crate::StoreError::from_sqlite(e, &path));
-        self.conn
-            .pragma_update(None, "synchronous", "FULL")
-            .map_err(|e| crate::StoreError::from_sqlite(e, &path))?;
+        set(&self.conn, "PRAGMA synchronous=FULL")?;
         result
     }
 
@@ -179,6 +196,28 @@ mod tests {
         assert_eq!(times(q(None, None, true, None)), [200, 300]);
         assert_eq!(times(q(Some("claude"), None, true, None)), [300]);
         assert_eq!(times(q(None, None, false, Some(2))), [200, 300]);
+    }
+
+    #[test]
+    fn a_batch_is_one_transaction_and_trims_once() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&d.path().join("v.db")).unwrap();
+        let keep = AuditRetention {
+            max_age_days: 36_500,
+            max_rows: 4,
+        };
+        let batch: Vec<_> = (0..6)
+            .map(|i| rec(1_000 + i, "claude", AuditOutcome::Served))
+            .collect();
+        s.append_audit_batch(&batch, &keep).unwrap();
+        let times: Vec<i64> = s
+            .audit_entries(&LogParams::default())
+            .unwrap()
+            .iter()
+            .map(|e| e.time)
+            .collect();
+        assert_eq!(times, [1_002, 1_003, 1_004, 1_005], "in order, newest kept");
+        assert_eq!(s.audit_count().unwrap(), 4);
     }
 
     #[test]

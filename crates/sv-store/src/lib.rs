@@ -199,6 +199,12 @@ impl Store {
     fn prepare(&mut self) -> Result<()> {
         let c = &self.conn;
         c.busy_timeout(std::time::Duration::from_secs(5))?;
+        // One process owns the vault (the daemon holds its lock files), so
+        // the connection keeps its file locks instead of taking and dropping
+        // them around every transaction, and, set before the first read, the
+        // WAL index lives in this process's memory rather than in a shared
+        // `-shm` file. Another process cannot open the vault meanwhile.
+        let _: String = c.query_row("PRAGMA locking_mode=EXCLUSIVE", [], |r| r.get(0))?;
         let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         let app_id: i64 = c.query_row("PRAGMA application_id", [], |r| r.get(0))?;
         let tables: i64 = c.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
@@ -366,6 +372,18 @@ impl Store {
         filter: &str,
         args: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<SessionRow>> {
+        let mut out = self.query_session_rows(filter, args)?;
+        self.fill_vars(&mut out)?;
+        Ok(out)
+    }
+
+    /// The sessions matching `filter`, oldest first, without their
+    /// variable names.
+    fn query_session_rows(
+        &self,
+        filter: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<SessionRow>> {
         // No ORDER BY and no per-row subquery: with 100 000 sessions those
         // cost SQLite a temporary B-tree per row; sorting here is cheaper.
         let sql = format!(
@@ -407,7 +425,6 @@ impl Store {
         out.sort_unstable_by(|a, b| {
             (a.expiry.created_at, &a.id).cmp(&(b.expiry.created_at, &b.id))
         });
-        self.fill_vars(&mut out)?;
         Ok(out)
     }
 
@@ -457,15 +474,23 @@ impl Store {
     /// The sessions of `tool` whose scope is one of `scopes` (see
     /// [`sv_core::scope::covering_scopes`]): a lookup reads only the rows that
     /// can match, however many sessions the vault holds.
+    ///
+    /// This is the lookup's read, run for every `get`: the rows' `vars` are
+    /// left empty (the lookup takes the names from [`Store::sealed_values`]),
+    /// which saves a query per candidate.
     pub fn sessions_in_scopes(&self, tool: &str, scopes: &[String]) -> Result<Vec<SessionRow>> {
-        let placeholders: Vec<String> = (0..scopes.len()).map(|i| format!("?{}", i + 2)).collect();
-        let filter = format!(
-            "WHERE s.tool = ?1 AND s.scope IN ({})",
-            placeholders.join(", ")
-        );
-        let mut args: Vec<&dyn rusqlite::ToSql> = vec![&tool];
+        let mut filter = String::from("WHERE s.tool = ?1 AND s.scope IN (");
+        for i in 0..scopes.len() {
+            if i > 0 {
+                filter.push_str(", ");
+            }
+            filter.push_str(&format!("?{}", i + 2));
+        }
+        filter.push(')');
+        let mut args: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(scopes.len() + 1);
+        args.push(&tool);
         args.extend(scopes.iter().map(|s| s as &dyn rusqlite::ToSql));
-        self.query_sessions(&filter, &args)
+        self.query_session_rows(&filter, &args)
     }
 
     /// Sessions, optionally only one tool's and/or one scope's.
@@ -479,19 +504,27 @@ impl Store {
 
     /// The sealed values of one session, in variable order.
     pub fn sealed_values(&self, id: &str) -> Result<Vec<SealedValue>> {
+        // Sorted here, not by `ORDER BY rowid`: the primary key index gives
+        // the rows in name order and SQLite would sort them in a temporary
+        // B-tree on every lookup.
         let mut st = self.wrap(self.conn.prepare_cached(
-            "SELECT var, nonce, ciphertext FROM session_values WHERE session_id = ?1 ORDER BY rowid",
+            "SELECT rowid, var, nonce, ciphertext FROM session_values WHERE session_id = ?1",
         ))?;
         let rows = self.wrap(st.query_map([id], |r| {
-            Ok(SealedValue {
-                var: r.get(0)?,
-                sealed: SealedSecret {
-                    nonce: r.get(1)?,
-                    ciphertext: r.get(2)?,
+            Ok((
+                r.get::<_, i64>(0)?,
+                SealedValue {
+                    var: r.get(1)?,
+                    sealed: SealedSecret {
+                        nonce: r.get(2)?,
+                        ciphertext: r.get(3)?,
+                    },
                 },
-            })
+            ))
         }))?;
-        self.wrap(rows.collect())
+        let mut values: Vec<(i64, SealedValue)> = self.wrap(rows.collect())?;
+        values.sort_unstable_by_key(|(rowid, _)| *rowid);
+        Ok(values.into_iter().map(|(_, v)| v).collect())
     }
 
     /// Restarts a session's idle clock (in memory until the next flush).
@@ -679,7 +712,11 @@ mod tests {
         let got = s.sessions_for_tool("claude").unwrap();
         assert_eq!(got.len(), 1);
         let scopes = sv_core::scope::covering_scopes(Path::new("/p/app/src"));
-        assert_eq!(s.sessions_in_scopes("claude", &scopes).unwrap(), got);
+        let ids = |rows: Vec<SessionRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(s.sessions_in_scopes("claude", &scopes).unwrap()),
+            ids(got.clone())
+        );
         let elsewhere = sv_core::scope::covering_scopes(Path::new("/p/app-evil"));
         assert!(s
             .sessions_in_scopes("claude", &elsewhere)
@@ -744,7 +781,13 @@ mod tests {
         let scopes = sv_core::scope::covering_scopes(Path::new("/x"));
         let some = s.sessions_in_scopes("multi", &scopes).unwrap();
         assert_eq!(some.len(), 200);
-        assert_eq!(some[5].vars, ["Z_KEY", "A_KEY"]);
+        let names: Vec<String> = s
+            .sealed_values(&some[5].id)
+            .unwrap()
+            .into_iter()
+            .map(|v| v.var)
+            .collect();
+        assert_eq!(names, ["Z_KEY", "A_KEY"], "stored order, not name order");
     }
 
     #[test]
