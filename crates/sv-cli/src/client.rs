@@ -150,6 +150,19 @@ impl Client {
         method: &str,
         params: P,
     ) -> Result<R> {
+        self.call_with(method, params, |raw| {
+            serde_json::from_str(raw).map_err(unexpected_response)
+        })
+    }
+
+    /// Sends one request and hands the result's JSON text to `parse` (which
+    /// may borrow from it).
+    pub fn call_with<P: Serialize, T>(
+        &mut self,
+        method: &str,
+        params: P,
+        parse: impl FnOnce(&str) -> Result<T>,
+    ) -> Result<T> {
         let id = self.next_id;
         self.next_id += 1;
         let mut line = Zeroizing::new(
@@ -197,9 +210,15 @@ impl Client {
         let raw = resp
             .result
             .ok_or_else(|| CliError::Failed("the daemon sent an empty response".into()))?;
-        serde_json::from_str(raw.get())
-            .map_err(|e| CliError::Failed(format!("unexpected response from the daemon ({e}); are the CLI and daemon the same version?")))
+        parse(raw.get())
     }
+}
+
+/// A result that does not parse as the expected type.
+pub fn unexpected_response(e: serde_json::Error) -> CliError {
+    CliError::Failed(format!(
+        "unexpected response from the daemon ({e}); are the CLI and daemon the same version?"
+    ))
 }
 
 /// Resolves this user's paths.

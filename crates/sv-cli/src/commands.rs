@@ -438,62 +438,73 @@ fn project_filter(p: &Path) -> String {
 fn list(paths: &VaultPaths, a: ListArgs) -> Result<u8> {
     let project = a.project.as_deref().map(project_filter);
     let mut c = client::connect_or_start(paths)?;
-    let r: p::ListResult = c.call(
-        method::LIST,
-        p::ListParams {
-            tool: a.tool,
-            project,
-        },
-    )?;
-    if a.json {
-        out(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&r.sessions).unwrap_or_default()
-        ))?;
-        return Ok(0);
-    }
-    let rows: Vec<[String; 5]> = r
-        .sessions
-        .iter()
-        .map(|s| {
-            [
-                s.id.clone(),
-                s.tool.clone(),
-                s.fingerprint.clone(),
-                s.scope.clone(),
-                format_remaining(s.expires_at.map(|t| (t - r.now).max(0) as u64)),
-            ]
-        })
-        .collect();
-    out(&render_table(
-        ["ID", "TOOL", "FINGERPRINT", "PROJECT", "EXPIRES IN"],
-        &rows,
-    ))?;
+    let params = p::ListParams {
+        tool: a.tool,
+        project,
+    };
+    let text = c.call_with(method::LIST, params, |raw| {
+        let r: p::ListResult<'_> =
+            serde_json::from_str(raw).map_err(client::unexpected_response)?;
+        if a.json {
+            let infos: Vec<p::SessionInfo> = r.sessions.iter().map(p::ListRow::to_info).collect();
+            let mut text = serde_json::to_string_pretty(&infos).unwrap_or_default();
+            text.push('\n');
+            return Ok(text);
+        }
+        let expires: Vec<String> = r
+            .sessions
+            .iter()
+            .map(|s| format_remaining(s.expires_at().map(|t| (t - r.now).max(0) as u64)))
+            .collect();
+        let rows: Vec<[&str; 5]> = r
+            .sessions
+            .iter()
+            .zip(&expires)
+            .map(|(s, e)| [s.id(), s.tool(), s.fingerprint(), s.scope(), e.as_str()])
+            .collect();
+        Ok(render_table(
+            ["ID", "TOOL", "FINGERPRINT", "PROJECT", "EXPIRES IN"],
+            &rows,
+        ))
+    })?;
+    out(&text)?;
     Ok(0)
 }
 
-fn render_table(head: [&str; 5], rows: &[[String; 5]]) -> String {
-    let mut w: [usize; 5] = head.map(str::len);
+/// Columns padded to their widest cell (in characters), two spaces apart;
+/// the last column unpadded.
+fn render_table(head: [&str; 5], rows: &[[&str; 5]]) -> String {
+    let width = |c: &str| {
+        if c.is_ascii() {
+            c.len()
+        } else {
+            c.chars().count()
+        }
+    };
+    let mut w: [usize; 5] = head.map(width);
+    let mut total = 0;
     for r in rows {
         for (i, c) in r.iter().enumerate() {
-            w[i] = w[i].max(c.chars().count());
+            w[i] = w[i].max(width(c));
         }
+        total += r[4].len() + 1;
     }
-    let line = |cells: [&str; 5]| {
-        let mut s = String::new();
+    let line_len: usize = w[..4].iter().map(|n| n + 2).sum();
+    let mut s = String::with_capacity((rows.len() + 1) * line_len + total + 64);
+    let mut line = |cells: &[&str; 5]| {
         for (i, c) in cells.iter().enumerate() {
-            if i == 4 {
-                s += c;
-            } else {
-                s += &format!("{c:<width$}  ", width = w[i]);
+            s.push_str(c);
+            if i < 4 {
+                for _ in width(c)..w[i] + 2 {
+                    s.push(' ');
+                }
             }
         }
         s.push('\n');
-        s
     };
-    let mut s = line(head);
+    line(&head);
     for r in rows {
-        s += &line([&r[0], &r[1], &r[2], &r[3], &r[4]]);
+        line(r);
     }
     s
 }

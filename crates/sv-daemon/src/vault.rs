@@ -73,10 +73,17 @@ impl Dispatched {
     /// refusal stays a refusal.
     pub fn settle(self, committed: Result<(), String>) -> Outcome {
         match (committed, &self.audit) {
-            (Err(e), Some(rec)) if rec.required() => Err(RpcError::new(
-                code::STORAGE,
-                format!("cannot write the audit record ({e}); nothing was served"),
-            )),
+            (Err(e), Some(rec)) if rec.required() => {
+                warn!(session = ?rec.session_id, tool = ?rec.tool, pid = ?rec.pid, "refused: the audit record could not be written");
+                Err(RpcError::new(
+                    code::STORAGE,
+                    format!("cannot write the audit record ({e}); nothing was served"),
+                ))
+            }
+            (Ok(()), Some(rec)) if rec.required() => {
+                info!(session = ?rec.session_id, tool = ?rec.tool, pid = ?rec.pid, exe = ?rec.exe, cwd = ?rec.cwd, "served credential");
+                self.out
+            }
             _ => self.out,
         }
     }
@@ -290,7 +297,7 @@ impl Vault {
                 to_raw(&p::Empty {})
             }
             method::ADD => to_raw(&self.add(params(req.params)?)?),
-            method::LIST => to_raw(&self.list(params(req.params)?)?),
+            method::LIST => self.list(params(req.params)?),
             method::REMOVE => to_raw(&self.remove(params(req.params)?)?),
             method::REKEY => to_raw(&self.rekey(params(req.params)?)?),
             method::LOG => to_raw(&self.log(params(req.params)?)?),
@@ -621,7 +628,6 @@ impl Vault {
         }
         store.touch(&row.id, t);
         self.idle.touch();
-        info!(session = %row.id, tool = %row.tool, pid = ?peer.pid, exe = ?peer.exe, cwd = %cwd.display(), "serving credential");
         Ok(p::GetResult {
             session_id: row.id.clone(),
             tool: row.tool.clone(),
@@ -630,33 +636,60 @@ impl Vault {
         })
     }
 
-    fn list(&self, prm: p::ListParams) -> Result<p::ListResult, RpcError> {
+    /// The `list` answer ([`p::ListResult`]), written straight from the
+    /// rows as SQLite hands them over: nothing is allocated per session.
+    fn list(&self, prm: p::ListParams) -> Outcome {
+        use std::io::Write;
         let t = now();
         let mut store = self.store();
         store.purge_expired(t).map_err(store_err)?;
         let scope = prm.project.as_deref().map(scope_from_arg).transpose()?;
-        let rows = store
-            .list(prm.tool.as_deref(), scope.as_ref())
+        // Nothing here is secret: a plain buffer may grow as it likes.
+        let mut buf: Vec<u8> = Vec::with_capacity(4096);
+        let _ = write!(buf, r#"{{"now":{t},"sessions":["#);
+        let mut first = true;
+        let json = |buf: &mut Vec<u8>, s: &str| {
+            let _ = serde_json::to_writer(&mut *buf, s);
+        };
+        store
+            .visit_sessions(prm.tool.as_deref(), scope.as_ref(), |v| {
+                if !first {
+                    buf.push(b',');
+                }
+                first = false;
+                buf.push(b'[');
+                json(&mut buf, v.id);
+                buf.push(b',');
+                json(&mut buf, v.tool);
+                buf.extend_from_slice(b",[");
+                for (i, var) in v.vars().enumerate() {
+                    if i > 0 {
+                        buf.push(b',');
+                    }
+                    json(&mut buf, var);
+                }
+                buf.extend_from_slice(b"],");
+                json(&mut buf, v.fingerprint);
+                buf.push(b',');
+                json(&mut buf, v.scope);
+                buf.push(b',');
+                match v.label {
+                    Some(l) => json(&mut buf, l),
+                    None => buf.extend_from_slice(b"null"),
+                }
+                let e = &v.expiry;
+                let _ = write!(buf, ",{},{},{}", e.created_at, e.last_used, e.idle_ttl);
+                for o in [e.hard_deadline, e.expires_at()] {
+                    let _ = match o {
+                        Some(n) => write!(buf, ",{n}"),
+                        None => buf.write_all(b",null"),
+                    };
+                }
+                buf.push(b']');
+            })
             .map_err(store_err)?;
-        Ok(p::ListResult {
-            now: t,
-            sessions: rows
-                .into_iter()
-                .map(|r| p::SessionInfo {
-                    expires_at: r.expiry.expires_at(),
-                    id: r.id,
-                    tool: r.tool,
-                    vars: r.vars,
-                    fingerprint: r.fingerprint,
-                    scope: r.scope.as_db_str().into_owned(),
-                    label: r.label,
-                    created_at: r.expiry.created_at,
-                    last_used: r.expiry.last_used,
-                    idle_ttl: r.expiry.idle_ttl,
-                    hard_deadline: r.expiry.hard_deadline,
-                })
-                .collect(),
-        })
+        buf.extend_from_slice(b"]}");
+        Ok(Zeroizing::new(buf))
     }
 
     fn remove(&self, prm: p::RemoveParams) -> Result<p::RemoveResult, RpcError> {

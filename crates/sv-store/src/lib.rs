@@ -20,7 +20,7 @@ mod audit;
 pub use audit::NewAuditRecord;
 
 /// The schema this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 /// `PRAGMA application_id` of a session-vault file ("SVLT").
 pub const APPLICATION_ID: i64 = 0x5356_4c54;
 
@@ -59,7 +59,29 @@ const MIGRATIONS: &[&str] = &[
         exe TEXT,
         cwd TEXT);
      CREATE INDEX audit_time ON audit(time);",
+    // v3: each session's variable names beside it (newline-separated, in
+    // stored order; filled from session_values by `backfill_vars`), and an
+    // index in `list` order, so a list is one indexed scan.
+    "ALTER TABLE sessions ADD COLUMN vars TEXT NOT NULL DEFAULT '';
+     CREATE INDEX sessions_created ON sessions(created_at, id);",
 ];
+
+/// Fills v3's `sessions.vars` from the values already stored.
+fn backfill_vars(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    let mut names: std::collections::HashMap<String, Vec<String>> = Default::default();
+    {
+        let mut st = tx.prepare("SELECT session_id, var FROM session_values ORDER BY rowid")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            names.entry(r.get(0)?).or_default().push(r.get(1)?);
+        }
+    }
+    let mut up = tx.prepare("UPDATE sessions SET vars = ?2 WHERE id = ?1")?;
+    for (id, vars) in names {
+        up.execute(params![id, vars.join("\n")])?;
+    }
+    Ok(())
+}
 
 /// Why the store cannot do what was asked. Each message says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +135,34 @@ pub struct SessionRow {
     pub fingerprint: String,
     pub expiry: Expiry,
     pub vars: Vec<String>,
+}
+
+/// A session as [`Store::visit_sessions`] shows it, borrowed from the row.
+#[derive(Debug)]
+pub struct SessionView<'a> {
+    pub id: &'a str,
+    pub tool: &'a str,
+    /// `global` or the project directory, as stored.
+    pub scope: &'a str,
+    pub label: Option<&'a str>,
+    pub fingerprint: &'a str,
+    pub expiry: Expiry,
+    /// The variable names, newline-separated (see [`SessionView::vars`]).
+    pub vars: &'a str,
+}
+
+impl<'a> SessionView<'a> {
+    /// The variable names in stored order.
+    pub fn vars(&self) -> impl Iterator<Item = &'a str> {
+        self.vars.split('\n').filter(|v| !v.is_empty())
+    }
+}
+
+fn split_vars(s: &str) -> Vec<String> {
+    s.split('\n')
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// One sealed variable of a session.
@@ -241,6 +291,9 @@ impl Store {
             let tx = self.conn.transaction()?;
             for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
                 tx.execute_batch(sql)?;
+                if i + 1 == 3 {
+                    backfill_vars(&tx)?;
+                }
                 tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             }
             tx.pragma_update(None, "application_id", APPLICATION_ID)?;
@@ -341,9 +394,10 @@ impl Store {
         let path = self.path.clone();
         let run = |conn: &mut Connection| -> rusqlite::Result<()> {
             let tx = conn.transaction()?;
+            let vars: Vec<&str> = values.iter().map(|v| v.var.as_str()).collect();
             tx.execute(
-                "INSERT INTO sessions (id, tool, scope, label, fingerprint, created_at, last_used, idle_ttl, hard_deadline)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO sessions (id, tool, scope, label, fingerprint, created_at, last_used, idle_ttl, hard_deadline, vars)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     row.id,
                     row.tool,
@@ -353,7 +407,8 @@ impl Store {
                     row.expiry.created_at,
                     row.expiry.last_used,
                     i64::try_from(row.expiry.idle_ttl).unwrap_or(i64::MAX),
-                    row.expiry.hard_deadline
+                    row.expiry.hard_deadline,
+                    vars.join("\n")
                 ],
             )?;
             for v in values {
@@ -367,19 +422,8 @@ impl Store {
         run(&mut self.conn).map_err(|e| StoreError::from_sqlite(e, &path))
     }
 
+    /// The sessions matching `filter`, oldest first.
     fn query_sessions(
-        &self,
-        filter: &str,
-        args: &[&dyn rusqlite::ToSql],
-    ) -> Result<Vec<SessionRow>> {
-        let mut out = self.query_session_rows(filter, args)?;
-        self.fill_vars(&mut out)?;
-        Ok(out)
-    }
-
-    /// The sessions matching `filter`, oldest first, without their
-    /// variable names.
-    fn query_session_rows(
         &self,
         filter: &str,
         args: &[&dyn rusqlite::ToSql],
@@ -387,7 +431,7 @@ impl Store {
         // No ORDER BY and no per-row subquery: with 100 000 sessions those
         // cost SQLite a temporary B-tree per row; sorting here is cheaper.
         let sql = format!(
-            "SELECT s.id, s.tool, s.scope, s.label, s.fingerprint, s.created_at, s.last_used, s.idle_ttl, s.hard_deadline
+            "SELECT s.id, s.tool, s.scope, s.label, s.fingerprint, s.created_at, s.last_used, s.idle_ttl, s.hard_deadline, s.vars
              FROM sessions s {filter}"
         );
         let mut st = self.wrap(self.conn.prepare_cached(&sql))?;
@@ -406,7 +450,7 @@ impl Store {
                         idle_ttl: r.get::<_, i64>(7)?.max(0) as u64,
                         hard_deadline: r.get(8)?,
                     },
-                    vars: Vec::new(),
+                    vars: split_vars(r.get_ref(9)?.as_str()?),
                 },
             ))
         }))?;
@@ -428,44 +472,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Sets each row's variable names, in the order they were stored: one
-    /// lookup per row for a few rows, one pass over all values for many.
-    fn fill_vars(&self, rows: &mut [SessionRow]) -> Result<()> {
-        const FEW: usize = 64;
-        if rows.len() <= FEW {
-            let mut st = self.wrap(self.conn.prepare_cached(
-                "SELECT var FROM session_values WHERE session_id = ?1 ORDER BY rowid",
-            ))?;
-            for row in rows.iter_mut() {
-                let vars = self.wrap(st.query_map([&row.id], |r| r.get(0)))?;
-                row.vars = self.wrap(vars.collect())?;
-            }
-            return Ok(());
-        }
-        let index: std::collections::HashMap<&str, usize> = rows
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.id.as_str(), i))
-            .collect();
-        let mut vars: Vec<Vec<String>> = vec![Vec::new(); rows.len()];
-        let mut st = self.wrap(
-            self.conn
-                .prepare_cached("SELECT session_id, var FROM session_values ORDER BY rowid"),
-        )?;
-        let mut q = self.wrap(st.query([]))?;
-        while let Some(r) = self.wrap(q.next())? {
-            let id: &str = self.wrap(r.get_ref(0).and_then(|v| Ok(v.as_str()?)))?;
-            if let Some(&i) = index.get(id) {
-                vars[i].push(self.wrap(r.get(1))?);
-            }
-        }
-        drop(index);
-        for (row, v) in rows.iter_mut().zip(vars) {
-            row.vars = v;
-        }
-        Ok(())
-    }
-
     /// Every session of `tool`.
     pub fn sessions_for_tool(&self, tool: &str) -> Result<Vec<SessionRow>> {
         self.query_sessions("WHERE s.tool = ?1", &[&tool])
@@ -474,10 +480,6 @@ impl Store {
     /// The sessions of `tool` whose scope is one of `scopes` (see
     /// [`sv_core::scope::covering_scopes`]): a lookup reads only the rows that
     /// can match, however many sessions the vault holds.
-    ///
-    /// This is the lookup's read, run for every `get`: the rows' `vars` are
-    /// left empty (the lookup takes the names from [`Store::sealed_values`]),
-    /// which saves a query per candidate.
     pub fn sessions_in_scopes(&self, tool: &str, scopes: &[String]) -> Result<Vec<SessionRow>> {
         let mut filter = String::from("WHERE s.tool = ?1 AND s.scope IN (");
         for i in 0..scopes.len() {
@@ -490,7 +492,7 @@ impl Store {
         let mut args: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(scopes.len() + 1);
         args.push(&tool);
         args.extend(scopes.iter().map(|s| s as &dyn rusqlite::ToSql));
-        self.query_session_rows(&filter, &args)
+        self.query_sessions(&filter, &args)
     }
 
     /// Sessions, optionally only one tool's and/or one scope's.
@@ -500,6 +502,53 @@ impl Store {
             "WHERE (?1 IS NULL OR s.tool = ?1) AND (?2 IS NULL OR s.scope = ?2)",
             &[&tool, &scope_s],
         )
+    }
+
+    /// Calls `f` with every session matching the filters, oldest first,
+    /// straight from SQLite's row buffers: no allocation per session, for
+    /// `list` over 100 000 sessions. Returns how many there were.
+    pub fn visit_sessions(
+        &self,
+        tool: Option<&str>,
+        scope: Option<&Scope>,
+        mut f: impl FnMut(&SessionView<'_>),
+    ) -> Result<usize> {
+        let scope_s = scope.map(|s| s.as_db_str().into_owned());
+        let mut st = self.wrap(self.conn.prepare_cached(
+            "SELECT id, tool, scope, label, fingerprint, created_at, last_used, idle_ttl, hard_deadline, vars
+             FROM sessions
+             WHERE (?1 IS NULL OR tool = ?1) AND (?2 IS NULL OR scope = ?2)
+             ORDER BY created_at, id",
+        ))?;
+        let mut rows = self.wrap(st.query(params![tool, scope_s]))?;
+        let mut n = 0;
+        while let Some(r) = self.wrap(rows.next())? {
+            let text = |i: usize| r.get_ref(i).and_then(|v| Ok(v.as_str()?));
+            let view = self.wrap((|| {
+                let id = text(0)?;
+                let mut expiry = Expiry {
+                    created_at: r.get(5)?,
+                    last_used: r.get(6)?,
+                    idle_ttl: r.get::<_, i64>(7)?.max(0) as u64,
+                    hard_deadline: r.get(8)?,
+                };
+                if let Some(&t) = self.pending_touches.get(id) {
+                    expiry.touch(t);
+                }
+                Ok(SessionView {
+                    id,
+                    tool: text(1)?,
+                    scope: text(2)?,
+                    label: r.get_ref(3)?.as_str_or_null()?,
+                    fingerprint: text(4)?,
+                    expiry,
+                    vars: text(9)?,
+                })
+            })())?;
+            f(&view);
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// The sealed values of one session, in variable order.
@@ -788,6 +837,109 @@ mod tests {
             .map(|v| v.var)
             .collect();
         assert_eq!(names, ["Z_KEY", "A_KEY"], "stored order, not name order");
+    }
+
+    #[test]
+    fn v2_file_gains_variable_names_in_stored_order() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("v.db");
+        {
+            let c = Connection::open(&p).unwrap();
+            c.execute_batch(MIGRATIONS[0]).unwrap();
+            c.execute_batch(MIGRATIONS[1]).unwrap();
+            c.execute_batch(
+                "INSERT INTO sessions VALUES ('s1','multi','global',NULL,'00aa',1,1,0,NULL);
+                 INSERT INTO sessions VALUES ('s2','claude','global','x','00bb',2,2,0,NULL);
+                 INSERT INTO session_values VALUES ('s1','Z_KEY',x'00',x'00');
+                 INSERT INTO session_values VALUES ('s2','ANTHROPIC_API_KEY',x'00',x'00');
+                 INSERT INTO session_values VALUES ('s1','A_KEY',x'00',x'00');",
+            )
+            .unwrap();
+            c.pragma_update(None, "user_version", 2).unwrap();
+            c.pragma_update(None, "application_id", APPLICATION_ID)
+                .unwrap();
+        }
+        let s = Store::open(&p).unwrap();
+        let all = s.list(None, None).unwrap();
+        assert_eq!(
+            all[0].vars,
+            ["Z_KEY", "A_KEY"],
+            "stored order, not name order"
+        );
+        assert_eq!(all[1].vars, ["ANTHROPIC_API_KEY"]);
+        let mut seen = Vec::new();
+        s.visit_sessions(None, None, |v| {
+            seen.push((v.id.to_owned(), v.vars().collect::<Vec<_>>().join(",")))
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            [
+                ("s1".to_owned(), "Z_KEY,A_KEY".to_owned()),
+                ("s2".to_owned(), "ANTHROPIC_API_KEY".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn visiting_matches_listing() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&d.path().join("v.db")).unwrap();
+        for i in (0..50).rev() {
+            let scope = if i % 2 == 0 {
+                Scope::Global
+            } else {
+                Scope::project("/p/app")
+            };
+            s.insert_session(
+                &row(&format!("id-{i:02}"), "claude", scope, 100 + i % 7, 30),
+                &val(),
+            )
+            .unwrap();
+        }
+        s.touch("id-03", 500);
+        for (tool, scope) in [
+            (None, None),
+            (Some("claude"), Some(Scope::project("/p/app"))),
+            (Some("codex"), None),
+        ] {
+            let listed = s.list(tool, scope.as_ref()).unwrap();
+            let mut visited = Vec::new();
+            let n = s
+                .visit_sessions(tool, scope.as_ref(), |v| {
+                    visited.push((
+                        v.id.to_owned(),
+                        v.scope.to_owned(),
+                        v.expiry,
+                        v.vars().map(str::to_owned).collect::<Vec<_>>(),
+                    ))
+                })
+                .unwrap();
+            assert_eq!(n, listed.len());
+            let want: Vec<_> = listed
+                .iter()
+                .map(|r| {
+                    (
+                        r.id.clone(),
+                        r.scope.as_db_str().into_owned(),
+                        r.expiry,
+                        r.vars.clone(),
+                    )
+                })
+                .collect();
+            assert_eq!(visited, want);
+        }
+        let last_used = |s: &Store| {
+            let mut t = 0;
+            s.visit_sessions(None, None, |v| {
+                if v.id == "id-03" {
+                    t = v.expiry.last_used
+                }
+            })
+            .unwrap();
+            t
+        };
+        assert_eq!(last_used(&s), 500, "pending touches apply");
     }
 
     #[test]
