@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The load figures of BENCHMARKS.md in one run, against the release
-# binaries, on a throwaway vault (see docs/evidence.md):
+# binaries of scripts/build-release.sh (target/dist, or SV_BIN_DIR), on a
+# throwaway vault (see docs/evidence.md):
 #   1. the RSS of a freshly started daemon holding 10 000 sessions, then
 #      lookups with 32 and with 1000 concurrent clients (a project session;
 #      each run also reports the RSS after it);
@@ -11,7 +12,7 @@
 # this measures; lookups never write.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=$(cd "${SV_BIN_DIR:-target/release}" && pwd)
+BIN=$(cd "${SV_BIN_DIR:-target/dist}" && pwd)
 DURATION=${DURATION:-10}
 root=${VAULT_ROOT:-/dev/shm}
 [ -d "$root" ] || root=/tmp

@@ -9,19 +9,20 @@
 # Each is first checked to print the same key. Prints a Markdown table of
 # median wall time and the ratio to the floor; the raw hyperfine JSON goes
 # to $OUT (default target/side-by-side.json).
-# Needs: target/release/session-vault + sv-daemon (or SV_BIN_DIR), hyperfine,
+# Needs: target/dist/session-vault + sv-daemon from scripts/build-release.sh
+# (or SV_BIN_DIR), hyperfine,
 # keyutils, gnome-keyring, libsecret-tools, dbus (dbus-x11), pass, gnupg,
 # python3. RUNS (default 200) runs per command after 20 warm-ups.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-BIN=$(cd "${SV_BIN_DIR:-target/release}" && pwd)
+BIN=$(cd "${SV_BIN_DIR:-target/dist}" && pwd)
 OUT=${OUT:-$ROOT/target/side-by-side.json}
 RUNS=${RUNS:-200}
 for t in hyperfine keyctl secret-tool gnome-keyring-daemon dbus-run-session dbus-send pass gpg python3; do
     command -v "$t" >/dev/null || { echo "side-by-side: $t is not installed" >&2; exit 1; }
 done
-[ -x "$BIN/session-vault" ] || { echo "side-by-side: build first: cargo build --release -p sv-cli" >&2; exit 1; }
+[ -x "$BIN/session-vault" ] || { echo "side-by-side: build first: scripts/build-release.sh" >&2; exit 1; }
 cargo build --release --quiet --manifest-path bench/hello/Cargo.toml --target-dir "$ROOT/target/hello"
 HELLO=$ROOT/target/hello/release/hello
 

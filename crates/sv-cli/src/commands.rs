@@ -442,9 +442,8 @@ fn list(paths: &VaultPaths, a: ListArgs) -> Result<u8> {
         tool: a.tool,
         project,
     };
-    let text = c.call_with(method::LIST, params, |raw| {
-        let r: p::ListResult<'_> =
-            serde_json::from_str(raw).map_err(client::unexpected_response)?;
+    let text = c.call_with(method::LIST, params, |line| {
+        let r: p::ListResult<'_> = client::read_response(line)?;
         if a.json {
             let infos: Vec<p::SessionInfo> = r.sessions.iter().map(p::ListRow::to_info).collect();
             let mut text = serde_json::to_string_pretty(&infos).unwrap_or_default();
