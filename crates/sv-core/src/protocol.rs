@@ -188,6 +188,9 @@ pub struct ListParams {
     pub tool: Option<String>,
     #[serde(default)]
     pub project: Option<String>,
+    /// Only what the table shows: the answer's sessions are [`BriefRow`]s.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub brief: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -226,23 +229,6 @@ pub struct ListRow<'a>(
 );
 
 impl ListRow<'_> {
-    pub fn id(&self) -> &str {
-        &self.0
-    }
-    pub fn tool(&self) -> &str {
-        &self.1
-    }
-    pub fn fingerprint(&self) -> &str {
-        &self.3
-    }
-    /// `global` or the project directory.
-    pub fn scope(&self) -> &str {
-        &self.4
-    }
-    pub fn expires_at(&self) -> Option<i64> {
-        self.10
-    }
-
     pub fn to_info(&self) -> SessionInfo {
         SessionInfo {
             id: self.0.to_string(),
@@ -260,12 +246,24 @@ impl ListRow<'_> {
     }
 }
 
+/// The `list` answer; `R` is [`ListRow`], or [`BriefRow`] when asked
+/// for `brief`.
 #[derive(Debug, Serialize, Deserialize)]
-pub struct ListResult<'a> {
+pub struct ListResult<R> {
     pub now: i64,
-    #[serde(borrow)]
-    pub sessions: Vec<ListRow<'a>>,
+    pub sessions: Vec<R>,
 }
+
+/// A session as a `brief` list sends it: the table's columns, `[id, tool,
+/// fingerprint, scope, expires_at]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BriefRow<'a>(
+    #[serde(borrow)] pub Cow<'a, str>,
+    #[serde(borrow)] pub Cow<'a, str>,
+    #[serde(borrow)] pub Cow<'a, str>,
+    #[serde(borrow)] pub Cow<'a, str>,
+    pub Option<i64>,
+);
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

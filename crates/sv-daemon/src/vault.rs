@@ -636,7 +636,8 @@ impl Vault {
         })
     }
 
-    /// The `list` answer ([`p::ListResult`]), written straight from the
+    /// The `list` answer ([`p::ListResult`] of [`p::ListRow`]s, or of
+    /// [`p::BriefRow`]s when asked for `brief`), written straight from the
     /// rows as SQLite hands them over: nothing is allocated per session.
     fn list(&self, prm: p::ListParams) -> Outcome {
         use std::io::Write;
@@ -661,6 +662,19 @@ impl Vault {
                 json(&mut buf, v.id);
                 buf.push(b',');
                 json(&mut buf, v.tool);
+                if prm.brief {
+                    // p::BriefRow
+                    buf.push(b',');
+                    json(&mut buf, v.fingerprint);
+                    buf.push(b',');
+                    json(&mut buf, v.scope);
+                    let _ = match v.expiry.expires_at() {
+                        Some(n) => write!(buf, ",{n}]"),
+                        None => buf.write_all(b",null]"),
+                    };
+                    return;
+                }
+                // p::ListRow
                 buf.extend_from_slice(b",[");
                 for (i, var) in v.vars().enumerate() {
                     if i > 0 {
