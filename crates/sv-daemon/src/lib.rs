@@ -1,5 +1,5 @@
 //! `sv-daemon`: holds the vault key in memory and serves credentials over a
-//! Unix socket (SPEC §7).
+//! Unix socket, or a named pipe on Windows (SPEC §7, docs/windows.md).
 //!
 //! One daemon per user (a lock file beside the socket). Each connection gets
 //! its own task with read timeouts, so a slow or idle client never blocks
@@ -13,11 +13,18 @@
 
 mod audit;
 mod clock;
+#[cfg(unix)]
 mod hygiene;
+#[cfg(windows)]
+use platform::hygiene;
 mod idle;
 mod ids;
 mod logging;
+#[cfg(unix)]
 mod notify;
+#[cfg(windows)]
+use platform::notify;
+mod platform;
 mod select;
 mod server;
 mod settings;
