@@ -28,5 +28,7 @@ pub enum SignalAction {
     /// Finish in-flight requests and exit; the name is for the log line.
     Stop(&'static str),
     /// Lock the vault (wipe the key from memory) and keep serving.
+    /// (SIGUSR1; Windows has no counterpart.)
+    #[cfg_attr(windows, allow(dead_code))]
     Lock(&'static str),
 }
