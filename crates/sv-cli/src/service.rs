@@ -6,7 +6,6 @@
 
 use crate::client;
 use crate::error::{CliError, Result};
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use sv_core::paths::VaultPaths;
 
@@ -106,10 +105,7 @@ fn home() -> Result<PathBuf> {
 }
 
 fn create_dir(dir: &Path, mode: u32) -> Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(mode)
-        .create(dir)
+    crate::platform::create_dir_all_mode(dir, mode)
         .map_err(|e| CliError::Failed(format!("cannot create {}: {e}", dir.display())))
 }
 

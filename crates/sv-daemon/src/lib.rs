@@ -30,12 +30,12 @@ mod server;
 mod settings;
 mod vault;
 
-pub use server::{handle_frame, RunOptions};
-use std::process::ExitCode;
-pub use vault::{Peer, Vault};
 /// The same-user check on a pipe's other end, shared with the CLI.
 #[cfg(windows)]
 pub use platform::process_runs_as_me;
+pub use server::{handle_frame, RunOptions};
+use std::process::ExitCode;
+pub use vault::{Peer, Vault};
 
 /// A vault over `dir/vault.db` with the passphrase backend and the built-in
 /// tools, as the daemon holds it: the entry point for fuzzing and

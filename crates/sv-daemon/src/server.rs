@@ -57,7 +57,10 @@ impl DaemonError {
     }
 }
 
-pub(crate) fn setup<'a>(what: &str, path: &'a Path) -> impl FnOnce(std::io::Error) -> DaemonError + 'a {
+pub(crate) fn setup<'a>(
+    what: &str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> DaemonError + 'a {
     let what = what.to_owned();
     move |e| DaemonError::Setup(format!("cannot {what} {}: {e}", path.display()))
 }
@@ -104,8 +107,7 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     // One daemon per user: a lock beside the socket, and one beside the
     // vault (two shells with different XDG_RUNTIME_DIR share one vault).
     let lock = take_lock(&paths.lock_file())?;
-    platform::create_private_dir_all(&paths.data_dir)
-        .map_err(setup("create", &paths.data_dir))?;
+    platform::create_private_dir_all(&paths.data_dir).map_err(setup("create", &paths.data_dir))?;
     let vault_lock = take_lock(&paths.data_dir.join("daemon.lock"))?;
 
     let store = Store::open(&paths.vault_db())?;

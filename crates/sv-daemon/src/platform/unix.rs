@@ -60,7 +60,10 @@ pub fn prepare_runtime_dir(paths: &VaultPaths, uid: u32) -> Result<(), DaemonErr
 
 /// `dir` and its missing parents, created 0700.
 pub fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 /// Options that create a file 0600.

@@ -27,7 +27,9 @@ use std::path::{Path, PathBuf};
 use sv_core::paths::VaultPaths;
 use tokio::net::windows::named_pipe::{NamedPipeServer, PipeMode, ServerOptions};
 use windows_sys::Win32::Foundation::{CloseHandle, HANDLE};
-use windows_sys::Win32::Security::{GetLengthSid, GetTokenInformation, TokenUser, TOKEN_QUERY, TOKEN_USER};
+use windows_sys::Win32::Security::{
+    GetLengthSid, GetTokenInformation, TokenUser, TOKEN_QUERY, TOKEN_USER,
+};
 use windows_sys::Win32::System::Pipes::GetNamedPipeClientProcessId;
 use windows_sys::Win32::System::Threading::{
     GetCurrentProcess, OpenProcess, OpenProcessToken, QueryFullProcessImageNameW,
@@ -45,12 +47,7 @@ pub const OTHER_UID: u32 = u32::MAX;
 pub type Stream = NamedPipeServer;
 
 /// Splits a connection into a reading and a writing half.
-pub fn split(
-    stream: Stream,
-) -> (
-    tokio::io::ReadHalf<Stream>,
-    tokio::io::WriteHalf<Stream>,
-) {
+pub fn split(stream: Stream) -> (tokio::io::ReadHalf<Stream>, tokio::io::WriteHalf<Stream>) {
     tokio::io::split(stream)
 }
 
@@ -153,7 +150,9 @@ fn token_user_sid(process: HANDLE) -> io::Result<Vec<u8>> {
     // u64 cells: the TOKEN_USER at the start of the buffer is pointer-aligned.
     let mut buf = vec![0u64; (len as usize).div_ceil(8)];
     // SAFETY: `buf` holds at least `len` writable bytes.
-    if unsafe { GetTokenInformation(token.0, TokenUser, buf.as_mut_ptr().cast(), len, &mut len) } == 0 {
+    if unsafe { GetTokenInformation(token.0, TokenUser, buf.as_mut_ptr().cast(), len, &mut len) }
+        == 0
+    {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: on success the buffer starts with a TOKEN_USER whose SID
