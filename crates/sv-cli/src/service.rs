@@ -3,6 +3,10 @@
 //! filled in (systemd user unit on Linux, launchd agent on macOS), and print
 //! the one command that enables it. Nothing is enabled or started here: the
 //! service manager is the user's to drive.
+//!
+//! Windows registers a logon task with `install/install.ps1` instead; the
+//! unit and plist helpers are unused there.
+#![cfg_attr(not(any(target_os = "linux", target_os = "macos")), allow(dead_code))]
 
 use crate::client;
 use crate::error::{CliError, Result};

@@ -2,7 +2,6 @@
 //! and the vault's files and socket are private to their owner.
 
 use crate::{Check, Status};
-use std::path::Path;
 use sv_core::paths::VaultPaths;
 use sv_core::protocol::StatusResult;
 
@@ -123,7 +122,7 @@ pub fn permissions_check(paths: &VaultPaths, uid: u32) -> Check {
     let title = "File and socket permissions";
     let mut problems: Vec<(String, String)> = Vec::new();
     let mut checked = 0;
-    let mut look = |p: &Path, dir: bool, problems: &mut Vec<(String, String)>| {
+    let mut look = |p: &std::path::Path, dir: bool, problems: &mut Vec<(String, String)>| {
         let Ok(m) = std::fs::symlink_metadata(p) else {
             return false;
         };
