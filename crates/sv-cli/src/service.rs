@@ -14,9 +14,11 @@ use std::path::{Path, PathBuf};
 use sv_core::paths::VaultPaths;
 
 /// The systemd user unit shipped in `install/`.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub const UNIT_TEMPLATE: &str = include_str!("../../../install/session-vault.service");
 /// The launchd agent shipped in `install/`.
 pub const PLIST_TEMPLATE: &str = include_str!("../../../install/com.session-vault.daemon.plist");
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub const UNIT_NAME: &str = "session-vault.service";
 #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
 pub const PLIST_LABEL: &str = "com.session-vault.daemon";
@@ -38,6 +40,7 @@ fn plain_path(p: &Path) -> std::result::Result<&str, String> {
 }
 
 /// The unit with `ExecStart=` and the vault directory filled in.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub fn render_unit(daemon: &Path, data_dir: &Path) -> std::result::Result<String, String> {
     // `%` starts a systemd specifier; a literal one is `%%`.
     let esc = |p: &Path| plain_path(p).map(|s| s.replace('%', "%%"));

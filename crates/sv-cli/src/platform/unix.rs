@@ -20,7 +20,19 @@ pub fn current_uid() -> u32 {
     unsafe { libc::getuid() }
 }
 
+/// The uid of the process at the other end of `s` (`getpeereid` where there
+/// is no `SO_PEERCRED`: macOS, the BSDs).
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn peer_uid(s: &UnixStream) -> Option<u32> {
+    use std::os::fd::AsRawFd;
+    let (mut uid, mut gid) = (0, 0);
+    // SAFETY: getpeereid writes into the two integers we own.
+    let rc = unsafe { libc::getpeereid(s.as_raw_fd(), &mut uid, &mut gid) };
+    (rc == 0).then_some(uid)
+}
+
 /// The uid of the process at the other end of `s`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 fn peer_uid(s: &UnixStream) -> Option<u32> {
     use std::os::fd::AsRawFd;
     let mut cred = libc::ucred {
