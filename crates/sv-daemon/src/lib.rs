@@ -6,7 +6,9 @@
 //! another. The peer's uid is checked on every connection (`SO_PEERCRED`)
 //! and its working directory is read from the kernel (`/proc/PID/cwd`), never
 //! taken from the message. The key lives in zeroising, mlocked memory in a
-//! process that is not dumpable and writes no core file.
+//! process that is not dumpable and writes no core file. (Linux; Windows
+//! compares the pipe client's token SID and must take the directory from
+//! the message: see `platform` and docs/windows.md.)
 //!
 //! The binary itself is shipped by the `sv-cli` package (so one
 //! `cargo install` installs both programs); it calls [`main`].
