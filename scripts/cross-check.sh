@@ -54,7 +54,9 @@ setup_chroot() {
 }
 
 if [ "$(cat "$stamp" 2>/dev/null)" != "$packages" ]; then
+    t0=$SECONDS
     setup_chroot
+    echo "    (chroot set up in $((SECONDS - t0)) s)"
 fi
 cp /etc/resolv.conf "$chroot_dir/etc/resolv.conf"
 # The host's trust store (it may hold a proxy's CA) for cargo's downloads.
