@@ -92,6 +92,8 @@ EOF
 )
 
 start=$SECONDS
+# The single-quoted script expands inside the new namespace, on purpose.
+# shellcheck disable=SC2016
 unshare --mount --propagation private env \
     CHROOT="$chroot_dir" REPO="$repo" INNER="$inner" TARGETS="${targets[*]}" \
     bash -euc '

@@ -9,9 +9,10 @@
 //!   client states in its request. The client is already verified to run as
 //!   the same user, who could run any program in any directory anyway; but a
 //!   same-user program can claim a directory it is not in;
-//! - no `PR_SET_DUMPABLE` / `RLIMIT_CORE` counterpart is applied (see
-//!   [`hygiene::harden`]); key pages are still locked (VirtualLock) and
-//!   zeroised;
+//! - the counterpart of `PR_SET_DUMPABLE 0` is a process DACL (see
+//!   [`hygiene::harden`]); nothing stands for `RLIMIT_CORE` (crash dumps
+//!   follow Windows Error Reporting's settings); key pages are locked
+//!   (VirtualLock) and zeroised as on Unix;
 //! - no exec: a daemon started by hand keeps its environment (the CLI
 //!   starts it with only `DAEMON_ENV`).
 
@@ -272,19 +273,69 @@ impl Signals {
 
 /// Process hygiene on Windows (the Unix one is `crate::hygiene`).
 pub mod hygiene {
-    /// What Windows applies of the Unix hardening: only the working
-    /// directory. No counterpart is applied for `PR_SET_DUMPABLE` (another
-    /// process of the same user can open this one and read its memory; a
-    /// DACL denying that is not done) nor for `RLIMIT_CORE` (crash dumps
-    /// follow Windows Error Reporting's settings). Key pages are locked with
+    /// What Windows applies of the Unix hardening: the process DACL of
+    /// [`restrict_process_access`] (for `PR_SET_DUMPABLE 0`) and the working
+    /// directory. Nothing stands for `RLIMIT_CORE` (crash dumps follow
+    /// Windows Error Reporting's settings). Key pages are locked with
     /// VirtualLock (sv-core) and zeroised on drop.
     pub fn harden() -> Vec<String> {
         let mut notes = Vec::new();
+        if let Err(e) = restrict_process_access() {
+            notes.push(format!("cannot restrict access to this process: {e}"));
+        }
         // Hold no handle on the caller's directory (it could not be deleted).
         if let Err(e) = std::env::set_current_dir("/") {
             notes.push(format!("chdir \\ failed: {e}"));
         }
         notes
+    }
+
+    /// The daemon's process DACL, the counterpart of `PR_SET_DUMPABLE 0`:
+    /// the user's other processes may only wait for it, query its identity
+    /// (the CLI reads its token user) and terminate it; they may not read or
+    /// write its memory, inject a thread, or change this DACL (the OWNER
+    /// RIGHTS ace replaces the owner's implicit READ_CONTROL and WRITE_DAC).
+    /// SYSTEM keeps full access, and an administrator with SeDebugPrivilege
+    /// still gets in, as root does on Linux. Handles opened before (the
+    /// parent's, from CreateProcess) keep their access.
+    fn restrict_process_access() -> std::io::Result<()> {
+        use windows_sys::Win32::Foundation::LocalFree;
+        use windows_sys::Win32::Security::Authorization::{
+            ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
+        };
+        use windows_sys::Win32::Security::{
+            SetKernelObjectSecurity, DACL_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR,
+        };
+        use windows_sys::Win32::System::Threading::GetCurrentProcess;
+        // Protected DACL: SYSTEM PROCESS_ALL_ACCESS; owner SYNCHRONIZE |
+        // PROCESS_QUERY_LIMITED_INFORMATION | PROCESS_TERMINATE.
+        const SDDL: &str = "D:P(A;;0x1fffff;;;SY)(A;;0x101001;;;OW)";
+        let wide: Vec<u16> = SDDL.encode_utf16().chain(std::iter::once(0)).collect();
+        let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
+        // SAFETY: `wide` is NUL-terminated; `sd` receives a LocalAlloc'd
+        // descriptor, freed below.
+        if unsafe {
+            ConvertStringSecurityDescriptorToSecurityDescriptorW(
+                wide.as_ptr(),
+                SDDL_REVISION_1,
+                &mut sd,
+                std::ptr::null_mut(),
+            )
+        } == 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: the pseudo handle of this process has full access; `sd`
+        // is the valid descriptor made above.
+        let ok =
+            unsafe { SetKernelObjectSecurity(GetCurrentProcess(), DACL_SECURITY_INFORMATION, sd) };
+        let err = std::io::Error::last_os_error();
+        // SAFETY: `sd` was allocated by the conversion above, freed once.
+        unsafe { LocalFree(sd) };
+        if ok == 0 {
+            return Err(err);
+        }
+        Ok(())
     }
 
     /// glibc's `malloc_trim` has no counterpart to call: a no-op.
@@ -295,8 +346,8 @@ pub mod hygiene {
         super::OWN_UID
     }
 
-    /// Nothing the status can report: no dumpable flag, no core limit, no
-    /// `VmLck` on Windows.
+    /// Nothing the status can report: no dumpable flag (the DACL is not
+    /// read back), no core limit, no `VmLck` on Windows.
     pub fn observe() -> sv_core::ops::Hygiene {
         sv_core::ops::Hygiene {
             dumpable: None,
