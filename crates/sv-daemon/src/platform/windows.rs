@@ -27,9 +27,14 @@ use std::os::windows::io::AsRawHandle;
 use std::path::{Path, PathBuf};
 use sv_core::paths::VaultPaths;
 use tokio::net::windows::named_pipe::{NamedPipeServer, PipeMode, ServerOptions};
-use windows_sys::Win32::Foundation::{CloseHandle, HANDLE};
+use windows_sys::core::PWSTR;
+use windows_sys::Win32::Foundation::{CloseHandle, LocalFree, HANDLE};
+use windows_sys::Win32::Security::Authorization::{
+    ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
+};
 use windows_sys::Win32::Security::{
-    GetLengthSid, GetTokenInformation, TokenUser, TOKEN_QUERY, TOKEN_USER,
+    GetLengthSid, GetTokenInformation, TokenUser, PSECURITY_DESCRIPTOR, PSID, SECURITY_ATTRIBUTES,
+    TOKEN_QUERY, TOKEN_USER,
 };
 use windows_sys::Win32::System::Pipes::GetNamedPipeClientProcessId;
 use windows_sys::Win32::System::Threading::{
@@ -74,17 +79,81 @@ pub fn private_file_options() -> fs::OpenOptions {
 /// each connected instance is handed over, so the name never disappears.
 pub struct Listener {
     name: String,
+    security: PipeSecurity,
     next: NamedPipeServer,
 }
 
+/// The pipe's security descriptor, the counterpart of the socket's 0600:
+/// full access for this user's SID and SYSTEM, nothing for anyone else
+/// (the default descriptor would let Everyone open the pipe for reading).
+struct PipeSecurity(PSECURITY_DESCRIPTOR);
+
+impl PipeSecurity {
+    fn for_current_user() -> io::Result<Self> {
+        // SAFETY: the pseudo handle of the current process needs no closing.
+        let sid = token_user_sid(unsafe { GetCurrentProcess() })?;
+        let mut text: PWSTR = std::ptr::null_mut();
+        // SAFETY: `sid` holds a valid binary SID (read, not written);
+        // `text` receives a LocalAlloc'd NUL-terminated string.
+        if unsafe { ConvertSidToStringSidW(sid.as_ptr() as PSID, &mut text) } == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `text` is NUL-terminated; freed once, after the copy.
+        let sid_text = unsafe {
+            let len = (0..).take_while(|&i| *text.add(i) != 0).count();
+            let s = String::from_utf16_lossy(std::slice::from_raw_parts(text, len));
+            LocalFree(text.cast());
+            s
+        };
+        let sddl: Vec<u16> = format!("D:P(A;;GA;;;SY)(A;;GA;;;{sid_text})")
+            .encode_utf16()
+            .chain(std::iter::once(0))
+            .collect();
+        let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
+        // SAFETY: `sddl` is NUL-terminated; `sd` receives a LocalAlloc'd
+        // descriptor, freed on drop.
+        if unsafe {
+            ConvertStringSecurityDescriptorToSecurityDescriptorW(
+                sddl.as_ptr(),
+                SDDL_REVISION_1,
+                &mut sd,
+                std::ptr::null_mut(),
+            )
+        } == 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(PipeSecurity(sd))
+    }
+}
+
+impl Drop for PipeSecurity {
+    fn drop(&mut self) {
+        // SAFETY: allocated by the conversion in `for_current_user`.
+        unsafe { LocalFree(self.0) };
+    }
+}
+
 /// A pipe instance: byte stream (the same newline-framed JSON-RPC as the
-/// socket), local clients only.
-fn pipe_instance(name: &str, first: bool) -> io::Result<NamedPipeServer> {
-    ServerOptions::new()
-        .first_pipe_instance(first)
-        .reject_remote_clients(true)
-        .pipe_mode(PipeMode::Byte)
-        .create(name)
+/// socket), local clients only, closed to other users.
+fn pipe_instance(name: &str, security: &PipeSecurity, first: bool) -> io::Result<NamedPipeServer> {
+    let mut attrs = SECURITY_ATTRIBUTES {
+        nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32,
+        lpSecurityDescriptor: security.0,
+        bInheritHandle: 0,
+    };
+    // SAFETY: `attrs` is a valid SECURITY_ATTRIBUTES whose descriptor lives
+    // in `security`, which outlives this call.
+    unsafe {
+        ServerOptions::new()
+            .first_pipe_instance(first)
+            .reject_remote_clients(true)
+            .pipe_mode(PipeMode::Byte)
+            .create_with_security_attributes_raw(
+                name,
+                (&mut attrs as *mut SECURITY_ATTRIBUTES).cast(),
+            )
+    }
 }
 
 /// Creates the first instance of the pipe. `first_pipe_instance` makes this
@@ -92,12 +161,21 @@ fn pipe_instance(name: &str, first: bool) -> io::Result<NamedPipeServer> {
 /// stops earlier), or another program squatting on the name.
 pub fn bind(paths: &VaultPaths) -> Result<Listener, DaemonError> {
     let name = paths.socket.to_string_lossy().into_owned();
-    let next = pipe_instance(&name, true).map_err(|e| {
+    let security = PipeSecurity::for_current_user().map_err(|e| {
+        DaemonError::Setup(format!(
+            "cannot build the security descriptor of the pipe {name}: {e}"
+        ))
+    })?;
+    let next = pipe_instance(&name, &security, true).map_err(|e| {
         DaemonError::Setup(format!(
             "cannot create the pipe {name}: {e}; another program holds that name (is another sv-daemon running? `session-vault daemon stop`)"
         ))
     })?;
-    Ok(Listener { name, next })
+    Ok(Listener {
+        name,
+        security,
+        next,
+    })
 }
 
 impl Listener {
@@ -105,7 +183,7 @@ impl Listener {
     /// outside the instance, which stays in `self.next` until it connects.
     pub async fn accept(&mut self) -> io::Result<Stream> {
         self.next.connect().await?;
-        let fresh = pipe_instance(&self.name, false)?;
+        let fresh = pipe_instance(&self.name, &self.security, false)?;
         Ok(std::mem::replace(&mut self.next, fresh))
     }
 
