@@ -4,24 +4,101 @@
 
 use crate::client::ConnectError;
 use std::fs;
-use std::io::ErrorKind;
+use std::io::{self, ErrorKind, Read, Write};
 use std::os::windows::ffi::OsStrExt;
 use std::os::windows::fs::OpenOptionsExt;
 use std::os::windows::io::AsRawHandle;
 use std::os::windows::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use sv_core::paths::VaultPaths;
-use windows_sys::Win32::Foundation::{ERROR_PIPE_BUSY, HANDLE};
+use windows_sys::Win32::Foundation::{
+    CloseHandle, ERROR_OPERATION_ABORTED, ERROR_PIPE_BUSY, HANDLE,
+};
 use windows_sys::Win32::Storage::FileSystem::SECURITY_IDENTIFICATION;
 use windows_sys::Win32::System::Pipes::{GetNamedPipeServerProcessId, WaitNamedPipeW};
-use windows_sys::Win32::System::Threading::{CREATE_NEW_PROCESS_GROUP, DETACHED_PROCESS};
+use windows_sys::Win32::System::Threading::{
+    GetCurrentThreadId, OpenThread, CREATE_NEW_PROCESS_GROUP, DETACHED_PROCESS, THREAD_TERMINATE,
+};
+use windows_sys::Win32::System::IO::CancelSynchronousIo;
 
 /// A connection to the daemon: the client end of the pipe, blocking I/O.
-/// Unlike the Unix socket it has no read timeout: a wedged daemon can hold
-/// the CLI until the daemon is stopped.
-pub type Conn = fs::File;
+/// A synchronous pipe handle has no timeouts of its own: each read (write)
+/// gets a watchdog thread that cancels it (`CancelSynchronousIo`) after the
+/// read timeout (`SESSION_VAULT_TIMEOUT`, 60 s by default) or 10 s for a
+/// write, as the Unix socket's timeouts do.
+pub struct Conn {
+    file: fs::File,
+    read_timeout: Duration,
+}
+
+/// How long a write may block (the daemon not reading).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let file = &mut self.file;
+        with_timeout(self.read_timeout, || file.read(buf))
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let file = &mut self.file;
+        with_timeout(WRITE_TIMEOUT, || file.write(buf))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Runs the blocking I/O `op` on this thread; if it has not returned after
+/// `limit`, a watchdog thread cancels it and the result is `TimedOut`. The
+/// watchdog cancels only while `op` runs: both sides take the same lock, so
+/// a cancel never reaches I/O started after `op`.
+fn with_timeout<T>(limit: Duration, op: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+    // SAFETY: plain calls; a null handle means "no watchdog possible".
+    let thread = unsafe { OpenThread(THREAD_TERMINATE, 0, GetCurrentThreadId()) };
+    if thread.is_null() {
+        return op();
+    }
+    // Handles are not Send; the watchdog only passes it back to the OS.
+    let thread_addr = thread as usize;
+    let state = Arc::new((Mutex::new(false), Condvar::new()));
+    let watch = {
+        let state = Arc::clone(&state);
+        std::thread::spawn(move || {
+            let (done, wake) = &*state;
+            let guard = done.lock().unwrap_or_else(|p| p.into_inner());
+            let (guard, _) = wake
+                .wait_timeout_while(guard, limit, |finished| !*finished)
+                .unwrap_or_else(|p| p.into_inner());
+            if !*guard {
+                // SAFETY: the handle stays open until after `join` below.
+                unsafe { CancelSynchronousIo(thread_addr as HANDLE) };
+            }
+        })
+    };
+    let result = op();
+    {
+        let (done, wake) = &*state;
+        *done.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        wake.notify_one();
+    }
+    let _ = watch.join();
+    // SAFETY: opened above, closed once.
+    unsafe { CloseHandle(thread) };
+    match result {
+        Err(e) if e.raw_os_error() == Some(ERROR_OPERATION_ABORTED as i32) => Err(io::Error::new(
+            ErrorKind::TimedOut,
+            "the daemon did not answer in time",
+        )),
+        other => other,
+    }
+}
 
 /// Windows has no uid (see `sv_daemon`'s platform module): 0, as the daemon
 /// calls itself.
@@ -37,7 +114,7 @@ const BUSY_WAIT: Duration = Duration::from_secs(5);
 /// user: a pipe name squatted by another user's program never sees a
 /// request. The pipe is opened at identification level only, so the server
 /// cannot impersonate this user.
-pub fn connect(paths: &VaultPaths, _read_timeout: Duration) -> Result<Conn, ConnectError> {
+pub fn connect(paths: &VaultPaths, read_timeout: Duration) -> Result<Conn, ConnectError> {
     let name = &paths.socket;
     let deadline = Instant::now() + BUSY_WAIT;
     let file = loop {
@@ -74,7 +151,7 @@ pub fn connect(paths: &VaultPaths, _read_timeout: Duration) -> Result<Conn, Conn
         )));
     }
     match sv_daemon::process_runs_as_me(pid) {
-        Ok(true) => Ok(file),
+        Ok(true) => Ok(Conn { file, read_timeout }),
         Ok(false) => Err(ConnectError::Untrusted(format!(
             "the process serving {} (pid {pid}) runs as another user; stop it, then start the daemon again",
             name.display()
