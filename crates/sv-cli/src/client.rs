@@ -1,13 +1,12 @@
-//! A blocking JSON-RPC client for the daemon's socket, and the on-demand
-//! start of the daemon (as gpg-agent is started by gpg).
+//! A blocking JSON-RPC client for the daemon's socket (named pipe on
+//! Windows: [`crate::platform`]), and the on-demand start of the daemon (as
+//! gpg-agent is started by gpg).
 
 use crate::error::{CliError, Result};
+use crate::platform;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -34,64 +33,8 @@ fn read_timeout() -> Duration {
         .unwrap_or(READ_TIMEOUT)
 }
 
-fn current_uid() -> u32 {
-    // SAFETY: getuid cannot fail.
-    unsafe { libc::getuid() }
-}
-
-/// The uid of the process at the other end of `s`.
-fn peer_uid(s: &UnixStream) -> Option<u32> {
-    use std::os::fd::AsRawFd;
-    let mut cred = libc::ucred {
-        pid: 0,
-        uid: 0,
-        gid: 0,
-    };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into `cred`.
-    let rc = unsafe {
-        libc::getsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    };
-    (rc == 0).then_some(cred.uid)
-}
-
-/// The runtime directory, if it exists, must be ours; our private
-/// `/tmp/session-vault-UID` must also be closed to others.
-fn check_runtime_dir(paths: &VaultPaths) -> std::result::Result<(), ConnectError> {
-    use std::os::unix::fs::MetadataExt;
-    let dir = &paths.runtime_dir;
-    let meta = match std::fs::symlink_metadata(dir) {
-        Ok(m) => m,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Err(ConnectError::NotRunning),
-        Err(e) => return Err(ConnectError::Other(e)),
-    };
-    let me = current_uid();
-    if !meta.is_dir() || meta.uid() != me {
-        return Err(ConnectError::Untrusted(format!(
-            "{} is not a directory of yours (owner uid {}, you are uid {me}); remove it or set XDG_RUNTIME_DIR to a directory of your own",
-            dir.display(),
-            meta.uid()
-        )));
-    }
-    if paths.runtime_dir_is_private && meta.mode() & 0o077 != 0 {
-        return Err(ConnectError::Untrusted(format!(
-            "{} is open to other users (mode {:o}); run `chmod 700 {}`",
-            dir.display(),
-            meta.mode() & 0o777,
-            dir.display()
-        )));
-    }
-    Ok(())
-}
-
 pub struct Client {
-    reader: BufReader<UnixStream>,
+    reader: BufReader<platform::Conn>,
     next_id: u64,
 }
 
@@ -109,39 +52,14 @@ impl Client {
     /// Connects to this user's daemon, after checking that the runtime
     /// directory is the user's own and closed to others, and that the process
     /// listening runs as the user (`SO_PEERCRED`): a socket planted by
-    /// another user never sees a request.
+    /// another user never sees a request. (Windows: the pipe's server
+    /// process runs as the user.)
     pub fn connect(paths: &VaultPaths) -> std::result::Result<Client, ConnectError> {
-        check_runtime_dir(paths)?;
-        match UnixStream::connect(&paths.socket) {
-            Ok(s) => {
-                let me = current_uid();
-                match peer_uid(&s) {
-                    Some(uid) if uid == me => {}
-                    Some(uid) => {
-                        return Err(ConnectError::Untrusted(format!(
-                            "the process listening on {} runs as uid {uid}, not as you (uid {me}); remove that socket or set XDG_RUNTIME_DIR to a directory of your own",
-                            paths.socket.display()
-                        )))
-                    }
-                    None => {
-                        return Err(ConnectError::Untrusted(format!(
-                            "cannot tell who listens on {}; remove that socket and start the daemon again",
-                            paths.socket.display()
-                        )))
-                    }
-                }
-                let _ = s.set_read_timeout(Some(read_timeout()));
-                let _ = s.set_write_timeout(Some(Duration::from_secs(10)));
-                Ok(Client {
-                    reader: BufReader::new(s),
-                    next_id: 1,
-                })
-            }
-            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {
-                Err(ConnectError::NotRunning)
-            }
-            Err(e) => Err(ConnectError::Other(e)),
-        }
+        let conn = platform::connect(paths, read_timeout())?;
+        Ok(Client {
+            reader: BufReader::new(conn),
+            next_id: 1,
+        })
     }
 
     /// Sends one request and waits for its response.
@@ -230,8 +148,7 @@ pub fn read_response<'a, R: serde::Deserialize<'a>>(line: &'a [u8]) -> Result<R>
 
 /// Resolves this user's paths.
 pub fn paths() -> Result<VaultPaths> {
-    // SAFETY: getuid cannot fail.
-    let uid = unsafe { libc::getuid() };
+    let uid = platform::current_uid();
     VaultPaths::resolve(|k| std::env::var_os(k), uid).map_err(|e| CliError::Failed(e.to_string()))
 }
 
@@ -282,7 +199,10 @@ pub fn connect_existing(paths: &VaultPaths) -> Result<Option<Client>> {
 pub fn daemon_binary() -> PathBuf {
     std::env::current_exe()
         .ok()
-        .and_then(|p| p.parent().map(|d| d.join("sv-daemon")))
+        .and_then(|p| {
+            p.parent()
+                .map(|d| d.join(format!("sv-daemon{}", std::env::consts::EXE_SUFFIX)))
+        })
         .filter(|p| p.is_file())
         .unwrap_or_else(|| PathBuf::from("sv-daemon"))
 }
@@ -305,7 +225,7 @@ fn daemon_command(backend: Option<&str>) -> Command {
 pub fn exec_daemon_foreground(backend: Option<&str>) -> CliError {
     // Under a service manager the daemon reports readiness and logs to the
     // journal itself (NOTIFY_SOCKET, JOURNAL_STREAM are in the allow-list).
-    let err = daemon_command(backend).exec();
+    let err = platform::exec(&mut daemon_command(backend));
     CliError::Failed(format!(
         "cannot run {}: {err}; reinstall session-vault so sv-daemon sits beside it",
         daemon_binary().display()
@@ -314,33 +234,23 @@ pub fn exec_daemon_foreground(backend: Option<&str>) -> CliError {
 
 /// Starts the daemon detached and waits until its socket answers.
 pub fn start_daemon(paths: &VaultPaths, backend: Option<&str>) -> Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&paths.data_dir)
-        .map_err(|e| {
-            CliError::Failed(format!("cannot create {}: {e}", paths.data_dir.display()))
-        })?;
+    platform::create_dir_all_mode(&paths.data_dir, 0o700).map_err(|e| {
+        CliError::Failed(format!("cannot create {}: {e}", paths.data_dir.display()))
+    })?;
     let log_path = paths.data_dir.join("sv-daemon.log");
     if std::fs::metadata(&log_path).is_ok_and(|m| m.len() > 1024 * 1024) {
         let _ = std::fs::remove_file(&log_path);
     }
-    let log = std::fs::OpenOptions::new()
+    let log = platform::private_file_options()
         .create(true)
         .append(true)
-        .mode(0o600)
         .open(&log_path)
         .map_err(|e| CliError::Failed(format!("cannot open {}: {e}", log_path.display())))?;
     let log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
     let mut cmd = daemon_command(backend);
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
-    // SAFETY: setsid is async-signal-safe; it detaches from our terminal.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
+    // Detached from our terminal (setsid; no console on Windows).
+    platform::detach(&mut cmd);
     let mut child = cmd.spawn().map_err(|e| {
         CliError::Failed(format!(
             "cannot start {}: {e}; reinstall session-vault so sv-daemon sits beside it",

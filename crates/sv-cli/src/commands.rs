@@ -7,7 +7,6 @@ use crate::client::{self, Client};
 use crate::error::{CliError, Result};
 use crate::input::SecretInput;
 use std::io::Write;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use sv_core::paths::VaultPaths;
 use sv_core::protocol::{self as p, method};
@@ -419,7 +418,9 @@ fn exec(paths: &VaultPaths, a: ExecArgs) -> Result<u8> {
     }
     // exec replaces this process: stdio, signals and the exit status are the
     // command's own, and the credentials exist only in its environment.
-    let err = cmd.exec();
+    // (Windows has no exec: the command runs as a child and its exit code
+    // becomes ours; see crate::platform.)
+    let err = crate::platform::exec(&mut cmd);
     Err(CliError::Failed(format!(
         "cannot run `{}`: {err}; check the command name and your PATH",
         prog.to_string_lossy()

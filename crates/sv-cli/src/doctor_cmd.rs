@@ -190,8 +190,7 @@ pub fn run(paths: &VaultPaths, a: DoctorArgs) -> Result<u8> {
     let (table, config_problem) = tools(paths);
     let inp = inputs(Detector::new(table), a.recursive)?;
     let state = daemon_state(paths);
-    // SAFETY: getuid cannot fail.
-    let uid = unsafe { libc::getuid() };
+    let uid = crate::platform::current_uid();
     let mut checks = vec![
         daemon_check(&state, paths),
         backend_check(&state),

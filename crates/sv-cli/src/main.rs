@@ -9,6 +9,7 @@ mod doctor_cmd;
 mod error;
 mod input;
 mod integrate;
+mod platform;
 mod rcfile;
 mod rekey;
 mod service;

@@ -283,7 +283,7 @@ pub fn read_optional(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
 /// under the umask for a new file), then renamed over it. A failure leaves
 /// the old file as it was and no temporary file behind.
 pub fn write_atomic(path: &Path, bytes: &[u8], new_mode: u32) -> std::io::Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    use crate::platform::{mode_of, private_file_options, set_mode};
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
         _ => PathBuf::from("."),
@@ -293,7 +293,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], new_mode: u32) -> std::io::Result
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let old_mode = match std::fs::metadata(path) {
-        Ok(m) => Some(m.permissions().mode() & 0o7777),
+        Ok(m) => mode_of(&m),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e),
     };
@@ -303,12 +303,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8], new_mode: u32) -> std::io::Result
             ".{name}.session-vault-{}-{attempt}.tmp",
             std::process::id()
         ));
-        match std::fs::OpenOptions::new()
+        // Private while the content is written; the final mode is set on
+        // the descriptor before the rename.
+        match private_file_options()
             .write(true)
             .create_new(true)
-            // Private while the content is written; the final mode is set
-            // on the descriptor before the rename.
-            .mode(0o600)
             .open(&tmp)
         {
             Ok(f) => break (tmp, f),
@@ -321,7 +320,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], new_mode: u32) -> std::io::Result
     let result = (|| {
         file.write_all(bytes)?;
         let mode = old_mode.unwrap_or(new_mode);
-        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        set_mode(&file, mode)?;
         file.sync_all()?;
         drop(file);
         std::fs::rename(&tmp, path)

@@ -3,17 +3,22 @@
 //! filled in (systemd user unit on Linux, launchd agent on macOS), and print
 //! the one command that enables it. Nothing is enabled or started here: the
 //! service manager is the user's to drive.
+//!
+//! Windows registers a logon task with `install/install.ps1` instead; the
+//! unit and plist helpers are unused there.
+#![cfg_attr(not(any(target_os = "linux", target_os = "macos")), allow(dead_code))]
 
 use crate::client;
 use crate::error::{CliError, Result};
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use sv_core::paths::VaultPaths;
 
 /// The systemd user unit shipped in `install/`.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub const UNIT_TEMPLATE: &str = include_str!("../../../install/session-vault.service");
 /// The launchd agent shipped in `install/`.
 pub const PLIST_TEMPLATE: &str = include_str!("../../../install/com.session-vault.daemon.plist");
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub const UNIT_NAME: &str = "session-vault.service";
 #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
 pub const PLIST_LABEL: &str = "com.session-vault.daemon";
@@ -35,6 +40,7 @@ fn plain_path(p: &Path) -> std::result::Result<&str, String> {
 }
 
 /// The unit with `ExecStart=` and the vault directory filled in.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub fn render_unit(daemon: &Path, data_dir: &Path) -> std::result::Result<String, String> {
     // `%` starts a systemd specifier; a literal one is `%%`.
     let esc = |p: &Path| plain_path(p).map(|s| s.replace('%', "%%"));
@@ -106,10 +112,7 @@ fn home() -> Result<PathBuf> {
 }
 
 fn create_dir(dir: &Path, mode: u32) -> Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(mode)
-        .create(dir)
+    crate::platform::create_dir_all_mode(dir, mode)
         .map_err(|e| CliError::Failed(format!("cannot create {}: {e}", dir.display())))
 }
 

@@ -7,6 +7,11 @@
 //! - socket: `$XDG_RUNTIME_DIR/session-vault.sock`, else
 //!   `/tmp/session-vault-UID/session-vault.sock` (that directory 0700);
 //! - lock file: beside the socket, `session-vault.lock`.
+//!
+//! Windows has no runtime directory: the daemon listens on the named pipe
+//! `\\.\pipe\session-vault-USER` (USER from `%USERNAME%`), which
+//! [`VaultPaths::socket`] then holds, and the lock file sits in the data
+//! directory (`runtime_dir` is the data directory).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -15,6 +20,7 @@ use std::path::PathBuf;
 /// user exported, say) is dropped before the daemon runs, so it never sits
 /// in `/proc/PID/environ`. The CLI starts it with only these, and the daemon
 /// re-executes itself with only these when started any other way.
+#[cfg(not(windows))]
 pub const DAEMON_ENV: &[&str] = &[
     "HOME",
     "USER",
@@ -39,6 +45,27 @@ pub const DAEMON_ENV: &[&str] = &[
     "INVOCATION_ID",
 ];
 
+/// Windows: what the daemon and the OS libraries it calls need (the data
+/// directory, the user name for the pipe, `SystemRoot` for Winsock and the
+/// Credential Manager). The CLI starts the daemon with only these; Windows
+/// has no exec, so a daemon started by hand keeps its environment.
+#[cfg(windows)]
+pub const DAEMON_ENV: &[&str] = &[
+    "USERNAME",
+    "USERPROFILE",
+    "LOCALAPPDATA",
+    "APPDATA",
+    "SystemRoot",
+    "SystemDrive",
+    "windir",
+    "PATH",
+    "TEMP",
+    "TMP",
+    "SESSION_VAULT_BACKEND",
+    "RUST_LOG",
+    "SESSION_VAULT_TEST_CRASH_AFTER_REKEY_WRAP",
+];
+
 /// The resolved locations of one user's vault and daemon.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VaultPaths {
@@ -55,6 +82,16 @@ pub struct VaultPaths {
 pub enum PathsError {
     #[error("neither XDG_DATA_HOME nor HOME is set; set HOME to your home directory")]
     NoHome,
+    /// Windows only: the pipe name needs the user name.
+    #[error("USERNAME is not set; set it to your Windows user name")]
+    NoUser,
+}
+
+/// The daemon's named pipe on Windows for `user` (SPEC §7). A backslash is
+/// the one character a pipe name cannot hold, so one in the user name (a
+/// `DOMAIN\user` form) becomes `_`.
+pub fn windows_pipe_name(user: &str) -> String {
+    format!(r"\\.\pipe\session-vault-{}", user.replace('\\', "_"))
 }
 
 impl VaultPaths {
@@ -77,6 +114,17 @@ impl VaultPaths {
                     .join(".local/share/session-vault"),
             }
         };
+        if cfg!(windows) {
+            let user = env("USERNAME")
+                .filter(|v| !v.is_empty())
+                .ok_or(PathsError::NoUser)?;
+            return Ok(VaultPaths {
+                socket: PathBuf::from(windows_pipe_name(&user.to_string_lossy())),
+                runtime_dir: data_dir.clone(),
+                data_dir,
+                runtime_dir_is_private: false,
+            });
+        }
         let (runtime_dir, private) = match nonempty("XDG_RUNTIME_DIR").filter(|p| p.is_absolute()) {
             Some(d) => (d, false),
             None => (PathBuf::from(format!("/tmp/session-vault-{uid}")), true),
@@ -99,6 +147,21 @@ impl VaultPaths {
 
     pub fn lock_file(&self) -> PathBuf {
         self.runtime_dir.join("session-vault.lock")
+    }
+}
+
+#[cfg(test)]
+mod pipe_tests {
+    #[test]
+    fn pipe_name_per_user() {
+        assert_eq!(
+            super::windows_pipe_name("ada"),
+            r"\\.\pipe\session-vault-ada"
+        );
+        assert_eq!(
+            super::windows_pipe_name(r"CORP\ada"),
+            r"\\.\pipe\session-vault-CORP_ada"
+        );
     }
 }
 

@@ -34,7 +34,8 @@ pub enum SealError {
     BadNonce,
 }
 
-/// Page-aligned, mlocked, zeroised-on-drop storage for key bytes.
+/// Page-aligned, mlocked (VirtualLock on Windows), zeroised-on-drop storage
+/// for key bytes.
 struct LockedBytes(KeyPage);
 
 impl LockedBytes {
@@ -103,7 +104,22 @@ fn page_size() -> usize {
     }
 }
 
-#[cfg(not(unix))]
+#[cfg(windows)]
+fn page_size() -> usize {
+    use windows_sys::Win32::System::SystemInformation::{GetSystemInfo, SYSTEM_INFO};
+    // SAFETY: GetSystemInfo fills the struct we own; it cannot fail.
+    let info = unsafe {
+        let mut info: SYSTEM_INFO = std::mem::zeroed();
+        GetSystemInfo(&mut info);
+        info
+    };
+    match info.dwPageSize as usize {
+        n if n >= KEY_LEN && n.is_power_of_two() => n,
+        _ => 4096,
+    }
+}
+
+#[cfg(not(any(unix, windows)))]
 fn page_size() -> usize {
     4096
 }
@@ -132,9 +148,28 @@ fn unlock_memory(ptr: *const u8, len: usize) {
     }
 }
 
-#[cfg(not(unix))]
+/// Windows: VirtualLock keeps the page in the process's working set (so it
+/// is not paged out); like mlock it is best effort (the minimum working set
+/// size limits how much can be locked).
+#[cfg(windows)]
+fn lock_memory(ptr: *const u8, len: usize) {
+    // SAFETY: ptr/len describe a live allocation owned by the caller.
+    unsafe {
+        windows_sys::Win32::System::Memory::VirtualLock(ptr.cast(), len);
+    }
+}
+
+#[cfg(windows)]
+fn unlock_memory(ptr: *const u8, len: usize) {
+    // SAFETY: as above; VirtualUnlock of a range we locked.
+    unsafe {
+        windows_sys::Win32::System::Memory::VirtualUnlock(ptr.cast(), len);
+    }
+}
+
+#[cfg(not(any(unix, windows)))]
 fn lock_memory(_: *const u8, _: usize) {}
-#[cfg(not(unix))]
+#[cfg(not(any(unix, windows)))]
 fn unlock_memory(_: *const u8, _: usize) {}
 
 /// The vault encryption key and the keys derived from it.

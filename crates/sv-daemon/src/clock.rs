@@ -2,7 +2,8 @@
 //! `CLOCK_BOOTTIME` (see [`sv_core::ttl::SteadyClock`]), so that setting the
 //! system clock back or forward while the daemon runs neither extends nor
 //! kills a session. `CLOCK_BOOTTIME` keeps counting through suspend, so a
-//! laptop that slept past a session's TTL still finds it expired.
+//! laptop that slept past a session's TTL still finds it expired. Windows:
+//! `GetTickCount64`, which counts sleep too.
 
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -16,6 +17,17 @@ fn wall() -> i64 {
 }
 
 /// Time since boot, suspend included; `None` if the kernel cannot say.
+#[cfg(windows)]
+fn steady() -> Option<Duration> {
+    // Milliseconds since boot, sleep and hibernation included.
+    // SAFETY: GetTickCount64 has no preconditions.
+    Some(Duration::from_millis(unsafe {
+        windows_sys::Win32::System::SystemInformation::GetTickCount64()
+    }))
+}
+
+/// Time since boot, suspend included; `None` if the kernel cannot say.
+#[cfg(unix)]
 fn steady() -> Option<Duration> {
     #[cfg(target_os = "linux")]
     let id = libc::CLOCK_BOOTTIME;

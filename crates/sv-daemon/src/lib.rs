@@ -1,28 +1,40 @@
 //! `sv-daemon`: holds the vault key in memory and serves credentials over a
-//! Unix socket (SPEC §7).
+//! Unix socket, or a named pipe on Windows (SPEC §7, docs/windows.md).
 //!
 //! One daemon per user (a lock file beside the socket). Each connection gets
 //! its own task with read timeouts, so a slow or idle client never blocks
 //! another. The peer's uid is checked on every connection (`SO_PEERCRED`)
 //! and its working directory is read from the kernel (`/proc/PID/cwd`), never
 //! taken from the message. The key lives in zeroising, mlocked memory in a
-//! process that is not dumpable and writes no core file.
+//! process that is not dumpable and writes no core file. (Linux; Windows
+//! compares the pipe client's token SID and must take the directory from
+//! the message: see `platform` and docs/windows.md.)
 //!
 //! The binary itself is shipped by the `sv-cli` package (so one
 //! `cargo install` installs both programs); it calls [`main`].
 
 mod audit;
 mod clock;
+#[cfg(unix)]
 mod hygiene;
+#[cfg(windows)]
+use platform::hygiene;
 mod idle;
 mod ids;
 mod logging;
+#[cfg(unix)]
 mod notify;
+#[cfg(windows)]
+use platform::notify;
+mod platform;
 mod select;
 mod server;
 mod settings;
 mod vault;
 
+/// The same-user check on a pipe's other end, shared with the CLI.
+#[cfg(windows)]
+pub use platform::process_runs_as_me;
 pub use server::{handle_frame, RunOptions};
 use std::process::ExitCode;
 pub use vault::{Peer, Vault};

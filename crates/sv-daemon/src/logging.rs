@@ -50,12 +50,23 @@ fn stderr_is_journal() -> bool {
     let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else {
         return false;
     };
+    same_file_as_stderr(dev, ino)
+}
+
+#[cfg(unix)]
+fn same_file_as_stderr(dev: u64, ino: u64) -> bool {
     // SAFETY: fstat on fd 2 into a zeroed struct we own.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     if unsafe { libc::fstat(2, &mut st) } != 0 {
         return false;
     }
     st.st_dev as u64 == dev && st.st_ino as u64 == ino
+}
+
+/// No journal on Windows.
+#[cfg(not(unix))]
+fn same_file_as_stderr(_dev: u64, _ino: u64) -> bool {
+    false
 }
 
 /// The syslog priority the journal reads from a line's `<N>` prefix.

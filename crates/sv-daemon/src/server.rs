@@ -1,10 +1,12 @@
-//! Socket, lock file, connection tasks and signals.
+//! Socket, lock file, connection tasks and signals. What differs per OS
+//! (socket or named pipe, peer credentials, file modes, signals) is in
+//! [`crate::platform`].
 
 use crate::hygiene;
+use crate::platform::{self, peer_cwd, peer_of, Stream};
 use crate::vault::{Dispatched, Peer, Vault};
 use std::fs;
 use std::io::ErrorKind;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +15,6 @@ use sv_core::protocol::{self as p, code, RpcError, MAX_FRAME};
 use sv_core::ToolTable;
 use sv_store::Store;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 use zeroize::Zeroizing;
@@ -56,41 +57,12 @@ impl DaemonError {
     }
 }
 
-fn setup<'a>(what: &str, path: &'a Path) -> impl FnOnce(std::io::Error) -> DaemonError + 'a {
+pub(crate) fn setup<'a>(
+    what: &str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> DaemonError + 'a {
     let what = what.to_owned();
     move |e| DaemonError::Setup(format!("cannot {what} {}: {e}", path.display()))
-}
-
-/// Creates (or checks) the runtime directory: ours and closed to others.
-fn prepare_runtime_dir(paths: &VaultPaths, uid: u32) -> Result<(), DaemonError> {
-    let dir = &paths.runtime_dir;
-    if paths.runtime_dir_is_private {
-        match fs::DirBuilder::new().mode(0o700).create(dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(setup("create", dir)(e)),
-        }
-    }
-    let meta = fs::symlink_metadata(dir).map_err(setup("use the runtime directory", dir))?;
-    if !meta.is_dir() || meta.uid() != uid {
-        return Err(DaemonError::Setup(format!(
-            "{} is not a directory owned by you; remove it or set XDG_RUNTIME_DIR",
-            dir.display()
-        )));
-    }
-    if meta.mode() & 0o077 != 0 {
-        if paths.runtime_dir_is_private {
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-                .map_err(setup("chmod 0700", dir))?;
-        } else {
-            return Err(DaemonError::Setup(format!(
-                "{} is open to other users (mode {:o}); make it 0700 or point XDG_RUNTIME_DIR elsewhere",
-                dir.display(),
-                meta.mode() & 0o777
-            )));
-        }
-    }
-    Ok(())
 }
 
 fn load_tools(paths: &VaultPaths) -> Result<ToolTable, DaemonError> {
@@ -104,12 +76,11 @@ fn load_tools(paths: &VaultPaths) -> Result<ToolTable, DaemonError> {
 }
 
 fn take_lock(path: &Path) -> Result<fs::File, DaemonError> {
-    let file = fs::OpenOptions::new()
+    let file = platform::private_file_options()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
-        .mode(0o600)
         .open(path)
         .map_err(setup("open the lock file", path))?;
     match file.try_lock() {
@@ -131,16 +102,12 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
         .map_err(|e| DaemonError::Setup(e.to_string()))?;
     let tools = load_tools(&paths)?;
     let daemon_config = crate::settings::load(&paths)?;
-    prepare_runtime_dir(&paths, uid)?;
+    platform::prepare_runtime_dir(&paths, uid)?;
 
     // One daemon per user: a lock beside the socket, and one beside the
     // vault (two shells with different XDG_RUNTIME_DIR share one vault).
     let lock = take_lock(&paths.lock_file())?;
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&paths.data_dir)
-        .map_err(setup("create", &paths.data_dir))?;
+    platform::create_private_dir_all(&paths.data_dir).map_err(setup("create", &paths.data_dir))?;
     let vault_lock = take_lock(&paths.data_dir.join("daemon.lock"))?;
 
     let store = Store::open(&paths.vault_db())?;
@@ -165,30 +132,9 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     result
 }
 
-fn bind(socket: &Path) -> Result<UnixListener, DaemonError> {
-    // We hold the lock: whatever socket file is there is a crash's leftover.
-    match fs::symlink_metadata(socket) {
-        Ok(_) => {
-            fs::remove_file(socket).map_err(setup("remove the stale socket", socket))?;
-            info!(socket = %socket.display(), "replaced a stale socket");
-        }
-        Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Err(e) => return Err(setup("inspect", socket)(e)),
-    }
-    let listener = UnixListener::bind(socket).map_err(setup("listen on", socket))?;
-    fs::set_permissions(socket, fs::Permissions::from_mode(0o600))
-        .map_err(setup("chmod", socket))?;
-    Ok(listener)
-}
-
 async fn serve(vault: Arc<Vault>, paths: &VaultPaths, uid: u32) -> Result<(), DaemonError> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let listener = bind(&paths.socket)?;
-    let mut term =
-        signal(SignalKind::terminate()).map_err(|e| DaemonError::Setup(e.to_string()))?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Setup(e.to_string()))?;
-    let mut usr1 =
-        signal(SignalKind::user_defined1()).map_err(|e| DaemonError::Setup(e.to_string()))?;
+    let mut listener = platform::bind(paths)?;
+    let mut signals = platform::Signals::new()?;
     let mut idle = tokio::time::interval(Duration::from_secs(1));
     let mut shutdown = vault.shutdown.subscribe();
     let mut purge = tokio::time::interval(Duration::from_secs(60));
@@ -202,7 +148,7 @@ async fn serve(vault: Arc<Vault>, paths: &VaultPaths, uid: u32) -> Result<(), Da
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
+                Ok(stream) => {
                     let v = vault.clone();
                     let rx = vault.shutdown.subscribe();
                     conns.spawn(async move { serve_conn(v, stream, uid, rx).await });
@@ -212,19 +158,19 @@ async fn serve(vault: Arc<Vault>, paths: &VaultPaths, uid: u32) -> Result<(), Da
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
-            _ = term.recv() => { info!("SIGTERM: finishing in-flight requests"); break; }
-            _ = int.recv() => { info!("SIGINT: finishing in-flight requests"); break; }
+            signal = signals.recv() => match signal {
+                platform::SignalAction::Stop(name) => { info!("{name}: finishing in-flight requests"); break; }
+                platform::SignalAction::Lock(name) => { info!("{name}: locking the vault"); vault.lock(); }
+            },
             _ = shutdown.changed() => break,
             _ = purge.tick() => vault.purge(),
-            _ = usr1.recv() => { info!("SIGUSR1: locking the vault"); vault.lock(); }
             _ = idle.tick() => vault.lock_if_idle(),
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
     }
     let _ = vault.shutdown.send(true);
     crate::notify::notify("STOPPING=1");
-    drop(listener);
-    let _ = fs::remove_file(&paths.socket);
+    listener.close(paths);
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
         while conns.join_next().await.is_some() {}
     })
@@ -306,38 +252,6 @@ impl<R: tokio::io::AsyncRead + Unpin> FrameReader<R> {
     }
 }
 
-/// The caller's working directory, from the kernel. The path read from the
-/// `/proc/PID/cwd` link must be the very directory the link points at (same
-/// device and inode), which rules out deleted directories ("/x (deleted)")
-/// and a directory renamed in between.
-fn peer_cwd(pid: i32) -> Option<PathBuf> {
-    use std::os::unix::fs::MetadataExt;
-    let link = format!("/proc/{pid}/cwd");
-    let path = fs::read_link(&link).ok()?;
-    let real = fs::metadata(&link).ok()?;
-    let named = fs::metadata(&path).ok()?;
-    (real.dev() == named.dev() && real.ino() == named.ino() && named.is_dir()).then_some(path)
-}
-
-fn peer_of(stream: &UnixStream) -> Option<Peer> {
-    let cred = stream.peer_cred().ok()?;
-    let pid = cred.pid();
-    let (cwd, exe) = match pid {
-        Some(pid) if cfg!(target_os = "linux") => {
-            let cwd = peer_cwd(pid);
-            let exe = fs::read_link(format!("/proc/{pid}/exe")).ok();
-            (cwd, exe)
-        }
-        _ => (None, None),
-    };
-    Some(Peer {
-        uid: cred.uid(),
-        pid,
-        cwd,
-        exe,
-    })
-}
-
 /// The response line for `out`, newline included, built in one pre-sized
 /// zeroising buffer (results can hold keys).
 fn encode_response(id: &serde_json::Value, out: crate::vault::Outcome) -> Zeroizing<Vec<u8>> {
@@ -366,7 +280,7 @@ fn encode_response(id: &serde_json::Value, out: crate::vault::Outcome) -> Zeroiz
 
 async fn serve_conn(
     vault: Arc<Vault>,
-    stream: UnixStream,
+    stream: Stream,
     uid: u32,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -375,7 +289,7 @@ async fn serve_conn(
         warn!("refused a connection whose credentials cannot be read");
         return;
     };
-    let (rd, mut wr) = stream.into_split();
+    let (rd, mut wr) = platform::split(stream);
     if peer.uid != uid {
         warn!(peer_uid = peer.uid, pid = ?peer.pid, exe = ?peer.exe, "refused: peer runs as another user");
         tokio::task::block_in_place(|| vault.audit_refused_uid(&peer));

@@ -22,7 +22,6 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use sv_core::SecretString;
 use zeroize::Zeroizing;
@@ -676,7 +675,7 @@ pub fn rewrite(
 ) -> Result<PathBuf, String> {
     let meta =
         std::fs::metadata(target).map_err(|e| format!("cannot stat {}: {e}", target.display()))?;
-    let mode = meta.permissions().mode() & 0o7777;
+    let mode = crate::modes::mode_of(&meta);
     let dir = target.parent().ok_or("the file has no directory")?;
     let name = target
         .file_name()
@@ -686,7 +685,7 @@ pub fn rewrite(
     let mut backup = dir.join(format!("{name}{BACKUP_MARK}{timestamp}"));
     let mut n = 1;
     let mut file = loop {
-        match create_new(&backup, mode) {
+        match crate::modes::create_new(&backup, mode) {
             Ok(f) => break f,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => {
                 n += 1;
@@ -708,7 +707,7 @@ pub fn rewrite(
         ));
     }
     let tmp = dir.join(format!(".{name}.sv-tmp-{}", std::process::id()));
-    let written = create_new(&tmp, mode).and_then(|mut f| {
+    let written = crate::modes::create_new(&tmp, mode).and_then(|mut f| {
         f.write_all(new)?;
         f.sync_all()?;
         std::fs::rename(&tmp, target)
@@ -725,17 +724,6 @@ pub fn rewrite(
         let _ = d.sync_all();
     }
     Ok(backup)
-}
-
-fn create_new(path: &Path, mode: u32) -> std::io::Result<std::fs::File> {
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)?;
-    // The umask may have narrowed the mode: set it exactly.
-    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-    Ok(f)
 }
 
 /// `YYYYMMDDTHHMMSSZ` for a Unix time.
@@ -767,6 +755,7 @@ mod tests {
     use crate::lines::Dialect;
     use crate::scan::{scan_all, Inputs};
     use crate::Report;
+    use std::os::unix::fs::PermissionsExt;
     use sv_core::ToolTable;
 
     struct MemVault {

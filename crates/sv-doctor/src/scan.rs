@@ -744,7 +744,6 @@ pub fn scan_all(inp: &Inputs) -> (Vec<Check>, Vec<Source>) {
 /// `~/.claude/.credentials.json`: Claude Code's own OAuth tokens
 /// (informational; they belong to Claude Code, doctor does not move them).
 fn claude_credentials(home: &Path) -> Check {
-    use std::os::unix::fs::PermissionsExt;
     let path = home.join(".claude/.credentials.json");
     let title = "Claude Code OAuth tokens";
     let meta = match std::fs::metadata(&path) {
@@ -787,7 +786,8 @@ fn claude_credentials(home: &Path) -> Check {
             kinds.join(" and ")
         )
     };
-    let mode = meta.permissions().mode() & 0o777;
+    // No modes on Windows: nothing to warn about there (its ACL is per user).
+    let mode = crate::modes::mode_of(&meta).unwrap_or(0) & 0o777;
     if mode & 0o077 != 0 {
         return Check::new(
             "claude-oauth",

@@ -2,8 +2,6 @@
 //! and the vault's files and socket are private to their owner.
 
 use crate::{Check, Status};
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 use sv_core::paths::VaultPaths;
 use sv_core::protocol::StatusResult;
 
@@ -103,13 +101,28 @@ pub fn backend_check(state: &DaemonState) -> Check {
     }
 }
 
+/// Check 3 on Windows: there are no modes to check; the vault lives under
+/// `%LOCALAPPDATA%`, whose inherited ACL admits only the user, SYSTEM and
+/// Administrators, and the pipe refuses other users' processes.
+#[cfg(not(unix))]
+pub fn permissions_check(_paths: &VaultPaths, _uid: u32) -> Check {
+    Check::new(
+        "permissions",
+        "File and socket permissions",
+        Status::Ok,
+        "not checked on Windows: the vault inherits the per-user ACL of %LOCALAPPDATA%",
+    )
+}
+
 /// Check 3: the vault directory is 0700, its files 0600, the socket 0600,
 /// all owned by this user.
+#[cfg(unix)]
 pub fn permissions_check(paths: &VaultPaths, uid: u32) -> Check {
+    use std::os::unix::fs::MetadataExt;
     let title = "File and socket permissions";
     let mut problems: Vec<(String, String)> = Vec::new();
     let mut checked = 0;
-    let mut look = |p: &Path, dir: bool, problems: &mut Vec<(String, String)>| {
+    let mut look = |p: &std::path::Path, dir: bool, problems: &mut Vec<(String, String)>| {
         let Ok(m) = std::fs::symlink_metadata(p) else {
             return false;
         };

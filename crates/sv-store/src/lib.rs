@@ -12,11 +12,11 @@
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::fs;
 use std::io::Read;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use sv_core::{Expiry, Scope, SealedSecret};
 
 mod audit;
+mod private_fs;
 pub use audit::NewAuditRecord;
 
 /// The schema this build writes.
@@ -201,12 +201,7 @@ impl Store {
     /// 0700 and the file 0600, and migrating an older schema forward.
     pub fn open(path: &Path) -> Result<Store> {
         let dir = path.parent().unwrap_or(Path::new("."));
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(io_err(dir))?;
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_err(dir))?;
+        private_fs::create_dir(dir).map_err(io_err(dir))?;
         match fs::symlink_metadata(path) {
             Ok(m) if !m.file_type().is_file() => {
                 return Err(StoreError::Damaged {
@@ -215,17 +210,11 @@ impl Store {
                 })
             }
             Ok(_) => {
-                fs::set_permissions(path, fs::Permissions::from_mode(0o600))
-                    .map_err(io_err(path))?;
+                private_fs::restrict_file(path).map_err(io_err(path))?;
                 check_header(path)?;
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(path)
-                    .map_err(io_err(path))?;
+                private_fs::create_file(path).map_err(io_err(path))?;
             }
             Err(e) => return Err(io_err(path)(e)),
         }
@@ -748,6 +737,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("sv/vault.db");
         let mut s = Store::open(&p).unwrap();
+        use std::os::unix::fs::PermissionsExt;
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&p), 0o600);
         assert_eq!(mode(p.parent().unwrap()), 0o700);

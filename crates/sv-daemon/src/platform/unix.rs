@@ -1,0 +1,168 @@
+//! Unix: the socket in a private runtime directory, `SO_PEERCRED`, `/proc`,
+//! file modes, SIGTERM/SIGINT/SIGUSR1.
+
+use super::SignalAction;
+use crate::server::{setup, DaemonError};
+use crate::vault::Peer;
+use std::fs;
+use std::io::ErrorKind;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use sv_core::paths::VaultPaths;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tracing::info;
+
+/// One accepted connection.
+pub type Stream = UnixStream;
+
+/// Splits a connection into halves that need no lock between them.
+pub fn split(
+    stream: Stream,
+) -> (
+    tokio::net::unix::OwnedReadHalf,
+    tokio::net::unix::OwnedWriteHalf,
+) {
+    stream.into_split()
+}
+
+/// Creates (or checks) the runtime directory: ours and closed to others.
+pub fn prepare_runtime_dir(paths: &VaultPaths, uid: u32) -> Result<(), DaemonError> {
+    let dir = &paths.runtime_dir;
+    if paths.runtime_dir_is_private {
+        match fs::DirBuilder::new().mode(0o700).create(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(setup("create", dir)(e)),
+        }
+    }
+    let meta = fs::symlink_metadata(dir).map_err(setup("use the runtime directory", dir))?;
+    if !meta.is_dir() || meta.uid() != uid {
+        return Err(DaemonError::Setup(format!(
+            "{} is not a directory owned by you; remove it or set XDG_RUNTIME_DIR",
+            dir.display()
+        )));
+    }
+    if meta.mode() & 0o077 != 0 {
+        if paths.runtime_dir_is_private {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+                .map_err(setup("chmod 0700", dir))?;
+        } else {
+            return Err(DaemonError::Setup(format!(
+                "{} is open to other users (mode {:o}); make it 0700 or point XDG_RUNTIME_DIR elsewhere",
+                dir.display(),
+                meta.mode() & 0o777
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `dir` and its missing parents, created 0700.
+pub fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Options that create a file 0600.
+pub fn private_file_options() -> fs::OpenOptions {
+    let mut o = fs::OpenOptions::new();
+    o.mode(0o600);
+    o
+}
+
+/// The listening socket.
+pub struct Listener(UnixListener);
+
+/// Listens on the socket, replacing a crash's leftover (the caller holds
+/// the lock file, so no live daemon owns it), mode 0600.
+pub fn bind(paths: &VaultPaths) -> Result<Listener, DaemonError> {
+    let socket = &paths.socket;
+    match fs::symlink_metadata(socket) {
+        Ok(_) => {
+            fs::remove_file(socket).map_err(setup("remove the stale socket", socket))?;
+            info!(socket = %socket.display(), "replaced a stale socket");
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(setup("inspect", socket)(e)),
+    }
+    let listener = UnixListener::bind(socket).map_err(setup("listen on", socket))?;
+    fs::set_permissions(socket, fs::Permissions::from_mode(0o600))
+        .map_err(setup("chmod", socket))?;
+    Ok(Listener(listener))
+}
+
+impl Listener {
+    /// The next connection. Cancel-safe (used in `select!`).
+    pub async fn accept(&mut self) -> std::io::Result<Stream> {
+        self.0.accept().await.map(|(s, _)| s)
+    }
+
+    /// Stops listening and removes the socket file.
+    pub fn close(self, paths: &VaultPaths) {
+        drop(self.0);
+        let _ = fs::remove_file(&paths.socket);
+    }
+}
+
+/// The caller's working directory, from the kernel. The path read from the
+/// `/proc/PID/cwd` link must be the very directory the link points at (same
+/// device and inode), which rules out deleted directories ("/x (deleted)")
+/// and a directory renamed in between.
+pub fn peer_cwd(pid: i32) -> Option<PathBuf> {
+    let link = format!("/proc/{pid}/cwd");
+    let path = fs::read_link(&link).ok()?;
+    let real = fs::metadata(&link).ok()?;
+    let named = fs::metadata(&path).ok()?;
+    (real.dev() == named.dev() && real.ino() == named.ino() && named.is_dir()).then_some(path)
+}
+
+/// Who is at the other end (`SO_PEERCRED`), with the working directory and
+/// executable from `/proc` on Linux.
+pub fn peer_of(stream: &Stream) -> Option<Peer> {
+    let cred = stream.peer_cred().ok()?;
+    let pid = cred.pid();
+    let (cwd, exe) = match pid {
+        Some(pid) if cfg!(target_os = "linux") => {
+            let cwd = peer_cwd(pid);
+            let exe = fs::read_link(format!("/proc/{pid}/exe")).ok();
+            (cwd, exe)
+        }
+        _ => (None, None),
+    };
+    Some(Peer {
+        uid: cred.uid(),
+        pid,
+        cwd,
+        exe,
+    })
+}
+
+/// SIGTERM and SIGINT stop the daemon; SIGUSR1 locks the vault.
+pub struct Signals {
+    term: Signal,
+    int: Signal,
+    usr1: Signal,
+}
+
+impl Signals {
+    pub fn new() -> Result<Self, DaemonError> {
+        let on = |kind| signal(kind).map_err(|e| DaemonError::Setup(e.to_string()));
+        Ok(Signals {
+            term: on(SignalKind::terminate())?,
+            int: on(SignalKind::interrupt())?,
+            usr1: on(SignalKind::user_defined1())?,
+        })
+    }
+
+    /// The next signal. Cancel-safe (used in `select!`).
+    pub async fn recv(&mut self) -> SignalAction {
+        tokio::select! {
+            _ = self.term.recv() => SignalAction::Stop("SIGTERM"),
+            _ = self.int.recv() => SignalAction::Stop("SIGINT"),
+            _ = self.usr1.recv() => SignalAction::Lock("SIGUSR1"),
+        }
+    }
+}
