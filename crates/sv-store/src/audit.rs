@@ -3,8 +3,9 @@
 //! for which tool and session, and when. It has no column a secret could go
 //! in.
 //!
-//! Retention is bounded both by age and by row count, and is applied on
-//! every insert, so the file cannot grow without end. Row ids only grow and
+//! Retention is bounded both by age and by row count, and is applied with
+//! the inserts (every 1/64 of the row limit) and by the daemon's periodic
+//! purge, so the file cannot grow without end. Row ids only grow and
 //! rows are only ever deleted from the oldest end, so "keep the newest N" is
 //! one indexed `DELETE` rather than a scan.
 
@@ -61,8 +62,17 @@ impl Store {
                     ])?;
                 }
             }
-            if let Some(last) = recs.last() {
-                trim(&tx, last.time, keep)?;
+            if let Some(rec) = recs.last() {
+                // Trimming a full log on every commit deleted (and, with
+                // secure_delete, overwrote) a few rows each time; the count
+                // limit is applied in steps of 1/64 of it instead (the log
+                // may hold that many records over the limit until then).
+                let last = tx.last_insert_rowid();
+                let first = last - recs.len() as i64 + 1;
+                let step = i64::from(keep.max_rows / 64).max(1);
+                if last / step != (first - 1) / step {
+                    trim(&tx, rec.time, keep)?;
+                }
             }
             tx.commit()
         };
@@ -218,6 +228,27 @@ mod tests {
             .collect();
         assert_eq!(times, [1_002, 1_003, 1_004, 1_005], "in order, newest kept");
         assert_eq!(s.audit_count().unwrap(), 4);
+    }
+
+    #[test]
+    fn a_large_limit_is_applied_in_steps() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&d.path().join("v.db")).unwrap();
+        let keep = AuditRetention {
+            max_age_days: 36_500,
+            max_rows: 640, // steps of 10
+        };
+        let mut most = 0;
+        for i in 0..1000 {
+            s.append_audit(&rec(1_000 + i, "claude", AuditOutcome::Served), &keep)
+                .unwrap();
+            let n = s.audit_count().unwrap();
+            assert!(i < 640 || n >= 640, "never below the limit once reached");
+            most = most.max(n);
+        }
+        assert!((641..=650).contains(&most), "at most one step over: {most}");
+        assert_eq!(s.audit_count().unwrap(), 640, "trimmed at the step");
+        assert_eq!(s.trim_audit(2_000, &keep).unwrap(), 0);
     }
 
     #[test]
