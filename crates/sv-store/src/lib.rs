@@ -61,9 +61,10 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX audit_time ON audit(time);",
     // v3: each session's variable names beside it (newline-separated, in
     // stored order; filled from session_values by `backfill_vars`), and an
-    // index in `list` order, so a list is one indexed scan.
+    // index in `list` order (created_at, then rowid: insertion order), so a
+    // list is one indexed scan that reads the table's pages in order.
     "ALTER TABLE sessions ADD COLUMN vars TEXT NOT NULL DEFAULT '';
-     CREATE INDEX sessions_created ON sessions(created_at, id);",
+     CREATE INDEX sessions_created ON sessions(created_at);",
 ];
 
 /// Fills v3's `sessions.vars` from the values already stored.
@@ -422,11 +423,12 @@ impl Store {
         filter: &str,
         args: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<SessionRow>> {
-        // No ORDER BY and no per-row subquery: with 100 000 sessions those
-        // cost SQLite a temporary B-tree per row; sorting here is cheaper.
+        // Oldest first, ties in insertion order: the `sessions_created`
+        // index gives that order without a sort when nothing narrower is
+        // asked; a filtered query sorts only its few rows.
         let sql = format!(
             "SELECT s.id, s.tool, s.scope, s.label, s.fingerprint, s.created_at, s.last_used, s.idle_ttl, s.hard_deadline, s.vars
-             FROM sessions s {filter}"
+             FROM sessions s {filter} ORDER BY s.created_at, s.rowid"
         );
         let mut st = self.wrap(self.conn.prepare_cached(&sql))?;
         let rows = self.wrap(st.query_map(args, |r| {
@@ -460,9 +462,6 @@ impl Store {
             }
             out.push(row);
         }
-        out.sort_unstable_by(|a, b| {
-            (a.expiry.created_at, &a.id).cmp(&(b.expiry.created_at, &b.id))
-        });
         Ok(out)
     }
 
@@ -512,7 +511,7 @@ impl Store {
             "SELECT id, tool, scope, label, fingerprint, created_at, last_used, idle_ttl, hard_deadline, vars
              FROM sessions
              WHERE (?1 IS NULL OR tool = ?1) AND (?2 IS NULL OR scope = ?2)
-             ORDER BY created_at, id",
+             ORDER BY created_at, rowid",
         ))?;
         let mut rows = self.wrap(st.query(params![tool, scope_s]))?;
         let mut n = 0;
