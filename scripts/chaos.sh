@@ -51,6 +51,12 @@ start() {
     "$SV" daemon start >/dev/null
     printf '%s\n' "$PW" | "$SV" unlock >/dev/null
 }
+# SQLite's own integrity check of the vault file (the daemon must be
+# stopped: it holds the file exclusively while it runs).
+integrity_check() {
+    python3 -c 'import sqlite3,sys; print(sqlite3.connect("file:"+sys.argv[1]+"?mode=ro", uri=True).execute("pragma integrity_check").fetchone()[0])' "$XDG_DATA_HOME/session-vault/vault.db"
+}
+
 live_ids() { # ids of the sessions the daemon lists, one per line
     "$SV" list --json | python3 -c 'import json,sys; [print(s["id"]) for s in json.load(sys.stdin)]'
 }
@@ -99,10 +105,11 @@ chaos_kill() {
     [ "$opened" -eq "$ROUNDS" ] && ok "the vault opened after every kill -9" || fail "the vault failed to open"
     [ "$lost" -eq 0 ] && ok "every acknowledged add survived" || fail "$lost acknowledged adds lost"
     [ "$resurrected" -eq 0 ] && ok "no acknowledged remove came back" || fail "$resurrected removed sessions came back"
-    local check
-    check=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect("file:"+sys.argv[1]+"?mode=ro", uri=True).execute("pragma integrity_check").fetchone()[0])' "$XDG_DATA_HOME/session-vault/vault.db")
-    [ "$check" = ok ] && ok "integrity_check: ok" || fail "integrity_check: $check"
+    # The daemon holds the vault exclusively: stop it, then check the file.
     "$SV" daemon stop >/dev/null
+    local check
+    check=$(integrity_check)
+    [ "$check" = ok ] && ok "integrity_check: ok" || fail "integrity_check: $check"
 }
 
 chaos_stop() {
@@ -204,11 +211,12 @@ chaos_full() {
     local missing=0
     for i in "${ids[@]}"; do grep -qx "$i" "$W/full/live" || missing=$((missing + 1)); done
     [ "$missing" -eq 0 ] && ok "all ${#ids[@]} sessions stored before the disk filled are intact" || fail "$missing sessions lost"
-    local check
-    check=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect("file:"+sys.argv[1]+"?mode=ro", uri=True).execute("pragma integrity_check").fetchone()[0])' "$XDG_DATA_HOME/session-vault/vault.db")
-    [ "$check" = ok ] && ok "integrity_check after freeing space: ok" || fail "integrity_check: $check"
     printf 'sk-chaos-full-after\n' | "$SV" add --tool claude --global >/dev/null && ok "writes work again once space is freed" || fail "add after freeing space"
+    # The daemon holds the vault exclusively: stop it, then check the file.
     "$SV" daemon stop >/dev/null
+    local check
+    check=$(integrity_check)
+    [ "$check" = ok ] && ok "integrity_check after freeing space: ok" || fail "integrity_check: $check"
     umount "$m" && MOUNTED=""
 }
 
