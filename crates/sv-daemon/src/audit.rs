@@ -167,14 +167,21 @@ impl AuditQueue {
     /// Queues `record` and returns once it is committed (or not), committing
     /// it together with the records of the connections that are ready at
     /// the same time.
+    ///
+    /// `turn` is the store's turn (see `Vault::store_turn`): the commit waits
+    /// for it without holding up its thread.
     pub async fn settle(
         &self,
         record: AuditRecord,
+        turn: &tokio::sync::Semaphore,
         commit: impl FnOnce(&[AuditRecord]) -> Result<(), StoreError>,
     ) -> Committed {
         let rx = self.submit(record);
         tokio::task::yield_now().await;
-        self.commit_pending(commit);
+        if !self.pending().is_empty() {
+            let _turn = turn.acquire().await.ok();
+            self.commit_pending(commit);
+        }
         rx.await
             .unwrap_or_else(|_| Err("the audit record was dropped".into()))
     }
@@ -236,11 +243,12 @@ mod tests {
     async fn connections_ready_together_share_one_commit() {
         let q = std::sync::Arc::new(AuditQueue::default());
         let commits = std::sync::Arc::new(Mutex::new(Vec::<usize>::new()));
+        let turn = std::sync::Arc::new(tokio::sync::Semaphore::new(1));
         let tasks: Vec<_> = (0..8)
             .map(|i| {
-                let (q, commits) = (q.clone(), commits.clone());
+                let (q, commits, turn) = (q.clone(), commits.clone(), turn.clone());
                 tokio::spawn(async move {
-                    q.settle(rec(i), |recs| {
+                    q.settle(rec(i), &turn, |recs| {
                         commits.lock().unwrap().push(recs.len());
                         Ok(())
                     })

@@ -328,7 +328,14 @@ async fn serve_conn(
                     peer.cwd = peer_cwd(pid);
                 }
                 let (id, handled) = if is_quick(&buf) {
-                    dispatch_frame(&vault, &buf, &peer)
+                    // Decoded before the store's turn, handled within it.
+                    match decode_frame(&buf) {
+                        Ok(req) => {
+                            let _turn = vault.store_turn.acquire().await.ok();
+                            dispatch_request(&vault, &req, &peer)
+                        }
+                        Err(refused) => *refused,
+                    }
                 } else {
                     tokio::task::block_in_place(|| dispatch_frame(&vault, &buf, &peer))
                 };
@@ -338,7 +345,9 @@ async fn serve_conn(
                     Some(rec) => {
                         vault
                             .audit_queue
-                            .settle(rec.clone(), |records| vault.commit_audit(records))
+                            .settle(rec.clone(), &vault.store_turn, |records| {
+                                vault.commit_audit(records)
+                            })
                             .await
                     }
                     None => Ok(()),
@@ -387,29 +396,45 @@ pub fn handle_frame(vault: &Vault, frame: &[u8], peer: &Peer) -> Zeroizing<Vec<u
 
 /// Decodes and handles one frame: the request id and the handled request.
 fn dispatch_frame(vault: &Vault, frame: &[u8], peer: &Peer) -> (serde_json::Value, Dispatched) {
-    let null = serde_json::Value::Null;
+    match decode_frame(frame) {
+        Ok(req) => dispatch_request(vault, &req, peer),
+        Err(refused) => *refused,
+    }
+}
+
+/// A frame as a JSON-RPC 2.0 request, or the answer to a frame that is not.
+fn decode_frame(
+    frame: &[u8],
+) -> Result<p::IncomingRequest<'_>, Box<(serde_json::Value, Dispatched)>> {
     match serde_json::from_slice::<p::IncomingRequest<'_>>(frame) {
-        Err(_) => (
-            null,
+        Err(_) => Err(Box::new((
+            serde_json::Value::Null,
             Dispatched::error(RpcError::new(
                 code::PARSE_ERROR,
                 "parse error: not a JSON-RPC request object",
             )),
-        ),
-        Ok(req) if req.jsonrpc != Some("2.0") => (
+        ))),
+        Ok(req) if req.jsonrpc != Some("2.0") => Err(Box::new((
             req.id.clone().unwrap_or(serde_json::Value::Null),
             Dispatched::error(RpcError::new(
                 code::INVALID_REQUEST,
                 "invalid request: jsonrpc must be \"2.0\"",
             )),
-        ),
-        Ok(req) => {
-            let id = req.id.clone().unwrap_or(serde_json::Value::Null);
-            let handled = vault.dispatch(&req, peer);
-            if let Err(e) = &handled.out {
-                debug!(method = %req.method.chars().take(32).collect::<String>(), code = e.code, "request failed");
-            }
-            (id, handled)
-        }
+        ))),
+        Ok(req) => Ok(req),
     }
+}
+
+/// Handles a decoded request: its id and the handled request.
+fn dispatch_request(
+    vault: &Vault,
+    req: &p::IncomingRequest<'_>,
+    peer: &Peer,
+) -> (serde_json::Value, Dispatched) {
+    let id = req.id.clone().unwrap_or(serde_json::Value::Null);
+    let handled = vault.dispatch(req, peer);
+    if let Err(e) = &handled.out {
+        debug!(method = %req.method.chars().take(32).collect::<String>(), code = e.code, "request failed");
+    }
+    (id, handled)
 }

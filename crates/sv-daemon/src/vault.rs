@@ -47,8 +47,13 @@ pub struct Vault {
     paths: VaultPaths,
     pub shutdown: tokio::sync::watch::Sender<bool>,
     audit: AuditTrail,
-    /// Serves' records on their way to the writer thread (see `audit.rs`).
+    /// Lookups' records waiting for their group commit (see `audit.rs`).
     pub audit_queue: AuditQueue,
+    /// The store's turn for requests served on the async workers: they wait
+    /// for it (without blocking their thread) before taking the store's
+    /// lock, so while one worker is in SQLite the other reads, parses and
+    /// checks other connections' requests instead of sleeping on the lock.
+    pub store_turn: tokio::sync::Semaphore,
     idle: IdleClock,
 }
 
@@ -167,6 +172,7 @@ impl Vault {
             shutdown: tokio::sync::watch::channel(false).0,
             audit: AuditTrail::default(),
             audit_queue: AuditQueue::default(),
+            store_turn: tokio::sync::Semaphore::new(1),
             idle: IdleClock::new(None),
         }
     }
