@@ -119,17 +119,6 @@ pub struct ResponseErr<'a> {
     pub error: RpcError,
 }
 
-/// A response as the client reads it.
-#[derive(Deserialize)]
-pub struct IncomingResponse<'a> {
-    #[serde(default)]
-    pub id: Option<serde_json::Value>,
-    #[serde(borrow, default)]
-    pub result: Option<&'a RawValue>,
-    #[serde(default)]
-    pub error: Option<RpcError>,
-}
-
 /// One variable's value.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VarValue {
@@ -217,10 +206,10 @@ pub struct SessionInfo {
 pub struct ListRow<'a>(
     #[serde(borrow)] pub Cow<'a, str>,
     #[serde(borrow)] pub Cow<'a, str>,
-    pub Vec<String>,
+    #[serde(borrow)] pub Vec<Cow<'a, str>>,
     #[serde(borrow)] pub Cow<'a, str>,
     #[serde(borrow)] pub Cow<'a, str>,
-    pub Option<String>,
+    #[serde(borrow)] pub Option<Cow<'a, str>>,
     pub i64,
     pub i64,
     pub u64,
@@ -233,10 +222,10 @@ impl ListRow<'_> {
         SessionInfo {
             id: self.0.to_string(),
             tool: self.1.to_string(),
-            vars: self.2.clone(),
+            vars: self.2.iter().map(|v| v.to_string()).collect(),
             fingerprint: self.3.to_string(),
             scope: self.4.to_string(),
-            label: self.5.clone(),
+            label: self.5.as_ref().map(|l| l.to_string()),
             created_at: self.6,
             last_used: self.7,
             idle_ttl: self.8,

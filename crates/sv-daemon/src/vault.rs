@@ -643,8 +643,9 @@ impl Vault {
     }
 
     /// The `list` answer ([`p::ListResult`] of [`p::ListRow`]s, or of
-    /// [`p::BriefRow`]s when asked for `brief`), written straight from the
-    /// rows as SQLite hands them over: nothing is allocated per session.
+    /// [`p::BriefRow`]s when asked for `brief`), each row serialised as it
+    /// comes from SQLite, borrowing its strings (a full row allocates only
+    /// its list of variable names).
     fn list(&self, prm: p::ListParams) -> Outcome {
         use std::io::Write;
         let t = now();
@@ -654,9 +655,6 @@ impl Vault {
         let mut buf: Vec<u8> = Vec::with_capacity(4096);
         let _ = write!(buf, r#"{{"now":{t},"sessions":["#);
         let mut first = true;
-        let json = |buf: &mut Vec<u8>, s: &str| {
-            let _ = serde_json::to_writer(&mut *buf, s);
-        };
         store
             .visit_sessions(prm.tool.as_deref(), scope.as_ref(), |v| {
                 // Expired sessions are not listed; their rows go with the
@@ -669,48 +667,33 @@ impl Vault {
                     buf.push(b',');
                 }
                 first = false;
-                buf.push(b'[');
-                json(&mut buf, v.id);
-                buf.push(b',');
-                json(&mut buf, v.tool);
-                if prm.brief {
-                    // p::BriefRow
-                    buf.push(b',');
-                    json(&mut buf, v.fingerprint);
-                    buf.push(b',');
-                    json(&mut buf, v.scope);
-                    let _ = match v.expiry.expires_at() {
-                        Some(n) => write!(buf, ",{n}]"),
-                        None => buf.write_all(b",null]"),
-                    };
-                    return;
-                }
-                // p::ListRow
-                buf.extend_from_slice(b",[");
-                for (i, var) in v.vars().enumerate() {
-                    if i > 0 {
-                        buf.push(b',');
-                    }
-                    json(&mut buf, var);
-                }
-                buf.extend_from_slice(b"],");
-                json(&mut buf, v.fingerprint);
-                buf.push(b',');
-                json(&mut buf, v.scope);
-                buf.push(b',');
-                match v.label {
-                    Some(l) => json(&mut buf, l),
-                    None => buf.extend_from_slice(b"null"),
-                }
                 let e = &v.expiry;
-                let _ = write!(buf, ",{},{},{}", e.created_at, e.last_used, e.idle_ttl);
-                for o in [e.hard_deadline, e.expires_at()] {
-                    let _ = match o {
-                        Some(n) => write!(buf, ",{n}"),
-                        None => buf.write_all(b",null"),
-                    };
-                }
-                buf.push(b']');
+                // Writing to a Vec cannot fail.
+                let _ = if prm.brief {
+                    let row = p::BriefRow(
+                        v.id.into(),
+                        v.tool.into(),
+                        v.fingerprint.into(),
+                        v.scope.into(),
+                        e.expires_at(),
+                    );
+                    serde_json::to_writer(&mut buf, &row)
+                } else {
+                    let row = p::ListRow(
+                        v.id.into(),
+                        v.tool.into(),
+                        v.vars().map(Into::into).collect(),
+                        v.fingerprint.into(),
+                        v.scope.into(),
+                        v.label.map(Into::into),
+                        e.created_at,
+                        e.last_used,
+                        e.idle_ttl,
+                        e.hard_deadline,
+                        e.expires_at(),
+                    );
+                    serde_json::to_writer(&mut buf, &row)
+                };
             })
             .map_err(store_err)?;
         buf.extend_from_slice(b"]}");
