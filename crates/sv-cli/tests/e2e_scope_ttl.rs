@@ -179,3 +179,119 @@ fn metacharacters_round_trip_through_real_shells() {
         assert!(!app.join(f).exists(), "{f}: a value was executed");
     }
 }
+
+#[test]
+fn repeated_lookups_see_every_change() {
+    // The daemon answers a repeated (tool, directory) lookup from memory;
+    // each change to the vault must reach the very next lookup.
+    let env = TestEnv::new();
+    env.start_unlocked();
+    let app = env.mkdir("p/app");
+    let web = env.mkdir("p/app/web");
+    env.add("claude", &["--global"], "key-global");
+    for _ in 0..3 {
+        assert_eq!(env.get_in(&web, "claude").ok().stdout, "key-global\n");
+    }
+    // A narrower session added: the next lookup takes it.
+    env.add("claude", &["--project", app.to_str().unwrap()], "key-app");
+    assert_eq!(env.get_in(&web, "claude").ok().stdout, "key-app\n");
+    let web_id = env.add("claude", &["--project", web.to_str().unwrap()], "key-web");
+    assert_eq!(env.get_in(&web, "claude").ok().stdout, "key-web\n");
+    assert_eq!(env.get_in(&web, "claude").ok().stdout, "key-web\n");
+    // Removed by id, by scope, by tool: gone at once.
+    env.run(&["remove", &web_id], None).ok();
+    assert_eq!(env.get_in(&web, "claude").ok().stdout, "key-app\n");
+    env.run(&["remove", "--project", app.to_str().unwrap()], None)
+        .ok();
+    assert_eq!(env.get_in(&web, "claude").ok().stdout, "key-global\n");
+    env.run(&["remove", "--tool", "claude"], None).ok();
+    env.get_in(&web, "claude").code(3);
+    // Locked: refused, then served again once unlocked.
+    env.add("claude", &["--global"], "key-again");
+    assert_eq!(env.get_in(&web, "claude").ok().stdout, "key-again\n");
+    env.run(&["lock"], None).ok();
+    env.get_in(&web, "claude").code(4);
+    env.run(&["unlock"], Some(&format!("{PASS}\n"))).ok();
+    assert_eq!(env.get_in(&web, "claude").ok().stdout, "key-again\n");
+}
+
+#[test]
+fn a_remembered_lookup_expires_on_time() {
+    // Whole-second margins, as above.
+    let env = TestEnv::new();
+    env.start_unlocked();
+    let app = env.mkdir("app");
+    let sub = env.mkdir("app/sub");
+    env.add("claude", &["--global"], "key-global");
+    env.add(
+        "claude",
+        &["--project", app.to_str().unwrap(), "--ttl", "4"],
+        "key-app",
+    );
+    // Remembered for app/sub at t=0; then kept alive from app only.
+    assert_eq!(env.get_in(&sub, "claude").ok().stdout, "key-app\n");
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_millis(1500));
+        assert_eq!(env.get_in(&app, "claude").ok().stdout, "key-app\n");
+    }
+    // 6 s after app/sub's last lookup, its session is alive (used from
+    // app): still served there.
+    assert_eq!(env.get_in(&sub, "claude").ok().stdout, "key-app\n");
+    // Unused for more than its 4 s: the global one answers, everywhere.
+    std::thread::sleep(Duration::from_millis(5200));
+    assert_eq!(env.get_in(&sub, "claude").ok().stdout, "key-global\n");
+    assert_eq!(env.get_in(&app, "claude").ok().stdout, "key-global\n");
+}
+
+#[test]
+fn one_connection_follows_its_callers_directory() {
+    // The directory is read from the kernel for every request on a
+    // connection: a chdir, a rename of the directory the caller is in, and
+    // its deletion all change the answer of the next request.
+    let env = TestEnv::new();
+    env.start_unlocked();
+    let a = env.mkdir("a");
+    let b = env.mkdir("b");
+    let elsewhere = env.mkdir("elsewhere");
+    let gone = env.mkdir("gone");
+    env.add("claude", &["--project", a.to_str().unwrap()], "key-a");
+    env.add("claude", &["--project", b.to_str().unwrap()], "key-b");
+    env.add("claude", &["--project", gone.to_str().unwrap()], "key-gone");
+    let script = r#"
+import json, os, socket, sys
+sock, a, b, elsewhere, gone = sys.argv[1:]
+s = socket.socket(socket.AF_UNIX)
+s.connect(sock)
+f = s.makefile("rwb")
+def get():
+    f.write(b'{"jsonrpc":"2.0","id":1,"method":"get","params":{"tool":"claude"}}\n')
+    f.flush()
+    r = json.loads(f.readline())
+    return r["result"]["values"][0]["value"] if "result" in r else r["error"]["code"]
+out = []
+os.chdir(a); out += [get(), get()]
+os.chdir(b); out += [get()]
+os.chdir(a); out += [get()]
+os.rename(a, a + "2"); out += [get()]
+os.rename(a + "2", a); out += [get()]
+os.chdir(elsewhere); out += [get()]
+os.chdir(gone); out += [get()]
+os.rmdir(gone); out += [get()]
+print(json.dumps(out))
+"#;
+    let mut cmd = Command::new("python3");
+    cmd.arg("-c").arg(script).arg(env.socket());
+    for d in [&a, &b, &elsewhere, &gone] {
+        cmd.arg(d);
+    }
+    let r = run_cmd(cmd, None).ok();
+    let got: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(
+        got,
+        serde_json::json!([
+            "key-a", "key-a", "key-b", "key-a", -32002, "key-a", -32002, "key-gone", -32002
+        ]),
+        "{}",
+        r.stderr
+    );
+}

@@ -22,6 +22,7 @@ use platform::hygiene;
 mod idle;
 mod ids;
 mod logging;
+mod lookups;
 #[cfg(unix)]
 mod notify;
 #[cfg(windows)]

@@ -3,7 +3,7 @@
 //! [`crate::platform`].
 
 use crate::hygiene;
-use crate::platform::{self, peer_cwd, peer_of, Stream};
+use crate::platform::{self, peer_of, CwdProbe, Stream};
 use crate::vault::{Dispatched, Peer, Vault};
 use std::fs;
 use std::io::ErrorKind;
@@ -17,7 +17,7 @@ use sv_store::Store;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 /// How long a frame may take from its first byte to its newline.
 const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
@@ -222,33 +222,55 @@ impl<R: tokio::io::AsyncRead + Unpin> FrameReader<R> {
     async fn next(&mut self) -> std::io::Result<Frame> {
         let mut deadline =
             (!self.pending.is_empty()).then(|| tokio::time::Instant::now() + FRAME_TIMEOUT);
-        let mut chunk = Zeroizing::new([0u8; 4096]);
-        loop {
+        // Wiped as far as it was written: all of it per read was a tenth
+        // of a lookup's cost.
+        let mut chunk = [0u8; 4096];
+        let mut used = 0;
+        let found = loop {
             if let Some(i) = self.pending.iter().position(|&b| b == b'\n') {
-                if i > MAX_FRAME {
-                    return Ok(Frame::TooLarge);
-                }
-                let mut line = Zeroizing::new(Vec::with_capacity(i));
-                line.extend_from_slice(&self.pending[..i]);
-                let mut rest = Zeroizing::new(Vec::with_capacity(self.pending.len() - i - 1));
-                rest.extend_from_slice(&self.pending[i + 1..]);
-                self.pending = rest;
-                return Ok(Frame::Line(line));
+                break Some(i);
             }
             if self.pending.len() > MAX_FRAME {
+                chunk[..used].zeroize();
                 return Ok(Frame::TooLarge);
             }
             let limit = deadline.unwrap_or_else(|| tokio::time::Instant::now() + IDLE_TIMEOUT);
             let n = match tokio::time::timeout_at(limit, self.inner.read(&mut chunk[..])).await {
-                Ok(r) => r?,
-                Err(_) => return Ok(Frame::TimedOut),
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) => {
+                    chunk[..used].zeroize();
+                    return Err(e);
+                }
+                Err(_) => break None,
             };
+            used = used.max(n);
             if n == 0 {
+                chunk[..used].zeroize();
                 return Ok(Frame::Eof);
             }
             deadline.get_or_insert_with(|| tokio::time::Instant::now() + FRAME_TIMEOUT);
             push_zeroizing(&mut self.pending, &chunk[..n]);
+        };
+        chunk[..used].zeroize();
+        let Some(i) = found else {
+            return Ok(Frame::TimedOut);
+        };
+        if i > MAX_FRAME {
+            return Ok(Frame::TooLarge);
         }
+        if i + 1 == self.pending.len() {
+            // The usual case, one whole frame: hand over the buffer itself
+            // (its newline stays in the spare capacity, wiped with it).
+            let mut line = std::mem::take(&mut *self.pending);
+            line.truncate(i);
+            return Ok(Frame::Line(Zeroizing::new(line)));
+        }
+        let mut line = Zeroizing::new(Vec::with_capacity(i));
+        line.extend_from_slice(&self.pending[..i]);
+        let mut rest = Zeroizing::new(Vec::with_capacity(self.pending.len() - i - 1));
+        rest.extend_from_slice(&self.pending[i + 1..]);
+        self.pending = rest;
+        Ok(Frame::Line(line))
     }
 }
 
@@ -301,6 +323,7 @@ async fn serve_conn(
         return;
     }
     let mut reader = FrameReader::new(rd);
+    let mut cwd_probe = peer.pid.map(CwdProbe::new);
     loop {
         let frame = tokio::select! {
             r = reader.next() => r,
@@ -324,16 +347,20 @@ async fn serve_conn(
                 }
                 // The directory is read for every request, not once per
                 // connection: a client may chdir between requests.
-                if let Some(pid) = peer.pid {
-                    peer.cwd = peer_cwd(pid);
+                if let Some(probe) = &mut cwd_probe {
+                    peer.cwd = probe.read();
                 }
                 let (id, handled) = if is_quick(&buf) {
                     // Decoded before the store's turn, handled within it.
                     match decode_frame(&buf) {
-                        Ok(req) => {
-                            let _turn = vault.store_turn.acquire().await.ok();
-                            dispatch_request(&vault, &req, &peer)
-                        }
+                        Ok(req) => match vault.dispatch_cached(&req, &peer) {
+                            // A repeated lookup needs no store (see lookups.rs).
+                            Some(done) => (req.id.clone().unwrap_or(serde_json::Value::Null), done),
+                            None => {
+                                let _turn = vault.store_turn.acquire().await.ok();
+                                dispatch_request(&vault, &req, &peer)
+                            }
+                        },
                         Err(refused) => *refused,
                     }
                 } else {

@@ -3,6 +3,7 @@
 
 use crate::audit::{AuditQueue, AuditRecord, AuditTrail};
 use crate::idle::IdleClock;
+use crate::lookups::LookupCache;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use std::path::{Path, PathBuf};
@@ -16,7 +17,7 @@ use sv_core::seal::{RecordBinding, NONCE_LEN};
 use sv_core::{Expiry, Scope, SecretString, ToolTable, VaultKey};
 use sv_keyring::{KeyBackend, KeyringError};
 use sv_store::{SealedValue, SessionRow, Store, StoreError};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use zeroize::Zeroizing;
 
 mod rekey;
@@ -55,6 +56,8 @@ pub struct Vault {
     /// checks other connections' requests instead of sleeping on the lock.
     pub store_turn: tokio::sync::Semaphore,
     idle: IdleClock,
+    /// Lookups answered from memory (see `lookups.rs`).
+    lookups: LookupCache,
 }
 
 /// A handled request: its answer, and the audit record that must be
@@ -67,6 +70,23 @@ pub struct Dispatched {
 impl Dispatched {
     fn plain(out: Outcome) -> Self {
         Dispatched { out, audit: None }
+    }
+
+    /// A lookup's answer, serialised, with its record.
+    fn served(r: Result<p::GetResult, RpcError>, record: AuditRecord) -> Self {
+        let out = r.and_then(|r| {
+            // JSON escaping at most sextuples a byte (\u00XX).
+            let size: usize = r
+                .values
+                .iter()
+                .map(|v| 6 * v.value.len() + v.name.len() + 32)
+                .sum();
+            to_json(&r, size + 256)
+        });
+        Dispatched {
+            out,
+            audit: Some(record),
+        }
     }
 
     pub fn error(e: RpcError) -> Self {
@@ -86,7 +106,10 @@ impl Dispatched {
                 ))
             }
             (Ok(()), Some(rec)) if rec.required() => {
-                info!(session = ?rec.session_id, tool = ?rec.tool, pid = ?rec.pid, exe = ?rec.exe, cwd = ?rec.cwd, "served credential");
+                // The audit log is the record of every serve; the daemon's
+                // log repeats it only at debug level (at info it was a line
+                // per lookup, and a tenth of a lookup's cost).
+                debug!(session = ?rec.session_id, tool = ?rec.tool, pid = ?rec.pid, exe = ?rec.exe, cwd = ?rec.cwd, "served credential");
                 self.out
             }
             _ => self.out,
@@ -159,6 +182,7 @@ impl Vault {
         paths: VaultPaths,
     ) -> Self {
         Vault {
+            lookups: LookupCache::new(store.changes()),
             store: Mutex::new(store),
             key: RwLock::new(None),
             locked_since: Mutex::new(Some(now())),
@@ -214,8 +238,18 @@ impl Vault {
 
     /// Commits audit records now, in one transaction (the writer thread's
     /// and the synchronous path's way in).
+    /// Commits lookups' audit records, then restarts the idle clock of each
+    /// session served (in memory; see [`Store::touch`]): a serve whose
+    /// record cannot be written is refused, so it restarts nothing.
     pub fn commit_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
-        self.audit.append(&mut self.store(), records)
+        let mut store = self.store();
+        self.audit.append(&mut store, records)?;
+        for rec in records {
+            if let (AuditOutcome::Served, Some(id)) = (rec.outcome, &rec.session_id) {
+                store.touch(id, rec.time);
+            }
+        }
+        Ok(())
     }
 
     fn log(&self, prm: LogParams) -> Result<LogResult, RpcError> {
@@ -273,21 +307,21 @@ impl Vault {
                 Err(e) => return Dispatched::plain(Err(e)),
             };
             let (r, record) = self.get(prm, peer);
-            let out = r.and_then(|r| {
-                // JSON escaping at most sextuples a byte (\u00XX).
-                let size: usize = r
-                    .values
-                    .iter()
-                    .map(|v| 6 * v.value.len() + v.name.len() + 32)
-                    .sum();
-                to_json(&r, size + 256)
-            });
-            return Dispatched {
-                out,
-                audit: Some(record),
-            };
+            return Dispatched::served(r, record);
         }
         Dispatched::plain(self.dispatch_other(req, peer))
+    }
+
+    /// A lookup this daemon can answer from memory, without the store
+    /// (see `lookups.rs`); `None` for anything else, which then goes
+    /// through [`Vault::dispatch`].
+    pub fn dispatch_cached(&self, req: &p::IncomingRequest<'_>, peer: &Peer) -> Option<Dispatched> {
+        if req.method != method::GET {
+            return None;
+        }
+        let prm: p::GetParams = params(req.params).ok()?;
+        let (r, record) = self.get_cached(&prm, peer)?;
+        Some(Dispatched::served(Ok(r), record))
     }
 
     fn dispatch_other(&self, req: &p::IncomingRequest<'_>, peer: &Peer) -> Outcome {
@@ -416,6 +450,7 @@ impl Vault {
     /// Wipes the key from memory.
     pub fn lock(&self) {
         let mut key = self.key.write().unwrap_or_else(|p| p.into_inner());
+        self.lookups.clear();
         if key.take().is_some() {
             *self.locked_since.lock().unwrap_or_else(|p| p.into_inner()) = Some(now());
             info!("vault locked");
@@ -601,45 +636,46 @@ impl Vault {
         let sealed = store
             .sealed_values(&row.id)
             .map_err(|e| failed(store_err(e)))?;
-        let mut values = Vec::with_capacity(sealed.len());
-        for sv in &sealed {
-            let binding = RecordBinding {
-                session_id: &row.id,
-                tool: &row.tool,
-                var: &sv.var,
-                scope: &row.scope,
-            };
-            match key.open(&binding, &sv.sealed) {
-                Ok(value) => values.push(p::VarValue {
-                    name: sv.var.clone(),
-                    value,
-                }),
-                Err(e) => {
-                    warn!(session = %row.id, "record failed its integrity check");
-                    return Err(failed(RpcError::new(
-                        code::VAULT_DAMAGED,
-                        format!("session {} cannot be opened: {e}; remove it with `session-vault remove {}` and add the key again", row.id, row.id),
-                    )));
-                }
-            }
-        }
-        if values.is_empty() {
-            return Err(failed(RpcError::new(
-                code::VAULT_DAMAGED,
-                format!(
-                    "session {} has no stored values; remove it and add the key again",
-                    row.id
-                ),
-            )));
-        }
-        store.touch(&row.id, t);
+        let result = open_session(key, row, &sealed).map_err(failed)?;
+        // Read after the purge, under the store's lock: what the store
+        // holds now is what was just decided on.
+        let changes = store.change_count();
+        drop(store);
+        let live: Vec<&SessionRow> = live.iter().collect();
+        self.lookups
+            .remember(&prm.tool, &cwd, changes, &live, row, &sealed);
+        // The idle clock restarts when the serve's audit record is
+        // committed (`commit_audit`), for this path and the cached one.
         self.idle.touch();
-        Ok(p::GetResult {
-            session_id: row.id.clone(),
-            tool: row.tool.clone(),
-            scope: row.scope.as_db_str().into_owned(),
-            values,
-        })
+        Ok(result)
+    }
+
+    /// The lookup answered from memory, when it can be (see `lookups.rs`):
+    /// the same answer and the same record as [`Vault::get`] would give,
+    /// without the store. `None`: ask [`Vault::get`].
+    fn get_cached(&self, prm: &p::GetParams, peer: &Peer) -> Option<(p::GetResult, AuditRecord)> {
+        self.tools.vars(&prm.tool)?;
+        // Only the kernel's view of the caller's directory is cached on.
+        let cwd = peer.cwd.as_deref()?;
+        let key_guard = self.key.read().unwrap_or_else(|p| p.into_inner());
+        let key = key_guard.as_ref()?;
+        let t = now();
+        let result = self
+            .lookups
+            .answer(&prm.tool, cwd, t, |row, sealed| {
+                open_session(key, row, sealed).ok()
+            })
+            .flatten()?;
+        drop(key_guard);
+        self.idle.touch();
+        let record = AuditRecord::new(
+            peer,
+            Some(cwd),
+            Some(&prm.tool),
+            Some(&result.session_id),
+            AuditOutcome::Served,
+        );
+        Some((result, record))
     }
 
     /// The `list` answer ([`p::ListResult`] of [`p::ListRow`]s, or of
@@ -729,6 +765,51 @@ impl Vault {
 }
 
 /// Deletes expired sessions met on the way (SQLite `secure_delete`).
+/// Opens a session's sealed values with the vault key: the lookup's answer.
+fn open_session(
+    key: &VaultKey,
+    row: &SessionRow,
+    sealed: &[SealedValue],
+) -> Result<p::GetResult, RpcError> {
+    let mut values = Vec::with_capacity(sealed.len());
+    for sv in sealed {
+        let binding = RecordBinding {
+            session_id: &row.id,
+            tool: &row.tool,
+            var: &sv.var,
+            scope: &row.scope,
+        };
+        match key.open(&binding, &sv.sealed) {
+            Ok(value) => values.push(p::VarValue {
+                name: sv.var.clone(),
+                value,
+            }),
+            Err(e) => {
+                warn!(session = %row.id, "record failed its integrity check");
+                return Err(RpcError::new(
+                    code::VAULT_DAMAGED,
+                    format!("session {} cannot be opened: {e}; remove it with `session-vault remove {}` and add the key again", row.id, row.id),
+                ));
+            }
+        }
+    }
+    if values.is_empty() {
+        return Err(RpcError::new(
+            code::VAULT_DAMAGED,
+            format!(
+                "session {} has no stored values; remove it and add the key again",
+                row.id
+            ),
+        ));
+    }
+    Ok(p::GetResult {
+        session_id: row.id.clone(),
+        tool: row.tool.clone(),
+        scope: row.scope.as_db_str().into_owned(),
+        values,
+    })
+}
+
 fn purge_rows(store: &mut Store, expired: &[SessionRow], tool: &str) -> Result<(), RpcError> {
     if !expired.is_empty() {
         let ids: Vec<String> = expired.iter().map(|r| r.id.clone()).collect();

@@ -13,6 +13,8 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use sv_core::{Expiry, Scope, SealedSecret};
 
 mod audit;
@@ -182,6 +184,10 @@ pub struct Store {
     /// purge, at shutdown). A crash loses at most one interval of sliding,
     /// which can only make a session expire sooner, never later.
     pending_touches: std::collections::HashMap<String, i64>,
+    /// Advanced before every change to the sessions or their values, so a
+    /// cache of lookups (the daemon's) can tell an answer it holds is still
+    /// the store's without asking it. See [`Store::changes`].
+    changes: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -228,6 +234,7 @@ impl Store {
             conn,
             path: path.to_owned(),
             pending_touches: Default::default(),
+            changes: Default::default(),
         };
         store.prepare().map_err(|e| match e {
             StoreError::Sqlite(e) => StoreError::from_sqlite(e, path),
@@ -301,6 +308,25 @@ impl Store {
         &self.path
     }
 
+    /// A counter advanced before every change to the sessions or their
+    /// values (add, remove, purge), read without the store: an answer
+    /// computed while it read N is still the store's answer while it reads
+    /// N. Restarting idle clocks ([`Store::touch`], [`Store::flush_touches`])
+    /// does not advance it: `last_used` only grows, so a holder of an older
+    /// copy can only think a session expires sooner, never later.
+    pub fn changes(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.changes)
+    }
+
+    /// The counter of [`Store::changes`] now.
+    pub fn change_count(&self) -> u64 {
+        self.changes.load(Ordering::SeqCst)
+    }
+
+    fn changing(&self) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
+    }
+
     fn wrap<T>(&self, r: rusqlite::Result<T>) -> Result<T> {
         r.map_err(|e| StoreError::from_sqlite(e, &self.path))
     }
@@ -322,6 +348,7 @@ impl Store {
     /// Records the key check value and the first wrapping of a new vault
     /// key, in one transaction. Refuses if the vault already has a key.
     pub fn initialize(&mut self, kcv: &[u8], backend: &str, wrap: &[u8], now: i64) -> Result<()> {
+        self.changing();
         let path = self.path.clone();
         let tx = self
             .conn
@@ -386,6 +413,7 @@ impl Store {
 
     /// Stores a session and its sealed values atomically.
     pub fn insert_session(&mut self, row: &SessionRow, values: &[SealedValue]) -> Result<()> {
+        self.changing();
         let path = self.path.clone();
         let run = |conn: &mut Connection| -> rusqlite::Result<()> {
             let tx = conn.transaction()?;
@@ -630,6 +658,7 @@ impl Store {
 
     /// Deletes every session of `tool`.
     pub fn remove_by_tool(&self, tool: &str) -> Result<u64> {
+        self.changing();
         self.wrap(
             self.conn
                 .execute("DELETE FROM sessions WHERE tool = ?1", [tool]),
@@ -639,6 +668,7 @@ impl Store {
 
     /// Deletes every session scoped exactly to `scope`.
     pub fn remove_by_scope(&self, scope: &Scope) -> Result<u64> {
+        self.changing();
         self.wrap(
             self.conn
                 .execute("DELETE FROM sessions WHERE scope = ?1", [scope.as_db_str()]),
@@ -648,6 +678,7 @@ impl Store {
 
     /// Deletes the given sessions (their values go with them).
     pub fn remove_ids(&mut self, ids: &[String]) -> Result<u64> {
+        self.changing();
         let mut n = 0;
         for id in ids {
             self.pending_touches.remove(id);
@@ -661,6 +692,7 @@ impl Store {
 
     /// Deletes every session expired at `now`; returns how many.
     pub fn purge_expired(&mut self, now: i64) -> Result<u64> {
+        self.changing();
         self.flush_touches()?;
         self.wrap(self.conn.execute(
             "DELETE FROM sessions WHERE (idle_ttl > 0 AND ?1 >= last_used + idle_ttl)

@@ -119,6 +119,51 @@ pub fn peer_cwd(pid: i32) -> Option<PathBuf> {
     (real.dev() == named.dev() && real.ino() == named.ino() && named.is_dir()).then_some(path)
 }
 
+/// [`peer_cwd`] for every request of one connection, cheaper when the
+/// caller has not moved. Each read still asks the kernel for the link and
+/// the directory it points at (so a `chdir`, a rename of the directory or
+/// of any parent, and a deletion are all seen, request by request); only
+/// when both are exactly what the last full check verified is the path not
+/// walked again. (Between the two reads the name could only come to mean
+/// another directory by a mount over it, which takes privileges the
+/// daemon's own user does not have.)
+pub struct CwdProbe {
+    link: PathBuf,
+    verified: Option<(PathBuf, u64, u64)>,
+}
+
+impl CwdProbe {
+    pub fn new(pid: i32) -> Self {
+        CwdProbe {
+            link: PathBuf::from(format!("/proc/{pid}/cwd")),
+            verified: None,
+        }
+    }
+
+    /// The caller's working directory now, as [`peer_cwd`] gives it.
+    pub fn read(&mut self) -> Option<PathBuf> {
+        let path = fs::read_link(&self.link).ok();
+        let real = fs::metadata(&self.link).ok();
+        let (Some(path), Some(real)) = (path, real) else {
+            self.verified = None;
+            return None;
+        };
+        if let Some((p, dev, ino)) = &self.verified {
+            if *p == path && *dev == real.dev() && *ino == real.ino() {
+                return Some(path);
+            }
+        }
+        self.verified = None;
+        let named = fs::metadata(&path).ok()?;
+        if real.dev() == named.dev() && real.ino() == named.ino() && named.is_dir() {
+            self.verified = Some((path.clone(), real.dev(), real.ino()));
+            Some(path)
+        } else {
+            None
+        }
+    }
+}
+
 /// Who is at the other end (`SO_PEERCRED`), with the working directory and
 /// executable from `/proc` on Linux.
 pub fn peer_of(stream: &Stream) -> Option<Peer> {

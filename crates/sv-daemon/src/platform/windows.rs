@@ -200,6 +200,19 @@ pub fn peer_cwd(_pid: i32) -> Option<PathBuf> {
     None
 }
 
+/// See [`peer_cwd`]: nothing to read on Windows.
+pub struct CwdProbe;
+
+impl CwdProbe {
+    pub fn new(_pid: i32) -> Self {
+        CwdProbe
+    }
+
+    pub fn read(&mut self) -> Option<PathBuf> {
+        None
+    }
+}
+
 /// A handle closed on drop.
 struct OwnedHandle(HANDLE);
 
