@@ -199,10 +199,12 @@ struct FrameReader<R> {
 
 /// Appends `data` to `buf`, moving to a bigger zeroising buffer (and wiping
 /// the old one) instead of letting `Vec` reallocate behind our back.
+/// The first size is under glibc's large-chunk threshold (1 KiB): a larger
+/// one per frame made malloc consolidate its fast bins on every request.
 fn push_zeroizing(buf: &mut Zeroizing<Vec<u8>>, data: &[u8]) {
     let need = buf.len() + data.len();
     if need > buf.capacity() {
-        let mut bigger = Zeroizing::new(Vec::with_capacity(need.max(buf.capacity() * 2).max(1024)));
+        let mut bigger = Zeroizing::new(Vec::with_capacity(need.max(buf.capacity() * 2).max(512)));
         bigger.extend_from_slice(buf);
         *buf = bigger;
     }

@@ -55,19 +55,12 @@ impl Store {
             }
             body
         };
-        // Audit appends skip the fsync (WAL, synchronous=NORMAL): a record
-        // survives a daemon crash (it is in the OS's cache), only a power
-        // loss can drop the last few. One fsync per serve would make every
-        // lookup wait on the disk. Vault writes stay synchronous=FULL.
-        let set = |conn: &rusqlite::Connection, sql: &str| {
-            conn.prepare_cached(sql)
-                .and_then(|mut st| st.execute([]).map(drop))
-                .map_err(|e| crate::StoreError::from_sqlite(e, &path))
-        };
-        set(&self.conn, "PRAGMA synchronous=NORMAL")?;
-        let result = run(&mut self.conn).map_err(|e| crate::StoreError::from_sqlite(e, &path));
-        set(&self.conn, "PRAGMA synchronous=FULL")?;
-        result
+        // Audit appends skip the fsync (WAL, synchronous=NORMAL, the
+        // connection's level): a record survives a daemon crash (it is in
+        // the OS's cache), only a power loss can drop the last few. One
+        // fsync per serve would make every lookup wait on the disk. Vault
+        // writes run at FULL (`Store::durably`).
+        run(&mut self.conn).map_err(|e| crate::StoreError::from_sqlite(e, &path))
     }
 
     /// Applies the retention limits now; returns how many records went.

@@ -188,6 +188,9 @@ pub struct Store {
     /// cache of lookups (the daemon's) can tell an answer it holds is still
     /// the store's without asking it. See [`Store::changes`].
     changes: Arc<AtomicU64>,
+    /// How many writes went through [`Store::durably`] (for the tests).
+    #[cfg(test)]
+    durable_writes: u32,
 }
 
 impl std::fmt::Debug for Store {
@@ -235,6 +238,8 @@ impl Store {
             path: path.to_owned(),
             pending_touches: Default::default(),
             changes: Default::default(),
+            #[cfg(test)]
+            durable_writes: 0,
         };
         store.prepare().map_err(|e| match e {
             StoreError::Sqlite(e) => StoreError::from_sqlite(e, path),
@@ -301,6 +306,8 @@ impl Store {
             tx.pragma_update(None, "application_id", APPLICATION_ID)?;
             tx.commit()?;
         }
+        // The connection's own level: see `durably`.
+        self.conn.execute_batch("PRAGMA synchronous=NORMAL")?;
         Ok(())
     }
 
@@ -321,6 +328,25 @@ impl Store {
     /// The counter of [`Store::changes`] now.
     pub fn change_count(&self) -> u64 {
         self.changes.load(Ordering::SeqCst)
+    }
+
+    /// Runs a vault write at `synchronous=FULL`: its commit has reached the
+    /// disk (the WAL is fsynced) before this returns. The connection is
+    /// otherwise at NORMAL, for the audit log's appends (see
+    /// `append_audit_batch`): switching per audit commit instead cost two
+    /// statement compilations each time (a PRAGMA takes effect when it is
+    /// compiled, so SQLite recompiles it on every run), and vault writes
+    /// are rare. Should switching back fail, the connection stays at FULL:
+    /// slower, never less safe.
+    fn durably<T>(&mut self, write: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        self.wrap(self.conn.execute_batch("PRAGMA synchronous=FULL"))?;
+        #[cfg(test)]
+        {
+            self.durable_writes += 1;
+        }
+        let out = write(self);
+        let _ = self.conn.execute_batch("PRAGMA synchronous=NORMAL");
+        out
     }
 
     fn changing(&self) {
@@ -349,6 +375,10 @@ impl Store {
     /// key, in one transaction. Refuses if the vault already has a key.
     pub fn initialize(&mut self, kcv: &[u8], backend: &str, wrap: &[u8], now: i64) -> Result<()> {
         self.changing();
+        self.durably(|s| s.initialize_now(kcv, backend, wrap, now))
+    }
+
+    fn initialize_now(&mut self, kcv: &[u8], backend: &str, wrap: &[u8], now: i64) -> Result<()> {
         let path = self.path.clone();
         let tx = self
             .conn
@@ -393,27 +423,35 @@ impl Store {
     }
 
     /// Adds or replaces a backend's wrapping.
-    pub fn put_key_wrap(&self, backend: &str, blob: &[u8], now: i64) -> Result<()> {
-        self.wrap(self.conn.execute(
-            "INSERT INTO key_wraps (backend, blob, created_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT(backend) DO UPDATE SET blob = excluded.blob, created_at = excluded.created_at",
-            params![backend, blob, now],
-        ))
-        .map(drop)
+    pub fn put_key_wrap(&mut self, backend: &str, blob: &[u8], now: i64) -> Result<()> {
+        self.durably(|s| {
+            s.wrap(s.conn.execute(
+                "INSERT INTO key_wraps (backend, blob, created_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(backend) DO UPDATE SET blob = excluded.blob, created_at = excluded.created_at",
+                params![backend, blob, now],
+            ))
+            .map(drop)
+        })
     }
 
     /// Removes a backend's wrapping.
-    pub fn delete_key_wrap(&self, backend: &str) -> Result<()> {
-        self.wrap(
-            self.conn
-                .execute("DELETE FROM key_wraps WHERE backend = ?1", [backend]),
-        )
-        .map(drop)
+    pub fn delete_key_wrap(&mut self, backend: &str) -> Result<()> {
+        self.durably(|s| {
+            s.wrap(
+                s.conn
+                    .execute("DELETE FROM key_wraps WHERE backend = ?1", [backend]),
+            )
+            .map(drop)
+        })
     }
 
     /// Stores a session and its sealed values atomically.
     pub fn insert_session(&mut self, row: &SessionRow, values: &[SealedValue]) -> Result<()> {
         self.changing();
+        self.durably(|s| s.insert_session_now(row, values))
+    }
+
+    fn insert_session_now(&mut self, row: &SessionRow, values: &[SealedValue]) -> Result<()> {
         let path = self.path.clone();
         let run = |conn: &mut Connection| -> rusqlite::Result<()> {
             let tx = conn.transaction()?;
@@ -657,49 +695,54 @@ impl Store {
     }
 
     /// Deletes every session of `tool`.
-    pub fn remove_by_tool(&self, tool: &str) -> Result<u64> {
+    pub fn remove_by_tool(&mut self, tool: &str) -> Result<u64> {
         self.changing();
-        self.wrap(
-            self.conn
-                .execute("DELETE FROM sessions WHERE tool = ?1", [tool]),
-        )
-        .map(|n| n as u64)
+        self.durably(|s| {
+            s.wrap(
+                s.conn
+                    .execute("DELETE FROM sessions WHERE tool = ?1", [tool]),
+            )
+            .map(|n| n as u64)
+        })
     }
 
     /// Deletes every session scoped exactly to `scope`.
-    pub fn remove_by_scope(&self, scope: &Scope) -> Result<u64> {
+    pub fn remove_by_scope(&mut self, scope: &Scope) -> Result<u64> {
         self.changing();
-        self.wrap(
-            self.conn
-                .execute("DELETE FROM sessions WHERE scope = ?1", [scope.as_db_str()]),
-        )
-        .map(|n| n as u64)
+        self.durably(|s| {
+            s.wrap(
+                s.conn
+                    .execute("DELETE FROM sessions WHERE scope = ?1", [scope.as_db_str()]),
+            )
+            .map(|n| n as u64)
+        })
     }
 
     /// Deletes the given sessions (their values go with them).
     pub fn remove_ids(&mut self, ids: &[String]) -> Result<u64> {
         self.changing();
-        let mut n = 0;
-        for id in ids {
-            self.pending_touches.remove(id);
-            n += self.wrap(
-                self.conn
-                    .execute("DELETE FROM sessions WHERE id = ?1", [id]),
-            )? as u64;
-        }
-        Ok(n)
+        self.durably(|s| {
+            let mut n = 0;
+            for id in ids {
+                s.pending_touches.remove(id);
+                n += s.wrap(s.conn.execute("DELETE FROM sessions WHERE id = ?1", [id]))? as u64;
+            }
+            Ok(n)
+        })
     }
 
     /// Deletes every session expired at `now`; returns how many.
     pub fn purge_expired(&mut self, now: i64) -> Result<u64> {
         self.changing();
         self.flush_touches()?;
-        self.wrap(self.conn.execute(
-            "DELETE FROM sessions WHERE (idle_ttl > 0 AND ?1 >= last_used + idle_ttl)
-                                     OR (hard_deadline IS NOT NULL AND ?1 >= hard_deadline)",
-            [now],
-        ))
-        .map(|n| n as u64)
+        self.durably(|s| {
+            s.wrap(s.conn.execute(
+                "DELETE FROM sessions WHERE (idle_ttl > 0 AND ?1 >= last_used + idle_ttl)
+                                         OR (hard_deadline IS NOT NULL AND ?1 >= hard_deadline)",
+                [now],
+            ))
+            .map(|n| n as u64)
+        })
     }
 
     /// How many sessions are stored.
@@ -985,6 +1028,70 @@ mod tests {
         assert_eq!(s.remove_by_id_prefix("%%%%").unwrap(), 0);
         assert_eq!(s.count().unwrap(), 2);
         assert_eq!(s.remove_by_scope(&Scope::Global).unwrap(), 2);
+    }
+
+    #[test]
+    fn vault_writes_are_synchronous_and_change_the_counter() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&d.path().join("v.db")).unwrap();
+        let level = |s: &Store| -> i64 {
+            s.conn
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap()
+        };
+        // NORMAL (1) between writes, for the audit log's appends.
+        assert_eq!(level(&s), 1);
+        let changes = s.changes();
+        let mut last = (s.durable_writes, changes.load(Ordering::SeqCst));
+        let mut step = |s: &mut Store, what: &str, counted: bool| {
+            let now = (s.durable_writes, changes.load(Ordering::SeqCst));
+            assert_eq!(now.0, last.0 + 1, "{what}: not a durable write");
+            if counted {
+                assert!(now.1 > last.1, "{what}: the change counter did not move");
+            }
+            assert_eq!(level(s), 1, "{what}: left the connection at FULL");
+            last = now;
+        };
+        s.initialize(b"kcv", "passphrase", b"wrap", 1).unwrap();
+        step(&mut s, "initialize", true);
+        s.put_key_wrap("tpm2", b"t", 2).unwrap();
+        step(&mut s, "put_key_wrap", false);
+        s.delete_key_wrap("tpm2").unwrap();
+        step(&mut s, "delete_key_wrap", false);
+        for (i, tool) in ["claude", "codex", "gemini", "claude"].iter().enumerate() {
+            s.insert_session(
+                &row(&format!("abcd-{i}"), tool, Scope::Global, 1, 5),
+                &val(),
+            )
+            .unwrap();
+            step(&mut s, "insert_session", true);
+        }
+        assert_eq!(s.remove_by_id_prefix("abcd-0").unwrap(), 1);
+        step(&mut s, "remove_by_id_prefix", true);
+        assert_eq!(s.remove_by_tool("codex").unwrap(), 1);
+        step(&mut s, "remove_by_tool", true);
+        let scope = Scope::Global;
+        s.insert_session(&row("abcd-9", "x", Scope::Global, 100, 0), &val())
+            .unwrap();
+        step(&mut s, "insert_session", true);
+        assert_eq!(s.purge_expired(10).unwrap(), 2);
+        step(&mut s, "purge_expired", true);
+        assert_eq!(s.remove_by_scope(&scope).unwrap(), 1);
+        step(&mut s, "remove_by_scope", true);
+        // The audit log's appends stay at NORMAL and count nothing.
+        let rec = crate::NewAuditRecord {
+            time: 1,
+            tool: Some("claude"),
+            session_id: None,
+            outcome: sv_core::ops::AuditOutcome::Served,
+            pid: None,
+            exe: None,
+            cwd: None,
+        };
+        s.append_audit_batch(&[rec], &Default::default()).unwrap();
+        assert_eq!(s.durable_writes, last.0);
+        assert_eq!(changes.load(Ordering::SeqCst), last.1);
+        assert_eq!(level(&s), 1);
     }
 
     #[test]

@@ -104,7 +104,7 @@ impl Vault {
                 backend = name,
                 "rekey: the new wrapping failed verification; rolling it back"
             );
-            let store = self.store();
+            let mut store = self.store();
             let _ = match &previous {
                 Some(old) => store.put_key_wrap(name, old, now()),
                 None => store.delete_key_wrap(name),
@@ -136,7 +136,7 @@ impl Vault {
             .collect();
         for old in others {
             let old_blob = {
-                let store = self.store();
+                let mut store = self.store();
                 let b = store.key_wrap(&old).map_err(store_err)?;
                 store.delete_key_wrap(&old).map_err(store_err)?;
                 b
