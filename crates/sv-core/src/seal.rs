@@ -211,8 +211,17 @@ pub struct RecordBinding<'a> {
 impl RecordBinding<'_> {
     /// Length-prefixed fields, so no two bindings serialise alike.
     fn associated_data(&self) -> Vec<u8> {
+        const LABEL: &[u8] = b"session-vault record v1";
         let scope = self.scope.as_db_str();
-        let mut out = b"session-vault record v1".to_vec();
+        let mut out = Vec::with_capacity(
+            LABEL.len()
+                + 4 * 8
+                + self.session_id.len()
+                + self.tool.len()
+                + self.var.len()
+                + scope.len(),
+        );
+        out.extend_from_slice(LABEL);
         for field in [
             self.session_id.as_bytes(),
             self.tool.as_bytes(),

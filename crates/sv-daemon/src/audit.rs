@@ -114,7 +114,9 @@ impl AuditTrail {
 /// What a waiting reply learns: committed, or why not.
 pub type Committed = Result<(), String>;
 
-type Waiting = (AuditRecord, oneshot::Sender<Committed>);
+/// A queued record and where its commit's outcome goes (with the record
+/// itself, handed back rather than copied).
+type Waiting = (AuditRecord, oneshot::Sender<(Committed, AuditRecord)>);
 
 /// Lookups' records waiting to be committed, each with the reply it holds
 /// up. There is no writer thread: a connection task that queued a record
@@ -133,7 +135,7 @@ impl AuditQueue {
     }
 
     /// Queues `record`; the receiver says when it is committed.
-    pub fn submit(&self, record: AuditRecord) -> oneshot::Receiver<Committed> {
+    pub fn submit(&self, record: AuditRecord) -> oneshot::Receiver<(Committed, AuditRecord)> {
         let (tx, rx) = oneshot::channel();
         self.pending().push((record, tx));
         rx
@@ -146,8 +148,7 @@ impl AuditQueue {
         if batch.is_empty() {
             return;
         }
-        let (records, waiters): (Vec<AuditRecord>, Vec<oneshot::Sender<Committed>>) =
-            batch.into_iter().unzip();
+        let (records, waiters): (Vec<AuditRecord>, Vec<_>) = batch.into_iter().unzip();
         // A panic in a commit is this batch's error: every reply in it is
         // answered (refused), none is left waiting.
         let result: Committed =
@@ -158,15 +159,15 @@ impl AuditQueue {
         if let Err(e) = &result {
             warn!(error = %e, records = records.len(), "cannot write the audit records");
         }
-        for w in waiters {
+        for (w, rec) in waiters.into_iter().zip(records) {
             // A reply whose connection has gone no longer listens.
-            let _ = w.send(result.clone());
+            let _ = w.send((result.clone(), rec));
         }
     }
 
     /// Queues `record` and returns once it is committed (or not), committing
     /// it together with the records of the connections that are ready at
-    /// the same time.
+    /// the same time. Hands the record back.
     ///
     /// `turn` is the store's turn (see `Vault::store_turn`): the commit waits
     /// for it without holding up its thread.
@@ -175,15 +176,16 @@ impl AuditQueue {
         record: AuditRecord,
         turn: &tokio::sync::Semaphore,
         commit: impl FnOnce(&[AuditRecord]) -> Result<(), StoreError>,
-    ) -> Committed {
+    ) -> Option<(Committed, AuditRecord)> {
         let rx = self.submit(record);
         tokio::task::yield_now().await;
         if !self.pending().is_empty() {
             let _turn = turn.acquire().await.ok();
             self.commit_pending(commit);
         }
-        rx.await
-            .unwrap_or_else(|_| Err("the audit record was dropped".into()))
+        // `None` only if the record was dropped uncommitted (a panic in
+        // another task's commit is answered, not dropped).
+        rx.await.ok()
     }
 }
 
@@ -215,8 +217,10 @@ mod tests {
         // Nothing left: a second commit does not run.
         q.commit_pending(|_| panic!("empty queue committed"));
         assert_eq!(batches, vec![vec![0, 1, 2, 3, 4]]);
-        for r in rxs {
-            assert_eq!(r.blocking_recv().unwrap(), Ok(()));
+        for (i, r) in rxs.into_iter().enumerate() {
+            let (committed, back) = r.blocking_recv().unwrap();
+            assert_eq!(committed, Ok(()));
+            assert_eq!(back, rec(i as i32), "each waiter gets its own record back");
         }
     }
 
@@ -231,12 +235,12 @@ mod tests {
             })
         });
         for r in rxs {
-            let e = r.blocking_recv().unwrap().unwrap_err();
+            let e = r.blocking_recv().unwrap().0.unwrap_err();
             assert!(e.contains("disk full"), "{e}");
         }
         let rx = q.submit(rec(9));
         q.commit_pending(|_| panic!("boom"));
-        assert!(rx.blocking_recv().unwrap().is_err());
+        assert!(rx.blocking_recv().unwrap().0.is_err());
     }
 
     #[tokio::test(flavor = "current_thread")]
@@ -256,8 +260,8 @@ mod tests {
                 })
             })
             .collect();
-        for t in tasks {
-            assert_eq!(t.await.unwrap(), Ok(()));
+        for (i, t) in tasks.into_iter().enumerate() {
+            assert_eq!(t.await.unwrap(), Some((Ok(()), rec(i as i32))));
         }
         assert_eq!(
             *commits.lock().unwrap(),

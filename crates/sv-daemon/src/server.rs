@@ -352,7 +352,7 @@ async fn serve_conn(
                 if let Some(probe) = &mut cwd_probe {
                     peer.cwd = probe.read();
                 }
-                let (id, handled) = if is_quick(&buf) {
+                let (id, mut handled) = if is_quick(&buf) {
                     // Decoded before the store's turn, handled within it.
                     match decode_frame(&buf) {
                         Ok(req) => match vault.dispatch_cached(&req, &peer) {
@@ -370,14 +370,29 @@ async fn serve_conn(
                 };
                 // A lookup's answer waits for its audit record's commit,
                 // which it shares with the lookups ready at the same time.
-                let committed = match &handled.audit {
+                let committed = match handled.audit.take() {
                     Some(rec) => {
-                        vault
+                        match vault
                             .audit_queue
-                            .settle(rec.clone(), &vault.store_turn, |records| {
+                            .settle(rec, &vault.store_turn, |records| {
                                 vault.commit_audit(records)
                             })
                             .await
+                        {
+                            Some((committed, rec)) => {
+                                handled.audit = Some(rec);
+                                committed
+                            }
+                            // Dropped uncommitted: refused below as if the
+                            // commit had failed (no record, no credential).
+                            None => {
+                                handled = crate::vault::Dispatched::error(RpcError::new(
+                                    code::STORAGE,
+                                    "the audit record was not written; nothing was served",
+                                ));
+                                Ok(())
+                            }
+                        }
                     }
                     None => Ok(()),
                 };

@@ -128,40 +128,76 @@ pub fn peer_cwd(pid: i32) -> Option<PathBuf> {
 /// another directory by a mount over it, which takes privileges the
 /// daemon's own user does not have.)
 pub struct CwdProbe {
-    link: PathBuf,
+    /// `/proc/PID`, opened once: each read walks only `cwd` from it (and
+    /// keeps meaning this process, never a later one given the same pid).
+    proc_dir: Option<std::os::fd::OwnedFd>,
     verified: Option<(PathBuf, u64, u64)>,
 }
 
 impl CwdProbe {
     pub fn new(pid: i32) -> Self {
         CwdProbe {
-            link: PathBuf::from(format!("/proc/{pid}/cwd")),
+            proc_dir: open_proc_dir(pid),
             verified: None,
         }
     }
 
     /// The caller's working directory now, as [`peer_cwd`] gives it.
     pub fn read(&mut self) -> Option<PathBuf> {
-        let path = fs::read_link(&self.link).ok();
-        let real = fs::metadata(&self.link).ok();
-        let (Some(path), Some(real)) = (path, real) else {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::ffi::OsStrExt;
+        let dir = self.proc_dir.as_ref()?.as_raw_fd();
+        let mut buf = [0u8; libc::PATH_MAX as usize];
+        // SAFETY: a live descriptor, a C string, and a buffer of the length given.
+        let n =
+            unsafe { libc::readlinkat(dir, c"cwd".as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        // SAFETY: zeroed plain data, filled in by fstatat.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: as above; follows the link to the directory itself.
+        let stat = unsafe { libc::fstatat(dir, c"cwd".as_ptr(), &mut st, 0) };
+        if n <= 0 || n as usize >= buf.len() || stat != 0 {
             self.verified = None;
             return None;
-        };
-        if let Some((p, dev, ino)) = &self.verified {
-            if *p == path && *dev == real.dev() && *ino == real.ino() {
-                return Some(path);
+        }
+        let link = &buf[..n as usize];
+        let (dev, ino) = (st.st_dev as u64, st.st_ino as u64);
+        if let Some((p, d, i)) = &self.verified {
+            if p.as_os_str().as_bytes() == link && *d == dev && *i == ino {
+                return Some(p.clone());
             }
         }
         self.verified = None;
+        let path = PathBuf::from(std::ffi::OsStr::from_bytes(link));
         let named = fs::metadata(&path).ok()?;
-        if real.dev() == named.dev() && real.ino() == named.ino() && named.is_dir() {
-            self.verified = Some((path.clone(), real.dev(), real.ino()));
+        if dev == named.dev() && ino == named.ino() && named.is_dir() {
+            self.verified = Some((path.clone(), dev, ino));
             Some(path)
         } else {
             None
         }
     }
+}
+
+/// `/proc/PID` as a directory to walk from (Linux; elsewhere there is no
+/// `/proc`, and [`CwdProbe`] knows nothing).
+#[cfg(target_os = "linux")]
+fn open_proc_dir(pid: i32) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let path = std::ffi::CString::new(format!("/proc/{pid}")).ok()?;
+    // SAFETY: a valid C string; the descriptor returned is ours.
+    let fd = unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    // SAFETY: a descriptor just opened, owned by nobody else.
+    (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_proc_dir(_pid: i32) -> Option<std::os::fd::OwnedFd> {
+    None
 }
 
 /// Who is at the other end (`SO_PEERCRED`), with the working directory and
