@@ -15,9 +15,11 @@
 //!   same);
 //! - none of the sessions that could answer has expired: once one has, the
 //!   store decides (and purges it), so an expiry is always seen the same
-//!   way. Idle clocks restarted through another entry are not seen here,
-//!   which can only make a session look expired sooner (then the store
-//!   decides), never later.
+//!   way. An entry keeps the idle clocks as they were when it was read:
+//!   serves restart them in the store (once their audit record is
+//!   committed), never here, so an entry can only think a session expires
+//!   sooner than the store does (then the store decides, and the entry is
+//!   read again), never later.
 //!
 //! The cache is cleared when the vault locks, and holds at most
 //! [`MAX_ENTRIES`] pairs (then it starts again).
@@ -38,8 +40,6 @@ struct Entry {
     changes: u64,
     /// The expiry of every session that could answer, the winner's included.
     candidates: Vec<Expiry>,
-    /// Which of them is the winner's.
-    winner: usize,
     row: SessionRow,
     sealed: Vec<SealedValue>,
 }
@@ -86,13 +86,12 @@ impl LookupCache {
         winner: &SessionRow,
         sealed: &[SealedValue],
     ) {
-        let Some(at) = candidates.iter().position(|r| r.id == winner.id) else {
+        if !candidates.iter().any(|r| r.id == winner.id) {
             return;
-        };
+        }
         let entry = Entry {
             changes,
             candidates: candidates.iter().map(|r| r.expiry).collect(),
-            winner: at,
             row: winner.clone(),
             sealed: sealed.to_vec(),
         };
@@ -107,8 +106,7 @@ impl LookupCache {
 
     /// Calls `serve` with the session that answers `tool` in `cwd` at `now`
     /// and its sealed values, when this cache knows it for sure (see the
-    /// module's text); restarts that session's idle clock here. `None`:
-    /// ask the store.
+    /// module's text). `None`: ask the store.
     pub fn answer<R>(
         &self,
         tool: &str,
@@ -126,8 +124,6 @@ impl LookupCache {
         if entry.candidates.iter().any(|e| e.is_expired(now)) {
             return None;
         }
-        entry.candidates[entry.winner].touch(now);
-        entry.row.expiry.touch(now);
         Some(serve(&entry.row, &entry.sealed))
     }
 }
@@ -186,7 +182,7 @@ mod tests {
     fn an_expired_candidate_sends_the_lookup_to_the_store() {
         let changes = Arc::new(AtomicU64::new(0));
         let c = LookupCache::new(changes);
-        // The winner slides; the other one lapses at 160 (idle 60 s).
+        // The winner lasts until 10 000; the other one lapses at 160 (idle 60 s).
         let (a, b) = (row("a", 100, 0, Some(10_000)), row("b", 100, 60, None));
         c.remember("claude", Path::new("/p"), 0, &[&a, &b], &a, &sealed());
         assert_eq!(served(&c, "/p", 159).as_deref(), Some("a"));
@@ -196,14 +192,17 @@ mod tests {
     }
 
     #[test]
-    fn a_serve_restarts_the_winners_idle_clock() {
+    fn a_serve_never_moves_the_remembered_idle_clock() {
+        // Serves restart idle clocks in the store only, once audited (a
+        // serve whose record fails restarts nothing): the entry goes on
+        // counting from when it was read, and hands over to the store then.
         let c = LookupCache::new(Arc::new(AtomicU64::new(0)));
         let a = row("a", 100, 60, None);
         c.remember("claude", Path::new("/p"), 0, &[&a], &a, &sealed());
-        for t in [150, 200, 250, 300] {
+        for t in [130, 145, 159] {
             assert_eq!(served(&c, "/p", t).as_deref(), Some("a"), "at {t}");
         }
-        assert_eq!(served(&c, "/p", 361), None, "idle for 61 s");
+        assert_eq!(served(&c, "/p", 160), None, "60 s after it was read");
     }
 
     #[test]

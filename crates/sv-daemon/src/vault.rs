@@ -551,18 +551,24 @@ impl Vault {
     fn get(&self, prm: p::GetParams, peer: &Peer) -> (Result<p::GetResult, RpcError>, AuditRecord) {
         let mut cwd = None;
         let mut session = None;
-        let out = self.get_inner(&prm, peer, &mut cwd, &mut session);
+        let mut decided_at = None;
+        let out = self.get_inner(&prm, peer, &mut cwd, &mut session, &mut decided_at);
         let outcome = match &out {
             Ok(_) => AuditOutcome::Served,
             Err((_, outcome)) => *outcome,
         };
-        let record = AuditRecord::new(
+        let mut record = AuditRecord::new(
             peer,
             cwd.as_deref(),
             Some(&prm.tool),
             session.as_deref(),
             outcome,
         );
+        // A serve is recorded at the time it was decided at, which is also
+        // when it restarts the session's idle clock (`commit_audit`).
+        if let Some(t) = decided_at {
+            record.time = t;
+        }
         (out.map_err(|(e, _)| e), record)
     }
 
@@ -574,6 +580,7 @@ impl Vault {
         peer: &Peer,
         cwd_out: &mut Option<PathBuf>,
         session_out: &mut Option<String>,
+        decided_at: &mut Option<i64>,
     ) -> Result<p::GetResult, (RpcError, AuditOutcome)> {
         let failed = |e: RpcError| (e, AuditOutcome::Failed);
         if let Err(e) = self.tool_vars(&prm.tool) {
@@ -637,6 +644,12 @@ impl Vault {
             .sealed_values(&row.id)
             .map_err(|e| failed(store_err(e)))?;
         let result = open_session(key, row, &sealed).map_err(failed)?;
+        // Restarted under the lock the decision was made under, so a purge
+        // cannot come in between; `commit_audit` restarts it again (at the
+        // same time) once the record is written, as it does for the serves
+        // answered from memory.
+        store.touch(&row.id, t);
+        *decided_at = Some(t);
         // Read after the purge, under the store's lock: what the store
         // holds now is what was just decided on.
         let changes = store.change_count();
@@ -644,8 +657,6 @@ impl Vault {
         let live: Vec<&SessionRow> = live.iter().collect();
         self.lookups
             .remember(&prm.tool, &cwd, changes, &live, row, &sealed);
-        // The idle clock restarts when the serve's audit record is
-        // committed (`commit_audit`), for this path and the cached one.
         self.idle.touch();
         Ok(result)
     }
@@ -668,13 +679,17 @@ impl Vault {
             .flatten()?;
         drop(key_guard);
         self.idle.touch();
-        let record = AuditRecord::new(
+        let mut record = AuditRecord::new(
             peer,
             Some(cwd),
             Some(&prm.tool),
             Some(&result.session_id),
             AuditOutcome::Served,
         );
+        // The session's idle clock restarts at `t` when this record is
+        // committed (`commit_audit`): a serve refused for want of its
+        // record restarts nothing.
+        record.time = t;
         Some((result, record))
     }
 

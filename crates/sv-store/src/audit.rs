@@ -46,14 +46,14 @@ impl Store {
         // BEGIN and COMMIT as cached statements: `Connection::transaction`
         // parses both afresh each time, a fifth of a group commit's cost.
         let run = |conn: &mut rusqlite::Connection| -> rusqlite::Result<()> {
+            crate::end_open_transaction(conn)?;
             conn.prepare_cached("BEGIN")?.execute([])?;
-            let body = append_and_trim(conn, recs, keep)
-                .and_then(|()| conn.prepare_cached("COMMIT")?.execute([]).map(drop));
-            if body.is_err() && !conn.is_autocommit() {
-                // Nothing of the batch stays (all or none).
-                let _ = conn.execute_batch("ROLLBACK");
-            }
-            body
+            // Nothing of the batch stays unless it commits (all or none),
+            // also when this unwinds: the daemon answers a panicking
+            // commit and goes on using the connection.
+            let _unless_committed = crate::RollbackGuard(conn);
+            append_and_trim(conn, recs, keep)?;
+            conn.prepare_cached("COMMIT")?.execute([]).map(drop)
         };
         // Audit appends skip the fsync (WAL, synchronous=NORMAL, the
         // connection's level): a record survives a daemon crash (it is in

@@ -339,6 +339,9 @@ impl Store {
     /// are rare. Should switching back fail, the connection stays at FULL:
     /// slower, never less safe.
     fn durably<T>(&mut self, write: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        // A PRAGMA cannot change the level inside a transaction, and a
+        // write must not join one left open: end it first.
+        self.wrap(end_open_transaction(&self.conn))?;
         self.wrap(self.conn.execute_batch("PRAGMA synchronous=FULL"))?;
         #[cfg(test)]
         {
@@ -764,6 +767,29 @@ impl Store {
     }
 }
 
+/// Rolls back the transaction open on `conn` when dropped, unless it has
+/// ended (committed or rolled back) by then.
+pub(crate) struct RollbackGuard<'a>(pub(crate) &'a Connection);
+
+impl Drop for RollbackGuard<'_> {
+    fn drop(&mut self) {
+        if !self.0.is_autocommit() {
+            let _ = self.0.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// Rolls back a transaction left open on `conn` (none should be: every
+/// transaction here ends or is rolled back by a guard), so nothing joins a
+/// transaction that will never commit.
+pub(crate) fn end_open_transaction(conn: &Connection) -> rusqlite::Result<()> {
+    if conn.is_autocommit() {
+        Ok(())
+    } else {
+        conn.execute_batch("ROLLBACK")
+    }
+}
+
 /// Refuses a non-empty file that does not start with SQLite's header.
 fn check_header(path: &Path) -> Result<()> {
     let mut f = fs::File::open(path).map_err(io_err(path))?;
@@ -1092,6 +1118,47 @@ mod tests {
         assert_eq!(s.durable_writes, last.0);
         assert_eq!(changes.load(Ordering::SeqCst), last.1);
         assert_eq!(level(&s), 1);
+    }
+
+    #[test]
+    fn no_write_joins_a_transaction_left_open() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("v.db");
+        let mut s = Store::open(&p).unwrap();
+        // A guard rolls back what did not commit, also when unwinding.
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            s.conn.execute_batch("BEGIN").unwrap();
+            let _g = RollbackGuard(&s.conn);
+            s.conn
+                .execute_batch("INSERT INTO meta (key, value) VALUES ('x', x'00')")
+                .unwrap();
+            panic!("mid-transaction");
+        }));
+        assert!(unwound.is_err());
+        assert!(s.conn.is_autocommit(), "the guard ended the transaction");
+        assert_eq!(s.meta("x").unwrap(), None, "and nothing of it stayed");
+        // A transaction left open anyway is ended before the next write,
+        // which then commits on its own.
+        s.conn.execute_batch("BEGIN").unwrap();
+        s.insert_session(&row("abcd-1", "claude", Scope::Global, 1, 0), &val())
+            .unwrap();
+        assert!(s.conn.is_autocommit());
+        s.conn.execute_batch("BEGIN").unwrap();
+        let rec = crate::NewAuditRecord {
+            time: 1,
+            tool: Some("claude"),
+            session_id: None,
+            outcome: sv_core::ops::AuditOutcome::Served,
+            pid: None,
+            exe: None,
+            cwd: None,
+        };
+        s.append_audit_batch(&[rec], &Default::default()).unwrap();
+        assert!(s.conn.is_autocommit());
+        drop(s);
+        let s = Store::open(&p).unwrap();
+        assert_eq!(s.count().unwrap(), 1, "the session was committed");
+        assert_eq!(s.audit_count().unwrap(), 1, "the record was committed");
     }
 
     #[test]
