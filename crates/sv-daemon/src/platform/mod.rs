@@ -4,7 +4,7 @@
 //! - the transport: a Unix socket in a private runtime directory, or the
 //!   Windows named pipe `\\.\pipe\session-vault-USER` ([`Listener`],
 //!   [`Stream`], [`split`]);
-//! - who is calling ([`peer_of`], [`peer_cwd`], [`CwdProbe`]): `SO_PEERCRED` and `/proc`
+//! - who is calling ([`peer_of`], [`CwdProbe`]): `SO_PEERCRED` and `/proc`
 //!   on Linux, the pipe client's process token on Windows;
 //! - private files and directories (modes 0600/0700 on Unix; on Windows the
 //!   per-user ACL that `%LOCALAPPDATA%` already carries);

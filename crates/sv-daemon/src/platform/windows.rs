@@ -5,7 +5,7 @@
 //!
 //! Weaker than Unix, by design of the platform:
 //! - the caller's working directory cannot be read from the kernel (no
-//!   `/proc`): [`peer_cwd`] knows nothing, and `get` uses the directory the
+//!   `/proc`): [`CwdProbe`] knows nothing, and `get` uses the directory the
 //!   client states in its request. The client is already verified to run as
 //!   the same user, who could run any program in any directory anyway; but a
 //!   same-user program can claim a directory it is not in;
@@ -196,11 +196,6 @@ impl Listener {
 /// No `/proc` on Windows: the daemon cannot read another process's working
 /// directory (short of reading its memory), so it knows nothing here and
 /// `get` falls back to the directory the (same-user) client states.
-pub fn peer_cwd(_pid: i32) -> Option<PathBuf> {
-    None
-}
-
-/// See [`peer_cwd`]: nothing to read on Windows.
 pub struct CwdProbe;
 
 impl CwdProbe {
