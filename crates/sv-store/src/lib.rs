@@ -827,6 +827,19 @@ mod tests {
         }
     }
 
+    /// An audit record of a serve, for the tests that write the log.
+    fn served_record() -> crate::NewAuditRecord<'static> {
+        crate::NewAuditRecord {
+            time: 1,
+            tool: Some("claude"),
+            session_id: None,
+            outcome: sv_core::ops::AuditOutcome::Served,
+            pid: None,
+            exe: None,
+            cwd: None,
+        }
+    }
+
     fn val() -> Vec<SealedValue> {
         vec![SealedValue {
             var: "ANTHROPIC_API_KEY".into(),
@@ -1105,15 +1118,7 @@ mod tests {
         assert_eq!(s.remove_by_scope(&scope).unwrap(), 1);
         step(&mut s, "remove_by_scope", true);
         // The audit log's appends stay at NORMAL and count nothing.
-        let rec = crate::NewAuditRecord {
-            time: 1,
-            tool: Some("claude"),
-            session_id: None,
-            outcome: sv_core::ops::AuditOutcome::Served,
-            pid: None,
-            exe: None,
-            cwd: None,
-        };
+        let rec = served_record();
         s.append_audit_batch(&[rec], &Default::default()).unwrap();
         assert_eq!(s.durable_writes, last.0);
         assert_eq!(changes.load(Ordering::SeqCst), last.1);
@@ -1144,15 +1149,7 @@ mod tests {
             .unwrap();
         assert!(s.conn.is_autocommit());
         s.conn.execute_batch("BEGIN").unwrap();
-        let rec = crate::NewAuditRecord {
-            time: 1,
-            tool: Some("claude"),
-            session_id: None,
-            outcome: sv_core::ops::AuditOutcome::Served,
-            pid: None,
-            exe: None,
-            cwd: None,
-        };
+        let rec = served_record();
         s.append_audit_batch(&[rec], &Default::default()).unwrap();
         assert!(s.conn.is_autocommit());
         drop(s);
