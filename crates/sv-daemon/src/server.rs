@@ -368,7 +368,7 @@ async fn serve_conn(
                     match decode_frame(&buf) {
                         Ok(req) => match vault.dispatch_cached(&req, &peer) {
                             // A repeated lookup needs no store (see lookups.rs).
-                            Some(done) => (req.id.clone().unwrap_or(serde_json::Value::Null), done),
+                            Some(done) => (request_id(&req), done),
                             None => {
                                 let _turn = vault.store_turn.acquire().await.ok();
                                 dispatch_request(&vault, &req, &peer)
@@ -470,7 +470,7 @@ fn decode_frame(
             )),
         ))),
         Ok(req) if req.jsonrpc != Some("2.0") => Err(Box::new((
-            req.id.clone().unwrap_or(serde_json::Value::Null),
+            request_id(&req),
             Dispatched::error(RpcError::new(
                 code::INVALID_REQUEST,
                 "invalid request: jsonrpc must be \"2.0\"",
@@ -480,13 +480,18 @@ fn decode_frame(
     }
 }
 
+/// The id to answer `req` with (`null` when it gave none).
+fn request_id(req: &p::IncomingRequest<'_>) -> serde_json::Value {
+    req.id.clone().unwrap_or(serde_json::Value::Null)
+}
+
 /// Handles a decoded request: its id and the handled request.
 fn dispatch_request(
     vault: &Vault,
     req: &p::IncomingRequest<'_>,
     peer: &Peer,
 ) -> (serde_json::Value, Dispatched) {
-    let id = req.id.clone().unwrap_or(serde_json::Value::Null);
+    let id = request_id(req);
     let handled = vault.dispatch(req, peer);
     if let Err(e) = &handled.out {
         debug!(method = %req.method.chars().take(32).collect::<String>(), code = e.code, "request failed");
