@@ -2,7 +2,7 @@
 # The end-to-end suite once per hardware key backend, on real services:
 # gnome-keyring (Secret Service) under a private D-Bus session, and swtpm.
 # The passphrase run is scripts/test.sh; this adds libsecret and tpm2 and the
-# backend-specific tests (crates/sv-cli/tests/backends.rs) with both
+# backend-specific tests (crates/sv-cli/tests/cli/backends.rs) with both
 # services up. Needs: apt-get install -y gnome-keyring dbus dbus-x11
 # libsecret-tools swtpm swtpm-tools libtss2-dev pkg-config
 set -euo pipefail

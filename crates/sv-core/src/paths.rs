@@ -37,7 +37,7 @@ pub const DAEMON_ENV: &[&str] = &[
     "SESSION_VAULT_TCTI",
     "RUST_LOG",
     "TSS2_LOG",
-    // Test-only: abort mid-rekey (crates/sv-cli/tests/backends.rs).
+    // Test-only: abort mid-rekey (crates/sv-cli/tests/cli/backends.rs).
     "SESSION_VAULT_TEST_CRASH_AFTER_REKEY_WRAP",
     // Service managers: readiness and journal logging.
     "NOTIFY_SOCKET",

@@ -5,14 +5,13 @@
 //! skips when it is absent; CI always provides them:
 //!
 //! ```sh
-//! scripts/with-keyring.sh scripts/with-swtpm.sh cargo test -p sv-cli --all-features --test backends
+//! scripts/with-keyring.sh scripts/with-swtpm.sh cargo test -p sv-cli --all-features --test cli backends
 //! ```
 //!
 //! The keyring is shared by every test of this binary, and some tests lock
 //! it or restart it, so those tests take [`KEYRING`] for their whole run.
 
-mod common;
-use common::*;
+use crate::util::*;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
@@ -41,19 +40,6 @@ fn have_tpm() -> bool {
         return false;
     }
     true
-}
-
-/// A test environment whose daemon uses `backend`.
-fn env_with(backend: &str) -> TestEnv {
-    let mut env = TestEnv::new();
-    set_backend(&mut env, backend);
-    env
-}
-
-fn set_backend(env: &mut TestEnv, backend: &str) {
-    env.extra_env.retain(|(k, _)| k != "SESSION_VAULT_BACKEND");
-    env.extra_env
-        .push(("SESSION_VAULT_BACKEND".into(), backend.into()));
 }
 
 fn status(env: &TestEnv) -> serde_json::Value {
@@ -195,7 +181,7 @@ fn secret_service_holds_the_key_and_vault_db_never_does() {
         return;
     }
     let _k = keyring_guard();
-    let env = env_with("secret-service");
+    let env = TestEnv::with_backend("secret-service");
     env.run(&["daemon", "start"], None).ok();
     let st = status(&env);
     assert_eq!(st["backend"], "libsecret");
@@ -250,7 +236,7 @@ fn rekey_secret_service_to_passphrase_and_back() {
         return;
     }
     let _k = keyring_guard();
-    let mut env = env_with("secret-service");
+    let mut env = TestEnv::with_backend("secret-service");
     env.run(&["daemon", "start"], None).ok();
     env.add("codex", &["--global"], "sk-proj-survives-two-rekeys");
     let first_id = keyring_vault_id(&env);
@@ -276,7 +262,7 @@ fn rekey_secret_service_to_passphrase_and_back() {
         "sk-proj-survives-two-rekeys\n"
     );
     // Auto picks the backend that holds a wrapping: passphrase, locked.
-    set_backend(&mut env, "auto");
+    env.set_backend("auto");
     restart(&env);
     let st = status(&env);
     assert_eq!(st["backend"], "passphrase", "{st}");
@@ -314,7 +300,7 @@ fn a_crash_in_the_middle_of_rekey_leaves_a_vault_that_opens_with_either() {
         return;
     }
     let _k = keyring_guard();
-    let mut env = env_with("passphrase");
+    let mut env = TestEnv::with_backend("passphrase");
     env.start_unlocked();
     env.add("gemini", &["--global"], "AIzaSy-crash-safe");
     stop(&env);
@@ -344,7 +330,7 @@ fn a_crash_in_the_middle_of_rekey_leaves_a_vault_that_opens_with_either() {
     );
     stop(&env);
     // ... and so does the new keyring one, without a passphrase.
-    set_backend(&mut env, "secret-service");
+    env.set_backend("secret-service");
     env.run(&["daemon", "start"], None).ok();
     assert_eq!(status(&env)["locked"], false);
     assert_eq!(
@@ -363,7 +349,7 @@ fn a_locked_keyring_is_reported_with_how_to_unlock_it() {
         return;
     }
     let _k = keyring_guard();
-    let env = env_with("secret-service");
+    let env = TestEnv::with_backend("secret-service");
     env.run(&["daemon", "start"], None).ok();
     env.add(
         "claude",
@@ -408,7 +394,7 @@ fn a_deleted_key_item_refuses_to_open_and_never_creates_a_new_key() {
         return;
     }
     let _k = keyring_guard();
-    let env = env_with("secret-service");
+    let env = TestEnv::with_backend("secret-service");
     env.run(&["daemon", "start"], None).ok();
     env.add(
         "cursor",
@@ -451,7 +437,7 @@ fn the_keyring_going_away_after_start_keeps_serving_from_memory() {
         return;
     }
     let _k = keyring_guard();
-    let env = env_with("secret-service");
+    let env = TestEnv::with_backend("secret-service");
     env.run(&["daemon", "start"], None).ok();
     env.add("claude", &["--global"], "sk-ant-api03-served-from-memory");
     let pid = secret_service_pid();
@@ -482,7 +468,7 @@ fn tpm2_seals_the_key_and_opens_without_a_passphrase() {
     if !have_tpm() {
         return;
     }
-    let env = env_with("tpm2");
+    let env = TestEnv::with_backend("tpm2");
     env.run(&["daemon", "start"], None).ok();
     let st = status(&env);
     assert_eq!(st["backend"], "tpm2");
@@ -506,7 +492,7 @@ fn rekey_tpm2_to_passphrase_and_back() {
     if !have_tpm() {
         return;
     }
-    let mut env = env_with("tpm2");
+    let mut env = TestEnv::with_backend("tpm2");
     env.run(&["daemon", "start"], None).ok();
     env.add("codex", &["--global"], "sk-proj-tpm-round-trip");
     env.run(
@@ -515,7 +501,7 @@ fn rekey_tpm2_to_passphrase_and_back() {
     )
     .ok();
     assert_eq!(wrappings(&env), vec!["passphrase"]);
-    set_backend(&mut env, "auto");
+    env.set_backend("auto");
     restart(&env);
     assert_eq!(status(&env)["backend"], "passphrase");
     env.run(&["unlock"], Some(&format!("{PASS}\n"))).ok();
@@ -536,7 +522,7 @@ fn a_crash_during_rekey_to_tpm2_leaves_both_wrappings() {
     if !have_tpm() {
         return;
     }
-    let mut env = env_with("passphrase");
+    let mut env = TestEnv::with_backend("passphrase");
     env.extra_env.push((
         "SESSION_VAULT_TEST_CRASH_AFTER_REKEY_WRAP".into(),
         "1".into(),
@@ -548,7 +534,7 @@ fn a_crash_during_rekey_to_tpm2_leaves_both_wrappings() {
     TestEnv::wait_gone(pid);
     env.extra_env
         .retain(|(k, _)| k != "SESSION_VAULT_TEST_CRASH_AFTER_REKEY_WRAP");
-    set_backend(&mut env, "tpm2");
+    env.set_backend("tpm2");
     env.run(&["daemon", "start"], None).ok();
     let mut w = wrappings(&env);
     w.sort();
@@ -558,7 +544,7 @@ fn a_crash_during_rekey_to_tpm2_leaves_both_wrappings() {
         "AIzaSy-tpm-crash\n"
     );
     stop(&env);
-    set_backend(&mut env, "passphrase");
+    env.set_backend("passphrase");
     env.start_unlocked();
     assert_eq!(
         env.get_in(env.dir.path(), "gemini").ok().stdout,
@@ -586,7 +572,7 @@ fn a_damaged_tpm_blob_refuses_to_open_and_explains() {
     if !have_tpm() {
         return;
     }
-    let env = env_with("tpm2");
+    let env = TestEnv::with_backend("tpm2");
     env.run(&["daemon", "start"], None).ok();
     env.add("claude", &["--global"], "sk-ant-api03-under-a-damaged-seal");
     stop(&env);
@@ -619,7 +605,7 @@ fn the_tpm_sealed_vault_never_holds_the_key() {
     }
     let _k = keyring_guard();
     // Learn the key through the keyring, then move it under the TPM.
-    let env = env_with("secret-service");
+    let env = TestEnv::with_backend("secret-service");
     env.run(&["daemon", "start"], None).ok();
     env.add("claude", &["--global"], "sk-ant-api03-moved-to-the-tpm");
     let id = keyring_vault_id(&env);
@@ -652,7 +638,7 @@ impl NonEmpty for Path {
 
 #[test]
 fn rekey_to_the_same_passphrase_backend_changes_the_passphrase() {
-    let env = env_with("passphrase");
+    let env = TestEnv::with_backend("passphrase");
     env.start_unlocked();
     env.add("claude", &["--global"], "sk-ant-api03-new-passphrase");
     env.run(&["rekey", "--backend", "passphrase"], Some("\n"))

@@ -2,8 +2,7 @@
 //! with the caller's pid, executable and directory (read by the daemon from
 //! the kernel), `log` filters them, retention trims them, and no secret is
 //! ever in them.
-mod common;
-use common::*;
+use crate::util::*;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Stdio;
@@ -166,12 +165,7 @@ fn log_filters_by_tool_outcome_and_age() {
     let env = TestEnv::new();
     let app = env.mkdir("p/app");
     let elsewhere = env.mkdir("q");
-    std::fs::create_dir_all(env.data_dir()).unwrap();
-    std::fs::write(
-        env.data_dir().join("config.toml"),
-        "[tools.openrouter]\nvars = [\"OPENROUTER_API_KEY\"]\n",
-    )
-    .unwrap();
+    env.write_config("[tools.openrouter]\nvars = [\"OPENROUTER_API_KEY\"]\n");
     env.start_unlocked();
     env.add("claude", &["--project", app.to_str().unwrap()], SECRET);
     env.add("openrouter", &["--global"], "sk-or-v1-filtered");
@@ -248,12 +242,7 @@ fn log_filters_by_tool_outcome_and_age() {
 #[test]
 fn retention_keeps_the_newest_rows() {
     let env = TestEnv::new();
-    std::fs::create_dir_all(env.data_dir()).unwrap();
-    std::fs::write(
-        env.data_dir().join("config.toml"),
-        "[audit]\nmax_rows = 3\nmax_age_days = 30\n",
-    )
-    .unwrap();
+    env.write_config("[audit]\nmax_rows = 3\nmax_age_days = 30\n");
     env.start_unlocked();
     let app = env.mkdir("app");
     env.add("claude", &["--global"], SECRET);
@@ -271,11 +260,7 @@ fn retention_keeps_the_newest_rows() {
 
     // A bad [audit] table stops the daemon from starting, with the reason.
     env.run(&["daemon", "stop"], None).ok();
-    std::fs::write(
-        env.data_dir().join("config.toml"),
-        "[audit]\nmax_rows = 0\n",
-    )
-    .unwrap();
+    env.write_config("[audit]\nmax_rows = 0\n");
     let r = env.run(&["daemon", "start"], None).code(4);
     assert!(
         r.stderr.contains("max_rows must be at least 1"),

@@ -1,6 +1,5 @@
 //! Crashes, concurrency, hostile frames, hygiene and tampering.
-mod common;
-use common::*;
+use crate::util::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
