@@ -367,16 +367,9 @@ fn sigterm_under_the_cli_start_leaves_no_socket() {
 /// systemd), UMask=0077 and LimitCORE=0. The daemon must serve as usual.
 /// Mount namespaces need root.
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root (CI is)"]
 fn daemon_serves_under_the_units_main_restrictions() {
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs as root: this test must not be skipped there"
-        );
-        eprintln!("skipped: building the sandbox (mount namespace) needs root");
-        return;
-    }
+    need_root();
     let env = TestEnv::passphrase();
     std::fs::create_dir_all(env.data_dir()).unwrap();
     let log = std::fs::File::create(env.dir.path().join("sandboxed.log")).unwrap();

@@ -2,11 +2,11 @@
 //! module per feature, each starting the real `session-vault` and
 //! `sv-daemon` binaries through the harness in [`util`].
 //!
-//! The hardware backends' tests in [`backends`] are `#[ignore]`d with the
-//! service they need; `scripts/test-backends.sh` runs them inside a private
-//! gnome-keyring and swtpm with `--ignored backends::keyring` /
-//! `backends::tpm2`. Tests that need root are ignored the same way and run
-//! by `scripts/test.sh` (`--ignored as_root`).
+//! Tests that cannot run everywhere are `#[ignore]`d with what they need,
+//! never skipped silently: the hardware backends' tests in [`backends`] run
+//! inside their services from `scripts/test-backends.sh` (`--ignored
+//! backends::keyring::`, `backends::tpm2::`), the tests that act as another
+//! user from `scripts/test.sh` as root (`--ignored --skip backends::`).
 
 // The harness: a private HOME per test, the real binaries, `Run` results.
 mod util;

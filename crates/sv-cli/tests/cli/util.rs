@@ -236,6 +236,18 @@ impl Drop for TestEnv {
     }
 }
 
+/// For the tests that act as another user (ignored, so that they show as
+/// such; `scripts/test.sh` runs them as root): fails, never skips, when not
+/// root.
+pub fn need_root() {
+    // SAFETY: geteuid cannot fail.
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "this test acts as another user and needs root: run scripts/test.sh as root"
+    );
+}
+
 pub fn run_cmd(mut cmd: Command, stdin: Option<&str>) -> Run {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
