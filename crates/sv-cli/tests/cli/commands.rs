@@ -1,4 +1,4 @@
-//! Every core command of SPEC §3 against the real daemon and vault file.
+//! Every core command of docs/design.md §3 against the real daemon and vault file.
 use crate::util::*;
 use std::process::Command;
 

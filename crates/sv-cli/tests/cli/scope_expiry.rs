@@ -1,4 +1,4 @@
-//! Scope (SPEC §4) and expiry end to end, and shell quoting in real shells.
+//! Scope (docs/design.md §4) and expiry end to end, and shell quoting in real shells.
 use crate::util::*;
 use std::process::Command;
 use std::time::Duration;
