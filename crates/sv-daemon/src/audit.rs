@@ -11,7 +11,8 @@
 //! commit covers many serves, and a lone serve waits for its own commit
 //! just as before.
 
-use crate::vault::{now, Peer};
+use crate::clock::now;
+use crate::peer::Peer;
 use std::path::Path;
 use std::sync::Mutex;
 use sv_core::ops::{AuditOutcome, AuditRetention};

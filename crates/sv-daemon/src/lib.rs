@@ -15,6 +15,7 @@
 
 mod audit;
 mod clock;
+mod error;
 #[cfg(unix)]
 mod hygiene;
 #[cfg(windows)]
@@ -27,6 +28,7 @@ mod lookups;
 mod notify;
 #[cfg(windows)]
 use platform::notify;
+mod peer;
 mod platform;
 mod select;
 mod server;
@@ -38,7 +40,8 @@ mod vault;
 pub use platform::process_runs_as_me;
 pub use server::{handle_frame, RunOptions};
 use std::process::ExitCode;
-pub use vault::{Peer, Vault};
+pub use peer::Peer;
+pub use vault::Vault;
 
 /// A vault over `dir/vault.db` with the passphrase backend and the built-in
 /// tools, as the daemon holds it: the entry point for fuzzing and

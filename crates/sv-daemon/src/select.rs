@@ -9,7 +9,7 @@
 //! locked, TPM gone) rather than "not protected by passphrase". Every
 //! skipped backend's reason goes into the reports `status --verbose` shows.
 
-use crate::server::DaemonError;
+use crate::error::DaemonError;
 use sv_core::protocol as p;
 use sv_keyring::KeyBackend;
 

@@ -4,10 +4,12 @@
 
 use crate::hygiene;
 use crate::platform::{self, peer_of, CwdProbe, Stream};
-use crate::vault::{Dispatched, Peer, Vault};
+use crate::error::{setup, DaemonError};
+use crate::peer::Peer;
+use crate::vault::{Dispatched, Vault};
 use std::fs;
 use std::io::ErrorKind;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use sv_core::paths::VaultPaths;
@@ -34,35 +36,6 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct RunOptions {
     pub backend: Option<String>,
     pub verbose: bool,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum DaemonError {
-    #[error("{0}")]
-    Setup(String),
-    #[error("another sv-daemon is already running for this user (lock {0}); use `session-vault daemon stop` first")]
-    AlreadyRunning(PathBuf),
-    #[error(transparent)]
-    Store(#[from] sv_store::StoreError),
-    #[error("{0}")]
-    Usage(String),
-}
-
-impl DaemonError {
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            DaemonError::Usage(_) => 2,
-            _ => 1,
-        }
-    }
-}
-
-pub(crate) fn setup<'a>(
-    what: &str,
-    path: &'a Path,
-) -> impl FnOnce(std::io::Error) -> DaemonError + 'a {
-    let what = what.to_owned();
-    move |e| DaemonError::Setup(format!("cannot {what} {}: {e}", path.display()))
 }
 
 fn load_tools(paths: &VaultPaths) -> Result<ToolTable, DaemonError> {

@@ -2,8 +2,10 @@
 //! (SQLite and Argon2 block); the server runs them with `block_in_place`.
 
 use crate::audit::{AuditQueue, AuditRecord, AuditTrail};
+use crate::clock::now;
 use crate::idle::IdleClock;
 use crate::lookups::LookupCache;
+use crate::peer::Peer;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use std::path::{Path, PathBuf};
@@ -21,16 +23,6 @@ use tracing::{debug, info, warn};
 use zeroize::Zeroizing;
 
 mod rekey;
-
-/// Who is asking: from the kernel, not from the message.
-#[derive(Debug, Clone)]
-pub struct Peer {
-    pub uid: u32,
-    pub pid: Option<i32>,
-    /// Canonical working directory read from `/proc/PID/cwd`.
-    pub cwd: Option<PathBuf>,
-    pub exe: Option<PathBuf>,
-}
 
 pub struct Vault {
     store: Mutex<Store>,
@@ -115,11 +107,6 @@ impl Dispatched {
             _ => self.out,
         }
     }
-}
-
-/// Unix seconds as the expiry rules see them (see [`crate::clock`]).
-pub fn now() -> i64 {
-    crate::clock::now()
 }
 
 /// A handler's answer: the JSON text of its result (in zeroising memory, as

@@ -14,7 +14,8 @@
 //! a crash inside 4 at worst leaves an orphan keyring item. The daemon then
 //! runs with the new backend.
 
-use super::{code, keyring_err, locked_error, now, store_err, Vault};
+use super::{code, keyring_err, locked_error, store_err, Vault};
+use crate::clock::now;
 use std::sync::Arc;
 use sv_core::protocol as p;
 use sv_core::protocol::RpcError;
