@@ -16,6 +16,7 @@
 mod audit;
 mod clock;
 mod error;
+mod frame;
 #[cfg(unix)]
 mod hygiene;
 #[cfg(windows)]
@@ -30,17 +31,18 @@ mod notify;
 use platform::notify;
 mod peer;
 mod platform;
+mod rpc;
 mod select;
 mod server;
 mod settings;
 mod vault;
 
+pub use peer::Peer;
 /// The same-user check on a pipe's other end, shared with the CLI.
 #[cfg(windows)]
 pub use platform::process_runs_as_me;
 pub use server::{handle_frame, RunOptions};
 use std::process::ExitCode;
-pub use peer::Peer;
 pub use vault::Vault;
 
 /// A vault over `dir/vault.db` with the passphrase backend and the built-in

@@ -14,11 +14,11 @@
 //! a crash inside 4 at worst leaves an orphan keyring item. The daemon then
 //! runs with the new backend.
 
-use super::{code, keyring_err, locked_error, store_err, Vault};
+use super::Vault;
 use crate::clock::now;
+use crate::rpc::{keyring_err, locked_error, store_err};
 use std::sync::Arc;
-use sv_core::protocol as p;
-use sv_core::protocol::RpcError;
+use sv_core::protocol::{self as p, code, RpcError};
 use sv_keyring::KeyBackend;
 use tracing::{info, warn};
 
