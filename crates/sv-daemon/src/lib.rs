@@ -1,5 +1,6 @@
 //! `sv-daemon`: holds the vault key in memory and serves credentials over a
-//! Unix socket, or a named pipe on Windows (SPEC §7, docs/windows.md).
+//! Unix socket, or a named pipe on Windows (docs/design.md §7,
+//! docs/windows.md).
 //!
 //! One daemon per user (a lock file beside the socket). Each connection gets
 //! its own task with read timeouts, so a slow or idle client never blocks

@@ -1,5 +1,5 @@
-//! Which key backend the daemon runs with (SPEC §6): `--backend`, else
-//! `SESSION_VAULT_BACKEND`, else `auto`.
+//! Which key backend the daemon runs with (docs/design.md §6): `--backend`,
+//! else `SESSION_VAULT_BACKEND`, else `auto`.
 //!
 //! `auto` walks tpm2 → libsecret → passphrase. For a new vault it takes the
 //! first backend that is available. For a vault that already has key
