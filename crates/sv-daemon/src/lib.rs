@@ -12,7 +12,8 @@
 //! the message: see `platform` and docs/windows.md.)
 //!
 //! The binary itself is shipped by the `sv-cli` package (so one
-//! `cargo install` installs both programs); it calls [`main`].
+//! `cargo install` installs both programs): it drops a foreign environment
+//! ([`reexec_with_clean_env`]), reads its command line, and calls [`run`].
 
 mod audit;
 mod clock;
@@ -42,8 +43,9 @@ pub use peer::Peer;
 /// The same-user check on a pipe's other end, shared with the CLI.
 #[cfg(windows)]
 pub use platform::process_runs_as_me;
-pub use server::{handle_frame, RunOptions};
-use std::process::ExitCode;
+pub use error::DaemonError;
+pub use hygiene::reexec_with_clean_env;
+pub use server::{handle_frame, run, RunOptions};
 pub use vault::Vault;
 
 /// A vault over `dir/vault.db` with the passphrase backend and the built-in
@@ -64,53 +66,4 @@ pub fn vault_for_harness(dir: &std::path::Path) -> Result<Vault, sv_store::Store
         sv_core::ToolTable::builtin(),
         paths,
     ))
-}
-
-const USAGE: &str = "usage: sv-daemon [--backend auto|tpm2|secret-service|keychain|dpapi|passphrase] [--foreground] [--verbose]
-
-The session-vault daemon. Normally started by `session-vault daemon start`
-or on demand by the CLI; runs in the foreground until SIGTERM.";
-
-/// Entry point of the `sv-daemon` binary.
-pub fn main() -> ExitCode {
-    if let Err(e) = hygiene::reexec_with_clean_env() {
-        eprintln!("sv-daemon: {e}");
-        return ExitCode::from(1);
-    }
-    let mut opts = RunOptions::default();
-    let mut args = std::env::args_os()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned());
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--backend" => match args.next() {
-                Some(b) => opts.backend = Some(b),
-                None => return usage_error("--backend needs a value"),
-            },
-            s if s.starts_with("--backend=") => opts.backend = Some(s[10..].to_owned()),
-            "--foreground" => {}
-            "--verbose" | "-v" => opts.verbose = true,
-            "--help" | "-h" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            "--version" | "-V" => {
-                println!("sv-daemon {}", env!("CARGO_PKG_VERSION"));
-                return ExitCode::SUCCESS;
-            }
-            other => return usage_error(&format!("unknown argument `{other}`")),
-        }
-    }
-    match server::run(opts) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("sv-daemon: {e}");
-            ExitCode::from(e.exit_code())
-        }
-    }
-}
-
-fn usage_error(msg: &str) -> ExitCode {
-    eprintln!("sv-daemon: {msg}\n{USAGE}");
-    ExitCode::from(2)
 }

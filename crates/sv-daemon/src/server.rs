@@ -28,9 +28,13 @@ const LARGE_REPLY: usize = 1 << 20;
 /// How long SIGTERM waits for in-flight requests.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-#[derive(Debug, Default, Clone)]
+/// How to run the daemon (its command line).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RunOptions {
+    /// `--backend`: a key backend's name, or `auto`; else
+    /// `SESSION_VAULT_BACKEND`, else `auto`.
     pub backend: Option<String>,
+    /// `--verbose`: log at debug level (`RUST_LOG`, when set, decides).
     pub verbose: bool,
 }
 
