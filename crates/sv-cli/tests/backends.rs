@@ -309,6 +309,7 @@ fn rekey_secret_service_to_passphrase_and_back() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "test-hooks"), ignore = "needs --features test-hooks")]
 fn a_crash_in_the_middle_of_rekey_leaves_a_vault_that_opens_with_either() {
     if !have_keyring() {
         return;
@@ -532,6 +533,7 @@ fn rekey_tpm2_to_passphrase_and_back() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "test-hooks"), ignore = "needs --features test-hooks")]
 fn a_crash_during_rekey_to_tpm2_leaves_both_wrappings() {
     if !have_tpm() {
         return;

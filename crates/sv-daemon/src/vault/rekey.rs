@@ -22,7 +22,9 @@ use sv_core::protocol::{self as p, code, RpcError};
 use sv_keyring::KeyBackend;
 use tracing::{info, warn};
 
-/// Test hook: abort the daemon between steps 3 and 4 above.
+/// Test hook, built only with the `test-hooks` feature: abort the daemon
+/// between steps 3 and 4 above.
+#[cfg(feature = "test-hooks")]
 const CRASH_HOOK: &str = "SESSION_VAULT_TEST_CRASH_AFTER_REKEY_WRAP";
 
 impl Vault {
@@ -121,6 +123,7 @@ impl Vault {
             ));
         }
         info!(backend = name, "rekey: new wrapping stored and verified");
+        #[cfg(feature = "test-hooks")]
         if std::env::var(CRASH_HOOK).is_ok_and(|v| v == "1") {
             warn!("{CRASH_HOOK}=1: aborting between adding the new wrapping and removing the old");
             std::process::abort();
