@@ -285,7 +285,7 @@ async fn forward(
     *upstream_req.headers_mut() = headers;
 
     let host = grant.upstream.host().to_owned();
-    let sending = grant.upstream.client.request(upstream_req);
+    let sending = grant.upstream.send(upstream_req);
     let response = match tokio::time::timeout(shared.config.response_timeout, sending).await {
         Err(_) => {
             return Err(Reply::new(
@@ -362,15 +362,17 @@ fn authenticate(
             Ok(grant) if grant.auth == place => {
                 return Ok((grant, Zeroizing::new(candidate.to_owned())))
             }
-            Ok(grant) => return Err(Reply::new(
-                StatusCode::UNAUTHORIZED,
-                format!(
+            Ok(grant) => {
+                return Err(Reply::new(
+                    StatusCode::UNAUTHORIZED,
+                    format!(
                     "session-vault: the stand-in for `{tool}` was sent in {}, but `{tool}`'s key \
                          goes in {}; set `auth` for the tool in config.toml to match its client",
                     place.describe(),
                     grant.auth.describe()
                 ),
-            )),
+                ))
+            }
             Err(refusal) => {
                 if first_refusal.is_none() || refusal == Refusal::Locked {
                     first_refusal = Some(refusal);

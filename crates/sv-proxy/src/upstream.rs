@@ -6,11 +6,19 @@
 //! the tool names one, the certificates of its `ca_file`. Verification is
 //! never turned off: there is no switch for it. ALPN offers `h2` and
 //! `http/1.1`, so the request goes over HTTP/2 where the upstream offers it.
+//!
+//! Until the first connection has told which protocol the upstream speaks,
+//! requests go one at a time through the connect step: otherwise a burst of
+//! first requests (an agent starting, a load test) would each open its own
+//! TLS connection to an upstream that could have carried them all on one
+//! HTTP/2 connection. Once HTTP/2 is known, requests share one connection.
 
 use crate::body::RequestBody;
 use http::uri::{Authority, Scheme};
-use http::Uri;
+use http::{Request, Response, Uri};
+use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::Connection;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -18,9 +26,13 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::RootCertStore;
 use std::fmt;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// How long a TCP connect to an upstream may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -28,7 +40,15 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// An idle pooled upstream connection is closed after this long.
 const POOL_IDLE: Duration = Duration::from_secs(90);
 
-pub(crate) type UpstreamClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
+type Https = HttpsConnector<HttpConnector>;
+
+/// What the upstream's connections have negotiated so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Learned {
+    Unknown,
+    Http1,
+    Http2,
+}
 
 /// Why an upstream could not be set up. Every message says what to change.
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +74,14 @@ pub struct Upstream {
     /// The upstream URL's path without its trailing `/` (often empty).
     base_path: String,
     ca_file: Option<PathBuf>,
-    pub(crate) client: UpstreamClient,
+    /// Offers h2 and http/1.1; records what each connection negotiated.
+    auto: Client<LearningConnector, RequestBody>,
+    /// HTTP/2 only, one shared connection; used once h2 is known.
+    h2: Client<Https, RequestBody>,
+    learned: Arc<watch::Sender<Learned>>,
+    /// Held by the one request allowed to connect while `learned` is
+    /// unknown.
+    learning: tokio::sync::Mutex<()>,
 }
 
 impl fmt::Debug for Upstream {
@@ -102,23 +129,72 @@ impl Upstream {
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
+        let auto_tls = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls.clone())
             .https_only()
             .enable_all_versions()
+            .wrap_connector(http.clone());
+        let h2_tls = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_only()
+            .enable_http2()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
+        let learned = Arc::new(watch::Sender::new(Learned::Unknown));
+        let mut builder = Client::builder(TokioExecutor::new());
+        builder
             .pool_idle_timeout(POOL_IDLE)
             .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .build(https);
+            .timer(TokioTimer::new());
+        let auto = builder.build(LearningConnector {
+            inner: auto_tls,
+            learned: learned.clone(),
+        });
+        let h2 = builder.http2_only(true).build(h2_tls);
         Ok(Upstream {
             scheme: scheme.clone(),
             authority: authority.clone(),
             base_path,
             ca_file: ca_file.map(Path::to_path_buf),
-            client,
+            auto,
+            h2,
+            learned,
+            learning: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Sends `req` (already aimed at this upstream) and waits for the
+    /// response head.
+    pub(crate) async fn send(
+        &self,
+        req: Request<RequestBody>,
+    ) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
+        let known = *self.learned.borrow();
+        match known {
+            Learned::Http2 => {
+                let result = self.h2.request(req).await;
+                if matches!(&result, Err(e) if e.is_connect()) {
+                    // Perhaps no longer HTTP/2 (or not reachable): learn
+                    // again on the next request.
+                    self.learned.send_replace(Learned::Unknown);
+                }
+                return result;
+            }
+            Learned::Http1 => return self.auto.request(req).await,
+            Learned::Unknown => {}
+        }
+        let gate = self.learning.lock().await;
+        if *self.learned.borrow() != Learned::Unknown {
+            drop(gate);
+            return Box::pin(self.send(req)).await;
+        }
+        let mut learned = self.learned.subscribe();
+        let sending = self.auto.request(req);
+        tokio::pin!(sending);
+        tokio::select! {
+            result = &mut sending => return result,
+            _ = learned.changed() => drop(gate),
+        }
+        sending.await
     }
 
     /// `host` or `host:port`, as the audit log shows it.
@@ -140,6 +216,46 @@ impl Upstream {
             .authority(self.authority.clone())
             .path_and_query(path_and_query)
             .build()
+    }
+}
+
+/// The TLS connector, telling the upstream what each new connection
+/// negotiated.
+#[derive(Clone)]
+struct LearningConnector {
+    inner: Https,
+    learned: Arc<watch::Sender<Learned>>,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type Connecting = Pin<
+    Box<
+        dyn Future<Output = Result<<Https as tower_service::Service<Uri>>::Response, BoxError>>
+            + Send,
+    >,
+>;
+
+impl tower_service::Service<Uri> for LearningConnector {
+    type Response = <Https as tower_service::Service<Uri>>::Response;
+    type Error = BoxError;
+    type Future = Connecting;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, uri: Uri) -> Connecting {
+        let connecting = self.inner.call(uri);
+        let learned = self.learned.clone();
+        Box::pin(async move {
+            let conn = connecting.await?;
+            learned.send_replace(if conn.connected().is_negotiated_h2() {
+                Learned::Http2
+            } else {
+                Learned::Http1
+            });
+            Ok(conn)
+        })
     }
 }
 

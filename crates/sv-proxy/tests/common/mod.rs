@@ -112,6 +112,8 @@ pub struct Seen {
 pub struct Mock {
     pub addr: SocketAddr,
     pub seen: Arc<Mutex<Vec<Seen>>>,
+    /// TLS connections accepted.
+    pub connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Mock {
@@ -136,11 +138,14 @@ pub async fn mock(ca: &TestCa, alpn: Alpn, handler: Handler) -> Mock {
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let seen2 = seen.clone();
+    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let connections2 = connections.clone();
     tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
                 return;
             };
+            connections2.fetch_add(1, Ordering::Relaxed);
             let acceptor = acceptor.clone();
             let handler = handler.clone();
             let seen = seen2.clone();
@@ -192,7 +197,11 @@ pub async fn mock(ca: &TestCa, alpn: Alpn, handler: Handler) -> Mock {
             });
         }
     });
-    Mock { addr, seen }
+    Mock {
+        addr,
+        seen,
+        connections,
+    }
 }
 
 /// A handler answering every request with `status` and `body` as JSON.
@@ -374,4 +383,63 @@ pub async fn raw(proxy: SocketAddr, raw: &str) -> String {
     let mut out = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(2), tcp.read_to_end(&mut out)).await;
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A handler answering with `status`, `body` and extra headers, built at
+/// run time.
+pub fn answer_with(status: u16, body: String, headers: Vec<(&'static str, String)>) -> Handler {
+    Arc::new(move |_| {
+        let body = body.clone();
+        let headers = headers.clone();
+        Box::pin(async move {
+            let mut r = Response::new(Full::new(Bytes::from(body)).boxed());
+            *r.status_mut() = StatusCode::from_u16(status).unwrap();
+            for (name, value) in headers {
+                r.headers_mut().insert(name, value.parse().unwrap());
+            }
+            r
+        })
+    })
+}
+
+/// A handler that streams: each request's body sender is handed to the
+/// test through the returned receiver.
+pub fn streaming() -> (Handler, mpsc::UnboundedReceiver<mpsc::Sender<Bytes>>) {
+    let (give, take) = mpsc::unbounded_channel();
+    let handler: Handler = Arc::new(move |_| {
+        let (tx, rx) = mpsc::channel(16);
+        let _ = give.send(tx);
+        Box::pin(async move { streamed_response(rx, "text/event-stream") })
+    });
+    (handler, take)
+}
+
+/// Fires when dropped: tells a test that the mock gave up a request.
+pub struct DropSignal(pub Option<tokio::sync::oneshot::Sender<()>>);
+
+impl Drop for DropSignal {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A handler that never answers, and signals when its request is dropped.
+pub fn hanging() -> (
+    Handler,
+    mpsc::UnboundedReceiver<tokio::sync::oneshot::Receiver<()>>,
+) {
+    let (give, take) = mpsc::unbounded_channel();
+    let handler: Handler = Arc::new(move |_| {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let _ = give.send(rx);
+        let signal = DropSignal(Some(tx));
+        Box::pin(async move {
+            let _signal = signal;
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Response::new(Full::new(Bytes::new()).boxed())
+        })
+    });
+    (handler, take)
 }
