@@ -19,6 +19,41 @@
 //! It does not decide liveness, TTLs or locking (the daemon's port does),
 //! and it does not follow redirects: a `3xx` goes back to the agent as it
 //! is, and the agent holds no key to send anywhere else.
+//!
+//! The daemon's wiring, in short:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use sv_proxy::{AuditRecord, Grant, ProxyConfig, ProxyServer, Refusal, StandIns};
+//!
+//! struct Vault; // the daemon's in-memory table of issued stand-ins
+//!
+//! impl StandIns for Vault {
+//!     fn resolve(&self, tool: &str, stand_in: &str) -> Result<Grant, Refusal> {
+//!         // locked? -> Locked; unknown -> Unknown; pidfd gone or TTL over
+//!         // -> Dead; issued for another tool -> OtherTool(that tool);
+//!         // else the key, the Arc<Upstream> pinned at issue, the auth place.
+//!         Err(Refusal::Unknown)
+//!     }
+//!     fn audit(&self, record: AuditRecord) {
+//!         // queue for the audit log; never block
+//!     }
+//! }
+//!
+//! # async fn run() -> Result<(), sv_proxy::ProxyError> {
+//! let proxy = ProxyServer::start(
+//!     "127.0.0.1:0".parse().unwrap(),
+//!     Arc::new(Vault),
+//!     ProxyConfig::default(),
+//! )
+//! .await?;
+//! let route = sv_proxy::builtin_route("claude").unwrap();
+//! let base_url = sv_proxy::tool_base_url(proxy.local_addr(), "claude", route.base_url_suffix);
+//! // exec --proxy: ANTHROPIC_BASE_URL=base_url, ANTHROPIC_API_KEY=stand_in_like(key)
+//! # let _ = base_url;
+//! # Ok(())
+//! # }
+//! ```
 
 mod body;
 mod port;

@@ -35,6 +35,12 @@ pub struct ProxyConfig {
     pub response_timeout: Duration,
     /// Open agent connections beyond this wait to be accepted.
     pub max_connections: usize,
+    /// An agent connection that sends no request head for this long is
+    /// closed (idle keep-alive, or a head that never completes). Longer
+    /// than common clients' own idle pools (reqwest keeps idle connections
+    /// 90 s), so that a client rarely reuses a connection the proxy just
+    /// closed.
+    pub idle_timeout: Duration,
 }
 
 impl Default for ProxyConfig {
@@ -42,6 +48,7 @@ impl Default for ProxyConfig {
         ProxyConfig {
             response_timeout: Duration::from_secs(600),
             max_connections: 4096,
+            idle_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -168,6 +175,7 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         let mut stopped = stopped.clone();
+        let idle_timeout = shared.config.idle_timeout;
         tokio::spawn(async move {
             let _permit = permit;
             let service = service_fn(move |req| {
@@ -176,6 +184,7 @@ async fn accept_loop(
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
+                .header_read_timeout(idle_timeout)
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), service);
             tokio::select! {
