@@ -5,9 +5,9 @@ use crate::cli::LogArgs;
 use crate::client;
 use crate::error::{CliError, Result};
 use std::io::Write;
-use sv_core::ops::{format_utc, parse_since, AuditEntry, LogParams, LogResult};
+use sv_core::ops::{format_utc, parse_since, AuditEntry, LogParams, LogResult, ProxiedRequest};
 use sv_core::paths::VaultPaths;
-use sv_core::protocol::{method, StatusResult};
+use sv_core::protocol::{self as p, method, StatusResult};
 
 pub fn run(paths: &VaultPaths, a: LogArgs) -> Result<u8> {
     let since = match &a.since {
@@ -55,8 +55,44 @@ const HEAD: [&str; 7] = [
     "SESSION",
     "PID",
     "EXE",
-    "CWD",
+    "CWD / REQUEST",
 ];
+
+/// A proxied request in one cell: `POST api.anthropic.com/v1/messages?beta
+/// -> 200, 12 B up, 340 B down, 45 ms` (query names only, never values).
+fn request_cell(q: &ProxiedRequest) -> String {
+    format!(
+        "{} {}{} -> {}, {} B up, {} B down, {} ms",
+        q.method,
+        q.host.as_deref().unwrap_or(""),
+        q.path,
+        q.status,
+        q.bytes_up,
+        q.bytes_down,
+        q.duration_ms
+    )
+}
+
+/// `Proxy: 127.0.0.1:PORT` (`daemon status`).
+pub fn proxy_line(st: &StatusResult) -> String {
+    match &st.proxy {
+        Some(p::ProxyStatus {
+            listen: Some(addr),
+            note,
+        }) => {
+            let mut s = format!("Proxy:            {addr}\n");
+            if let Some(n) = note {
+                s += &format!("Proxy warning:    {n}\n");
+            }
+            s
+        }
+        Some(p::ProxyStatus { listen: None, note }) => format!(
+            "Proxy:            not running ({})\n",
+            note.as_deref().unwrap_or("see the daemon's log")
+        ),
+        None => "Proxy:            not running\n".to_owned(),
+    }
+}
 
 fn render(entries: &[AuditEntry]) -> String {
     let dash = || "-".to_owned();
@@ -73,7 +109,10 @@ fn render(entries: &[AuditEntry]) -> String {
                     .unwrap_or_else(dash),
                 e.pid.map(|p| p.to_string()).unwrap_or_else(dash),
                 e.exe.clone().unwrap_or_else(dash),
-                e.cwd.clone().unwrap_or_else(dash),
+                match &e.request {
+                    Some(q) => request_cell(q),
+                    None => e.cwd.clone().unwrap_or_else(dash),
+                },
             ]
         })
         .collect();
@@ -164,6 +203,7 @@ mod tests {
             pid: Some(7),
             exe: None,
             cwd: Some("/p".into()),
+            request: None,
         };
         let t = render(&[e]);
         let lines: Vec<&str> = t.lines().collect();

@@ -55,7 +55,7 @@ fn out(text: &str) -> Result<()> {
     write_stdout(text.as_bytes())
 }
 
-fn tools(paths: &VaultPaths) -> Result<ToolTable> {
+pub(crate) fn tools(paths: &VaultPaths) -> Result<ToolTable> {
     let path = paths.config_file();
     match std::fs::read_to_string(&path) {
         Ok(t) => ToolTable::with_config(&t)
@@ -68,7 +68,7 @@ fn tools(paths: &VaultPaths) -> Result<ToolTable> {
     }
 }
 
-fn tool_vars(table: &ToolTable, tool: &str) -> Result<Vec<String>> {
+pub(crate) fn tool_vars(table: &ToolTable, tool: &str) -> Result<Vec<String>> {
     table.vars(tool).map(|v| v.to_vec()).ok_or_else(|| {
         CliError::Usage(format!(
             "unknown tool `{tool}`; known tools: {} (add others under [tools] in config.toml)",
@@ -172,6 +172,7 @@ fn daemon(paths: &VaultPaths, action: DaemonAction) -> Result<u8> {
             s += &format!("Sessions stored:  {}\n", st.sessions);
             s += &format!("Hardware backend: {}\n", st.backend);
             s += &crate::audit_log::lock_lines(&st);
+            s += &crate::audit_log::proxy_line(&st);
             if let Some(note) = &st.backend_note {
                 s += &format!("Backend warning:  {note}\n");
             }
@@ -404,6 +405,9 @@ fn get(paths: &VaultPaths, a: GetArgs) -> Result<u8> {
 }
 
 fn exec(paths: &VaultPaths, a: ExecArgs) -> Result<u8> {
+    if a.proxy {
+        return crate::exec_proxy::run(paths, a);
+    }
     let results = fetch(paths, &a.tool)?;
     let (prog, args) = a
         .command

@@ -7,6 +7,7 @@ mod client;
 mod commands;
 mod doctor_cmd;
 mod error;
+mod exec_proxy;
 mod input;
 mod integrate;
 mod platform;

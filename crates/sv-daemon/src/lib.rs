@@ -32,19 +32,23 @@ mod notify;
 #[cfg(windows)]
 use platform::notify;
 mod peer;
+#[cfg(target_os = "linux")]
+mod pidfd;
 mod platform;
+#[cfg(target_os = "linux")]
+mod proxy;
 mod rpc;
 mod select;
 mod server;
 mod settings;
 mod vault;
 
+pub use error::DaemonError;
+pub use hygiene::reexec_with_clean_env;
 pub use peer::Peer;
 /// The same-user check on a pipe's other end, shared with the CLI.
 #[cfg(windows)]
 pub use platform::process_runs_as_me;
-pub use error::DaemonError;
-pub use hygiene::reexec_with_clean_env;
 pub use server::{handle_frame, run, RunOptions};
 pub use vault::Vault;
 
