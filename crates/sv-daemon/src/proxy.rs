@@ -382,6 +382,43 @@ impl Vault {
 struct Port {
     vault: Arc<Vault>,
     audit: tokio::sync::mpsc::UnboundedSender<sv_proxy::AuditRecord>,
+    /// The proxy's own address, once it listens.
+    listen: std::sync::OnceLock<SocketAddr>,
+    callers: Arc<Callers>,
+}
+
+/// The processes behind agents' connections, found when they connected
+/// (pid, executable), for their requests' audit records.
+#[derive(Default)]
+struct Callers(Mutex<HashMap<SocketAddr, (i32, Option<PathBuf>)>>);
+
+impl Callers {
+    /// Most connections remembered; beyond, the oldest are forgotten
+    /// wholesale (their records then look the caller up themselves).
+    const MAX: usize = 4096;
+
+    fn get(&self, peer: &SocketAddr) -> Option<(i32, Option<PathBuf>)> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(peer)
+            .cloned()
+    }
+
+    fn forget(&self, peer: &SocketAddr) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(peer);
+    }
+
+    fn put(&self, peer: SocketAddr, found: (i32, Option<PathBuf>)) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() >= Self::MAX {
+            m.clear();
+        }
+        m.insert(peer, found);
+    }
 }
 
 impl StandIns for Port {
@@ -391,6 +428,23 @@ impl StandIns for Port {
 
     fn audit(&self, record: sv_proxy::AuditRecord) {
         let _ = self.audit.send(record);
+    }
+
+    fn accepted(&self, peer: SocketAddr) {
+        let Some(&listen) = self.listen.get() else {
+            return;
+        };
+        let callers = self.callers.clone();
+        // What an earlier connection from the same address found is not
+        // this one's.
+        callers.forget(&peer);
+        // Reading /proc takes a few milliseconds at most: off the proxy's
+        // workers, while the agent's first request is on its way.
+        tokio::task::spawn_blocking(move || {
+            if let Some(found) = caller_of(peer, listen) {
+                callers.put(peer, found);
+            }
+        });
     }
 }
 
@@ -419,9 +473,12 @@ pub async fn start(
     listen: Option<SocketAddr>,
 ) -> Option<Running> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let callers = Arc::new(Callers::default());
     let port = Arc::new(Port {
         vault: vault.clone(),
         audit: tx,
+        listen: std::sync::OnceLock::new(),
+        callers: callers.clone(),
     });
     let (listener, note) = bind(data_dir, listen).await;
     let set_status = |listen: Option<String>, note: Option<String>| {
@@ -436,12 +493,15 @@ pub async fn start(
             return None;
         }
     };
+    if let Ok(addr) = listener.local_addr() {
+        let _ = port.listen.set(addr);
+    }
     match ProxyServer::serve(listener, port, ProxyConfig::default()) {
         Ok(server) => {
             let addr = server.local_addr();
             info!(%addr, "credential proxy listening");
             set_status(Some(addr.to_string()), note);
-            let writer = tokio::spawn(audit_writer(vault.clone(), rx, addr));
+            let writer = tokio::spawn(audit_writer(vault.clone(), rx, addr, callers));
             Some(Running { server, writer })
         }
         Err(e) => {
@@ -528,6 +588,7 @@ async fn audit_writer(
     vault: Arc<Vault>,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<sv_proxy::AuditRecord>,
     proxy: SocketAddr,
+    callers: Arc<Callers>,
 ) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
@@ -537,7 +598,10 @@ async fn audit_writer(
         let records = tokio::task::block_in_place(|| {
             batch
                 .into_iter()
-                .map(|r| record_of(r, proxy))
+                .map(|r| {
+                    let caller = callers.get(&r.peer).or_else(|| caller_of(r.peer, proxy));
+                    record_of(r, caller)
+                })
                 .collect::<Vec<_>>()
         });
         let _turn = vault.store_turn.acquire().await.ok();
@@ -548,8 +612,8 @@ async fn audit_writer(
 }
 
 /// The audit log's record of one proxied (or refused) request.
-fn record_of(r: sv_proxy::AuditRecord, proxy: SocketAddr) -> AuditRecord {
-    let (pid, exe) = match caller_of(r.peer, proxy) {
+fn record_of(r: sv_proxy::AuditRecord, caller: Option<(i32, Option<PathBuf>)>) -> AuditRecord {
+    let (pid, exe) = match caller {
         Some((pid, exe)) => (Some(pid), exe),
         None => (None, None),
     };

@@ -61,6 +61,8 @@ mod reply;
 mod scrub;
 mod server;
 mod standin;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod upstream;
 
 pub use body::{ProxyBody, RequestBody};
