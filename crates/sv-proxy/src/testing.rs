@@ -80,6 +80,12 @@ impl TestCa {
     }
 }
 
+impl Default for TestCa {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Which HTTP versions the mock offers in ALPN.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Alpn {

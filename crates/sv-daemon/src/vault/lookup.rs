@@ -34,7 +34,9 @@ enum Decision {
 /// Why a lookup was refused, and the session it names, if any (one that
 /// matched but has expired, or could not be opened).
 struct Refusal {
-    error: RpcError,
+    /// Boxed: a refusal travels through every step of a lookup as an
+    /// `Err`, which stays small.
+    error: Box<RpcError>,
     outcome: AuditOutcome,
     session: Option<String>,
 }
@@ -42,7 +44,7 @@ struct Refusal {
 impl Refusal {
     fn new(outcome: AuditOutcome, error: RpcError) -> Self {
         Refusal {
-            error,
+            error: Box::new(error),
             outcome,
             session: None,
         }
@@ -95,7 +97,7 @@ impl Vault {
                     why.session.as_deref(),
                     why.outcome,
                 );
-                Dispatched::served(Err(why.error), record)
+                Dispatched::served(Err(*why.error), record)
             }
         }
     }
@@ -131,7 +133,7 @@ impl Vault {
                     why.outcome,
                 );
                 self.audit.refusal(&mut self.store(), record.clone());
-                (Err(why.error), record)
+                (Err(*why.error), record)
             }
         }
     }
