@@ -154,6 +154,15 @@ impl StandInTable {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The pids the live stand-ins are bound to: where an agent's
+    /// connection is looked for first.
+    fn pinned_pids(&self) -> Vec<i32> {
+        let mut pids: Vec<i32> = self.entries().values().map(|e| e.pin.pid()).collect();
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
     /// Drops the stand-ins whose process has exited (periodically).
     pub fn sweep(&self) {
         self.entries().retain(|_, e| !e.pin.exited());
@@ -438,10 +447,11 @@ impl StandIns for Port {
         // What an earlier connection from the same address found is not
         // this one's.
         callers.forget(&peer);
+        let first = self.vault.proxy.table.pinned_pids();
         // Reading /proc takes a few milliseconds at most: off the proxy's
         // workers, while the agent's first request is on its way.
         tokio::task::spawn_blocking(move || {
-            if let Some(found) = caller_of(peer, listen) {
+            if let Some(found) = caller_of(peer, listen, &first) {
                 callers.put(peer, found);
             }
         });
@@ -455,6 +465,11 @@ pub struct Running {
 }
 
 impl Running {
+    /// Where the proxy listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
     pub async fn shutdown(self) {
         self.server.shutdown().await;
         // The server's port (holding the sender) is gone: the writer
@@ -499,7 +514,7 @@ pub async fn start(
     match ProxyServer::serve(listener, port, ProxyConfig::default()) {
         Ok(server) => {
             let addr = server.local_addr();
-            info!(%addr, "credential proxy listening");
+            tracing::debug!(%addr, "credential proxy listening");
             set_status(Some(addr.to_string()), note);
             let writer = tokio::spawn(audit_writer(vault.clone(), rx, addr, callers));
             Some(Running { server, writer })
@@ -599,7 +614,9 @@ async fn audit_writer(
             batch
                 .into_iter()
                 .map(|r| {
-                    let caller = callers.get(&r.peer).or_else(|| caller_of(r.peer, proxy));
+                    let caller = callers
+                        .get(&r.peer)
+                        .or_else(|| caller_of(r.peer, proxy, &[]));
                     record_of(r, caller)
                 })
                 .collect::<Vec<_>>()
@@ -650,9 +667,15 @@ fn record_of(r: sv_proxy::AuditRecord, caller: Option<(i32, Option<PathBuf>)>) -
 
 /// The process holding the client end of a loopback TCP connection to the
 /// proxy: `/proc/net/tcp` gives the socket's inode and owner, then the
-/// processes of this user are searched for a descriptor on that socket.
-/// `None` when the connection is already gone or the owner is not ours.
-fn caller_of(client: SocketAddr, proxy: SocketAddr) -> Option<(i32, Option<PathBuf>)> {
+/// processes of this user are searched for a descriptor on that socket,
+/// the processes in `first` (the agents stand-ins are bound to) before the
+/// others. `None` when the connection is already gone or the owner is not
+/// ours.
+fn caller_of(
+    client: SocketAddr,
+    proxy: SocketAddr,
+    first: &[i32],
+) -> Option<(i32, Option<PathBuf>)> {
     let table = match client {
         SocketAddr::V4(_) => "/proc/net/tcp",
         SocketAddr::V6(_) => "/proc/net/tcp6",
@@ -671,28 +694,26 @@ fn caller_of(client: SocketAddr, proxy: SocketAddr) -> Option<(i32, Option<PathB
         .filter(|&i| i != 0)
     })?;
     let target = format!("socket:[{inode}]");
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if pid == std::process::id() as i32 {
-            continue;
-        }
-        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
-            continue;
-        };
+    let holds = |pid: i32| -> Option<(i32, Option<PathBuf>)> {
+        let dir = PathBuf::from(format!("/proc/{pid}"));
+        let fds = std::fs::read_dir(dir.join("fd")).ok()?;
         for fd in fds.flatten() {
             if std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == target.as_str()) {
-                let exe = std::fs::read_link(entry.path().join("exe")).ok();
-                return Some((pid, exe));
+                return Some((pid, std::fs::read_link(dir.join("exe")).ok()));
             }
         }
+        None
+    };
+    if let Some(found) = first.iter().find_map(|&pid| holds(pid)) {
+        return Some(found);
     }
-    None
+    let me_pid = std::process::id() as i32;
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
+        .filter(|pid| *pid != me_pid && !first.contains(pid))
+        .find_map(holds)
 }
 
 /// An address as `/proc/net/tcp{,6}` writes it: the address's bytes as
@@ -743,7 +764,7 @@ mod tests {
             .spawn()
             .unwrap();
         let (_conn, peer) = listener.accept().unwrap();
-        let found = caller_of(peer, at);
+        let found = caller_of(peer, at, &[]);
         child.kill().unwrap();
         child.wait().unwrap();
         let (pid, exe) = found.expect("caller found");

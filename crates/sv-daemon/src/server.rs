@@ -124,7 +124,11 @@ async fn serve(
     let mut shutdown = vault.shutdown.subscribe();
     let mut purge = tokio::time::interval(Duration::from_secs(60));
     let mut conns = JoinSet::new();
-    info!(socket = %paths.socket.display(), backend = vault.backend_name(), pid = std::process::id(), "ready");
+    #[cfg(target_os = "linux")]
+    let proxy_addr = proxy.as_ref().map(|p| p.addr().to_string());
+    #[cfg(not(target_os = "linux"))]
+    let proxy_addr: Option<String> = None;
+    info!(socket = %paths.socket.display(), backend = vault.backend_name(), pid = std::process::id(), proxy = proxy_addr.as_deref().unwrap_or("none"), "ready");
     crate::notify::notify(&format!(
         "READY=1\nMAINPID={}\nSTATUS=serving on {}",
         std::process::id(),
