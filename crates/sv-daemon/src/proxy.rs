@@ -171,7 +171,10 @@ impl StandInTable {
 
 /// The proxy's state in the daemon.
 pub struct ProxyState {
-    pub routes: Routes,
+    /// Built at the first `stand_ins` (loading the system's roots is not
+    /// paid by a daemon that never proxies), then fixed.
+    routes: std::sync::OnceLock<Routes>,
+    tools: ToolTable,
     pub table: StandInTable,
     /// Where the proxy listens, once it does, or why not.
     pub status: Mutex<Option<p::ProxyStatus>>,
@@ -180,10 +183,15 @@ pub struct ProxyState {
 impl ProxyState {
     pub fn new(tools: &ToolTable, changes: Arc<AtomicU64>) -> Self {
         ProxyState {
-            routes: Routes::new(tools),
+            routes: std::sync::OnceLock::new(),
+            tools: tools.clone(),
             table: StandInTable::new(changes),
             status: Mutex::new(None),
         }
+    }
+
+    fn routes(&self) -> &Routes {
+        self.routes.get_or_init(|| Routes::new(&self.tools))
     }
 
     fn listening(&self) -> Option<SocketAddr> {
@@ -229,7 +237,7 @@ impl Vault {
         let mut grants = Vec::new();
         for tool in &prm.tools {
             let vars = self.tool_vars(tool)?.to_vec();
-            let route = proxy.routes.get(tool)?;
+            let route = proxy.routes().get(tool)?;
             if vars.len() != 1 {
                 return Err(RpcError::new(
                     code::INVALID_PARAMS,
