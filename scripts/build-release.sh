@@ -16,6 +16,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-target/dist}
 FEATURES=${FEATURES:-}
+if [[ $FEATURES == *test-hooks* ]]; then
+    echo "build-release.sh: the test-hooks feature is for tests only, never in a release" >&2
+    exit 2
+fi
 host=$(rustc -vV | sed -n 's/^host: //p')
 cargo build --release --locked -p sv-cli --bin sv-daemon ${FEATURES:+--features "$FEATURES"}
 cargo build --release --locked -p sv-bench
