@@ -103,11 +103,19 @@ impl Vault {
 
     /// Locks the vault when it has been idle for `lock_after`.
     pub fn lock_if_idle(&self) {
+        // The key's lock first, without waiting: an unlock holds it while it
+        // derives the key and restarts the idle clock before letting go.
+        // Reading the clock first saw the locked vault's stale clock, waited
+        // out the unlock, and locked again right after it.
+        let key = match self.key.try_read() {
+            Ok(key) => key,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return,
+        };
         // Only a passphrase vault locks (a rekey may have changed the backend).
-        if self.idle.due()
-            && self.backend().needs_passphrase()
-            && self.key.read().unwrap_or_else(|p| p.into_inner()).is_some()
-        {
+        let due = key.is_some() && self.idle.due() && self.backend().needs_passphrase();
+        drop(key);
+        if due {
             info!(lock_after = ?self.idle.after(), "idle: locking the vault");
             self.lock();
         }
