@@ -104,9 +104,13 @@ impl Vault {
     /// Locks the vault when it has been idle for `lock_after`.
     pub fn lock_if_idle(&self) {
         // Only a passphrase vault locks (a rekey may have changed the backend).
-        if self.idle.due()
-            && self.backend().needs_passphrase()
+        // The clock is read after the key: an unlock holds the key's lock
+        // through the slow passphrase check and restarts the clock before
+        // it lets go, so a tick that waited for it sees the fresh clock and
+        // does not lock the vault just unlocked.
+        if self.backend().needs_passphrase()
             && self.key.read().unwrap_or_else(|p| p.into_inner()).is_some()
+            && self.idle.due()
         {
             info!(lock_after = ?self.idle.after(), "idle: locking the vault");
             self.lock();
