@@ -7,9 +7,9 @@
 #                  launch runs it, and a static binary skips the dynamic
 #                  loader's symbol lookups and relocations, which were most
 #                  of the instructions of a `session-vault get`
-#                  (BENCHMARKS.md §4). Still position-independent (ASLR) with
+#                  (bench/runs/2026-11-29/README.md). Still position-independent (ASLR) with
 #                  full RELRO. Elsewhere it is built as usual.
-#   sv-bench       the load client of scripts/load.sh.
+#   sv-bench       the load client of bench/load.sh.
 # Install with: install -m 0755 target/dist/session-vault target/dist/sv-daemon ~/.local/bin/
 # (the CLI starts the sv-daemon that sits beside it).
 set -euo pipefail

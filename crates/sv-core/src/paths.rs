@@ -1,4 +1,4 @@
-//! Where session-vault keeps its files (SPEC §5, §7), computed from the
+//! Where session-vault keeps its files (docs/design.md §5, §7), computed from the
 //! environment the caller passes in.
 //!
 //! - data (vault.db, config.toml): `$XDG_DATA_HOME/session-vault`, else
@@ -90,7 +90,7 @@ pub enum PathsError {
     NoUser,
 }
 
-/// The daemon's named pipe on Windows for `user` (SPEC §7). A backslash is
+/// The daemon's named pipe on Windows for `user` (docs/design.md §7). A backslash is
 /// the one character a pipe name cannot hold, so one in the user name (a
 /// `DOMAIN\user` form) becomes `_`.
 pub fn windows_pipe_name(user: &str) -> String {
