@@ -69,9 +69,10 @@ fn rekey_tpm2_to_passphrase_and_back() {
 }
 
 #[test]
-#[ignore = "needs swtpm and the tpm2 feature: run by scripts/test-backends.sh"]
+#[ignore = "needs swtpm and the tpm2 and test-hooks features: run by scripts/test-backends.sh"]
 fn a_crash_during_rekey_to_tpm2_leaves_both_wrappings() {
     need_tpm();
+    need_test_hooks();
     let mut env = TestEnv::with_backend("passphrase");
     env.extra_env.push((
         "SESSION_VAULT_TEST_CRASH_AFTER_REKEY_WRAP".into(),
