@@ -16,6 +16,14 @@ use crate::util::*;
 mod keyring;
 mod tpm2;
 
+/// The crash tests need the daemon's test hooks, built only with the
+/// `test-hooks` feature (never in a release).
+fn need_test_hooks() {
+    if !cfg!(feature = "test-hooks") {
+        panic!("built without the test-hooks feature: test with --all-features");
+    }
+}
+
 fn status(env: &TestEnv) -> serde_json::Value {
     let r = env.run(&["daemon", "status", "--json"], None).ok();
     serde_json::from_str(&r.stdout).expect("status json")
