@@ -16,12 +16,11 @@ use crate::util::*;
 mod keyring;
 mod tpm2;
 
-/// The crash tests need the daemon's test hooks, built only with the
-/// `test-hooks` feature (never in a release).
+/// The crash-mid-rekey tests need the daemon's test hook, compiled only
+/// with the `test-hooks` feature (never in a release build).
 fn need_test_hooks() {
-    if !cfg!(feature = "test-hooks") {
-        panic!("built without the test-hooks feature: test with --all-features");
-    }
+    #[cfg(not(feature = "test-hooks"))]
+    panic!("built without the test-hooks feature: test with --all-features");
 }
 
 fn status(env: &TestEnv) -> serde_json::Value {

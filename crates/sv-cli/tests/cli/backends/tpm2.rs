@@ -10,9 +10,8 @@ pub(super) fn need_tpm() {
         std::env::var_os("SESSION_VAULT_TCTI").is_some(),
         "no SESSION_VAULT_TCTI: run under scripts/with-swtpm.sh (scripts/test-backends.sh does)"
     );
-    if !cfg!(feature = "tpm2") {
-        panic!("built without the tpm2 feature: test with --all-features");
-    }
+    #[cfg(not(feature = "tpm2"))]
+    panic!("built without the tpm2 feature: test with --all-features");
 }
 
 #[test]
@@ -68,7 +67,7 @@ fn rekey_tpm2_to_passphrase_and_back() {
 }
 
 #[test]
-#[ignore = "needs swtpm and the tpm2 and test-hooks features: run by scripts/test-backends.sh"]
+#[ignore = "needs swtpm and --features tpm2,test-hooks: run by scripts/test-backends.sh"]
 fn a_crash_during_rekey_to_tpm2_leaves_both_wrappings() {
     need_tpm();
     need_test_hooks();
