@@ -58,6 +58,11 @@ impl Scrubber {
         out
     }
 
+    /// How many bytes are held back.
+    pub(crate) fn held(&self) -> usize {
+        self.carry.len()
+    }
+
     /// What is still held back, at the end of the stream: a partial key is
     /// not the key, so it goes out as it is.
     pub(crate) fn finish(&mut self) -> Bytes {
