@@ -232,7 +232,11 @@ async fn handle(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Re
         }
         Err(reply) => {
             audit.record.status = reply.status.as_u16();
-            audit.record.outcome = Outcome::Refused;
+            audit.record.outcome = if audit.sent_up.is_some() {
+                Outcome::UpstreamFailed
+            } else {
+                Outcome::Refused
+            };
             reply.into_response()
         }
     }

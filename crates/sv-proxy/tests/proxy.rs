@@ -672,6 +672,11 @@ async fn upstream_down_or_untrusted_is_502_and_slow_is_504() {
     .await;
     assert_eq!(r.status(), StatusCode::GATEWAY_TIMEOUT);
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let records = vault.wait_records(4).await;
+    assert!(
+        records.iter().all(|r| r.outcome == Outcome::UpstreamFailed),
+        "{records:?}"
+    );
     // The timed-out request was given up upstream too.
     let dropped = hung.recv().await.unwrap();
     tokio::time::timeout(std::time::Duration::from_secs(5), dropped)
