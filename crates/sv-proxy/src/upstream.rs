@@ -37,6 +37,10 @@ use tokio::sync::watch;
 /// How long a TCP connect to an upstream may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long requests wait for the first connection to tell the upstream's
+/// protocol before they connect on their own.
+const LEARNING_WAIT: Duration = Duration::from_secs(1);
+
 /// An idle pooled upstream connection is closed after this long.
 const POOL_IDLE: Duration = Duration::from_secs(90);
 
@@ -193,6 +197,9 @@ impl Upstream {
         tokio::select! {
             result = &mut sending => return result,
             _ = learned.changed() => drop(gate),
+            // A pooled connection needs no connect, so nothing is learned:
+            // never hold the others back for longer than a connect takes.
+            _ = tokio::time::sleep(LEARNING_WAIT) => drop(gate),
         }
         sending.await
     }
