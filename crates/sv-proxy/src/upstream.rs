@@ -41,6 +41,10 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// protocol before they connect on their own.
 const LEARNING_WAIT: Duration = Duration::from_secs(1);
 
+/// How often a shared HTTP/2 connection is pinged while it carries
+/// requests.
+const H2_PING: Duration = Duration::from_secs(20);
+
 /// An idle pooled upstream connection is closed after this long.
 const POOL_IDLE: Duration = Duration::from_secs(90);
 
@@ -148,7 +152,11 @@ impl Upstream {
         builder
             .pool_idle_timeout(POOL_IDLE)
             .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new());
+            .timer(TokioTimer::new())
+            // A shared HTTP/2 connection that died silently (a NAT or
+            // laptop sleep) is noticed by its pings, not by a hung request.
+            .http2_keep_alive_interval(H2_PING)
+            .http2_keep_alive_timeout(H2_PING / 2);
         let auto = builder.build(LearningConnector {
             inner: auto_tls,
             learned: learned.clone(),
