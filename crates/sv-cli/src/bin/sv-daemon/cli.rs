@@ -69,7 +69,10 @@ mod tests {
 
     #[test]
     fn help_and_version_answer_when_met() {
-        assert_eq!(parsed(&["--verbose", "--help", "--bogus"]), Ok(Action::Help));
+        assert_eq!(
+            parsed(&["--verbose", "--help", "--bogus"]),
+            Ok(Action::Help)
+        );
         assert_eq!(parsed(&["-V"]), Ok(Action::Version));
         assert!(parsed(&["--bogus", "--help"]).is_err());
         assert!(parsed(&["--backend"]).is_err());
