@@ -12,6 +12,10 @@
 //! first requests (an agent starting, a load test) would each open its own
 //! TLS connection to an upstream that could have carried them all on one
 //! HTTP/2 connection. Once HTTP/2 is known, requests share one connection.
+//! What was learned stays for the upstream's lifetime (the daemon builds a
+//! new `Upstream` when the configuration changes): before anything is
+//! learned no connection exists, so the first request must connect and its
+//! connection is what tells.
 
 use crate::body::RequestBody;
 use http::uri::{Authority, Scheme};
@@ -36,10 +40,6 @@ use tokio::sync::watch;
 
 /// How long a TCP connect to an upstream may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long requests wait for the first connection to tell the upstream's
-/// protocol before they connect on their own.
-const LEARNING_WAIT: Duration = Duration::from_secs(1);
 
 /// How often a shared HTTP/2 connection is pinged while it carries
 /// requests.
@@ -182,15 +182,7 @@ impl Upstream {
     ) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
         let known = *self.learned.borrow();
         match known {
-            Learned::Http2 => {
-                let result = self.h2.request(req).await;
-                if matches!(&result, Err(e) if e.is_connect()) {
-                    // Perhaps no longer HTTP/2 (or not reachable): learn
-                    // again on the next request.
-                    self.learned.send_replace(Learned::Unknown);
-                }
-                return result;
-            }
+            Learned::Http2 => return self.h2.request(req).await,
             Learned::Http1 => return self.auto.request(req).await,
             Learned::Unknown => {}
         }
@@ -205,9 +197,9 @@ impl Upstream {
         tokio::select! {
             result = &mut sending => return result,
             _ = learned.changed() => drop(gate),
-            // A pooled connection needs no connect, so nothing is learned:
-            // never hold the others back for longer than a connect takes.
-            _ = tokio::time::sleep(LEARNING_WAIT) => drop(gate),
+            // A TLS handshake that hangs must not hold the others back
+            // for longer than a connect may take.
+            _ = tokio::time::sleep(CONNECT_TIMEOUT) => drop(gate),
         }
         sending.await
     }
