@@ -55,6 +55,8 @@
 //! # }
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod body;
 mod port;
 mod reply;
