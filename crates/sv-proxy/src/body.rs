@@ -20,7 +20,7 @@ use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
 /// The agent's request body on its way upstream, counted.
-pub struct RequestBody {
+pub(crate) struct RequestBody {
     inner: Incoming,
     sent: Arc<AtomicU64>,
 }
@@ -95,7 +95,7 @@ impl Drop for AuditGuard {
 }
 
 /// The response body the agent gets.
-pub struct ProxyBody(Inner);
+pub(crate) struct ProxyBody(Inner);
 
 enum Inner {
     /// An answer of the proxy's own (refusals, errors).
