@@ -212,7 +212,7 @@ pub fn install(a: InstallArgs) -> Result<u8> {
             })?;
         }
     }
-    rcfile::write_atomic(&target, &content, 0o644).map_err(|e| {
+    rcfile::write_anchored(&target, &content, 0o644).map_err(|e| {
         CliError::Failed(format!(
             "cannot write {} ({e}); it was left as it was",
             shown.display()
@@ -246,7 +246,7 @@ pub fn uninstall(a: InstallArgs) -> Result<u8> {
             );
         }
         Ok(Removed::Content(content)) => {
-            rcfile::write_atomic(&target, &content, 0o644).map_err(|e| {
+            rcfile::write_anchored(&target, &content, 0o644).map_err(|e| {
                 CliError::Failed(format!(
                     "cannot write {} ({e}); it was left as it was",
                     shown.display()
@@ -255,7 +255,7 @@ pub fn uninstall(a: InstallArgs) -> Result<u8> {
             println!("Removed the session-vault block from {}.", shown.display());
         }
         Ok(Removed::DeleteFile) => {
-            std::fs::remove_file(&target).map_err(|e| {
+            rcfile::remove_anchored(&target).map_err(|e| {
                 CliError::Failed(format!(
                     "cannot remove {} ({e}); delete it by hand",
                     shown.display()

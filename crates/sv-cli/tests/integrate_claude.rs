@@ -15,8 +15,20 @@ const SETTINGS: &str = r#"{
     "zzz_last": [1, 2, 3]
 }"#;
 
-fn backup(p: &Path) -> PathBuf {
-    PathBuf::from(format!("{}.session-vault-backup", p.display()))
+/// The newest backup of `p`, from the index in the vault's data directory
+/// (a path that does not exist when there is none): never beside `p`.
+fn backup(env: &TestEnv, p: &Path) -> PathBuf {
+    assert!(!PathBuf::from(format!("{}.session-vault-backup", p.display())).exists());
+    let dir = env.data_dir().join("backups");
+    let index = std::fs::read_to_string(dir.join("index.jsonl")).unwrap_or_default();
+    index
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["original"].as_str() == p.to_str() && v["by"] == "integrate")
+        .last()
+        .map_or(dir.join("none"), |v| {
+            dir.join(v["backup"].as_str().unwrap())
+        })
 }
 
 fn json(p: &Path) -> serde_json::Value {
@@ -52,7 +64,7 @@ fn project_settings_keep_every_other_key_and_undo_restores_the_bytes() {
     }
     assert_eq!(v["apiKeyHelper"], HELPER);
     assert_eq!(
-        std::fs::read_to_string(backup(&settings)).unwrap(),
+        std::fs::read_to_string(backup(&env, &settings)).unwrap(),
         SETTINGS
     );
 
@@ -89,7 +101,7 @@ fn project_settings_keep_every_other_key_and_undo_restores_the_bytes() {
         SETTINGS,
         "undo must restore the exact bytes"
     );
-    assert!(!backup(&settings).exists());
+    assert!(!backup(&env, &settings).exists());
     let r = env
         .run(
             &[
@@ -156,7 +168,10 @@ fn broken_or_non_object_json_is_refused_and_left_untouched() {
             );
             assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
             assert_eq!(std::fs::read_to_string(&settings).unwrap(), broken);
-            assert!(!backup(&settings).exists(), "no backup for a refused file");
+            assert!(
+                !backup(&env, &settings).exists(),
+                "no backup for a refused file"
+            );
         }
     }
 }
@@ -178,7 +193,7 @@ fn user_settings_are_created_and_removed_again() {
     env.run(&["integrate", "claude", "--user", "--undo"], None)
         .ok();
     assert!(!settings.exists());
-    assert!(!backup(&settings).exists());
+    assert!(!backup(&env, &settings).exists());
 
     // CLAUDE_CONFIG_DIR moves the user settings.
     let cfg = env.mkdir("claude-config");
@@ -214,7 +229,7 @@ fn a_plaintext_key_in_the_settings_is_pointed_out_without_printing_it() {
             && !r.stdout.contains("sk-ant-api03-plaintext")
     );
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(backup(&settings))
+    let mode = std::fs::metadata(backup(&env, &settings))
         .unwrap()
         .permissions()
         .mode()
@@ -274,5 +289,5 @@ fn a_settings_link_out_of_the_project_is_refused() {
         std::fs::read_to_string(&victim).unwrap(),
         "{\"keep\": true}\n"
     );
-    assert!(!backup(&victim).exists());
+    assert!(!backup(&env, &victim).exists());
 }

@@ -33,9 +33,6 @@ mod server;
 mod settings;
 mod vault;
 
-/// The same-user check on a pipe's other end, shared with the CLI.
-#[cfg(windows)]
-pub use platform::process_runs_as_me;
 pub use server::{handle_frame, RunOptions};
 use std::process::ExitCode;
 pub use vault::{Peer, Vault};
