@@ -883,3 +883,89 @@ fn a_directory_swapped_for_a_symlink_during_fix_is_never_followed() {
         "~/.claude/settings.json was replaced {won} times in {rounds} rounds"
     );
 }
+
+/// issue: the backup `.env.sv-backup-<time>` sat beside the file with its
+/// mode (0644), `git status` showed it (the `.gitignore` names `.env` only)
+/// and `git add -A` would commit the key. Now the backup is 0600 in the
+/// vault's data directory and the repository shows nothing new.
+#[test]
+fn backups_stay_out_of_the_repository_and_are_private() {
+    let env = TestEnv::new();
+    let proj = env.mkdir("repo");
+    assert!(git(&proj, &["init", "-q"]), "this test needs git");
+    env.start_unlocked();
+    write(&proj.join(".gitignore"), ".env\n");
+    write(&proj.join("main.py"), "print('hi')\n");
+    assert!(git(&proj, &["add", "-A"]));
+    assert!(git(
+        &proj,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            "init"
+        ]
+    ));
+    let key = openai_proj(95);
+    write(
+        &proj.join(".env"),
+        &format!("DEBUG=1\nOPENAI_API_KEY={key}\n"),
+    );
+    std::fs::set_permissions(proj.join(".env"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let status = |dir: &Path| {
+        let o = std::process::Command::new("git")
+            .args([
+                "status",
+                "--porcelain",
+                "--ignored=no",
+                "--untracked-files=all",
+            ])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        String::from_utf8(o.stdout).unwrap()
+    };
+    assert_eq!(status(&proj), "");
+    let r = env.run_in(&proj, &["doctor", "--fix", "--yes"], None).ok();
+    assert_no_key(&r, std::slice::from_ref(&key));
+    assert_eq!(status(&proj), "", "git sees a new file");
+    assert_eq!(
+        std::fs::read_to_string(proj.join(".env")).unwrap(),
+        "DEBUG=1\n"
+    );
+    assert_eq!(
+        std::fs::metadata(proj.join(".env"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o644
+    );
+    let backups = vault_backups(&env);
+    assert_eq!(backups.len(), 1);
+    let (backup, original) = &backups[0];
+    assert_eq!(original, &proj.join(".env"));
+    assert!(backup.starts_with(env.data_dir()));
+    assert!(std::fs::read_to_string(backup).unwrap().contains(&key));
+    assert_eq!(
+        std::fs::metadata(backup).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::metadata(backup.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o700
+    );
+    assert!(
+        r.stdout
+            .contains("(backup: ~/.local/share/session-vault/backups/"),
+        "{}",
+        r.stdout
+    );
+}

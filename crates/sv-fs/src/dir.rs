@@ -152,7 +152,9 @@ mod imp {
         pub(super) fn file_mode(&self, name: &OsStr) -> io::Result<Option<u32>> {
             match rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => {
-                    Ok(Some(st.st_mode as u32 & 0o7777))
+                    // `st_mode` is narrower than u32 on some systems.
+                    #[allow(clippy::useless_conversion)]
+                    Ok(Some(u32::from(st.st_mode) & 0o7777))
                 }
                 Ok(_) => Err(io::Error::other(format!(
                     "{} is not a regular file (a symbolic link?); refused to replace it",
