@@ -119,8 +119,15 @@ fn render(m: Map<String, Value>) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-fn write(shown: &Path, target: &Path, bytes: &[u8], new_mode: u32) -> Result<()> {
-    rcfile::write_anchored(target, bytes, new_mode).map_err(|e| {
+/// Replaces the settings while they still hold `current`.
+fn write(
+    shown: &Path,
+    target: &Path,
+    current: Option<&[u8]>,
+    bytes: &[u8],
+    new_mode: u32,
+) -> Result<()> {
+    rcfile::write_checked(target, current, bytes, new_mode).map_err(|e| {
         CliError::Failed(format!(
             "cannot write {} ({e}); it was left as it was",
             shown.display()
@@ -188,7 +195,13 @@ pub fn integrate(a: IntegrateArgs) -> Result<u8> {
         .and_then(|e| e.get("ANTHROPIC_API_KEY"))
         .is_some();
     settings.insert(KEY.to_owned(), Value::String(CLAUDE_HELPER.to_owned()));
-    write(&shown, &target, &render(settings)?, 0o600)?;
+    write(
+        &shown,
+        &target,
+        current.as_deref(),
+        &render(settings)?,
+        0o600,
+    )?;
     println!(
         "Set apiKeyHelper to `{CLAUDE_HELPER}` in {} (backup: {}).",
         shown.display(),
@@ -247,7 +260,9 @@ fn undo(shown: &Path, target: &Path, current: Option<Vec<u8>>) -> Result<u8> {
     }
     match (&backup, &before) {
         // Nothing else changed since: the original bytes come back.
-        (Some(bytes), Some(b)) if *b == settings => write(shown, target, bytes, 0o600)?,
+        (Some(bytes), Some(b)) if *b == settings => {
+            write(shown, target, Some(&current), bytes, 0o600)?
+        }
         // `integrate` created the file and it holds nothing else.
         (Some(bytes), None) if bytes.is_empty() && settings.is_empty() => {
             rcfile::remove_anchored(target).map_err(|e| {
@@ -257,7 +272,7 @@ fn undo(shown: &Path, target: &Path, current: Option<Vec<u8>>) -> Result<u8> {
                 ))
             })?
         }
-        _ => write(shown, target, &render(settings)?, 0o600)?,
+        _ => write(shown, target, Some(&current), &render(settings)?, 0o600)?,
     }
     if let Some(b) = &found {
         if let Err(e) = std::fs::remove_file(&b.path) {

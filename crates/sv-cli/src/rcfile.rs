@@ -308,12 +308,40 @@ pub fn read_optional(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
 /// whose missing directories are created). A failure leaves the old file
 /// as it was and no temporary file behind.
 pub fn write_anchored(path: &Path, bytes: &[u8], new_mode: u32) -> std::io::Result<()> {
+    let (dir, name) = open_creating(path)?;
+    dir.replace(name, bytes, new_mode)
+}
+
+/// As [`write_anchored`], but only while the file still holds `expected`
+/// (`None`: it must not exist), read through the same opened directory.
+pub fn write_checked(
+    path: &Path,
+    expected: Option<&[u8]>,
+    bytes: &[u8],
+    new_mode: u32,
+) -> std::io::Result<()> {
+    let (dir, name) = open_creating(path)?;
+    dir.edit(name, expected, bytes, new_mode, None)
+        .map(|_| ())
+        .map_err(|e| match e {
+            sv_fs::EditError::Changed => std::io::Error::other(
+                "it changed while session-vault was editing it; run this again",
+            ),
+            sv_fs::EditError::Failed(m) => std::io::Error::other(m),
+        })
+}
+
+/// The directory of `path` (created if missing, following no link) and
+/// the file's name.
+fn open_creating(path: &Path) -> std::io::Result<(sv_fs::Dir, &std::ffi::OsStr)> {
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
     let name = path.file_name().ok_or_else(|| {
         std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file")
     })?;
-    let dir = sv_fs::Dir::create_all(parent.unwrap_or(Path::new(".")), 0o755)?;
-    dir.replace(name, bytes, new_mode)
+    Ok((
+        sv_fs::Dir::create_all(parent.unwrap_or(Path::new(".")), 0o755)?,
+        name,
+    ))
 }
 
 /// Removes `path` (planned by [`resolve_target`]) on its directory opened

@@ -212,7 +212,7 @@ pub fn install(a: InstallArgs) -> Result<u8> {
             })?;
         }
     }
-    rcfile::write_anchored(&target, &content, 0o644).map_err(|e| {
+    rcfile::write_checked(&target, current.as_deref(), &content, 0o644).map_err(|e| {
         CliError::Failed(format!(
             "cannot write {} ({e}); it was left as it was",
             shown.display()
@@ -246,7 +246,7 @@ pub fn uninstall(a: InstallArgs) -> Result<u8> {
             );
         }
         Ok(Removed::Content(content)) => {
-            rcfile::write_anchored(&target, &content, 0o644).map_err(|e| {
+            rcfile::write_checked(&target, Some(&current), &content, 0o644).map_err(|e| {
                 CliError::Failed(format!(
                     "cannot write {} ({e}); it was left as it was",
                     shown.display()

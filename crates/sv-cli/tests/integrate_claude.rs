@@ -24,8 +24,7 @@ fn backup(env: &TestEnv, p: &Path) -> PathBuf {
     index
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["original"].as_str() == p.to_str() && v["by"] == "integrate")
-        .last()
+        .rfind(|v| v["original"].as_str() == p.to_str() && v["by"] == "integrate")
         .map_or(dir.join("none"), |v| {
             dir.join(v["backup"].as_str().unwrap())
         })
@@ -290,4 +289,71 @@ fn a_settings_link_out_of_the_project_is_refused() {
         "{\"keep\": true}\n"
     );
     assert!(!backup(&env, &victim).exists());
+}
+
+/// issue: `integrate --project` checked the link out of the project at
+/// planning and wrote by path later: a project writer who swaps `.claude`
+/// for a symlink to `~/.claude` in between got the user's settings
+/// replaced. A real attacker thread swaps in a loop during each run.
+#[test]
+fn a_claude_dir_swapped_for_a_symlink_during_integrate_is_never_followed() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let env = TestEnv::new();
+    let user_claude = env.home.join(".claude");
+    std::fs::create_dir_all(&user_claude).unwrap();
+    let mine = "{\"model\": \"the user's own\"}\n";
+    for name in ["settings.json", "settings.local.json"] {
+        std::fs::write(user_claude.join(name), mine).unwrap();
+    }
+    let mut won = 0;
+    let rounds = 100;
+    for round in 0..rounds {
+        let app = env.mkdir(&format!("p/app{round}"));
+        let dot = app.join(".claude");
+        std::fs::create_dir_all(&dot).unwrap();
+        std::fs::write(dot.join("settings.local.json"), SETTINGS).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let attacker = {
+            let (stop, dot, aside, target) = (
+                stop.clone(),
+                dot.clone(),
+                app.join(".claude-real"),
+                user_claude.clone(),
+            );
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    if std::fs::rename(&dot, &aside).is_ok() {
+                        let _ = std::os::unix::fs::symlink(&target, &dot);
+                        n += 1;
+                        std::thread::sleep(std::time::Duration::from_micros(100 + n % 7 * 50));
+                        let _ = std::fs::remove_file(&dot);
+                        let _ = std::fs::rename(&aside, &dot);
+                    }
+                    std::thread::sleep(std::time::Duration::from_micros(100 + n % 5 * 50));
+                }
+            })
+        };
+        let _ = env.run_in(&app, &["integrate", "claude"], None);
+        stop.store(true, Ordering::Relaxed);
+        attacker.join().unwrap();
+        for name in ["settings.json", "settings.local.json"] {
+            if std::fs::read_to_string(user_claude.join(name)).unwrap() != mine {
+                won += 1;
+                std::fs::write(user_claude.join(name), mine).unwrap();
+            }
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(&user_claude)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .filter(|n| n != "settings.json" && n != "settings.local.json")
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+    assert_eq!(
+        won, 0,
+        "the user's settings were replaced {won} times in {rounds} rounds"
+    );
 }
