@@ -1,8 +1,7 @@
 //! `integrate claude` through the real binary: Claude Code's settings get
 //! `apiKeyHelper`, every other key stays, broken JSON is refused untouched,
 //! `--undo` gives the file back; and the helper command really serves the key.
-mod common;
-use common::*;
+use crate::util::*;
 use std::path::{Path, PathBuf};
 
 const HELPER: &str = "session-vault get --tool claude";

@@ -1,6 +1,5 @@
-//! Every core command of SPEC §3 against the real daemon and vault file.
-mod common;
-use common::*;
+//! Every core command of docs/design.md §3 against the real daemon and vault file.
+use crate::util::*;
 use std::process::Command;
 
 #[test]
@@ -290,12 +289,7 @@ fn env_formats_get_exec_list_remove() {
 #[test]
 fn user_tools_with_several_variables() {
     let env = TestEnv::new();
-    std::fs::create_dir_all(env.data_dir()).unwrap();
-    std::fs::write(
-        env.data_dir().join("config.toml"),
-        "[tools.aws-ish]\nvars = [\"AK_ID\", \"AK_SECRET\"]\n[tools.openrouter]\nvars = [\"OPENROUTER_API_KEY\"]\n",
-    )
-    .unwrap();
+    env.write_config("[tools.aws-ish]\nvars = [\"AK_ID\", \"AK_SECRET\"]\n[tools.openrouter]\nvars = [\"OPENROUTER_API_KEY\"]\n");
     env.start_unlocked();
     let r = env
         .run(
@@ -324,12 +318,7 @@ fn user_tools_with_several_variables() {
 #[test]
 fn broken_config_is_a_clear_error() {
     let env = TestEnv::new();
-    std::fs::create_dir_all(env.data_dir()).unwrap();
-    std::fs::write(
-        env.data_dir().join("config.toml"),
-        "[tools.x]\nvars = [\"1BAD\"]\n",
-    )
-    .unwrap();
+    env.write_config("[tools.x]\nvars = [\"1BAD\"]\n");
     let r = env
         .run(&["add", "--tool", "x", "--global"], Some("v\n"))
         .code(2);

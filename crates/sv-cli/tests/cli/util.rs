@@ -1,6 +1,5 @@
 //! Test harness: a private HOME / XDG tree per test, the real
 //! `session-vault` and `sv-daemon` binaries, a real socket and vault file.
-#![allow(dead_code)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -94,14 +93,35 @@ impl TestEnv {
     }
 
     /// A test environment pinned to the passphrase backend, for tests of
-    /// passphrase behaviour (locked at start, wrong passphrase) that mean
-    /// nothing under SV_TEST_BACKEND=secret-service or tpm2.
+    /// passphrase behaviour (locked at start, wrong passphrase) or that must
+    /// not depend on a service only the test runner's user can reach; they
+    /// mean nothing under SV_TEST_BACKEND=secret-service or tpm2.
     pub fn passphrase() -> TestEnv {
+        TestEnv::with_backend("passphrase")
+    }
+
+    /// A test environment whose daemon uses `backend`, whatever
+    /// SV_TEST_BACKEND says.
+    pub fn with_backend(backend: &str) -> TestEnv {
         let mut env = TestEnv::new();
-        env.extra_env.retain(|(k, _)| k != "SESSION_VAULT_BACKEND");
-        env.extra_env
-            .push(("SESSION_VAULT_BACKEND".to_owned(), "passphrase".to_owned()));
+        env.set_backend(backend);
         env
+    }
+
+    /// Sets SESSION_VAULT_BACKEND for every later command.
+    pub fn set_backend(&mut self, backend: &str) {
+        self.extra_env.retain(|(k, _)| k != "SESSION_VAULT_BACKEND");
+        self.extra_env
+            .push(("SESSION_VAULT_BACKEND".to_owned(), backend.to_owned()));
+    }
+
+    /// Writes the user's `config.toml` (creating the data directory, as the
+    /// daemon would, private to the user).
+    pub fn write_config(&self, text: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(self.data_dir()).unwrap();
+        std::fs::set_permissions(self.data_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::write(self.data_dir().join("config.toml"), text).unwrap();
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -214,6 +234,18 @@ impl Drop for TestEnv {
             TestEnv::wait_gone(pid);
         }
     }
+}
+
+/// For the tests that act as another user (ignored, so that they show as
+/// such; `scripts/test.sh` runs them as root): fails, never skips, when not
+/// root.
+pub fn need_root() {
+    // SAFETY: geteuid cannot fail.
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "this test acts as another user and needs root: run scripts/test.sh as root"
+    );
 }
 
 pub fn run_cmd(mut cmd: Command, stdin: Option<&str>) -> Run {

@@ -2,8 +2,7 @@
 //! no core dumps (RLIMIT_CORE 0), not dumpable; readiness reported to
 //! systemd (`sd_notify`); the service files accepted by `systemd-analyze
 //! verify` and `plistlib`.
-mod common;
-use common::*;
+use crate::util::*;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -25,15 +24,6 @@ fn status_field(status: &str, name: &str) -> String {
 
 fn status_json(env: &TestEnv) -> serde_json::Value {
     serde_json::from_str(&env.run(&["daemon", "status", "--json"], None).ok().stdout).unwrap()
-}
-
-/// This test is about the passphrase backend's behaviour (or must not
-/// depend on a service only the test runner's user can reach): pin it.
-fn passphrase_env() -> TestEnv {
-    let mut env = TestEnv::new();
-    env.extra_env
-        .push(("SESSION_VAULT_BACKEND".into(), "passphrase".into()));
-    env
 }
 
 #[test]
@@ -115,7 +105,7 @@ fn chown_tree(p: &Path, uid: u32, gid: u32) {
 /// check can tell the difference. As root the daemon is run as `nobody`.
 #[test]
 fn daemon_is_not_dumpable_seen_from_outside() {
-    let env = passphrase_env();
+    let env = TestEnv::passphrase();
     // SAFETY: geteuid cannot fail.
     let as_root = unsafe { libc::geteuid() } == 0;
     let user = if as_root {
@@ -377,17 +367,10 @@ fn sigterm_under_the_cli_start_leaves_no_socket() {
 /// systemd), UMask=0077 and LimitCORE=0. The daemon must serve as usual.
 /// Mount namespaces need root.
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root (CI is)"]
 fn daemon_serves_under_the_units_main_restrictions() {
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs as root: this test must not be skipped there"
-        );
-        eprintln!("skipped: building the sandbox (mount namespace) needs root");
-        return;
-    }
-    let env = passphrase_env();
+    need_root();
+    let env = TestEnv::passphrase();
     std::fs::create_dir_all(env.data_dir()).unwrap();
     let log = std::fs::File::create(env.dir.path().join("sandboxed.log")).unwrap();
     let script = r#"set -e

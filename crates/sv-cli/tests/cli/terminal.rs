@@ -1,7 +1,6 @@
 //! Interactive use on a real terminal (tmux): hidden input, the first
 //! unlock asking twice, `add` prompting with the variable's name.
-mod common;
-use common::*;
+use crate::util::*;
 use std::process::Command;
 use std::time::{Duration, Instant};
 

@@ -2,11 +2,10 @@
 //! block is the user's config, every `session-vault exec` line runs (with a
 //! probe in place of the agent), and every `.mcp.json` server starts as its
 //! `command` and `args` say (with the probe in place of `npx`).
-mod common;
-use common::*;
+use crate::util::*;
 use std::collections::BTreeMap;
 
-const DOC: &str = include_str!("../../../docs/agents.md");
+const DOC: &str = include_str!("../../../../docs/agents.md");
 
 /// The fenced blocks of the page: (language, text).
 fn blocks() -> Vec<(String, String)> {
@@ -79,8 +78,7 @@ fn every_recipe_of_the_agents_page_works() {
     let tools = tool_vars(config);
 
     let env = TestEnv::new();
-    std::fs::create_dir_all(env.data_dir()).unwrap();
-    std::fs::write(env.data_dir().join("config.toml"), config).unwrap();
+    env.write_config(config);
     let app = env.mkdir("src/app");
     env.start_unlocked();
     for (tool, vars) in &tools {

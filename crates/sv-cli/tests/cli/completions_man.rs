@@ -1,8 +1,7 @@
 //! `init` output checked by the shells' own parsers and shellcheck,
 //! completions for every shell, the man page, and the PowerShell hook (no
 //! PowerShell runtime here: its text is checked instead).
-mod common;
-use common::*;
+use crate::util::*;
 use std::process::Command;
 
 fn stdin_check(program: &str, args: &[&str], script: &str) -> (bool, String) {
@@ -208,12 +207,7 @@ fn powershell_hook_and_output_checked_as_text() {
 #[test]
 fn env_unset_needs_no_daemon_and_knows_user_tools() {
     let env = TestEnv::new();
-    std::fs::create_dir_all(env.data_dir()).unwrap();
-    std::fs::write(
-        env.data_dir().join("config.toml"),
-        "[tools.groq]\nvars = [\"GROQ_API_KEY\"]\n",
-    )
-    .unwrap();
+    env.write_config("[tools.groq]\nvars = [\"GROQ_API_KEY\"]\n");
     let mut cmd = env.command(&[
         "env", "--tool", "claude", "--tool", "groq", "--unset", "--format", "fish",
     ]);

@@ -2,8 +2,7 @@
 //! and a wrong passphrase, no line holds a secret or a passphrase; under
 //! systemd (JOURNAL_STREAM naming stderr) lines carry the journal's `<N>`
 //! priority prefix instead of a timestamp.
-mod common;
-use common::*;
+use crate::util::*;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -11,18 +10,9 @@ const SECRET: &str = "sk-ant-api03-LOGTEST-zz9-plural-z-alpha-0123456789";
 const SECRET2: &str = "AIzaSyLOGTEST-gemini-key-never-logged-42";
 const WRONG: &str = "this is the wrong passphrase, friend";
 
-/// This test is about the passphrase backend's behaviour (or must not
-/// depend on a service only the test runner's user can reach): pin it.
-fn passphrase_env() -> TestEnv {
-    let mut env = TestEnv::new();
-    env.extra_env
-        .push(("SESSION_VAULT_BACKEND".into(), "passphrase".into()));
-    env
-}
-
 #[test]
 fn no_log_line_at_trace_level_holds_a_secret_or_passphrase() {
-    let mut env = passphrase_env();
+    let mut env = TestEnv::passphrase();
     env.extra_env.push(("RUST_LOG".into(), "trace".into()));
     let app = env.mkdir("p/app");
     env.start_unlocked();
@@ -137,7 +127,7 @@ fn run_foreground(
 
 #[test]
 fn journal_format_under_systemd_and_timestamps_otherwise() {
-    let env = passphrase_env();
+    let env = TestEnv::passphrase();
     let log = env.dir.path().join("stderr.log");
     let text = run_foreground(&env, &log, &log, true);
     assert!(text.lines().count() >= 2, "{text}");

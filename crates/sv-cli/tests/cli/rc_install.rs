@@ -1,7 +1,6 @@
 //! `install` / `uninstall` through the real binary: one block however often
 //! it runs, the file's exact bytes back afterwards, mode and links kept.
-mod common;
-use common::*;
+use crate::util::*;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 

@@ -1,6 +1,5 @@
-//! Scope (SPEC §4) and expiry end to end, and shell quoting in real shells.
-mod common;
-use common::*;
+//! Scope (docs/design.md §4) and expiry end to end, and shell quoting in real shells.
+use crate::util::*;
 use std::process::Command;
 use std::time::Duration;
 

@@ -1,8 +1,7 @@
 //! Locking: `lock_after` idle seconds in config.toml lock the vault by
 //! themselves, `session-vault lock` and SIGUSR1 lock at once, `daemon
 //! status` says since when, and `unlock` restores service.
-mod common;
-use common::*;
+use crate::util::*;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -36,20 +35,10 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
-/// This test is about the passphrase backend's behaviour (or must not
-/// depend on a service only the test runner's user can reach): pin it.
-fn passphrase_env() -> TestEnv {
-    let mut env = TestEnv::new();
-    env.extra_env
-        .push(("SESSION_VAULT_BACKEND".into(), "passphrase".into()));
-    env
-}
-
 #[test]
 fn idle_vault_locks_itself_and_unlock_restores_service() {
-    let env = passphrase_env();
-    std::fs::create_dir_all(env.data_dir()).unwrap();
-    std::fs::write(env.data_dir().join("config.toml"), "lock_after = 2\n").unwrap();
+    let env = TestEnv::passphrase();
+    env.write_config("lock_after = 2\n");
     let app = env.mkdir("app");
     let before_unlock = now();
     env.start_unlocked();
@@ -93,7 +82,7 @@ fn idle_vault_locks_itself_and_unlock_restores_service() {
 
 #[test]
 fn lock_command_and_sigusr1_lock_at_once() {
-    let env = passphrase_env();
+    let env = TestEnv::passphrase();
     let app = env.mkdir("app");
     env.start_unlocked();
     env.add("claude", &["--global"], SECRET);

@@ -2,8 +2,7 @@
 //! with the caller's pid, executable and directory (read by the daemon from
 //! the kernel), `log` filters them, retention trims them, and no secret is
 //! ever in them.
-mod common;
-use common::*;
+use crate::util::*;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Stdio;
@@ -166,12 +165,7 @@ fn log_filters_by_tool_outcome_and_age() {
     let env = TestEnv::new();
     let app = env.mkdir("p/app");
     let elsewhere = env.mkdir("q");
-    std::fs::create_dir_all(env.data_dir()).unwrap();
-    std::fs::write(
-        env.data_dir().join("config.toml"),
-        "[tools.openrouter]\nvars = [\"OPENROUTER_API_KEY\"]\n",
-    )
-    .unwrap();
+    env.write_config("[tools.openrouter]\nvars = [\"OPENROUTER_API_KEY\"]\n");
     env.start_unlocked();
     env.add("claude", &["--project", app.to_str().unwrap()], SECRET);
     env.add("openrouter", &["--global"], "sk-or-v1-filtered");
@@ -248,12 +242,7 @@ fn log_filters_by_tool_outcome_and_age() {
 #[test]
 fn retention_keeps_the_newest_rows() {
     let env = TestEnv::new();
-    std::fs::create_dir_all(env.data_dir()).unwrap();
-    std::fs::write(
-        env.data_dir().join("config.toml"),
-        "[audit]\nmax_rows = 3\nmax_age_days = 30\n",
-    )
-    .unwrap();
+    env.write_config("[audit]\nmax_rows = 3\nmax_age_days = 30\n");
     env.start_unlocked();
     let app = env.mkdir("app");
     env.add("claude", &["--global"], SECRET);
@@ -271,11 +260,7 @@ fn retention_keeps_the_newest_rows() {
 
     // A bad [audit] table stops the daemon from starting, with the reason.
     env.run(&["daemon", "stop"], None).ok();
-    std::fs::write(
-        env.data_dir().join("config.toml"),
-        "[audit]\nmax_rows = 0\n",
-    )
-    .unwrap();
+    env.write_config("[audit]\nmax_rows = 0\n");
     let r = env.run(&["daemon", "start"], None).code(4);
     assert!(
         r.stderr.contains("max_rows must be at least 1"),
@@ -287,16 +272,9 @@ fn retention_keeps_the_newest_rows() {
 /// A peer running as another user is refused and recorded, even when the
 /// socket's permissions would let it in. Switching users needs root.
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root (CI is)"]
 fn other_users_are_refused_and_recorded() {
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs as root: this test must not be skipped there"
-        );
-        eprintln!("skipped: acting as another user needs root");
-        return;
-    }
+    need_root();
     use std::os::unix::fs::PermissionsExt;
     let env = TestEnv::new();
     env.start_unlocked();

@@ -2,8 +2,7 @@
 //! `sv_load` sets exactly the stored value and runs nothing in it,
 //! `sv_unload` clears it, a tool with nothing here fails clearly; and the
 //! `install` block, once added, gives every new shell `sv_load`.
-mod common;
-use common::*;
+use crate::util::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
