@@ -318,6 +318,8 @@ fn symlinked_profiles_are_rewritten_in_place_of_their_target() {
     assert!(!std::fs::read_to_string(dots.join("fish.conf"))
         .unwrap()
         .contains(&a));
+    // No backup inside the dotfiles repository the link points into.
+    assert_eq!(std::fs::read_dir(&dots).unwrap().count(), 1);
 }
 
 #[test]
