@@ -257,6 +257,9 @@ pub fn format_utc(t: i64) -> String {
     )
 }
 
+/// Days since 1970-01-01 to (year, month, day); see `sv_fs::time`.
+pub use sv_fs::time::civil_from_days;
+
 #[cfg(test)]
 mod tests {
     use super::*;

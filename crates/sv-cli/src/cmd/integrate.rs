@@ -12,39 +12,17 @@
 //! byte from the backup when nothing else changed since, otherwise by
 //! restoring only the `apiKeyHelper` key.
 
+use crate::cli::{Agent, IntegrateArgs};
+use crate::config::project_dir;
 use crate::error::{CliError, Result};
 use crate::rcfile;
-use clap::{ArgGroup, Args, ValueEnum};
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
-/// The command Claude Code runs (through /bin/sh) to obtain its key.
-pub use sv_core::tools::CLAUDE_HELPER;
+// The command Claude Code runs (through /bin/sh) to obtain its key.
+use sv_core::tools::CLAUDE_HELPER;
+
 const KEY: &str = "apiKeyHelper";
-
-/// An agent whose settings `integrate` knows.
-#[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum Agent {
-    /// Claude Code: sets `apiKeyHelper`.
-    Claude,
-}
-
-#[derive(Args, Debug)]
-#[command(group(ArgGroup::new("where").args(["project", "user"])))]
-pub struct IntegrateArgs {
-    #[arg(value_enum)]
-    pub agent: Agent,
-    /// Edit DIR/.claude/settings.local.json (default: the current directory's).
-    #[arg(long, value_name = "DIR")]
-    pub project: Option<PathBuf>,
-    /// Edit your user settings: ~/.claude/settings.json (or
-    /// $CLAUDE_CONFIG_DIR/settings.json).
-    #[arg(long)]
-    pub user: bool,
-    /// Put the setting back as it was before `integrate`.
-    #[arg(long)]
-    pub undo: bool,
-}
 
 /// The settings file `a` names.
 fn settings_path(a: &IntegrateArgs) -> Result<PathBuf> {
@@ -72,18 +50,7 @@ fn settings_path(a: &IntegrateArgs) -> Result<PathBuf> {
             ))
         })?,
     };
-    let dir = std::fs::canonicalize(&dir).map_err(|e| {
-        CliError::Usage(format!(
-            "the project directory {} cannot be used ({e}); give an existing directory",
-            dir.display()
-        ))
-    })?;
-    if !dir.is_dir() {
-        return Err(CliError::Usage(format!(
-            "{} is not a directory; give the project's directory",
-            dir.display()
-        )));
-    }
+    let dir = project_dir(&dir)?;
     Ok(dir.join(".claude/settings.local.json"))
 }
 
@@ -136,7 +103,7 @@ fn write(
 }
 
 /// `session-vault integrate AGENT [--project DIR | --user] [--undo]`.
-pub fn integrate(a: IntegrateArgs) -> Result<u8> {
+pub fn run(a: IntegrateArgs) -> Result {
     let Agent::Claude = a.agent;
     let shown = settings_path(&a)?;
     let target = rcfile::resolve_target(&shown).map_err(|e| {
@@ -177,7 +144,7 @@ pub fn integrate(a: IntegrateArgs) -> Result<u8> {
             "Claude Code already asks session-vault for its key in {}; nothing changed.",
             shown.display()
         );
-        return Ok(0);
+        return Ok(());
     }
     // The backup first: if it cannot be written, the settings are not touched.
     let stamp = sv_fs::time::utc_stamp(sv_fs::time::now_unix());
@@ -215,13 +182,13 @@ pub fn integrate(a: IntegrateArgs) -> Result<u8> {
             backup.display()
         );
     }
-    Ok(0)
+    Ok(())
 }
 
-fn undo(shown: &Path, target: &Path, current: Option<Vec<u8>>) -> Result<u8> {
+fn undo(shown: &Path, target: &Path, current: Option<Vec<u8>>) -> Result {
     let Some(current) = current else {
         println!("{} does not exist; nothing to undo.", shown.display());
-        return Ok(0);
+        return Ok(());
     };
     let mut settings = parse_settings(shown, &current)?;
     if settings.get(KEY).and_then(Value::as_str) != Some(CLAUDE_HELPER) {
@@ -229,7 +196,7 @@ fn undo(shown: &Path, target: &Path, current: Option<Vec<u8>>) -> Result<u8> {
             "apiKeyHelper in {} is not session-vault's; nothing to undo.",
             shown.display()
         );
-        return Ok(0);
+        return Ok(());
     }
     let found = sv_fs::Backups::latest(&backup_dir()?, target, BACKUP_BY);
     let backup = match &found {
@@ -286,7 +253,7 @@ fn undo(shown: &Path, target: &Path, current: Option<Vec<u8>>) -> Result<u8> {
         "Removed session-vault's apiKeyHelper from {}.",
         shown.display()
     );
-    Ok(0)
+    Ok(())
 }
 
 #[cfg(test)]
