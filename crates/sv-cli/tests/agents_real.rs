@@ -127,6 +127,15 @@ fn check_direct(agent: Agent, r: &DirectRun, min_processes_with_key: usize) {
         agent.tool()
     );
     assert!(!exposure.is_none());
+    eprintln!(
+        "{}: {} processes seen, {} samples ({} while held); key found in {:?} and files {:?}",
+        agent.tool(),
+        out.tree.processes.len(),
+        out.tree.samples,
+        out.tree.samples_while_holding,
+        exposure.processes,
+        exposure.files
+    );
 }
 
 #[test]

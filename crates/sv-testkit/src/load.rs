@@ -141,17 +141,21 @@ pub async fn requests_per_second(
         tasks.push(tokio::spawn(async move {
             let (mut lat, mut errors) = (Vec::new(), 0u64);
             loop {
-                let t0 = Instant::now();
-                if t0 >= end {
+                if Instant::now() >= end {
                     break;
                 }
-                let ok = match send.send_request(target.request(&target.path, &body)).await {
-                    Ok(resp) => {
-                        let status = resp.status();
-                        resp.into_body().collect().await.is_ok() && status.is_success()
-                    }
-                    Err(_) => false,
-                };
+                // A keep-alive connection takes the next request once the
+                // last response is fully read.
+                let ready = send.ready().await.is_ok();
+                let t0 = Instant::now();
+                let ok = ready
+                    && match send.send_request(target.request(&target.path, &body)).await {
+                        Ok(resp) => {
+                            let status = resp.status();
+                            resp.into_body().collect().await.is_ok() && status.is_success()
+                        }
+                        Err(_) => false,
+                    };
                 if !ok {
                     errors += 1;
                     // The connection may be gone: open another.
@@ -199,6 +203,7 @@ pub async fn stream_delays(
     let mut send = target.connect().await?;
     let (mut first, mut delays, mut received) = (Vec::new(), Vec::new(), 0u64);
     for _ in 0..streams {
+        send.ready().await.map_err(std::io::Error::other)?;
         let t0 = Instant::now();
         let resp = send
             .send_request(target.request(&path, &body))

@@ -256,6 +256,14 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
             || path == "/v1/responses"
             || path.ends_with(":generateContent")
             || path.ends_with(":streamGenerateContent"));
+    if is_model_request && key.as_deref().unwrap_or("").is_empty() {
+        // As the providers do: a model call without a key is refused.
+        return json_reply(
+            StatusCode::UNAUTHORIZED,
+            &json!({"type": "error", "error": {"type": "authentication_error",
+                "message": "the mock received no key (x-api-key, Authorization: Bearer, x-goog-api-key or ?key=)"}}),
+        );
+    }
     if is_model_request && hold_ms > 0 {
         shared.hold(Duration::from_millis(hold_ms)).await;
     }
