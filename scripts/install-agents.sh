@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs the pinned versions of the real agents that the agent tests run
-# (crates/sv-cli/tests/agents_real.rs) into one npm prefix, and prints the
+# (crates/sv-cli/tests/cli/agents_real.rs) into one npm prefix, and prints the
 # prefix's bin directory. Bump a version here only after running the agent
 # tests with it and updating "Verified agent versions" in docs/agents.md.
 #
 #   scripts/install-agents.sh [PREFIX]      default: $SV_AGENTS_PREFIX or /opt/sv-agents
 #
-# Then: SV_AGENTS_BIN=PREFIX/node_modules/.bin cargo test -p sv-cli --test agents_real -- --ignored
+# Then: SV_AGENTS_BIN=PREFIX/node_modules/.bin cargo test -p sv-cli --test cli -- --ignored agents_real::
 # Needs node >= 20 and npm (Debian: apt-get install nodejs npm).
 set -euo pipefail
 

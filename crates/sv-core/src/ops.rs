@@ -112,7 +112,7 @@ pub struct LogResult {
     pub entries: Vec<AuditEntry>,
 }
 
-/// The process hygiene the daemon observes in itself (SPEC §7).
+/// The process hygiene the daemon observes in itself (docs/design.md §7).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Hygiene {
     /// `prctl(PR_GET_DUMPABLE)`; `None` where the platform has no such flag.

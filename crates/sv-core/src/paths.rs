@@ -1,4 +1,4 @@
-//! Where session-vault keeps its files (SPEC §5, §7), computed from the
+//! Where session-vault keeps its files (docs/design.md §5, §7), computed from the
 //! environment the caller passes in.
 //!
 //! - data (vault.db, config.toml): `$XDG_DATA_HOME/session-vault`, else
@@ -37,7 +37,9 @@ pub const DAEMON_ENV: &[&str] = &[
     "SESSION_VAULT_TCTI",
     "RUST_LOG",
     "TSS2_LOG",
-    // Test-only: abort mid-rekey (crates/sv-cli/tests/backends.rs).
+    // Test-only: abort mid-rekey (the `test-hooks` feature; never in a
+    // release build).
+    #[cfg(feature = "test-hooks")]
     "SESSION_VAULT_TEST_CRASH_AFTER_REKEY_WRAP",
     // Service managers: readiness and journal logging.
     "NOTIFY_SOCKET",
@@ -63,6 +65,7 @@ pub const DAEMON_ENV: &[&str] = &[
     "TMP",
     "SESSION_VAULT_BACKEND",
     "RUST_LOG",
+    #[cfg(feature = "test-hooks")]
     "SESSION_VAULT_TEST_CRASH_AFTER_REKEY_WRAP",
 ];
 
@@ -87,7 +90,7 @@ pub enum PathsError {
     NoUser,
 }
 
-/// The daemon's named pipe on Windows for `user` (SPEC §7). A backslash is
+/// The daemon's named pipe on Windows for `user` (docs/design.md §7). A backslash is
 /// the one character a pipe name cannot hold, so one in the user name (a
 /// `DOMAIN\user` form) becomes `_`.
 pub fn windows_pipe_name(user: &str) -> String {

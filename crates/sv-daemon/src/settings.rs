@@ -1,7 +1,7 @@
 //! The daemon's own keys of `config.toml` (`lock_after`, `[audit]`), read
 //! once at start. The `[tools]` tables are read by `sv_core::ToolTable`.
 
-use crate::server::DaemonError;
+use crate::error::DaemonError;
 use std::io::ErrorKind;
 use sv_core::ops::DaemonConfig;
 use sv_core::paths::VaultPaths;

@@ -6,7 +6,7 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer, ServerName};
 
 /// The CA's certificate (to trust) and the server's chain and key (to serve).
@@ -36,7 +36,6 @@ impl TestCa {
         ];
         let ca_key = KeyPair::generate().map_err(rcgen_err)?;
         let ca_cert = ca_params.self_signed(&ca_key).map_err(rcgen_err)?;
-        let issuer = Issuer::new(ca_params, ca_key);
 
         let mut params =
             CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
@@ -50,7 +49,9 @@ impl TestCa {
         ];
         params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
         let key = KeyPair::generate().map_err(rcgen_err)?;
-        let cert = params.signed_by(&key, &issuer).map_err(rcgen_err)?;
+        let cert = params
+            .signed_by(&key, &ca_cert, &ca_key)
+            .map_err(rcgen_err)?;
         Ok(TestCa {
             ca_pem: ca_cert.pem(),
             server_chain: vec![cert.der().clone(), ca_cert.der().clone()],
