@@ -76,7 +76,7 @@ impl Agent {
     }
 
     /// The key a recorded request carried in this agent's auth place.
-    pub fn key_sent<'r>(self, request: &'r Recorded) -> Option<&'r str> {
+    pub fn key_sent(self, request: &Recorded) -> Option<&str> {
         let value = request.header(self.auth_header())?;
         match self {
             Agent::Codex => value.strip_prefix("Bearer "),
@@ -447,8 +447,9 @@ fn exited_unreaped(pid: i32) -> bool {
             libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
         )
     };
-    // SAFETY: si_pid is set by waitid when a child changed state.
-    r == 0 && unsafe { info.si_pid() } == pid || r != 0
+    // An error (no such child) counts as exited. SAFETY: si_pid is set by
+    // waitid when a child changed state, and stays 0 otherwise.
+    r != 0 || unsafe { info.si_pid() } == pid
 }
 
 /// Parent and process group of every process, from `/proc/PID/stat`.
