@@ -303,7 +303,11 @@ mod tests {
         };
         let c = backend_check(&DaemonState::Running(st.clone()));
         assert_eq!(c.status, Status::Ok);
-        assert!(c.summary.contains("tpm2 skipped: not built"), "{}", c.summary);
+        assert!(
+            c.summary.contains("tpm2 skipped: not built"),
+            "{}",
+            c.summary
+        );
         assert!(c.fix.is_none());
         assert_eq!(c.notes.len(), 1);
         assert!(!c.notes[0].contains("rekey"), "{:?}", c.notes);
@@ -363,8 +367,14 @@ mod tests {
             ..st
         };
         let fix = backend_check(&DaemonState::Running(both)).fix.unwrap();
-        assert!(fix.starts_with("`session-vault rekey --backend tpm2`"), "{fix}");
-        assert!(fix.contains("tpm2 and secret-service are reachable"), "{fix}");
+        assert!(
+            fix.starts_with("`session-vault rekey --backend tpm2`"),
+            "{fix}"
+        );
+        assert!(
+            fix.contains("tpm2 and secret-service are reachable"),
+            "{fix}"
+        );
     }
 
     #[test]

@@ -797,12 +797,8 @@ fn a_passphrase_vault_without_hardware_passes_and_suggests_only_what_works() {
         .retain(|(k, _)| k != "DBUS_SESSION_BUS_ADDRESS" && k != "SESSION_VAULT_TCTI");
     env.start_unlocked();
     let proj = env.mkdir("proj");
-    let status: serde_json::Value = serde_json::from_str(
-        &env.run(&["daemon", "status", "--json"], None)
-            .ok()
-            .stdout,
-    )
-    .unwrap();
+    let status: serde_json::Value =
+        serde_json::from_str(&env.run(&["daemon", "status", "--json"], None).ok().stdout).unwrap();
     let reachable: Vec<&str> = status["backends"]
         .as_array()
         .unwrap()
@@ -814,9 +810,15 @@ fn a_passphrase_vault_without_hardware_passes_and_suggests_only_what_works() {
     let o = &r.stdout;
     assert!(o.contains("Key backend: passphrase: software only"), "{o}");
     if reachable.is_empty() {
-        assert_eq!(r.code, 0, "doctor must pass on a clean headless setup:\n{o}");
+        assert_eq!(
+            r.code, 0,
+            "doctor must pass on a clean headless setup:\n{o}"
+        );
         assert!(o.contains(" 2. OK    Key backend"), "{o}");
-        assert!(o.contains("note: no hardware-backed store is reachable here"), "{o}");
+        assert!(
+            o.contains("note: no hardware-backed store is reachable here"),
+            "{o}"
+        );
         assert!(!o.contains("rekey"), "{o}");
     } else {
         // This machine has a TPM device after all: the WARN's fix may only
@@ -840,7 +842,11 @@ fn a_passphrase_vault_without_hardware_passes_and_suggests_only_what_works() {
         .filter(|b| b["available"] == false)
     {
         let name = unreachable["name"].as_str().unwrap();
-        let named = if name == "libsecret" { "secret-service" } else { name };
+        let named = if name == "libsecret" {
+            "secret-service"
+        } else {
+            name
+        };
         assert!(!o.contains(&format!("rekey --backend {named}")), "{o}");
     }
 }

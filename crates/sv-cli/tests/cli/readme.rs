@@ -54,7 +54,9 @@ fn first_block() -> Vec<String> {
 
 /// The commands of the Quick start section's `sh` blocks, in order.
 fn quick_start() -> Vec<String> {
-    let start = README.find("\n## Quick start\n").expect("a Quick start section");
+    let start = README
+        .find("\n## Quick start\n")
+        .expect("a Quick start section");
     let rest = &README[start + 1..];
     let end = rest[3..].find("\n## ").map_or(rest.len(), |i| i + 3);
     blocks(&rest[..end])
@@ -69,8 +71,12 @@ fn quick_start() -> Vec<String> {
 fn newcomer() -> TestEnv {
     let mut env = TestEnv::new();
     env.extra_env.retain(|(k, _)| {
-        !["SESSION_VAULT_BACKEND", "DBUS_SESSION_BUS_ADDRESS", "SESSION_VAULT_TCTI"]
-            .contains(&k.as_str())
+        ![
+            "SESSION_VAULT_BACKEND",
+            "DBUS_SESSION_BUS_ADDRESS",
+            "SESSION_VAULT_TCTI",
+        ]
+        .contains(&k.as_str())
     });
     std::fs::create_dir_all(env.home.join("src/app")).unwrap();
     env
@@ -80,11 +86,9 @@ fn newcomer() -> TestEnv {
 /// checkout, with the built binaries and `probe_dir` first on PATH.
 fn run_script(env: &TestEnv, script: &str, probe_dir: &Path) -> Run {
     let bin_dir = sv_bin().parent().unwrap().to_owned();
-    let path = std::env::join_paths(
-        [bin_dir, probe_dir.to_owned()]
-            .into_iter()
-            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
-    )
+    let path = std::env::join_paths([bin_dir, probe_dir.to_owned()].into_iter().chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))
     .unwrap();
     let mut cmd = Command::new("bash");
     cmd.args(["-euc", script]);
@@ -146,7 +150,11 @@ fn the_quick_start_runs_as_written() {
         .map(|l| format!("{l}\n"))
         .collect();
     let r = run_script(&env, &script, &probe_dir);
-    assert_eq!(r.code, 0, "{script}\nstderr: {}\nstdout: {}", r.stderr, r.stdout);
+    assert_eq!(
+        r.code, 0,
+        "{script}\nstderr: {}\nstdout: {}",
+        r.stderr, r.stdout
+    );
 
     let runs = std::fs::read_to_string(&record).expect("the agent ran");
     let runs: Vec<&str> = runs.lines().collect();
@@ -157,7 +165,10 @@ fn the_quick_start_runs_as_written() {
         assert_eq!(Path::new(cwd), app, "{line}");
         if line.contains("--proxy") {
             // docs/design.md §10: the agent holds a stand-in, never the key.
-            assert!(!key.is_empty() && key != KEY, "{line}: the key reached the agent");
+            assert!(
+                !key.is_empty() && key != KEY,
+                "{line}: the key reached the agent"
+            );
         } else {
             assert_eq!(key, KEY, "{line}");
         }
@@ -181,8 +192,14 @@ fn the_first_block_stores_the_key_for_the_users_project_and_ci_runs_it() {
         assert!(out.status.success());
         assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{want}\n"));
     }
-    assert!(CI_RUN.contains("scripts/readme-command.sh 2"), "CI runs the README's test command");
-    assert!(CI_RUN.contains("scripts/readme-install.sh"), "CI runs the README's install line");
+    assert!(
+        CI_RUN.contains("scripts/readme-command.sh 2"),
+        "CI runs the README's test command"
+    );
+    assert!(
+        CI_RUN.contains("scripts/readme-install.sh"),
+        "CI runs the README's install line"
+    );
 
     let rest = install
         .strip_prefix("scripts/install.sh && ")
@@ -218,5 +235,7 @@ fn the_apt_line_is_the_list_ci_installs_and_nothing_else() {
         .collect();
     assert_eq!(pkgs, want, "README.md and scripts/apt-packages.txt differ");
     assert!(!README.contains("apt-get upgrade") && !README.contains("dist-upgrade"));
-    assert!(CI_RUN.contains("--no-install-recommends") && CI_RUN.contains("scripts/apt-packages.txt"));
+    assert!(
+        CI_RUN.contains("--no-install-recommends") && CI_RUN.contains("scripts/apt-packages.txt")
+    );
 }
