@@ -596,7 +596,7 @@ async fn bind(
 fn record_port(file: &Path, port: u16) -> std::io::Result<()> {
     use std::io::Write;
     let tmp = file.with_extension("port.tmp");
-    let mut f = crate::platform::private_file_options()
+    let mut f = sv_fs::private::file_options()
         .write(true)
         .create(true)
         .truncate(true)
@@ -624,7 +624,7 @@ async fn audit_writer(
                 .map(|r| {
                     let caller = callers
                         .get(&r.peer)
-                        .or_else(|| caller_of(r.peer, proxy, &[]));
+                        .or_else(|| caller_of(r.peer, proxy, &vault.proxy.table.pinned_pids()));
                     record_of(r, caller)
                 })
                 .collect::<Vec<_>>()

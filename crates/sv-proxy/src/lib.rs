@@ -55,17 +55,16 @@
 //! # }
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod body;
 mod port;
 mod reply;
 mod scrub;
 mod server;
 mod standin;
-#[cfg(feature = "testing")]
-pub mod testing;
 mod upstream;
 
-pub use body::{ProxyBody, RequestBody};
 pub use port::{
     builtin_route, tool_base_url, AuditRecord, AuthPlace, BuiltinRoute, Grant, Outcome, Refusal,
     StandIns, UnknownAuthPlace, BUILTIN_ROUTES,

@@ -13,11 +13,11 @@ use crate::error::{CliError, Result};
 use sv_core::paths::VaultPaths;
 use sv_core::protocol::{self as p, method};
 
-pub fn run(paths: &VaultPaths, a: ExecArgs) -> Result<u8> {
-    let table = crate::commands::tools(paths)?;
+pub fn run(paths: &VaultPaths, a: ExecArgs) -> Result {
+    let table = crate::config::tool_table(paths)?;
     let mut allowed: Vec<String> = Vec::new();
     for t in &a.tool {
-        allowed.extend(crate::commands::tool_vars(&table, t)?);
+        allowed.extend(crate::config::tool_vars(&table, t)?);
         if let Some(var) = table.proxy(t).and_then(|c| c.base_url_var.clone()) {
             allowed.push(var);
         }
