@@ -2,7 +2,7 @@
 //! Windows: [`crate::platform`]), and the on-demand start of the daemon (as
 //! gpg-agent is started by gpg).
 
-use crate::error::{CliError, Result};
+use crate::error::{CliError, ConnectError, Result};
 use crate::platform;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -36,16 +36,6 @@ fn read_timeout() -> Duration {
 pub struct Client {
     reader: BufReader<platform::Conn>,
     next_id: u64,
-}
-
-/// Why a connection failed.
-pub enum ConnectError {
-    /// Nothing listens (no socket, or a stale one).
-    NotRunning,
-    /// The directory or the listener belongs to someone else: talking to it
-    /// could hand them a key or a passphrase.
-    Untrusted(String),
-    Other(std::io::Error),
 }
 
 impl Client {
@@ -234,14 +224,14 @@ pub fn exec_daemon_foreground(backend: Option<&str>) -> CliError {
 
 /// Starts the daemon detached and waits until its socket answers.
 pub fn start_daemon(paths: &VaultPaths, backend: Option<&str>) -> Result<()> {
-    platform::create_dir_all_mode(&paths.data_dir, 0o700).map_err(|e| {
+    sv_fs::private::create_dir_all(&paths.data_dir).map_err(|e| {
         CliError::Failed(format!("cannot create {}: {e}", paths.data_dir.display()))
     })?;
     let log_path = paths.data_dir.join("sv-daemon.log");
     if std::fs::metadata(&log_path).is_ok_and(|m| m.len() > 1024 * 1024) {
         let _ = std::fs::remove_file(&log_path);
     }
-    let log = platform::private_file_options()
+    let log = sv_fs::private::file_options()
         .create(true)
         .append(true)
         .open(&log_path)

@@ -10,13 +10,11 @@ use crate::platform::{self, peer_of, CwdProbe, Stream};
 use crate::rpc::Dispatched;
 use crate::vault::Vault;
 use std::fs;
-use std::io::ErrorKind;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use sv_core::paths::VaultPaths;
 use sv_core::protocol::{self as p, code, RpcError};
-use sv_core::ToolTable;
 use sv_store::Store;
 use tokio::io::AsyncWriteExt;
 use tokio::task::JoinSet;
@@ -38,18 +36,8 @@ pub struct RunOptions {
     pub verbose: bool,
 }
 
-fn load_tools(paths: &VaultPaths) -> Result<ToolTable, DaemonError> {
-    let path = paths.config_file();
-    match fs::read_to_string(&path) {
-        Ok(text) => ToolTable::with_config(&text)
-            .map_err(|e| DaemonError::Setup(format!("{}: {e}", path.display()))),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(ToolTable::builtin()),
-        Err(e) => Err(setup("read", &path)(e)),
-    }
-}
-
 fn take_lock(path: &Path) -> Result<fs::File, DaemonError> {
-    let file = platform::private_file_options()
+    let file = sv_fs::private::file_options()
         .read(true)
         .write(true)
         .create(true)
@@ -73,14 +61,13 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let uid = hygiene::uid();
     let paths = VaultPaths::resolve(|k| std::env::var_os(k), uid)
         .map_err(|e| DaemonError::Setup(e.to_string()))?;
-    let tools = load_tools(&paths)?;
-    let daemon_config = crate::settings::load(&paths)?;
+    let (tools, daemon_config) = crate::settings::load(&paths)?;
     platform::prepare_runtime_dir(&paths, uid)?;
 
     // One daemon per user: a lock beside the socket, and one beside the
     // vault (two shells with different XDG_RUNTIME_DIR share one vault).
     let lock = take_lock(&paths.lock_file())?;
-    platform::create_private_dir_all(&paths.data_dir).map_err(setup("create", &paths.data_dir))?;
+    sv_fs::private::create_dir_all(&paths.data_dir).map_err(setup("create", &paths.data_dir))?;
     let vault_lock = take_lock(&paths.data_dir.join("daemon.lock"))?;
 
     let store = Store::open(&paths.vault_db())?;

@@ -104,12 +104,18 @@ impl Vault {
     /// Locks the vault when it has been idle for `lock_after`.
     pub fn lock_if_idle(&self) {
         // Only a passphrase vault locks (a rekey may have changed the backend).
-        if self.idle.due()
-            && self.backend().needs_passphrase()
-            && self.key.read().unwrap_or_else(|p| p.into_inner()).is_some()
+        if !self.idle.due()
+            || !self.backend().needs_passphrase()
+            || self.key.read().unwrap_or_else(|p| p.into_inner()).is_none()
         {
+            return;
+        }
+        let mut key = self.key.write().unwrap_or_else(|p| p.into_inner());
+        // Asked again under the key's lock: an unlock that held it meanwhile
+        // (Argon2 takes a while) restarted the clock, and stays unlocked.
+        if key.is_some() && self.idle.due() {
             info!(lock_after = ?self.idle.after(), "idle: locking the vault");
-            self.lock();
+            self.wipe_key(&mut key);
         }
     }
 
@@ -306,7 +312,11 @@ impl Vault {
 
     /// Wipes the key from memory.
     pub fn lock(&self) {
-        let mut key = self.key.write().unwrap_or_else(|p| p.into_inner());
+        self.wipe_key(&mut self.key.write().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    /// Locks the vault, its key's lock held by the caller.
+    fn wipe_key(&self, key: &mut Option<VaultKey>) {
         self.lookups.clear();
         if key.take().is_some() {
             *self.locked_since.lock().unwrap_or_else(|p| p.into_inner()) = Some(now());

@@ -16,6 +16,13 @@ use crate::util::*;
 mod keyring;
 mod tpm2;
 
+/// The crash-mid-rekey tests need the daemon's test hook, compiled only
+/// with the `test-hooks` feature (never in a release build).
+fn need_test_hooks() {
+    #[cfg(not(feature = "test-hooks"))]
+    panic!("built without the test-hooks feature: test with --all-features");
+}
+
 fn status(env: &TestEnv) -> serde_json::Value {
     let r = env.run(&["daemon", "status", "--json"], None).ok();
     serde_json::from_str(&r.stdout).expect("status json")

@@ -10,8 +10,8 @@ fn daemon_start_status_stop() {
     let r = env.run(&["daemon", "start"], None).ok();
     assert!(r.stdout.contains("Daemon started"), "{}", r.stdout);
     assert!(
-        r.stdout.contains("locked"),
-        "passphrase backend starts locked: {}",
+        r.stdout.contains("No vault exists yet") && r.stdout.contains("session-vault unlock"),
+        "a new passphrase vault waits for its first unlock: {}",
         r.stdout
     );
     let r = env.run(&["daemon", "start"], None).ok();
@@ -21,8 +21,8 @@ fn daemon_start_status_stop() {
         "Version:",
         "Uptime:",
         "Sessions stored:  0",
-        "Hardware backend: passphrase",
-        "Locked:           yes",
+        "Key protection:   passphrase (software)",
+        "Locked:           no vault yet (`session-vault unlock` creates it)",
     ] {
         assert!(st.contains(field), "missing {field} in {st}");
     }
@@ -42,6 +42,123 @@ fn daemon_start_status_stop() {
     env.run(&["daemon", "status"], None).code(4);
     let r = env.run(&["daemon", "stop"], None).ok();
     assert!(r.stdout.contains("not running"));
+}
+
+#[test]
+fn before_any_vault_exists_the_commands_say_how_to_create_it() {
+    let env = TestEnv::passphrase();
+    let app = env.mkdir("app");
+    let r = env.get_in(&app, "claude").code(4);
+    assert!(
+        r.stderr.contains("no vault exists yet") && r.stderr.contains("`session-vault unlock`"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("locked"), "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    let r = env
+        .run(&["add", "--tool", "claude", "--global"], Some("sk-1\n"))
+        .code(4);
+    assert!(r.stderr.contains("no vault exists yet"), "{}", r.stderr);
+    let st = env.run(&["daemon", "status"], None).ok().stdout;
+    assert!(st.contains("no vault yet"), "{st}");
+    assert!(!st.contains("Hardware"), "{st}");
+    // Once created and locked again, `locked` is the word.
+    env.run(&["unlock"], Some(&format!("{PASS}\n"))).ok();
+    env.run(&["lock"], None).ok();
+    let r = env.get_in(&app, "claude").code(4);
+    assert!(r.stderr.contains("locked"), "{}", r.stderr);
+    let st = env.run(&["daemon", "status"], None).ok().stdout;
+    assert!(st.contains("Locked:           yes"), "{st}");
+}
+
+#[test]
+fn unlock_reads_one_line_and_leaves_the_next_to_add() {
+    let env = TestEnv::passphrase();
+    let app = env.mkdir("app");
+    // As a user would pipe it: one line for unlock, one for add.
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        r#""$SV" unlock && "$SV" add --tool claude --project "$APP""#,
+    ]);
+    env.apply_env(&mut cmd);
+    cmd.env("SV", sv_bin()).env("APP", &app).current_dir(&app);
+    let r = run_cmd(cmd, Some(&format!("{PASS}\nsk-ant-piped\n"))).ok();
+    assert!(r.stdout.contains("Stored session"), "{}", r.stdout);
+    assert_eq!(env.get_in(&app, "claude").ok().stdout, "sk-ant-piped\n");
+    // The passphrase was the first line alone: a restart opens with it.
+    let pid = env.daemon_pid().unwrap();
+    env.run(&["daemon", "stop"], None).ok();
+    TestEnv::wait_gone(pid);
+    env.run(&["unlock"], Some(&format!("{PASS}\n"))).ok();
+}
+
+#[test]
+fn usage_errors_start_with_one_sentence_that_says_what_to_do() {
+    let env = TestEnv::new();
+    for (args, help) in [
+        (
+            &["install", "bash", "--shell", "zsh"][..],
+            "session-vault install --help",
+        ),
+        (&["init", "tcsh"][..], "session-vault init --help"),
+        (&["add", "--tool", "claude"][..], "session-vault add --help"),
+        (
+            &["rekey", "--backend", "libsecret"][..],
+            "session-vault rekey --help",
+        ),
+        (&["frobnicate"][..], "session-vault --help"),
+        (&["daemon"][..], "session-vault daemon --help"),
+        (&[][..], "session-vault --help"),
+    ] {
+        let r = env.run(args, None).code(2);
+        let mut lines = r.stderr.lines();
+        let first = lines.next().unwrap_or_default();
+        assert!(
+            first.starts_with("session-vault: ") && first.ends_with(&format!("see `{help}`")),
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert!(!first.contains("error:"), "{args:?}: {first}");
+        // clap's usage (or the command list) follows after a blank line.
+        assert_eq!(
+            lines.next().unwrap_or_default(),
+            "",
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
+    }
+    let r = env
+        .run(&["daemon", "start", "--backend", "libsecret"], None)
+        .code(2);
+    assert!(r.stderr.contains("secret-service"), "{}", r.stderr);
+}
+
+#[test]
+fn list_and_log_escape_control_characters_from_outside() {
+    let env = TestEnv::new();
+    env.start_unlocked();
+    // A project whose name clears the screen and retitles the terminal.
+    let evil = env.mkdir("evil\u{1b}[2J\u{1b}]0;pwned\u{7}");
+    env.add("claude", &["--project", evil.to_str().unwrap()], "sk-evil");
+    env.get_in(&evil, "claude").ok();
+    for args in [&["list"][..], &["log"][..]] {
+        let out = env.run(args, None).ok().stdout;
+        assert!(
+            !out.contains('\u{1b}') && !out.contains('\u{7}'),
+            "{args:?} printed raw control characters: {out:?}"
+        );
+        assert!(
+            out.contains("evil\\u{1b}[2J\\u{1b}]0;pwned\\u{7}"),
+            "{args:?}: {out}"
+        );
+    }
+    // JSON keeps the real name (escaped the JSON way).
+    let json = env.run(&["list", "--json"], None).ok().stdout;
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v[0]["scope"], evil.to_str().unwrap());
 }
 
 #[test]

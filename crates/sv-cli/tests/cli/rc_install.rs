@@ -298,3 +298,33 @@ fn the_installed_lines_are_valid_in_their_shells_and_quiet_without_the_binary() 
         );
     }
 }
+
+#[test]
+fn the_shell_may_be_named_positionally_or_with_shell() {
+    let env = TestEnv::new();
+    let rc = env.dir.path().join("bashrc");
+    std::fs::write(&rc, "export A=1\n").unwrap();
+    let rc_arg = rc.to_str().unwrap();
+    let r = env.run(&["install", "bash", "--rc", rc_arg], None).ok();
+    assert!(
+        r.stdout.contains("Added the session-vault block"),
+        "{}",
+        r.stdout
+    );
+    // The same block as `--shell bash` writes: installing that way changes nothing.
+    let r = env
+        .run(&["install", "--shell", "bash", "--rc", rc_arg], None)
+        .ok();
+    assert!(r.stdout.contains("already"), "{}", r.stdout);
+    assert_eq!(count(&std::fs::read(&rc).unwrap(), START), 1);
+    env.run(&["uninstall", "bash", "--rc", rc_arg], None).ok();
+    assert_eq!(std::fs::read_to_string(&rc).unwrap(), "export A=1\n");
+    // Neither, or both: a usage error naming the help to read.
+    for args in [
+        &["install"][..],
+        &["uninstall", "zsh", "--shell", "bash"][..],
+    ] {
+        let r = env.run(args, None).code(2);
+        assert!(r.stderr.contains("--help`"), "{args:?}: {}", r.stderr);
+    }
+}

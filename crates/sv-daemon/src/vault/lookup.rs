@@ -28,11 +28,15 @@ enum Decision {
         at: i64,
     },
     /// Refused; `cwd` is the directory it was decided for, once known.
-    Refused { why: Refusal, cwd: Option<PathBuf> },
+    Refused {
+        why: Box<Refusal>,
+        cwd: Option<PathBuf>,
+    },
 }
 
 /// Why a lookup was refused, and the session it names, if any (one that
-/// matched but has expired, or could not be opened).
+/// matched but has expired, or could not be opened). Boxed where it is
+/// returned: a refusal is rare, and a serve then moves no large error.
 struct Refusal {
     error: RpcError,
     outcome: AuditOutcome,
@@ -40,20 +44,20 @@ struct Refusal {
 }
 
 impl Refusal {
-    fn new(outcome: AuditOutcome, error: RpcError) -> Self {
-        Refusal {
+    fn new(outcome: AuditOutcome, error: RpcError) -> Box<Self> {
+        Box::new(Refusal {
             error,
             outcome,
             session: None,
-        }
+        })
     }
 
     /// Something went wrong on the way (storage, a damaged record).
-    fn failed(error: RpcError) -> Self {
+    fn failed(error: RpcError) -> Box<Self> {
         Refusal::new(AuditOutcome::Failed, error)
     }
 
-    fn naming(mut self, session: Option<&str>) -> Self {
+    fn naming(mut self: Box<Self>, session: Option<&str>) -> Box<Self> {
         self.session = session.map(str::to_owned);
         self
     }
@@ -127,7 +131,7 @@ impl Vault {
         prm: &p::GetParams,
         peer: &Peer,
         cwd: &Path,
-    ) -> Result<(p::GetResult, i64), Refusal> {
+    ) -> Result<(p::GetResult, i64), Box<Refusal>> {
         let key_guard = self.key.read().unwrap_or_else(|p| p.into_inner());
         let Some(key) = key_guard.as_ref() else {
             warn!(pid = ?peer.pid, tool = %prm.tool, "refused: vault locked");
@@ -224,7 +228,7 @@ impl Vault {
 /// The directory a lookup is decided for: the kernel's view of the
 /// caller's, or where the kernel cannot tell (not Linux), the one the
 /// request claims.
-fn caller_dir(prm: &p::GetParams, peer: &Peer) -> Result<PathBuf, Refusal> {
+fn caller_dir(prm: &p::GetParams, peer: &Peer) -> Result<PathBuf, Box<Refusal>> {
     match (&peer.cwd, cfg!(target_os = "linux")) {
         (Some(c), _) => Ok(c.clone()),
         (None, false) => canonical_dir(prm.cwd.as_deref().unwrap_or("")).map_err(Refusal::failed),

@@ -164,7 +164,10 @@ fn secret_service_holds_the_key_and_vault_db_never_does() {
         .run(&["daemon", "status", "--verbose"], None)
         .ok()
         .stdout;
-    assert!(v.contains("Hardware backend: libsecret"), "{v}");
+    assert!(
+        v.contains("Key protection:   libsecret (desktop keyring)"),
+        "{v}"
+    );
     assert!(v.contains("Key wrappings:    libsecret"), "{v}");
 }
 
@@ -232,9 +235,10 @@ fn rekey_secret_service_to_passphrase_and_back() {
 }
 
 #[test]
-#[ignore = "needs gnome-keyring: run by scripts/test-backends.sh"]
+#[ignore = "needs gnome-keyring and --features test-hooks: run by scripts/test-backends.sh"]
 fn a_crash_in_the_middle_of_rekey_leaves_a_vault_that_opens_with_either() {
     need_keyring();
+    need_test_hooks();
     let _k = keyring_guard();
     let mut env = TestEnv::with_backend("passphrase");
     env.start_unlocked();

@@ -10,10 +10,8 @@ pub(super) fn need_tpm() {
         std::env::var_os("SESSION_VAULT_TCTI").is_some(),
         "no SESSION_VAULT_TCTI: run under scripts/with-swtpm.sh (scripts/test-backends.sh does)"
     );
-    assert!(
-        cfg!(feature = "tpm2"),
-        "built without the tpm2 feature: test with --all-features"
-    );
+    #[cfg(not(feature = "tpm2"))]
+    panic!("built without the tpm2 feature: test with --all-features");
 }
 
 #[test]
@@ -69,9 +67,10 @@ fn rekey_tpm2_to_passphrase_and_back() {
 }
 
 #[test]
-#[ignore = "needs swtpm and the tpm2 feature: run by scripts/test-backends.sh"]
+#[ignore = "needs swtpm and --features tpm2,test-hooks: run by scripts/test-backends.sh"]
 fn a_crash_during_rekey_to_tpm2_leaves_both_wrappings() {
     need_tpm();
+    need_test_hooks();
     let mut env = TestEnv::with_backend("passphrase");
     env.extra_env.push((
         "SESSION_VAULT_TEST_CRASH_AFTER_REKEY_WRAP".into(),

@@ -1,23 +1,16 @@
 //! `session-vault rekey --backend B`: re-wraps the vault key under another
-//! backend (SPEC §6). The daemon does the work (see sv-daemon's
+//! backend (docs/design.md §6). The daemon does the work (see sv-daemon's
 //! `vault/rekey.rs`); this only asks for a passphrase when B needs one and
 //! prints the outcome.
 
+use crate::cli::RekeyArgs;
 use crate::client;
 use crate::error::{CliError, Result};
 use crate::input::SecretInput;
-use clap::Args;
 use sv_core::paths::VaultPaths;
 use sv_core::protocol::{self as p, method};
 
-#[derive(Args, Debug)]
-pub struct RekeyArgs {
-    /// The backend to protect the vault key with from now on.
-    #[arg(long, value_parser = ["tpm2", "secret-service", "libsecret", "keychain", "dpapi", "passphrase"])]
-    pub backend: String,
-}
-
-pub fn run(paths: &VaultPaths, a: RekeyArgs) -> Result<u8> {
+pub fn run(paths: &VaultPaths, a: RekeyArgs) -> Result {
     let mut c = client::connect_or_start(paths)?;
     let st: p::StatusResult = c.call(method::STATUS, p::Empty {})?;
     if !st.initialized {
@@ -26,24 +19,14 @@ pub fn run(paths: &VaultPaths, a: RekeyArgs) -> Result<u8> {
         ));
     }
     if st.locked {
-        return Err(CliError::Unavailable(
+        return Err(CliError::Locked(
             "the vault is locked; run `session-vault unlock` first, then rekey".into(),
         ));
     }
     let passphrase = if a.backend == "passphrase" {
-        let mut input = SecretInput::new();
-        let pass = if input.is_terminal() {
-            let a = input.read("New vault passphrase: ")?;
-            let b = input.read("Repeat the passphrase: ")?;
-            if a != b {
-                return Err(CliError::Usage(
-                    "the two passphrases differ; nothing was changed, run rekey again".into(),
-                ));
-            }
-            a
-        } else {
-            input.read("")?
-        };
+        let pass = SecretInput::new().read_new_passphrase(
+            "the two passphrases differ; nothing was changed, run rekey again",
+        )?;
         if pass.is_empty() {
             return Err(CliError::Usage(
                 "the passphrase is empty; nothing was changed".into(),
@@ -73,5 +56,5 @@ pub fn run(paths: &VaultPaths, a: RekeyArgs) -> Result<u8> {
             r.backend
         );
     }
-    Ok(0)
+    Ok(())
 }

@@ -1,43 +1,26 @@
 //! Shell integration: `init` (the hook that defines `sv_load` and
 //! `sv_unload`), `install` / `uninstall` (the marked block in a startup
-//! file), `completions`, `man`, and the `--unset` code of `env`.
+//! file), `completions` and `man`.
 //!
 //! The hooks are one template file per shell under `templates/`, compiled in
 //! with `include_str!`; they hold no secret and take no parameters. A hook
 //! never evaluates anything but `session-vault env` output, whose values are
 //! always single-quoted (see `sv_core::quote`).
 
+use crate::cli::{CompletionsArgs, HookShell, InitArgs, InstallArgs, ManArgs};
 use crate::error::{CliError, Result};
+use crate::output::write_stdout;
 use crate::rcfile::{self, Added, BlockError, Removed};
-use clap::{Args, CommandFactory, ValueEnum};
 use std::path::{Path, PathBuf};
 
-/// A shell session-vault has a hook for.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HookShell {
-    Bash,
-    Zsh,
-    Fish,
-    Powershell,
-}
-
 impl HookShell {
-    pub fn name(self) -> &'static str {
-        match self {
-            HookShell::Bash => "bash",
-            HookShell::Zsh => "zsh",
-            HookShell::Fish => "fish",
-            HookShell::Powershell => "powershell",
-        }
-    }
-
     /// The hook code `init` prints.
     pub fn hook(self) -> &'static str {
         match self {
-            HookShell::Bash => include_str!("../templates/bash.sh"),
-            HookShell::Zsh => include_str!("../templates/zsh.zsh"),
-            HookShell::Fish => include_str!("../templates/fish.fish"),
-            HookShell::Powershell => include_str!("../templates/powershell.ps1"),
+            HookShell::Bash => include_str!("../../templates/bash.sh"),
+            HookShell::Zsh => include_str!("../../templates/zsh.zsh"),
+            HookShell::Fish => include_str!("../../templates/fish.fish"),
+            HookShell::Powershell => include_str!("../../templates/powershell.ps1"),
         }
     }
 
@@ -89,55 +72,9 @@ impl HookShell {
     }
 }
 
-#[derive(Args, Debug)]
-pub struct InitArgs {
-    /// The shell to print the hook for.
-    #[arg(value_enum)]
-    pub shell: HookShell,
-}
-
-#[derive(Args, Debug)]
-pub struct InstallArgs {
-    /// The shell whose startup file gets the block.
-    #[arg(long, value_enum)]
-    pub shell: HookShell,
-    /// The startup file (default: ~/.bashrc, ${ZDOTDIR:-$HOME}/.zshrc,
-    /// ~/.config/fish/conf.d/session-vault.fish, or PowerShell's $PROFILE).
-    #[arg(long, value_name = "FILE")]
-    pub rc: Option<PathBuf>,
-}
-
-/// Shells clap_complete writes completions for.
-#[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum CompletionShell {
-    Bash,
-    Zsh,
-    Fish,
-    Powershell,
-    Elvish,
-}
-
-#[derive(Args, Debug)]
-pub struct CompletionsArgs {
-    /// The shell to print completions for.
-    #[arg(value_enum)]
-    pub shell: CompletionShell,
-}
-
-#[derive(Args, Debug)]
-pub struct ManArgs {
-    /// Write session-vault.1 and one page per command into DIR instead of
-    /// printing the main page.
-    #[arg(long, value_name = "DIR")]
-    pub out_dir: Option<PathBuf>,
-}
-
-use crate::commands::write_stdout;
-
 /// `session-vault init SHELL`.
-pub fn init(a: InitArgs) -> Result<u8> {
-    write_stdout(a.shell.hook().as_bytes())?;
-    Ok(0)
+pub fn init(a: InitArgs) -> Result {
+    write_stdout(a.shell.hook().as_bytes())
 }
 
 fn block_body(shell: HookShell) -> [String; 2] {
@@ -151,7 +88,7 @@ fn block_body(shell: HookShell) -> [String; 2] {
 fn rc_path(a: &InstallArgs) -> Result<(PathBuf, PathBuf)> {
     let shown = match &a.rc {
         Some(p) => p.clone(),
-        None => a.shell.default_rc()?,
+        None => a.shell().default_rc()?,
     };
     let target = rcfile::resolve_target(&shown).map_err(|e| {
         CliError::Failed(format!(
@@ -185,11 +122,11 @@ fn unterminated(path: &Path) -> CliError {
     ))
 }
 
-/// `session-vault install --shell S [--rc FILE]`.
-pub fn install(a: InstallArgs) -> Result<u8> {
+/// `session-vault install SHELL [--rc FILE]`.
+pub fn install(a: InstallArgs) -> Result {
     let (shown, target) = rc_path(&a)?;
     let current = read_rc(&target)?;
-    let body = block_body(a.shell);
+    let body = block_body(a.shell());
     let body: Vec<&str> = body.iter().map(String::as_str).collect();
     let (content, replaced) = match rcfile::add_block(current.as_deref(), &body) {
         Ok(Added::AlreadyPresent) => {
@@ -197,7 +134,7 @@ pub fn install(a: InstallArgs) -> Result<u8> {
                 "session-vault is already in {}; nothing changed.",
                 shown.display()
             );
-            return Ok(0);
+            return Ok(());
         }
         Ok(Added::Changed { content, replaced }) => (content, replaced),
         Err(BlockError::Unterminated) => return Err(unterminated(&shown)),
@@ -212,7 +149,7 @@ pub fn install(a: InstallArgs) -> Result<u8> {
             })?;
         }
     }
-    rcfile::write_atomic(&target, &content, 0o644).map_err(|e| {
+    rcfile::write_checked(&target, current.as_deref(), &content, 0o644).map_err(|e| {
         CliError::Failed(format!(
             "cannot write {} ({e}); it was left as it was",
             shown.display()
@@ -226,17 +163,17 @@ pub fn install(a: InstallArgs) -> Result<u8> {
     println!("{verb} {}.", shown.display());
     println!(
         "Open a new {} (or reload that file), then run `sv_load TOOL`.",
-        a.shell.name()
+        a.shell().name()
     );
-    Ok(0)
+    Ok(())
 }
 
-/// `session-vault uninstall --shell S [--rc FILE]`.
-pub fn uninstall(a: InstallArgs) -> Result<u8> {
+/// `session-vault uninstall SHELL [--rc FILE]`.
+pub fn uninstall(a: InstallArgs) -> Result {
     let (shown, target) = rc_path(&a)?;
     let Some(current) = read_rc(&target)? else {
         println!("{} does not exist; nothing to remove.", shown.display());
-        return Ok(0);
+        return Ok(());
     };
     match rcfile::remove_block(&current) {
         Ok(Removed::NotPresent) => {
@@ -246,7 +183,7 @@ pub fn uninstall(a: InstallArgs) -> Result<u8> {
             );
         }
         Ok(Removed::Content(content)) => {
-            rcfile::write_atomic(&target, &content, 0o644).map_err(|e| {
+            rcfile::write_checked(&target, Some(&current), &content, 0o644).map_err(|e| {
                 CliError::Failed(format!(
                     "cannot write {} ({e}); it was left as it was",
                     shown.display()
@@ -255,7 +192,7 @@ pub fn uninstall(a: InstallArgs) -> Result<u8> {
             println!("Removed the session-vault block from {}.", shown.display());
         }
         Ok(Removed::DeleteFile) => {
-            std::fs::remove_file(&target).map_err(|e| {
+            rcfile::remove_anchored(&target).map_err(|e| {
                 CliError::Failed(format!(
                     "cannot remove {} ({e}); delete it by hand",
                     shown.display()
@@ -268,85 +205,41 @@ pub fn uninstall(a: InstallArgs) -> Result<u8> {
         }
         Err(BlockError::Unterminated) => return Err(unterminated(&shown)),
     }
-    Ok(0)
+    Ok(())
 }
 
 /// `session-vault completions SHELL`.
-pub fn completions(a: CompletionsArgs) -> Result<u8> {
-    use clap_complete::Shell;
-    let shell = match a.shell {
-        CompletionShell::Bash => Shell::Bash,
-        CompletionShell::Zsh => Shell::Zsh,
-        CompletionShell::Fish => Shell::Fish,
-        CompletionShell::Powershell => Shell::PowerShell,
-        CompletionShell::Elvish => Shell::Elvish,
-    };
-    let mut buf = Vec::new();
-    clap_complete::generate(
-        shell,
-        &mut crate::cli::Cli::command(),
-        "session-vault",
-        &mut buf,
-    );
-    write_stdout(&buf)?;
-    Ok(0)
+pub fn completions(a: CompletionsArgs) -> Result {
+    write_stdout(&crate::cli::completions(a.shell))
 }
 
 /// `session-vault man [--out-dir DIR]`.
-pub fn man(a: ManArgs) -> Result<u8> {
-    let cmd = crate::cli::Cli::command();
-    match a.out_dir {
-        None => {
-            let mut buf = Vec::new();
-            clap_mangen::Man::new(cmd)
-                .render(&mut buf)
-                .map_err(|e| CliError::Failed(format!("cannot render the man page: {e}")))?;
-            write_stdout(&buf)?;
-        }
-        Some(dir) => {
-            std::fs::create_dir_all(&dir).map_err(|e| {
-                CliError::Failed(format!(
-                    "cannot create {} ({e}); give a writable --out-dir",
-                    dir.display()
-                ))
-            })?;
-            clap_mangen::generate_to(cmd, &dir).map_err(|e| {
-                CliError::Failed(format!(
-                    "cannot write the man pages into {} ({e})",
-                    dir.display()
-                ))
-            })?;
-            println!("Wrote the man pages into {}.", dir.display());
-        }
-    }
-    Ok(0)
-}
-
-/// The code that removes `names` from a shell (`env --unset`). Names are
-/// valid variable names (checked when the tool table is read); `json` lists
-/// them.
-pub fn render_unset(format: sv_core::quote::EnvFormat, names: &[String]) -> String {
-    use sv_core::quote::EnvFormat;
-    let mut out = String::new();
-    if format == EnvFormat::Json {
-        out.push_str(&serde_json::Value::from(names.to_vec()).to_string());
-        out.push('\n');
-        return out;
-    }
-    for n in names {
-        match format {
-            EnvFormat::Sh => out += &format!("unset {n}\n"),
-            EnvFormat::Fish => out += &format!("set -e -g {n}\n"),
-            _ => out += &format!("Remove-Item -Path Env:{n} -ErrorAction SilentlyContinue\n"),
-        }
-    }
-    out
+pub fn man(a: ManArgs) -> Result {
+    let Some(dir) = a.out_dir else {
+        let page = crate::cli::man_page()
+            .map_err(|e| CliError::Failed(format!("cannot render the man page: {e}")))?;
+        return write_stdout(&page);
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        CliError::Failed(format!(
+            "cannot create {} ({e}); give a writable --out-dir",
+            dir.display()
+        ))
+    })?;
+    crate::cli::write_man_pages(&dir).map_err(|e| {
+        CliError::Failed(format!(
+            "cannot write the man pages into {} ({e})",
+            dir.display()
+        ))
+    })?;
+    println!("Wrote the man pages into {}.", dir.display());
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sv_core::quote::EnvFormat;
+    use clap::ValueEnum;
 
     #[test]
     fn every_hook_defines_both_functions_and_calls_env() {
@@ -371,20 +264,5 @@ mod tests {
                 "{s:?}"
             );
         }
-    }
-
-    #[test]
-    fn unset_code() {
-        let names = vec!["A".to_owned(), "B_2".to_owned()];
-        assert_eq!(render_unset(EnvFormat::Sh, &names), "unset A\nunset B_2\n");
-        assert_eq!(
-            render_unset(EnvFormat::Fish, &names),
-            "set -e -g A\nset -e -g B_2\n"
-        );
-        assert_eq!(
-            render_unset(EnvFormat::PowerShell, &names),
-            "Remove-Item -Path Env:A -ErrorAction SilentlyContinue\nRemove-Item -Path Env:B_2 -ErrorAction SilentlyContinue\n"
-        );
-        assert_eq!(render_unset(EnvFormat::Json, &names), "[\"A\",\"B_2\"]\n");
     }
 }

@@ -15,9 +15,9 @@ use sv_core::paths::VaultPaths;
 
 /// The systemd user unit shipped in `install/`.
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-pub const UNIT_TEMPLATE: &str = include_str!("../../../install/session-vault.service");
+pub const UNIT_TEMPLATE: &str = include_str!("../../../../install/session-vault.service");
 /// The launchd agent shipped in `install/`.
-pub const PLIST_TEMPLATE: &str = include_str!("../../../install/com.session-vault.daemon.plist");
+pub const PLIST_TEMPLATE: &str = include_str!("../../../../install/com.session-vault.daemon.plist");
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub const UNIT_NAME: &str = "session-vault.service";
 #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
@@ -154,7 +154,7 @@ fn unit_dir() -> Result<PathBuf> {
 }
 
 #[cfg(target_os = "linux")]
-pub fn install(paths: &VaultPaths) -> Result<u8> {
+pub fn install(paths: &VaultPaths) -> Result {
     let text = render_unit(&daemon_path()?, &paths.data_dir).map_err(CliError::Failed)?;
     // ProtectSystem=strict: the vault directory must exist before start.
     create_dir(&paths.data_dir, 0o700)?;
@@ -165,11 +165,11 @@ pub fn install(paths: &VaultPaths) -> Result<u8> {
     println!("{} {what}.", unit.display());
     hint_if_running(paths);
     println!("Enable and start it with:\n    systemctl --user enable --now {UNIT_NAME}");
-    Ok(0)
+    Ok(())
 }
 
 #[cfg(target_os = "linux")]
-pub fn uninstall() -> Result<u8> {
+pub fn uninstall() -> Result {
     let dir = unit_dir()?;
     let unit = dir.join(UNIT_NAME);
     let wants = dir.join("default.target.wants").join(UNIT_NAME);
@@ -184,11 +184,11 @@ pub fn uninstall() -> Result<u8> {
                 "Removed {}. Run `systemctl --user daemon-reload` to forget it.",
                 unit.display()
             );
-            Ok(0)
+            Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             println!("No service file at {}; nothing to remove.", unit.display());
-            Ok(0)
+            Ok(())
         }
         Err(e) => Err(CliError::Failed(format!(
             "cannot remove {}: {e}",
@@ -205,7 +205,7 @@ fn plist_path() -> Result<PathBuf> {
 }
 
 #[cfg(target_os = "macos")]
-pub fn install(paths: &VaultPaths) -> Result<u8> {
+pub fn install(paths: &VaultPaths) -> Result {
     let log = home()?.join("Library/Logs/session-vault-daemon.log");
     let text = render_plist(&daemon_path()?, &log).map_err(CliError::Failed)?;
     let path = plist_path()?;
@@ -219,11 +219,11 @@ pub fn install(paths: &VaultPaths) -> Result<u8> {
         "Load and start it with:\n    launchctl bootstrap gui/$(id -u) {}",
         path.display()
     );
-    Ok(0)
+    Ok(())
 }
 
 #[cfg(target_os = "macos")]
-pub fn uninstall() -> Result<u8> {
+pub fn uninstall() -> Result {
     let path = plist_path()?;
     match std::fs::remove_file(&path) {
         Ok(()) => {
@@ -231,11 +231,11 @@ pub fn uninstall() -> Result<u8> {
                 "Removed {}. If the agent is loaded, stop it with:\n    launchctl bootout gui/$(id -u)/{PLIST_LABEL}",
                 path.display()
             );
-            Ok(0)
+            Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             println!("No agent file at {}; nothing to remove.", path.display());
-            Ok(0)
+            Ok(())
         }
         Err(e) => Err(CliError::Failed(format!(
             "cannot remove {}: {e}",
@@ -252,12 +252,12 @@ fn unsupported() -> CliError {
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "macos")))]
-pub fn install(_: &VaultPaths) -> Result<u8> {
+pub fn install(_: &VaultPaths) -> Result {
     Err(unsupported())
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "macos")))]
-pub fn uninstall() -> Result<u8> {
+pub fn uninstall() -> Result {
     Err(unsupported())
 }
 

@@ -3,9 +3,11 @@
 //! `sv-doctor` engine, prints, and for `--fix --yes` lends it the daemon's
 //! `add` call. The checks and rewrites themselves live in `sv-doctor`.
 
+use crate::cli::DoctorArgs;
 use crate::client::{self, Client};
+use crate::config::{project_dir, tool_table, ConfigError};
 use crate::error::{CliError, Result};
-use clap::Args;
+use crate::output::print;
 use std::path::PathBuf;
 use sv_core::paths::VaultPaths;
 use sv_core::protocol::{self as p, method};
@@ -15,69 +17,27 @@ use sv_doctor::scan::{scan_all, Inputs};
 use sv_doctor::system::{backend_check, daemon_check, permissions_check, DaemonState};
 use sv_doctor::{render, Check, Detector, Report, Status};
 
-#[derive(Args, Debug)]
-pub struct DoctorArgs {
-    /// Print the report as JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Also search for .env files below the current directory (honouring .gitignore).
-    #[arg(long)]
-    pub recursive: bool,
-    /// Move the keys found into the vault and rewrite their files (a dry run unless --yes).
-    #[arg(long)]
-    pub fix: bool,
-    /// With --fix: apply the changes.
-    #[arg(long, requires = "fix")]
-    pub yes: bool,
-    /// With --fix: scope keys from home files (profiles, ~/.claude, …) to this project instead of global.
-    #[arg(long, requires = "fix", conflicts_with = "global")]
-    pub project: Option<PathBuf>,
-    /// With --fix: scope keys from home files globally (the default).
-    #[arg(long, requires = "fix")]
-    pub global: bool,
-    /// With --fix: idle TTL in seconds for the moved keys (0 = none, as they had in the file).
-    #[arg(long, requires = "fix", default_value_t = 0)]
-    pub ttl: u64,
-}
-
-fn out(text: &str) -> Result<()> {
-    crate::commands::write_stdout(text.as_bytes())
-}
-
-/// The tool table, and a check when config.toml cannot be used.
+/// The tool table, and a check when config.toml cannot be used (the
+/// built-in tools are searched for then).
 fn tools(paths: &VaultPaths) -> (ToolTable, Option<Check>) {
-    let path = paths.config_file();
-    let title = "User tools (config.toml)";
-    match std::fs::read_to_string(&path) {
-        Ok(t) => match ToolTable::with_config(&t) {
-            Ok(table) => (table, None),
-            Err(e) => (
-                ToolTable::builtin(),
-                Some(
-                    Check::new(
-                        "config",
-                        title,
-                        Status::Fail,
-                        format!("{}: {e}", path.display()),
-                    )
-                    .with_fix("correct config.toml; only the built-in tools were searched for"),
-                ),
-            ),
-        },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (ToolTable::builtin(), None),
-        Err(e) => (
-            ToolTable::builtin(),
-            Some(
-                Check::new(
-                    "config",
-                    title,
-                    Status::Fail,
-                    format!("cannot read {}: {e}", path.display()),
-                )
-                .with_fix(format!("chmod 600 {}", path.display())),
-            ),
-        ),
-    }
+    let e = match tool_table(paths) {
+        Ok(table) => return (table, None),
+        Err(e) => e,
+    };
+    let fix = match &e {
+        ConfigError::Invalid { .. } => {
+            "correct config.toml; only the built-in tools were searched for".to_owned()
+        }
+        ConfigError::Unreadable { path, .. } => format!("chmod 600 {path}"),
+    };
+    let check = Check::new(
+        "config",
+        "User tools (config.toml)",
+        Status::Fail,
+        e.to_string(),
+    )
+    .with_fix(fix);
+    (ToolTable::builtin(), Some(check))
 }
 
 fn daemon_state(paths: &VaultPaths) -> DaemonState {
@@ -158,7 +118,7 @@ impl VaultSink for DaemonSink {
             },
         );
         r.map(|a| a.id).map_err(|e| {
-            let fatal = matches!(e, CliError::Unavailable(_));
+            let fatal = e.exit_code() == 4;
             self.unavailable |= fatal;
             VaultRefusal {
                 fatal,
@@ -168,25 +128,8 @@ impl VaultSink for DaemonSink {
     }
 }
 
-pub fn run(paths: &VaultPaths, a: DoctorArgs) -> Result<u8> {
-    let home_project = match &a.project {
-        None => None,
-        Some(d) => {
-            let c = std::fs::canonicalize(d).map_err(|e| {
-                CliError::Usage(format!(
-                    "the project directory {} cannot be used ({e}); give an existing directory",
-                    d.display()
-                ))
-            })?;
-            if !c.is_dir() {
-                return Err(CliError::Usage(format!(
-                    "{} is not a directory; give the project's directory",
-                    d.display()
-                )));
-            }
-            Some(c)
-        }
-    };
+pub fn run(paths: &VaultPaths, a: DoctorArgs) -> Result {
+    let home_project = a.project.as_deref().map(project_dir).transpose()?;
     let (table, config_problem) = tools(paths);
     let inp = inputs(Detector::new(table), a.recursive)?;
     let state = daemon_state(paths);
@@ -202,19 +145,15 @@ pub fn run(paths: &VaultPaths, a: DoctorArgs) -> Result<u8> {
     let report = Report::new(checks, sources);
 
     if !a.fix {
-        out(&if a.json {
+        print(&if a.json {
             render::report_json(&report)
         } else {
             render::report_text(&report, &inp.home)
         })?;
-        return Ok(report.exit_code());
+        return exit(report.exit_code());
     }
 
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let timestamp = fix::utc_stamp(now);
+    let timestamp = sv_fs::time::utc_stamp(sv_fs::time::now_unix());
     let opts = fix::FixOptions {
         home_project,
         config_file: paths.config_file(),
@@ -222,7 +161,7 @@ pub fn run(paths: &VaultPaths, a: DoctorArgs) -> Result<u8> {
     };
     let plan = fix::plan(&report, &inp.detector, &opts);
     let print = |outcomes: Option<&[Outcome]>| {
-        out(&if a.json {
+        print(&if a.json {
             render::fix_json(&plan, outcomes)
         } else {
             render::fix_text(&plan, outcomes, &inp.home)
@@ -230,7 +169,7 @@ pub fn run(paths: &VaultPaths, a: DoctorArgs) -> Result<u8> {
     };
     if !a.yes || plan.files.is_empty() {
         print(None)?;
-        return Ok(u8::from(a.yes && !plan.skips.is_empty()));
+        return exit(u8::from(a.yes && !plan.skips.is_empty()));
     }
     // The vault must take the keys before any file is touched.
     let mut c = client::connect_or_start(paths)?;
@@ -245,14 +184,23 @@ pub fn run(paths: &VaultPaths, a: DoctorArgs) -> Result<u8> {
         ttl: a.ttl,
         unavailable: false,
     };
-    let outcomes = fix::apply(&plan, &mut sink, &timestamp);
+    let backups = sv_fs::Backups::new(fix::backup_dir(paths), &timestamp);
+    let outcomes = fix::apply(&plan, &mut sink, &backups);
     print(Some(&outcomes))?;
     if sink.unavailable {
-        return Ok(crate::error::EXIT_UNAVAILABLE);
+        return exit(4);
     }
     let all_done = outcomes
         .iter()
         .all(|o| matches!(o, Outcome::Applied { .. }))
         && plan.skips.is_empty();
-    Ok(u8::from(!all_done))
+    exit(u8::from(!all_done))
+}
+
+/// The report is printed: a non-zero code is all that is left to say.
+fn exit(code: u8) -> Result {
+    match code {
+        0 => Ok(()),
+        code => Err(CliError::Reported(code)),
+    }
 }
