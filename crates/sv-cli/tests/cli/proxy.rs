@@ -356,3 +356,42 @@ fn proxy_listen_in_config_is_used_and_must_be_loopback() {
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("loopback"), "{}", r.stderr);
 }
+
+#[test]
+fn a_user_tool_from_config_goes_through_its_own_upstream_and_auth_place() {
+    let env = TestEnv::passphrase();
+    let mock = start_mock(&env);
+    let ca = mock.ca_file.as_deref().expect("TLS");
+    env.write_config(&format!(
+        "[tools.router]\nvars = [\"ROUTER_API_KEY\"]\nupstream = \"https://{}/v1\"\n\
+         auth = \"bearer\"\nbase_url_var = \"ROUTER_BASE_URL\"\nca_file = \"{}\"\n",
+        mock_addr(&mock),
+        ca.display()
+    ));
+    env.start_unlocked();
+    let key = "sk-or-v1-REALrouterKEY0123456789abcdef0123456789abcdef";
+    env.add("router", &["--global"], key);
+    let agent = r#"
+import os, urllib.request
+req = urllib.request.Request(os.environ["ROUTER_BASE_URL"] + "/responses", data=b'{"model":"m"}',
+    headers={"authorization": "Bearer " + os.environ["ROUTER_API_KEY"]}, method="POST")
+print(urllib.request.urlopen(req, timeout=30).status, os.environ["ROUTER_BASE_URL"])
+"#;
+    let r = env
+        .run(
+            &[
+                "exec", "--proxy", "--tool", "router", "--", "python3", "-c", agent,
+            ],
+            None,
+        )
+        .ok();
+    let addr = proxy_addr(&env);
+    assert_eq!(r.stdout.trim(), format!("200 http://{addr}/t/router"));
+    let seen = posts(&mock);
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].path(), "/v1/responses");
+    assert_eq!(
+        seen[0].header("authorization"),
+        Some(format!("Bearer {key}").as_str())
+    );
+}
