@@ -19,6 +19,7 @@ mod modes;
 pub mod read;
 pub mod render;
 pub mod scan;
+pub mod stream;
 pub mod system;
 
 use serde::Serialize;
