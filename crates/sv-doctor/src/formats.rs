@@ -81,6 +81,11 @@ pub static PROVIDERS: &[Provider] = &[
         pattern: r"github_pat_[A-Za-z0-9_]{80,90}",
     },
     Provider {
+        name: "npm",
+        shown_prefix: "npm_",
+        pattern: r"npm_[A-Za-z0-9]{36}",
+    },
+    Provider {
         name: "huggingface",
         shown_prefix: "hf_",
         pattern: r"hf_[A-Za-z]{34}",

@@ -7,6 +7,7 @@
 
 mod checks;
 mod config;
+pub mod leftovers;
 mod places;
 
 pub use config::{scan_config, SecretJson};
@@ -111,8 +112,83 @@ pub fn scan_text(text: &str, kind: SourceKind, det: &Detector) -> (Vec<Finding>,
         | SourceKind::McpConfig
         | SourceKind::CodexAuth
         | SourceKind::CodexConfig => scan_config(text, kind, det),
-        SourceKind::Environment => (Vec::new(), false),
+        SourceKind::Npmrc | SourceKind::AiderConf => (scan_named(text, det), false),
+        SourceKind::Environment
+        | SourceKind::Transcript
+        | SourceKind::ShellSnapshot
+        | SourceKind::History
+        | SourceKind::Backup => {
+            // Streamed files: scanned by `leftovers`, but small ones read
+            // whole work the same way.
+            let m = crate::stream::Matcher::new(det);
+            let mut out = Vec::new();
+            let _ = m.scan(&mut text.as_bytes(), |h| {
+                let mut f = finding(det, h.variable.as_deref(), &h.value, h.provider);
+                f.line = Some(h.line);
+                out.push(f);
+            });
+            (out, false)
+        }
     }
+}
+
+/// Config keys (not variables) that hold a secret, and the tool it is for:
+/// Claude Code's `primaryApiKey`, Aider's `openai-api-key` and
+/// `anthropic-api-key`, npm's `_authToken`.
+pub fn secret_config_key(name: &str) -> Option<Option<&'static str>> {
+    match name {
+        "primaryApiKey" | "anthropic-api-key" | "anthropic_api_key" => Some(Some("claude")),
+        "openai-api-key" | "openai_api_key" => Some(Some("codex")),
+        "_authToken" | "_auth" | "_password" | "api-key" | "api_key" | "apiKey" => Some(None),
+        _ => None,
+    }
+}
+
+/// A value under a [`secret_config_key`]: long enough, not a placeholder.
+pub(crate) fn is_secret_value(value: &str) -> bool {
+    value.len() >= MIN_KEY_LEN && !is_placeholder(value) && !value.contains(char::is_whitespace)
+}
+
+/// Keys in `key = value` / `key: value` files (`.npmrc`, `.aider.conf.yml`):
+/// a value under a [`secret_config_key`] (also `//host/:_authToken=`), and
+/// key formats anywhere.
+pub fn scan_named(text: &str, det: &Detector) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let first = out.len();
+        let t = line.trim_start().trim_start_matches("- ");
+        if !t.starts_with(['#', ';']) {
+            // YAML `name: value`, else ini `name=value`
+            // (`//registry.npmjs.org/:_authToken=…`: the name after the last `:`).
+            let yaml = t.find(": ").or_else(|| t.strip_suffix(':').map(str::len));
+            if let Some(at) = yaml.or_else(|| t.find('=')) {
+                let (mut name, rest) = (t[..at].trim(), &t[at + 1..]);
+                name = name.rsplit(':').next().unwrap_or(name).trim();
+                let value = rest.trim().trim_matches(['"', '\'']);
+                // Aider: `api-key: gemini=KEY`.
+                let value = value.split_once('=').map_or(value, |(_, v)| v).trim();
+                if let Some(tool) = secret_config_key(name) {
+                    if is_secret_value(value) {
+                        let mut f = finding(det, None, value, provider_of(value));
+                        f.variable = Some(name.to_owned());
+                        f.tool = tool.map(str::to_owned);
+                        f.line = Some(i + 1);
+                        out.push(f);
+                    }
+                }
+            }
+        }
+        for hit in find_keys(line) {
+            let key = &line[hit.start..hit.end];
+            if out[first..].iter().any(|f: &Finding| f.value.expose() == key) {
+                continue;
+            }
+            let mut f = finding(det, None, key, Some(hit.provider));
+            f.line = Some(i + 1);
+            out.push(f);
+        }
+    }
+    out
 }
 
 /// Keys in the environment: tools' variables and key formats under any name.

@@ -174,8 +174,10 @@ fn count_lines(b: &[u8]) -> usize {
 /// `$NAME` and `${NAME}` are references, not assignments.
 pub fn assigned_value(text: &[u8], start: usize, end: usize) -> Option<(usize, usize)> {
     let before = start.checked_sub(1).map(|i| text[i]);
-    if before.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b == b'{')
-    {
+    let escaped = start >= 2 && text[start - 2] == b'\\';
+    if before.is_some_and(|b| {
+        ((b.is_ascii_alphanumeric() || b == b'_') && !escaped) || b == b'$' || b == b'{'
+    }) {
         return None;
     }
     let after = text.get(end).copied();

@@ -2,8 +2,9 @@
 //! (`mcpServers.github.env.GITHUB_TOKEN`), judged by its key name and by key
 //! formats; a file that does not parse is still searched for formats.
 
-use super::{finding, judge};
-use crate::formats::find_keys;
+use super::{finding, is_secret_value, judge, secret_config_key};
+use crate::formats::{find_keys, provider_of};
+use crate::stream::assigned_value;
 use crate::{Detector, Finding, JsonLoc, SourceKind};
 
 /// 1-based line of the first occurrence of `needle` in `text`.
@@ -93,8 +94,50 @@ fn walk(
             push(name, s, provider);
             return;
         }
+        // `primaryApiKey` in `~/.claude.json`, and the like.
+        if let Some(tool) = name.and_then(secret_config_key) {
+            if is_secret_value(s) {
+                let mut f = finding(det, None, s, provider_of(s));
+                f.variable = name.map(str::to_owned);
+                f.tool = tool.map(str::to_owned);
+                f.json_path = Some(path_string(path));
+                f.line = line_of(text, s);
+                f.loc = classify(path, kind);
+                out.push(f);
+                return;
+            }
+        }
+        let first = out.len();
+        let mut push = |var: Option<&str>, value: &str, provider| {
+            let mut f = finding(det, var, value, provider);
+            f.json_path = Some(path_string(path));
+            f.line = line_of(text, value);
+            f.loc = classify(path, kind);
+            out.push(f);
+        };
+        // A tool's variable set inside a string: a permission rule such as
+        // `Bash(OPENAI_API_KEY=… codex exec)`, a hook command.
+        for (_, var) in det.tools.all_vars() {
+            for (at, _) in s.match_indices(var) {
+                let Some((from, n)) = assigned_value(s.as_bytes(), at, at + var.len()) else {
+                    continue;
+                };
+                let value = &s[from..from + n];
+                if let Some(provider) = judge(det, var, value) {
+                    push(Some(var), value, provider);
+                }
+            }
+        }
         for hit in find_keys(s) {
-            push(None, &s[hit.start..hit.end], Some(hit.provider));
+            let key = &s[hit.start..hit.end];
+            if out[first..].iter().any(|f| f.value.expose() == key) {
+                continue;
+            }
+            let mut f = finding(det, None, key, Some(hit.provider));
+            f.json_path = Some(path_string(path));
+            f.line = line_of(text, key);
+            f.loc = classify(path, kind);
+            out.push(f);
         }
     };
     match tree {

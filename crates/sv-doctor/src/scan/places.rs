@@ -63,11 +63,6 @@ pub fn config_files(inp: &Inputs) -> Vec<Source> {
         project: project.then(|| canonical_or(cwd)),
     };
     let mut v = vec![
-        src(
-            h.join(".claude/settings.json"),
-            SourceKind::ClaudeSettings,
-            false,
-        ),
         src(h.join(".claude.json"), SourceKind::McpConfig, false),
         src(h.join(".cursor/mcp.json"), SourceKind::McpConfig, false),
         src(
@@ -87,6 +82,16 @@ pub fn config_files(inp: &Inputs) -> Vec<Source> {
             false,
         ),
     ];
+    // `~/.claude/settings.json` and `settings.local.json`.
+    let home_settings: Vec<Source> = list_dir(&h.join(".claude"), |n| {
+        n.starts_with("settings") && n.ends_with(".json")
+    })
+    .into_iter()
+    .map(|p| src(p, SourceKind::ClaudeSettings, false))
+    .collect();
+    v.splice(0..0, home_settings);
+    v.push(src(h.join(".npmrc"), SourceKind::Npmrc, false));
+    v.push(src(h.join(".aider.conf.yml"), SourceKind::AiderConf, false));
     for p in list_dir(&cwd.join(".claude"), |n| {
         n.starts_with("settings") && n.ends_with(".json")
     }) {
@@ -104,6 +109,8 @@ pub fn config_files(inp: &Inputs) -> Vec<Source> {
         true,
     ));
     v.push(src(cwd.join(".gemini/.env"), SourceKind::DotEnv, true));
+    v.push(src(cwd.join(".npmrc"), SourceKind::Npmrc, true));
+    v.push(src(cwd.join(".aider.conf.yml"), SourceKind::AiderConf, true));
     v
 }
 
