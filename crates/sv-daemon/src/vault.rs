@@ -591,7 +591,8 @@ impl Vault {
             // Where the kernel cannot tell, the claimed directory is used.
             (None, false) => canonical_dir(prm.cwd.as_deref().unwrap_or("")).map_err(failed)?,
             (None, true) => {
-                warn!(pid = ?peer.pid, tool = %prm.tool, "refused: cannot read the caller's directory");
+                debug!(pid = ?peer.pid, tool = %prm.tool, "refused: cannot read the caller's directory");
+                crate::logging::note_refusal();
                 return Err((RpcError::new(
                     code::NO_CREDENTIAL,
                     "cannot read the calling process's working directory from /proc; run the command from an existing directory",
@@ -601,7 +602,8 @@ impl Vault {
         *cwd_out = Some(cwd.clone());
         let key_guard = self.key.read().unwrap_or_else(|p| p.into_inner());
         let Some(key) = key_guard.as_ref() else {
-            warn!(pid = ?peer.pid, tool = %prm.tool, "refused: vault locked");
+            debug!(pid = ?peer.pid, tool = %prm.tool, "refused: vault locked");
+            crate::logging::note_refusal();
             return Err((locked_error(), AuditOutcome::RefusedLocked));
         };
         let t = now();
@@ -625,7 +627,8 @@ impl Vault {
                 None => AuditOutcome::RefusedScope,
             };
             purge_rows(&mut store, &expired, &prm.tool).map_err(failed)?;
-            warn!(pid = ?peer.pid, exe = ?peer.exe, cwd = %cwd.display(), tool = %prm.tool, outcome = outcome.as_str(), "refused: no credential in scope");
+            debug!(pid = ?peer.pid, exe = ?peer.exe, cwd = %cwd.display(), tool = %prm.tool, outcome = outcome.as_str(), "refused: no credential in scope");
+            crate::logging::note_refusal();
             let err = RpcError::new(
                 code::NO_CREDENTIAL,
                 format!(

@@ -402,4 +402,80 @@ mod tests {
         assert_eq!(mask("abcdefghijklmnopqrst", None), "… (20 chars)");
         assert!(!m.contains(&o[8..20]));
     }
+
+    mod random_keys {
+        //! A real key is never skipped because a placeholder word happens to
+        //! sit inside its random part: random keys of every format, with
+        //! `here`, `todo`, `your`, `xxxx` written over part of the body.
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn key_of(p: &'static Provider) -> impl Strategy<Value = String> {
+            proptest::string::string_regex(p.pattern).expect("a valid pattern")
+        }
+
+        fn any_key() -> impl Strategy<Value = (usize, String)> {
+            (0..PROVIDERS.len()).prop_flat_map(|i| key_of(&PROVIDERS[i]).prop_map(move |k| (i, k)))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            #[test]
+            fn random_keys_with_words_inside_are_keys(
+                (i, key) in any_key(),
+                word in prop::sample::select(vec!["here", "todo", "your", "xxxx", "HERE", "Todo", "your-key-here"]),
+                at in any::<prop::sample::Index>(),
+                case in any::<bool>(),
+            ) {
+                let p = &PROVIDERS[i];
+                let prefix = p.shown_prefix.len();
+                let body = key.len() - prefix;
+                prop_assume!(body > word.len() + 2);
+                let pos = prefix + at.index(body - word.len());
+                let mut k = key.clone();
+                k.replace_range(pos..pos + word.len(), word);
+                // Only keys that still have the provider's format are keys.
+                let exact = regex::Regex::new(&format!("^(?:{})$", p.pattern)).unwrap();
+                prop_assume!(exact.is_match(&k));
+                prop_assume!(!is_filler(&k));
+                let text = if case { format!("export X=\"{k}\"") } else { k.clone() };
+                let hits = find_keys(&text);
+                prop_assert_eq!(hits.len(), 1, "{} not found in {}", k, text);
+                prop_assert_eq!(&text[hits[0].start..hits[0].end], k.as_str());
+                prop_assert!(!is_placeholder(&k), "{} judged a placeholder", k);
+            }
+
+            #[test]
+            fn random_opaque_values_with_words_inside_are_not_placeholders(
+                body in "[A-Za-z0-9]{24,60}",
+                word in prop::sample::select(vec!["here", "todo", "your", "xxxx", "example"]),
+                at in any::<prop::sample::Index>(),
+            ) {
+                let pos = at.index(body.len());
+                let v = format!("crsr_{}{word}{}", &body[..pos], &body[pos..]);
+                prop_assume!(!is_filler(&v));
+                prop_assert!(!is_placeholder(&v), "{} judged a placeholder", v);
+            }
+        }
+
+        #[test]
+        fn whole_value_placeholders_are_still_skipped() {
+            for v in [
+                "sk-ant-...your-key-here",
+                "<your key>",
+                "your-api-key-here",
+                "YOUR_OPENAI_API_KEY",
+                "xxxxxxxxxxxxxxxxxxxx",
+                "sk-xxxx-xxxx",
+                "changeme",
+                "TODO",
+                "paste-your-token-here",
+                "AIzaSyXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
+            ] {
+                assert!(is_placeholder(v), "{v}");
+            }
+            assert!(find_keys("AIzaSyXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX").is_empty());
+        }
+    }
 }

@@ -70,7 +70,28 @@ impl Matcher {
     }
 
     /// Every key in `r`, in order; `hit` is called once per occurrence.
-    pub fn scan(&self, r: &mut dyn Read, mut hit: impl FnMut(StreamHit)) -> std::io::Result<()> {
+    pub fn scan(&self, r: &mut dyn Read, hit: impl FnMut(StreamHit)) -> std::io::Result<()> {
+        self.scan_with(r, true, hit)
+    }
+
+    /// Like [`Matcher::scan`], but every hit has line 0: lines are not
+    /// counted, which saves a pass over a large file that holds no key (see
+    /// [`lines_at`] for the hits' lines afterwards).
+    pub fn scan_offsets(
+        &self,
+        r: &mut dyn Read,
+        hit: impl FnMut(StreamHit),
+    ) -> std::io::Result<()> {
+        self.scan_with(r, false, hit)
+    }
+
+    fn scan_with(
+        &self,
+        r: &mut dyn Read,
+        lines: bool,
+        mut hit: impl FnMut(StreamHit),
+    ) -> std::io::Result<()> {
+        let count_lines = |b: &[u8]| if lines { count_lines(b) } else { 0 };
         let mut buf = Zeroizing::new(vec![0u8; CHUNK + OVERLAP]);
         // buf[..len] holds text; buf[..carried] was searched before.
         let mut len = 0;
@@ -166,6 +187,36 @@ impl Matcher {
 
 fn count_lines(b: &[u8]) -> usize {
     b.iter().filter(|c| **c == b'\n').count()
+}
+
+/// The 1-based line of each offset (ascending) in `r`.
+pub fn lines_at(r: &mut dyn Read, offsets: &[u64]) -> std::io::Result<Vec<usize>> {
+    let mut out = Vec::with_capacity(offsets.len());
+    let mut buf = Zeroizing::new(vec![0u8; CHUNK]);
+    let (mut at, mut line) = (0u64, 1usize);
+    let mut next = offsets.iter().peekable();
+    while next.peek().is_some() {
+        let n = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let mut from = 0usize;
+        while let Some(&&o) = next.peek() {
+            if o >= at + n as u64 {
+                break;
+            }
+            let upto = (o - at) as usize;
+            line += count_lines(&buf[from..upto]);
+            from = upto;
+            out.push(line);
+            next.next();
+        }
+        line += count_lines(&buf[from..n]);
+        at += n as u64;
+    }
+    Ok(out)
 }
 
 /// Where the value assigned to the variable at `text[start..end]` sits, as

@@ -158,7 +158,8 @@ pub fn scan_one(src: &Source, m: &Matcher, det: &crate::Detector) -> Result<Left
     let mut findings: Vec<Finding> = Vec::new();
     let mut by_value: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut occurrences = 0;
-    m.scan(&mut f, |h| {
+    let mut offsets = Vec::new();
+    m.scan_offsets(&mut f, |h| {
         occurrences += 1;
         let key = fast_hash(h.value.as_bytes());
         let known = by_value.entry(key).or_default();
@@ -169,6 +170,7 @@ pub fn scan_one(src: &Source, m: &Matcher, det: &crate::Detector) -> Result<Left
             return;
         }
         known.push(findings.len());
+        offsets.push(h.offset);
         let tool = h
             .variable
             .as_deref()
@@ -188,6 +190,16 @@ pub fn scan_one(src: &Source, m: &Matcher, det: &crate::Detector) -> Result<Left
         });
     })
     .map_err(|e| SkipReason::Unreadable(e.kind().to_string()))?;
+    // Lines are counted only in the files that hold a key.
+    if !offsets.is_empty() {
+        let mut f = std::fs::File::open(&src.path)
+            .map_err(|e| SkipReason::Unreadable(e.kind().to_string()))?;
+        let lines = crate::stream::lines_at(&mut f, &offsets)
+            .map_err(|e| SkipReason::Unreadable(e.kind().to_string()))?;
+        for (f, l) in findings.iter_mut().zip(lines) {
+            f.line = Some(l);
+        }
+    }
     Ok(Leftover {
         source: src.clone(),
         findings,
