@@ -1,5 +1,5 @@
 # session-vault: register a scheduled task that starts the daemon at logon
-# (SPEC §9). Run in a PowerShell session of the user who will use the vault:
+# (docs/design.md §9). Run in a PowerShell session of the user who will use the vault:
 #
 #     powershell -ExecutionPolicy Bypass -File install.ps1            # install
 #     powershell -ExecutionPolicy Bypass -File install.ps1 -Uninstall # remove

@@ -7,15 +7,19 @@
 #                  launch runs it, and a static binary skips the dynamic
 #                  loader's symbol lookups and relocations, which were most
 #                  of the instructions of a `session-vault get`
-#                  (BENCHMARKS.md §4). Still position-independent (ASLR) with
+#                  (bench/runs/2026-11-29/README.md). Still position-independent (ASLR) with
 #                  full RELRO. Elsewhere it is built as usual.
-#   sv-bench       the load client of scripts/load.sh.
+#   sv-bench       the load client of bench/load.sh.
 # Install with: install -m 0755 target/dist/session-vault target/dist/sv-daemon ~/.local/bin/
 # (the CLI starts the sv-daemon that sits beside it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-target/dist}
 FEATURES=${FEATURES:-}
+if [[ $FEATURES == *test-hooks* ]]; then
+    echo "build-release.sh: the test-hooks feature is for tests only, never in a release" >&2
+    exit 2
+fi
 host=$(rustc -vV | sed -n 's/^host: //p')
 cargo build --release --locked -p sv-cli --bin sv-daemon ${FEATURES:+--features "$FEATURES"}
 cargo build --release --locked -p sv-bench

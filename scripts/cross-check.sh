@@ -67,7 +67,8 @@ cp /etc/ssl/certs/ca-certificates.crt "$chroot_dir/etc/ssl/host-ca-certificates.
 # libtss2 and is Linux-only. macOS: every crate too, but the bundled
 # SQLite's C needs the macOS SDK, so libsqlite3-sys is told to link a system
 # library instead (LIBSQLITE3_SYS_USE_PKG_CONFIG=1): its Rust is checked,
-# its C is not compiled (nothing is linked by `check` anyway).
+# its C is not compiled (nothing is linked by `check` anyway). sv-proxy is
+# left out for macOS: ring's C needs clang for Apple targets.
 inner=$(
     cat <<'EOF'
 set -euo pipefail
@@ -80,7 +81,10 @@ for t in $TARGETS; do
     case $t in
     windows) triple=x86_64-pc-windows-gnu; pkgs=(--workspace --exclude sv-bench) ;;
     macos)
-        triple=aarch64-apple-darwin; pkgs=(--workspace)
+        # sv-proxy's TLS (ring) compiles C for the target, which needs
+        # clang for Apple targets; this chroot has none. It is checked for
+        # Linux and Windows.
+        triple=aarch64-apple-darwin; pkgs=(--workspace --exclude sv-proxy)
         export LIBSQLITE3_SYS_USE_PKG_CONFIG=1 PKG_CONFIG_ALLOW_CROSS=1
         ;;
     esac

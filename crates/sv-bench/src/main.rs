@@ -1,6 +1,6 @@
 //! `sv-bench`: drives a running daemon over its socket with the real
 //! protocol and reports what it sustained. It owns no rules; it only sends
-//! JSON-RPC lines (SPEC §7) and measures.
+//! JSON-RPC lines (docs/design.md §7) and measures.
 //!
 //! ```text
 //! sv-bench get  [--clients N] [--duration SECS] [--tool T] [--socket PATH]

@@ -1,8 +1,22 @@
-//! Command-line definitions (SPEC §3).
+//! The command line (docs/design.md §3): every clap type, the completions
+//! and man pages generated from them, and usage errors turned into one
+//! sentence that says what to do next. Nothing here runs a command.
 
-use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use crate::error::{CliError, Result};
+use clap::builder::PossibleValuesParser;
+use clap::error::ErrorKind;
+use clap::{ArgGroup, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use std::ffi::OsString;
 use std::path::PathBuf;
+
+/// The key backends a user can name (`daemon start --backend`, `rekey
+/// --backend`); `secret-service` is the one whose status name is `libsecret`.
+pub const BACKENDS: [&str; 5] = ["tpm2", "secret-service", "keychain", "dpapi", "passphrase"];
+
+/// [`BACKENDS`], or `auto` (the daemon picks the first available).
+fn backend_or_auto() -> PossibleValuesParser {
+    PossibleValuesParser::new(std::iter::once("auto").chain(BACKENDS))
+}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -43,23 +57,23 @@ pub enum Command {
     /// Remove sessions by id, by tool or by project.
     Remove(RemoveArgs),
     /// Print the shell hook defining sv_load / sv_unload, for `eval`.
-    Init(crate::shell::InitArgs),
+    Init(InitArgs),
     /// Add the hook to a shell's startup file, in one marked block.
-    Install(crate::shell::InstallArgs),
+    Install(InstallArgs),
     /// Remove the block `install` added, giving back the file as it was.
-    Uninstall(crate::shell::InstallArgs),
+    Uninstall(InstallArgs),
     /// Print shell completions (bash, zsh, fish, powershell, elvish).
-    Completions(crate::shell::CompletionsArgs),
+    Completions(CompletionsArgs),
     /// Print the man page (roff), or write all pages with --out-dir.
-    Man(crate::shell::ManArgs),
+    Man(ManArgs),
     /// Point an agent's own settings at session-vault (Claude Code's apiKeyHelper).
-    Integrate(crate::integrate::IntegrateArgs),
+    Integrate(IntegrateArgs),
     /// Check the setup and find plaintext keys; --fix moves them into the vault.
-    Doctor(crate::doctor_cmd::DoctorArgs),
+    Doctor(DoctorArgs),
     /// Show the audit log: which credential was served or refused, to whom.
     Log(LogArgs),
     /// Re-wrap the vault key under another backend; no record is touched.
-    Rekey(crate::rekey::RekeyArgs),
+    Rekey(RekeyArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -70,7 +84,7 @@ pub enum DaemonAction {
         #[arg(long)]
         foreground: bool,
         /// Key backend; default from SESSION_VAULT_BACKEND, else auto.
-        #[arg(long, value_parser = ["auto", "tpm2", "secret-service", "keychain", "dpapi", "passphrase"])]
+        #[arg(long, value_parser = backend_or_auto())]
         backend: Option<String>,
     },
     /// Stop the daemon (in-flight requests finish first).
@@ -186,6 +200,133 @@ pub struct RemoveArgs {
     pub project: Option<PathBuf>,
 }
 
+/// A shell session-vault has a hook for (`init`, `install`, `uninstall`);
+/// its hook and startup file are in `cmd::shell`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HookShell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+}
+
+impl HookShell {
+    pub fn name(self) -> &'static str {
+        match self {
+            HookShell::Bash => "bash",
+            HookShell::Zsh => "zsh",
+            HookShell::Fish => "fish",
+            HookShell::Powershell => "powershell",
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// The shell to print the hook for.
+    #[arg(value_enum)]
+    pub shell: HookShell,
+}
+
+#[derive(Args, Debug)]
+#[command(group(ArgGroup::new("which").required(true).args(["shell", "shell_option"])))]
+pub struct InstallArgs {
+    /// The shell whose startup file gets the block.
+    #[arg(value_enum, value_name = "SHELL")]
+    shell: Option<HookShell>,
+    /// The same shell, as an option.
+    #[arg(long = "shell", id = "shell_option", value_enum, value_name = "SHELL")]
+    shell_option: Option<HookShell>,
+    /// The startup file (default: ~/.bashrc, ${ZDOTDIR:-$HOME}/.zshrc,
+    /// ~/.config/fish/conf.d/session-vault.fish, or PowerShell's $PROFILE).
+    #[arg(long, value_name = "FILE")]
+    pub rc: Option<PathBuf>,
+}
+
+impl InstallArgs {
+    /// SHELL or `--shell SHELL` (clap requires exactly one).
+    pub fn shell(&self) -> HookShell {
+        match (self.shell, self.shell_option) {
+            (Some(s), _) | (None, Some(s)) => s,
+            (None, None) => unreachable!("clap requires SHELL or --shell"),
+        }
+    }
+}
+
+/// Shells clap_complete writes completions for.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+    Elvish,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to print completions for.
+    #[arg(value_enum)]
+    pub shell: CompletionShell,
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// Write session-vault.1 and one page per command into DIR instead of
+    /// printing the main page.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
+/// An agent whose settings `integrate` knows.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum Agent {
+    /// Claude Code: sets `apiKeyHelper`.
+    Claude,
+}
+
+#[derive(Args, Debug)]
+#[command(group(ArgGroup::new("where").args(["project", "user"])))]
+pub struct IntegrateArgs {
+    #[arg(value_enum)]
+    pub agent: Agent,
+    /// Edit DIR/.claude/settings.local.json (default: the current directory's).
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+    /// Edit your user settings: ~/.claude/settings.json (or
+    /// $CLAUDE_CONFIG_DIR/settings.json).
+    #[arg(long)]
+    pub user: bool,
+    /// Put the setting back as it was before `integrate`.
+    #[arg(long)]
+    pub undo: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Also search for .env files below the current directory (honouring .gitignore).
+    #[arg(long)]
+    pub recursive: bool,
+    /// Move the keys found into the vault and rewrite their files (a dry run unless --yes).
+    #[arg(long)]
+    pub fix: bool,
+    /// With --fix: apply the changes.
+    #[arg(long, requires = "fix")]
+    pub yes: bool,
+    /// With --fix: scope keys from home files (profiles, ~/.claude, …) to this project instead of global.
+    #[arg(long, requires = "fix", conflicts_with = "global")]
+    pub project: Option<PathBuf>,
+    /// With --fix: scope keys from home files globally (the default).
+    #[arg(long, requires = "fix")]
+    pub global: bool,
+    /// With --fix: idle TTL in seconds for the moved keys (0 = none, as they had in the file).
+    #[arg(long, requires = "fix", default_value_t = 0)]
+    pub ttl: u64,
+}
+
 #[derive(Args, Debug)]
 pub struct LogArgs {
     /// One JSON array of records instead of a table.
@@ -203,4 +344,98 @@ pub struct LogArgs {
     /// At most this many records (the most recent).
     #[arg(long, default_value_t = 1000)]
     pub limit: u32,
+}
+
+#[derive(Args, Debug)]
+pub struct RekeyArgs {
+    /// The backend to protect the vault key with from now on.
+    #[arg(long, value_parser = PossibleValuesParser::new(BACKENDS))]
+    pub backend: String,
+}
+
+/// The command line of this process. `--help` and `--version` print and
+/// exit here; anything clap refuses becomes [`CliError::Arguments`].
+pub fn parse() -> Result<Command> {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    match Cli::try_parse_from(&args) {
+        Ok(cli) => Ok(cli.command),
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            e.exit()
+        }
+        Err(e) => Err(usage_error(&e, &args)),
+    }
+}
+
+/// One sentence for a clap error, naming the `--help` to read, and clap's
+/// usage line (or, for a missing command, the help that lists them).
+fn usage_error(e: &clap::Error, args: &[OsString]) -> CliError {
+    let path = command_path(args);
+    let rendered = e.render().to_string();
+    let mut usage = None;
+    let mut said = Vec::new();
+    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        said.push(format!("`{path}` needs a command"));
+        usage = Some(rendered.trim_end().to_owned());
+    } else {
+        for para in rendered.split("\n\n") {
+            let text = para.trim();
+            if text.starts_with("Usage:") {
+                usage = Some(text.to_owned());
+            } else if !text.is_empty() && !text.starts_with("For more information") {
+                let text = text.strip_prefix("error: ").unwrap_or(text);
+                let text = text.strip_prefix("tip: ").unwrap_or(text);
+                let words: Vec<&str> = text.split_whitespace().collect();
+                said.push(words.join(" "));
+            }
+        }
+    }
+    CliError::Arguments {
+        sentence: format!("{}; see `{path} --help`", said.join("; ")),
+        usage,
+    }
+}
+
+/// `session-vault` and the subcommands named on the command line.
+fn command_path(args: &[OsString]) -> String {
+    let mut cmd = Cli::command();
+    let mut path = vec!["session-vault".to_owned()];
+    for a in args.iter().skip(1) {
+        let Some(a) = a.to_str() else { break };
+        match cmd.find_subcommand(a) {
+            Some(sub) => {
+                path.push(sub.get_name().to_owned());
+                cmd = sub.clone();
+            }
+            None if a.starts_with('-') => continue,
+            None => break,
+        }
+    }
+    path.join(" ")
+}
+
+/// Shell completions for the whole command line.
+pub fn completions(shell: CompletionShell) -> Vec<u8> {
+    use clap_complete::Shell;
+    let shell = match shell {
+        CompletionShell::Bash => Shell::Bash,
+        CompletionShell::Zsh => Shell::Zsh,
+        CompletionShell::Fish => Shell::Fish,
+        CompletionShell::Powershell => Shell::PowerShell,
+        CompletionShell::Elvish => Shell::Elvish,
+    };
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "session-vault", &mut buf);
+    buf
+}
+
+/// The main man page (roff).
+pub fn man_page() -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut buf)?;
+    Ok(buf)
+}
+
+/// session-vault.1 and one page per command, written into `dir`.
+pub fn write_man_pages(dir: &std::path::Path) -> std::io::Result<()> {
+    clap_mangen::generate_to(Cli::command(), dir)
 }

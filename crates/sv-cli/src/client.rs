@@ -2,7 +2,7 @@
 //! Windows: [`crate::platform`]), and the on-demand start of the daemon (as
 //! gpg-agent is started by gpg).
 
-use crate::error::{CliError, Result};
+use crate::error::{CliError, ConnectError, Result};
 use crate::platform;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -36,16 +36,6 @@ fn read_timeout() -> Duration {
 pub struct Client {
     reader: BufReader<platform::Conn>,
     next_id: u64,
-}
-
-/// Why a connection failed.
-pub enum ConnectError {
-    /// Nothing listens (no socket, or a stale one).
-    NotRunning,
-    /// The directory or the listener belongs to someone else: talking to it
-    /// could hand them a key or a passphrase.
-    Untrusted(String),
-    Other(std::io::Error),
 }
 
 impl Client {

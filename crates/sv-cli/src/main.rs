@@ -1,34 +1,31 @@
 //! `session-vault`: parses the command line, talks to the daemon, prints.
 //! The rules live in `sv-core`; the key and the vault in `sv-daemon`.
 
-mod audit_log;
 mod cli;
 mod client;
-mod commands;
-mod doctor_cmd;
+mod cmd;
+mod config;
 mod error;
 mod input;
-mod integrate;
+mod output;
 mod platform;
 mod rcfile;
-mod rekey;
-mod service;
-mod shell;
 
-use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     // `get --tool T` runs on every request of an agent's key helper; it
     // skips building clap's whole command tree (see `fast_get`).
     let command = match fast_get(std::env::args_os().skip(1)) {
-        Some(get) => cli::Command::Get(get),
-        None => cli::Cli::parse().command,
+        Some(get) => Ok(cli::Command::Get(get)),
+        None => cli::parse(),
     };
-    match commands::run(command) {
-        Ok(code) => ExitCode::from(code),
+    match command.and_then(cmd::run) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("session-vault: {e}");
+            if let Some(message) = e.message() {
+                eprintln!("session-vault: {message}");
+            }
             ExitCode::from(e.exit_code())
         }
     }

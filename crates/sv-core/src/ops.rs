@@ -112,7 +112,7 @@ pub struct LogResult {
     pub entries: Vec<AuditEntry>,
 }
 
-/// The process hygiene the daemon observes in itself (SPEC §7).
+/// The process hygiene the daemon observes in itself (docs/design.md §7).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Hygiene {
     /// `prctl(PR_GET_DUMPABLE)`; `None` where the platform has no such flag.
@@ -258,8 +258,8 @@ pub fn format_utc(t: i64) -> String {
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's
-/// algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+/// algorithm): (year, month, day).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

@@ -40,7 +40,9 @@ pub const DAEMON_ENV: &[&str] = &[
     "SESSION_VAULT_TCTI",
     "RUST_LOG",
     "TSS2_LOG",
-    // Test-only: abort mid-rekey (crates/sv-cli/tests/backends.rs).
+    // Test-only: abort mid-rekey (the `test-hooks` feature; never in a
+    // release build).
+    #[cfg(feature = "test-hooks")]
     "SESSION_VAULT_TEST_CRASH_AFTER_REKEY_WRAP",
     // Service managers: readiness and journal logging.
     "NOTIFY_SOCKET",
@@ -66,6 +68,7 @@ pub const DAEMON_ENV: &[&str] = &[
     "TMP",
     "SESSION_VAULT_BACKEND",
     "RUST_LOG",
+    #[cfg(feature = "test-hooks")]
     "SESSION_VAULT_TEST_CRASH_AFTER_REKEY_WRAP",
 ];
 

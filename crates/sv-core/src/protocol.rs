@@ -1,4 +1,4 @@
-//! The JSON-RPC 2.0 messages between the CLI and the daemon (SPEC §7): one
+//! The JSON-RPC 2.0 messages between the CLI and the daemon (docs/design.md §7): one
 //! JSON object per line, at most [`MAX_FRAME`] bytes, over a Unix socket.
 //!
 //! Secrets travel only in [`SecretString`] fields. Requests are parsed with

@@ -1,4 +1,4 @@
-//! Which stored session serves a working directory (SPEC §4).
+//! Which stored session serves a working directory (docs/design.md §4).
 //!
 //! A project session matches when the canonical working directory equals its
 //! directory or lies inside it, compared by path components, so `/p/app`

@@ -1,4 +1,4 @@
-//! Sealing secrets to their records (SPEC §5).
+//! Sealing secrets to their records (docs/design.md §5).
 //!
 //! The vault encryption key (VEK) is 256 random bits. Three keys are derived
 //! from it with HKDF-SHA-256, one per purpose: the record key (XChaCha20-

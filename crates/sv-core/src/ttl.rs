@@ -1,4 +1,4 @@
-//! Expiry rules (SPEC §4), two clocks as in gpg-agent: an idle TTL that
+//! Expiry rules (docs/design.md §4), two clocks as in gpg-agent: an idle TTL that
 //! restarts at every successful serve (`0` = no idle expiry) and a hard
 //! deadline from creation that never moves. Times are Unix seconds passed in
 //! by the caller.

@@ -1,17 +1,18 @@
-//! Writing the audit log (SPEC §7): every credential served and every
-//! request refused, with who asked. The records live in the vault file
-//! (`sv_store`'s `audit` table); this module decides what goes in them.
+//! Writing the audit log (docs/design.md §7): every credential served and
+//! every request refused, with who asked. The records live in the vault
+//! file (`sv_store`'s `audit` table); this module decides what goes in them.
 //! Nothing here ever sees a secret.
 //!
 //! A serve is answered only once its record is committed (no record, no
 //! credential). Committing one record per serve was most of a lookup's
-//! cost, so the server hands its records to one writer thread
-//! ([`AuditQueue`]) that commits whatever has gathered in one transaction
-//! (group commit) and then releases every waiting reply: under load one
-//! commit covers many serves, and a lone serve waits for its own commit
-//! just as before.
+//! cost, so the server queues lookups' records ([`AuditQueue`]) and one of
+//! the connection tasks waiting on them commits whatever has gathered in
+//! one transaction (group commit), which releases every waiting reply:
+//! under load one commit covers many serves, and a lone serve waits for its
+//! own commit just as before.
 
-use crate::vault::{now, Peer};
+use crate::clock::now;
+use crate::peer::Peer;
 use std::path::Path;
 use std::sync::Mutex;
 use sv_core::ops::{AuditOutcome, AuditRetention};
@@ -119,10 +120,10 @@ pub type Committed = Result<(), String>;
 type Waiting = (AuditRecord, oneshot::Sender<(Committed, AuditRecord)>);
 
 /// Lookups' records waiting to be committed, each with the reply it holds
-/// up. There is no writer thread: a connection task that queued a record
-/// yields once (so the other ready connections on its worker queue theirs),
-/// then takes whatever is queued and commits it in one transaction for all
-/// of them; a task that finds the queue empty was served by another's
+/// up. No thread of its own commits them: a connection task that queued a
+/// record yields once (so the other ready connections on its worker queue
+/// theirs), then takes whatever is queued and commits it in one transaction
+/// for all of them; a task that finds the queue empty was served by another's
 /// commit and only waits for its answer. See [`AuditQueue::settle`].
 #[derive(Default)]
 pub struct AuditQueue {

@@ -1,5 +1,5 @@
-//! Which key backend the daemon runs with (SPEC §6): `--backend`, else
-//! `SESSION_VAULT_BACKEND`, else `auto`.
+//! Which key backend the daemon runs with (docs/design.md §6): `--backend`,
+//! else `SESSION_VAULT_BACKEND`, else `auto`.
 //!
 //! `auto` walks tpm2 → libsecret → passphrase. For a new vault it takes the
 //! first backend that is available. For a vault that already has key
@@ -9,7 +9,7 @@
 //! locked, TPM gone) rather than "not protected by passphrase". Every
 //! skipped backend's reason goes into the reports `status --verbose` shows.
 
-use crate::server::DaemonError;
+use crate::error::DaemonError;
 use sv_core::protocol as p;
 use sv_keyring::KeyBackend;
 

@@ -1,4 +1,4 @@
-//! Vault key backends (SPEC §6) behind one trait, [`KeyBackend`].
+//! Vault key backends (docs/design.md §6) behind one trait, [`KeyBackend`].
 //!
 //! A backend protects the vault encryption key (VEK) and gives it back. Two
 //! families fit the same trait:
@@ -61,7 +61,7 @@ pub enum KeyringError {
     Random(String),
 }
 
-/// The status names of SPEC §3.
+/// The status names of docs/design.md §3.
 pub const BACKEND_NAMES: &[&str] = &["tpm2", "libsecret", "keychain", "dpapi", "passphrase"];
 
 /// One way to protect the vault key.

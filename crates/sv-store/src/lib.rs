@@ -1,4 +1,4 @@
-//! The encrypted SQLite store (SPEC §5).
+//! The encrypted SQLite store (docs/design.md §5).
 //!
 //! One file, `vault.db`, 0600 in a 0700 directory, in WAL mode with
 //! `secure_delete=ON` so deleted rows are overwritten. It holds only sealed

@@ -1,6 +1,6 @@
 //! Unix: the socket, `SO_PEERCRED`, exec, setsid, file modes.
 
-use crate::client::ConnectError;
+use crate::error::ConnectError;
 use std::fs;
 use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};

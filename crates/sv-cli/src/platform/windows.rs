@@ -2,7 +2,7 @@
 //! process must run as this user; no exec; no modes. Compile-checked from
 //! Linux only; it has never run (docs/windows.md).
 
-use crate::client::ConnectError;
+use crate::error::ConnectError;
 use std::fs;
 use std::io::{self, ErrorKind, Read, Write};
 use std::os::windows::ffi::OsStrExt;

@@ -2,8 +2,8 @@
 //! file modes, SIGTERM/SIGINT/SIGUSR1.
 
 use super::SignalAction;
-use crate::server::{setup, DaemonError};
-use crate::vault::Peer;
+use crate::error::{setup, DaemonError};
+use crate::peer::Peer;
 use std::fs;
 use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};

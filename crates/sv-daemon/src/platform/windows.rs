@@ -17,8 +17,8 @@
 //!   starts it with only `DAEMON_ENV`).
 
 use super::SignalAction;
-use crate::server::{setup, DaemonError};
-use crate::vault::Peer;
+use crate::error::{setup, DaemonError};
+use crate::peer::Peer;
 use std::ffi::OsString;
 use std::fs;
 use std::io;

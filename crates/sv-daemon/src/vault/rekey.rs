@@ -14,14 +14,17 @@
 //! a crash inside 4 at worst leaves an orphan keyring item. The daemon then
 //! runs with the new backend.
 
-use super::{code, keyring_err, locked_error, now, store_err, Vault};
+use super::Vault;
+use crate::clock::now;
+use crate::rpc::{keyring_err, locked_error, store_err};
 use std::sync::Arc;
-use sv_core::protocol as p;
-use sv_core::protocol::RpcError;
+use sv_core::protocol::{self as p, code, RpcError};
 use sv_keyring::KeyBackend;
 use tracing::{info, warn};
 
-/// Test hook: abort the daemon between steps 3 and 4 above.
+/// Test hook, built only with the `test-hooks` feature: abort the daemon
+/// between steps 3 and 4 above.
+#[cfg(feature = "test-hooks")]
 const CRASH_HOOK: &str = "SESSION_VAULT_TEST_CRASH_AFTER_REKEY_WRAP";
 
 impl Vault {
@@ -120,6 +123,7 @@ impl Vault {
             ));
         }
         info!(backend = name, "rekey: new wrapping stored and verified");
+        #[cfg(feature = "test-hooks")]
         if std::env::var(CRASH_HOOK).is_ok_and(|v| v == "1") {
             warn!("{CRASH_HOOK}=1: aborting between adding the new wrapping and removing the old");
             std::process::abort();

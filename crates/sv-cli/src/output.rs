@@ -1,0 +1,100 @@
+//! What the commands print on stdout: the one writer (stdout carries a
+//! command's result and nothing else), the one table renderer (`list`,
+//! `log`), and the escaping of text that came from outside (paths, labels,
+//! tool names) before it reaches a terminal.
+
+use crate::error::{CliError, Result};
+use std::borrow::Cow;
+use std::io::Write;
+
+/// Writes a command's result to stdout and flushes it.
+pub fn write_stdout(bytes: &[u8]) -> Result {
+    let mut o = std::io::stdout().lock();
+    o.write_all(bytes)
+        .and_then(|_| o.flush())
+        .map_err(|e| CliError::Failed(format!("cannot write to stdout: {e}")))
+}
+
+/// [`write_stdout`] for text.
+pub fn print(text: &str) -> Result {
+    write_stdout(text.as_bytes())
+}
+
+/// `s` with every control character written as a Rust escape (`\u{1b}`,
+/// `\n`), so a project directory or tool name cannot move the cursor,
+/// retitle the window or clear the screen of whoever lists it. Borrowed
+/// when there is nothing to escape (the common case).
+pub fn escape_control(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Columns padded to their widest cell (in characters), two spaces apart;
+/// the last column unpadded. Cells are printed as given: escape outside
+/// text with [`escape_control`] first.
+pub fn render_table<const N: usize>(head: [&str; N], rows: &[[&str; N]]) -> String {
+    let width = |c: &str| {
+        if c.is_ascii() {
+            c.len()
+        } else {
+            c.chars().count()
+        }
+    };
+    let mut w: [usize; N] = head.map(width);
+    let mut last = 0;
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(width(c));
+        }
+        last += r[N - 1].len() + 1;
+    }
+    let line_len: usize = w[..N - 1].iter().map(|n| n + 2).sum();
+    let mut s = String::with_capacity((rows.len() + 1) * line_len + last + 64);
+    let mut line = |cells: &[&str; N]| {
+        for (i, c) in cells.iter().enumerate() {
+            s.push_str(c);
+            if i < N - 1 {
+                for _ in width(c)..w[i] + 2 {
+                    s.push(' ');
+                }
+            }
+        }
+        s.push('\n');
+    };
+    line(&head);
+    for r in rows {
+        line(r);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_and_plain_text_is_borrowed() {
+        let hostile = "/p/\u{1b}[2J\u{1b}]0;pwned\u{7}x\u{9b}y";
+        let e = escape_control(hostile);
+        assert_eq!(e, "/p/\\u{1b}[2J\\u{1b}]0;pwned\\u{7}x\\u{9b}y");
+        assert!(!e.chars().any(char::is_control));
+        assert!(matches!(escape_control("/home/é/app"), Cow::Borrowed(_)));
+        assert_eq!(escape_control("a\nb\tc"), "a\\nb\\tc");
+    }
+
+    #[test]
+    fn table_pads_by_characters_and_leaves_the_last_column() {
+        let t = render_table(["A", "BB", "C"], &[["é", "x", "last"], ["long", "y", "z"]]);
+        assert_eq!(t, "A     BB  C\né     x   last\nlong  y   z\n");
+    }
+}

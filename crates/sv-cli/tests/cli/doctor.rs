@@ -1,0 +1,886 @@
+//! `session-vault doctor` end to end: fixture homes and projects under the
+//! harness's private HOME, the real binaries and, for `--fix --yes`, the
+//! real daemon.
+use crate::util::*;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+fn body(len: usize, alphabet: &[u8], seed: u64) -> String {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            alphabet[(x % alphabet.len() as u64) as usize] as char
+        })
+        .collect()
+}
+const B62: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+const B64U: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+
+fn anthropic(s: u64) -> String {
+    format!("sk-ant-api03-{}AA", body(93, B64U, s))
+}
+fn anthropic_admin(s: u64) -> String {
+    format!("sk-ant-admin01-{}AA", body(93, B64U, s))
+}
+fn anthropic_oauth(s: u64) -> String {
+    format!("sk-ant-oat01-{}AA", body(93, B64U, s))
+}
+fn openai_proj(s: u64) -> String {
+    format!(
+        "sk-proj-{}T3BlbkFJ{}",
+        body(74, B64U, s),
+        body(74, B64U, s + 1)
+    )
+}
+fn openai_legacy(s: u64) -> String {
+    format!("sk-{}", body(48, B62, s))
+}
+fn google(s: u64) -> String {
+    format!("AIza{}", body(35, B64U, s))
+}
+fn openrouter(s: u64) -> String {
+    format!("sk-or-v1-{}", body(64, b"0123456789abcdef", s))
+}
+fn groq(s: u64) -> String {
+    format!("gsk_{}", body(52, B62, s))
+}
+fn github(s: u64) -> String {
+    format!("ghp_{}", body(36, B62, s))
+}
+fn github_pat(s: u64) -> String {
+    format!("github_pat_{}_{}", body(22, B62, s), body(59, B62, s + 1))
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+#[track_caller]
+fn assert_no_key(r: &Run, keys: &[String]) {
+    for k in keys {
+        assert!(
+            !r.stdout.contains(k.as_str()) && !r.stderr.contains(k.as_str()),
+            "a key was printed:\n{}\n{}",
+            r.stdout,
+            r.stderr
+        );
+        // Not even a long piece of one.
+        let mid = &k[k.len() / 2 - 8..k.len() / 2 + 8];
+        assert!(
+            !r.stdout.contains(mid) && !r.stderr.contains(mid),
+            "part of a key was printed"
+        );
+    }
+}
+
+/// Every place and format of the issue, with the placeholders that must
+/// not match; returns the keys written.
+fn fixture(env: &TestEnv, proj: &Path) -> Vec<String> {
+    let h = &env.home;
+    let keys: Vec<String> = vec![
+        anthropic(1),       // 0 .bashrc
+        openai_proj(2),     // 1 .bash_profile
+        google(3),          // 2 .profile (GEMINI)
+        openrouter(4),      // 3 .zshrc, unknown name
+        groq(5),            // 4 .zshenv
+        github(6),          // 5 fish config
+        anthropic_admin(7), // 6 fish conf.d
+        openai_legacy(8),   // 7 PowerShell
+        anthropic(9),       // 8 project .env
+        github_pat(10),     // 9 project .env.local
+        anthropic(11),      // 10 ~/.claude/settings.json env
+        openai_proj(12),    // 11 project .claude/settings.local.json
+        google(13),         // 12 .mcp.json server env
+        anthropic(14),      // 13 ~/.cursor/mcp.json
+        openai_proj(15),    // 14 ~/.codex/auth.json
+        openai_legacy(16),  // 15 ~/.codex/config.toml
+        google(17),         // 16 ~/.gemini/.env
+        google(18),         // 17 ~/.gemini/settings.json
+    ];
+    let k = |i: usize| keys[i].as_str();
+    write(&h.join(".bashrc"), &format!("# placeholders first\nexport ANTHROPIC_API_KEY=sk-ant-...\nexport OPENAI_API_KEY=\"your-api-key-here\"\nexport GEMINI_API_KEY=<your key>\nexport CURSOR_API_KEY=\nexport ANTHROPIC_API_KEY=${{ANTHROPIC_KEY_FROM_PASS}}\nexport ANTHROPIC_API_KEY=xxx\nexport ANTHROPIC_API_KEY={}\n", k(0)));
+    write(
+        &h.join(".bash_profile"),
+        &format!("export OPENAI_API_KEY='{}'\n", k(1)),
+    );
+    write(
+        &h.join(".profile"),
+        &format!("GEMINI_API_KEY={}; export GEMINI_API_KEY\n", k(2)),
+    );
+    write(
+        &h.join(".zshrc"),
+        &format!("export OPENROUTER_KEY={}\n", k(3)),
+    );
+    write(
+        &h.join(".zshenv"),
+        &format!("alias g='GROQ_API_KEY={} groq'\n", k(4)),
+    );
+    write(
+        &h.join(".config/fish/config.fish"),
+        &format!("set -gx GITHUB_TOKEN {}\n", k(5)),
+    );
+    write(
+        &h.join(".config/fish/conf.d/ai.fish"),
+        &format!("set -Ux ANTHROPIC_ADMIN {}\n", k(6)),
+    );
+    write(
+        &h.join(".config/powershell/Microsoft.PowerShell_profile.ps1"),
+        &format!("$env:OPENAI_API_KEY = \"{}\"\n", k(7)),
+    );
+    write(
+        &proj.join(".env"),
+        &format!("DEBUG=1\nANTHROPIC_API_KEY={}\nOPENAI_API_KEY=\n", k(8)),
+    );
+    write(&proj.join(".env.local"), &format!("GH_PAT=\"{}\"\n", k(9)));
+    write(
+        &proj.join(".env.example"),
+        "ANTHROPIC_API_KEY=sk-ant-api03-...\nOPENAI_API_KEY=your-api-key-here\n",
+    );
+    write(
+        &h.join(".claude/settings.json"),
+        &format!(
+            "{{\n  \"env\": {{\n    \"ANTHROPIC_API_KEY\": \"{}\"\n  }}\n}}\n",
+            k(10)
+        ),
+    );
+    write(
+        &proj.join(".claude/settings.local.json"),
+        &format!("{{\"env\": {{\"OPENAI_API_KEY\": \"{}\"}}}}\n", k(11)),
+    );
+    write(&proj.join(".mcp.json"), &format!("{{\"mcpServers\": {{\"search\": {{\"command\": \"npx\", \"args\": [\"srv\"], \"env\": {{\"GEMINI_API_KEY\": \"{}\"}}}}}}}}\n", k(12)));
+    write(&h.join(".cursor/mcp.json"), &format!("{{\"mcpServers\": {{\"a\": {{\"command\": \"a\", \"env\": {{\"ANTHROPIC_API_KEY\": \"{}\"}}}}}}}}\n", k(13)));
+    write(
+        &h.join(".codex/auth.json"),
+        &format!("{{\"OPENAI_API_KEY\": \"{}\"}}\n", k(14)),
+    );
+    write(
+        &h.join(".codex/config.toml"),
+        &format!(
+            "[mcp_servers.x]\ncommand = \"x\"\nenv = {{ OPENAI_API_KEY = \"{}\" }}\n",
+            k(15)
+        ),
+    );
+    write(
+        &h.join(".gemini/.env"),
+        &format!("GEMINI_API_KEY={}\n", k(16)),
+    );
+    write(&h.join(".gemini/settings.json"), &format!("{{\"mcpServers\": {{\"g\": {{\"command\": \"g\", \"env\": {{\"GOOGLE_API_KEY\": \"{}\"}}}}}}}}\n", k(17)));
+    write(
+        &h.join(".claude/.credentials.json"),
+        &format!(
+            "{{\"claudeAiOauth\": {{\"accessToken\": \"{}\", \"refreshToken\": \"r\"}}}}\n",
+            anthropic_oauth(19)
+        ),
+    );
+    std::fs::set_permissions(
+        h.join(".claude/.credentials.json"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    keys
+}
+
+fn odd_files(proj: &Path) {
+    // Huge, binary, unreadable (a read that fails even for root), a loop.
+    let mut big = String::from("ANTHROPIC_API_KEY=placeholder\n");
+    while big.len() <= 1024 * 1024 {
+        big.push_str("# padding padding padding padding padding padding padding\n");
+    }
+    write(&proj.join(".env.huge"), &big);
+    std::fs::write(proj.join(".env.bin"), b"\x7fELF\0\0\x01ANTHROPIC_API_KEY=").unwrap();
+    std::os::unix::fs::symlink("/proc/self/mem", proj.join(".env.mem")).unwrap();
+    std::os::unix::fs::symlink(proj.join(".env.loop2"), proj.join(".env.loop1")).unwrap();
+    std::os::unix::fs::symlink(proj.join(".env.loop1"), proj.join(".env.loop2")).unwrap();
+}
+
+#[test]
+fn every_location_and_format_is_found_and_no_key_is_printed() {
+    let env = TestEnv::new();
+    let proj = env.mkdir("proj");
+    let keys = fixture(&env, &proj);
+    odd_files(&proj);
+    let r = env.run_in(&proj, &["doctor"], None).code(1);
+    assert_no_key(&r, &keys);
+    let o = &r.stdout;
+    for place in [
+        "~/.bashrc:8 ANTHROPIC_API_KEY",
+        "~/.bash_profile:1 OPENAI_API_KEY",
+        "~/.profile:1 GEMINI_API_KEY",
+        "~/.zshrc:1 OPENROUTER_KEY",
+        "~/.zshenv:1",
+        "~/.config/fish/config.fish:1 GITHUB_TOKEN",
+        "~/.config/fish/conf.d/ai.fish:1 ANTHROPIC_ADMIN",
+        "~/.config/powershell/Microsoft.PowerShell_profile.ps1:1 OPENAI_API_KEY",
+        "/.env:2 ANTHROPIC_API_KEY",
+        "/.env.local:1 GH_PAT",
+        "~/.claude/settings.json:3 env.ANTHROPIC_API_KEY",
+        "/.claude/settings.local.json:1 env.OPENAI_API_KEY",
+        "/.mcp.json:1 mcpServers.search.env.GEMINI_API_KEY",
+        "~/.cursor/mcp.json:1 mcpServers.a.env.ANTHROPIC_API_KEY",
+        "~/.codex/auth.json:1 OPENAI_API_KEY",
+        "~/.codex/config.toml:3 mcp_servers.x.env.OPENAI_API_KEY",
+        "~/.gemini/.env:1 GEMINI_API_KEY",
+        "~/.gemini/settings.json:1 mcpServers.g.env.GOOGLE_API_KEY",
+    ] {
+        assert!(o.contains(place), "missing {place} in\n{o}");
+    }
+    for provider in [
+        "anthropic]",
+        "anthropic-admin]",
+        "openai]",
+        "openai-legacy]",
+        "google]",
+        "openrouter]",
+        "groq]",
+        "github]",
+        "github-fine-grained]",
+    ] {
+        assert!(o.contains(provider), "missing {provider} in\n{o}");
+    }
+    assert!(o.contains("sk-ant-…AA (108 chars)"));
+    // Placeholders are not findings: only line 8 of .bashrc, nothing from .env.example.
+    assert_eq!(o.matches("~/.bashrc:").count(), 1, "{o}");
+    assert!(!o.contains(".env.example:"), "{o}");
+    for odd in [
+        ".env.huge: too large",
+        ".env.bin: binary",
+        ".env.mem: unreadable",
+        ".env.loop1: a loop of symbolic links",
+        ".env.loop2: a loop",
+    ] {
+        assert!(o.contains(odd), "missing {odd} in\n{o}");
+    }
+    assert!(
+        o.contains("Claude Code OAuth tokens: ")
+            && o.contains("holds an access token and a refresh token"),
+        "{o}"
+    );
+    assert!(o.contains("Daemon reachable: no daemon answers"));
+
+    let j = env.run_in(&proj, &["doctor", "--json"], None).code(1);
+    assert_no_key(&j, &keys);
+    let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    let checks = v["checks"].as_array().unwrap();
+    for (i, c) in checks.iter().enumerate() {
+        assert_eq!(c["number"], i + 1);
+        assert!(["OK", "WARN", "FAIL"].contains(&c["status"].as_str().unwrap()));
+        if c["status"] != "OK" {
+            assert!(c["fix"].is_string(), "{c}");
+        }
+    }
+    let cfg = checks.iter().find(|c| c["id"] == "agent-configs").unwrap();
+    let mcp = cfg["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["json_path"] == "mcpServers.search.env.GEMINI_API_KEY")
+        .unwrap();
+    assert_eq!(mcp["tool"], "gemini");
+    assert_eq!(mcp["line"], 1);
+    assert!(mcp["file"].as_str().unwrap().ends_with("/proj/.mcp.json"));
+    let skipped = checks.iter().find(|c| c["id"] == "dotenv").unwrap()["skipped"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(skipped.len(), 5, "{skipped:?}");
+}
+
+#[test]
+fn the_environment_and_user_tools_are_checked() {
+    let env = TestEnv::new();
+    let proj = env.mkdir("proj");
+    env.write_config("[tools.openrouter]\nvars = [\"OPENROUTER_API_KEY\"]\n");
+    let or = format!("local-{}", body(30, B62, 40));
+    write(&proj.join(".env"), &format!("OPENROUTER_API_KEY={or}\n"));
+    let a = anthropic(41);
+    let mut cmd = env.command(&["doctor"]);
+    cmd.current_dir(&proj)
+        .env("ANTHROPIC_API_KEY", &a)
+        .env("SOME_TOKEN", groq(42));
+    let r = run_cmd(cmd, None).code(1);
+    assert_no_key(&r, &[a, or, groq(42)]);
+    assert!(
+        r.stdout.contains(
+            "Environment variables: keys are set in this shell: ANTHROPIC_API_KEY, SOME_TOKEN"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(".env:1 OPENROUTER_API_KEY") && r.stdout.contains("[tool openrouter]"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn recursive_search_honours_gitignore_but_checks_ignored_env_files() {
+    let env = TestEnv::new();
+    let proj = env.mkdir("proj");
+    let keys = [anthropic(20), anthropic(21), anthropic(22), anthropic(23)];
+    write(&proj.join(".gitignore"), "node_modules/\n.env\n");
+    write(
+        &proj.join("node_modules/pkg/.env"),
+        &format!("ANTHROPIC_API_KEY={}\n", keys[0]),
+    );
+    write(
+        &proj.join("apps/api/.env"),
+        &format!("ANTHROPIC_API_KEY={}\n", keys[1]),
+    );
+    write(
+        &proj.join("apps/web/.env.production"),
+        &format!("ANTHROPIC_API_KEY={}\n", keys[2]),
+    );
+    write(
+        &proj.join(".env"),
+        &format!("ANTHROPIC_API_KEY={}\n", keys[3]),
+    );
+    let flat = env.run_in(&proj, &["doctor"], None).code(1);
+    assert!(
+        flat.stdout
+            .contains(".env files: 1 plaintext key in 1 file"),
+        "{}",
+        flat.stdout
+    );
+    let r = env.run_in(&proj, &["doctor", "--recursive"], None).code(1);
+    assert_no_key(&r, &keys);
+    assert!(
+        r.stdout.contains(".env files: 3 plaintext keys in 3 files"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("apps/api/.env:1") && r.stdout.contains("apps/web/.env.production:1")
+    );
+    assert!(!r.stdout.contains("node_modules"), "{}", r.stdout);
+    // Odd files deep in the tree are reported, never fatal.
+    odd_files(&proj.join("apps/api"));
+    let r = env
+        .run_in(&proj, &["doctor", "--recursive", "--json"], None)
+        .code(1);
+    assert_no_key(&r, &keys);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let dotenv = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "dotenv")
+        .unwrap()
+        .clone();
+    assert_eq!(dotenv["findings"].as_array().unwrap().len(), 3);
+    let mut reasons: Vec<&str> = dotenv["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["reason"].as_str().unwrap())
+        .collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            "binary",
+            "symlink_loop",
+            "symlink_loop",
+            "too_large",
+            "unreadable"
+        ],
+        "{dotenv}"
+    );
+}
+
+fn git(dir: &Path, args: &[&str]) -> bool {
+    std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn a_committed_env_file_says_rotate() {
+    let env = TestEnv::new();
+    let proj = env.mkdir("repo");
+    assert!(
+        git(&proj, &["init", "-q"]),
+        "this test needs git on PATH (apt-get install git)"
+    );
+    let k = openai_proj(30);
+    write(&proj.join(".env"), &format!("OPENAI_API_KEY={k}\n"));
+    assert!(git(&proj, &["add", ".env"]));
+    let r = env.run_in(&proj, &["doctor"], None).code(1);
+    assert_no_key(&r, &[k]);
+    assert!(
+        r.stdout.contains("WARN  Keys committed to git: git tracks"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("rotate the key"), "{}", r.stdout);
+    let clean = env.mkdir("plain");
+    let r = env.run_in(&clean, &["doctor"], None);
+    assert!(
+        r.stdout
+            .contains("OK    Keys committed to git: not inside a git repository"),
+        "{}",
+        r.stdout
+    );
+}
+
+fn snapshot(paths: &[PathBuf]) -> Vec<(PathBuf, Vec<u8>, u32)> {
+    paths
+        .iter()
+        .map(|p| {
+            (
+                p.clone(),
+                std::fs::read(p).unwrap(),
+                std::fs::metadata(p).unwrap().permissions().mode() & 0o7777,
+            )
+        })
+        .collect()
+}
+
+fn backups_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .contains(".sv-backup-")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn fix_yes_moves_keys_into_the_vault_and_rewrites_the_sources() {
+    let env = TestEnv::new();
+    let proj = env.mkdir("proj");
+    let elsewhere = env.mkdir("elsewhere");
+    env.start_unlocked();
+    let h = &env.home;
+    let claude = anthropic(50);
+    let codex = openai_proj(51);
+    let gemini = google(52);
+    let proj_claude = anthropic(53);
+    let unknown = groq(54);
+    write(&h.join(".bashrc"), &format!("alias ll='ls -l'\nexport ANTHROPIC_API_KEY=\"{claude}\"\nexport GROQ_API_KEY={unknown}\n"));
+    std::fs::set_permissions(h.join(".bashrc"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    write(
+        &proj.join(".env"),
+        &format!("PORT=8080\nOPENAI_API_KEY={codex}\n"),
+    );
+    std::fs::set_permissions(proj.join(".env"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    write(&proj.join(".claude/settings.json"), &format!("{{\n  \"model\": \"opus\",\n  \"env\": {{\n    \"ANTHROPIC_API_KEY\": \"{proj_claude}\",\n    \"DEBUG\": \"1\"\n  }}\n}}\n"));
+    write(&proj.join(".mcp.json"), &format!("{{\"mcpServers\": {{\"search\": {{\"command\": \"npx\", \"args\": [\"-y\", \"gsearch\"], \"env\": {{\"GEMINI_API_KEY\": \"{gemini}\"}}}}}}}}\n"));
+    let sources = [
+        h.join(".bashrc"),
+        proj.join(".env"),
+        proj.join(".claude/settings.json"),
+        proj.join(".mcp.json"),
+    ];
+    let before = snapshot(&sources);
+    let keys = vec![
+        claude.clone(),
+        codex.clone(),
+        gemini.clone(),
+        proj_claude.clone(),
+        unknown.clone(),
+    ];
+
+    // Dry run: says what would change, changes nothing.
+    let dry = env.run_in(&proj, &["doctor", "--fix"], None).ok();
+    assert_no_key(&dry, &keys);
+    assert!(dry.stdout.contains("dry run"), "{}", dry.stdout);
+    assert!(
+        dry.stdout
+            .contains("no tool uses GROQ_API_KEY; add `[tools.NAME]`"),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(snapshot(&sources), before);
+    assert!(backups_in(h).is_empty() && backups_in(&proj).is_empty());
+    let dry_json = env.run_in(&proj, &["doctor", "--fix", "--json"], None).ok();
+    assert_no_key(&dry_json, &keys);
+    let v: serde_json::Value = serde_json::from_str(&dry_json.stdout).unwrap();
+    assert_eq!(v["dry_run"], true);
+    assert_eq!(v["files"].as_array().unwrap().len(), 4);
+    assert_eq!(v["skipped"][0]["line"], 3);
+    assert_eq!(snapshot(&sources), before);
+
+    let r = env.run_in(&proj, &["doctor", "--fix", "--yes"], None);
+    assert_no_key(&r, &keys);
+    // The unknown variable is left, so the run is not a full success.
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.stdout.matches("done: stored session").count(),
+        4,
+        "{}",
+        r.stdout
+    );
+
+    // The vault serves the keys where they were scoped.
+    assert_eq!(
+        env.get_in(&elsewhere, "claude").ok().stdout,
+        format!("{claude}\n")
+    );
+    assert_eq!(
+        env.get_in(&proj, "claude").ok().stdout,
+        format!("{proj_claude}\n")
+    );
+    assert_eq!(env.get_in(&proj, "codex").ok().stdout, format!("{codex}\n"));
+    assert_eq!(
+        env.get_in(&proj, "gemini").ok().stdout,
+        format!("{gemini}\n")
+    );
+    env.get_in(&elsewhere, "codex").code(3);
+
+    // Sources rewritten, modes kept, backups byte-identical with the same mode.
+    let bashrc = std::fs::read_to_string(h.join(".bashrc")).unwrap();
+    let lines: Vec<&str> = bashrc.lines().collect();
+    assert_eq!(lines[0], "alias ll='ls -l'");
+    assert!(
+        lines[1].starts_with("# session-vault doctor --fix ")
+            && lines[1].contains("ANTHROPIC_API_KEY moved into the vault")
+    );
+    assert!(!bashrc.contains(&claude) && bashrc.contains(&unknown));
+    assert_eq!(
+        std::fs::read_to_string(proj.join(".env")).unwrap(),
+        "PORT=8080\n"
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(proj.join(".claude/settings.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        s,
+        serde_json::json!({"model": "opus", "env": {"DEBUG": "1"}, "apiKeyHelper": "session-vault get --tool claude"})
+    );
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(proj.join(".mcp.json")).unwrap()).unwrap();
+    assert_eq!(
+        m["mcpServers"]["search"],
+        serde_json::json!({"command": "session-vault", "args": ["exec", "--tool", "gemini", "--", "npx", "-y", "gsearch"]})
+    );
+    for (path, bytes, mode) in &before {
+        assert_eq!(
+            std::fs::metadata(path).unwrap().permissions().mode() & 0o7777,
+            *mode,
+            "{}",
+            path.display()
+        );
+        let dir = path.parent().unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let backups: Vec<PathBuf> = backups_in(dir)
+            .into_iter()
+            .filter(|b| {
+                b.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&format!("{name}.sv-backup-"))
+            })
+            .collect();
+        assert_eq!(backups.len(), 1, "{}", path.display());
+        assert_eq!(
+            &std::fs::read(&backups[0]).unwrap(),
+            bytes,
+            "backup of {} differs",
+            path.display()
+        );
+        assert_eq!(
+            std::fs::metadata(&backups[0]).unwrap().permissions().mode() & 0o7777,
+            *mode
+        );
+    }
+
+    // Twice: nothing changes.
+    let after = snapshot(&sources);
+    let again = env.run_in(&proj, &["doctor", "--fix", "--yes"], None);
+    assert_no_key(&again, &keys);
+    assert!(again.stdout.contains("nothing to move"), "{}", again.stdout);
+    assert_eq!(snapshot(&sources), after);
+    assert_eq!(
+        backups_in(h).len() + backups_in(&proj).len() + backups_in(&proj.join(".claude")).len(),
+        4
+    );
+    let list = env.run(&["list", "--json"], None).ok();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&list.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+
+    // doctor now points at the backups that still hold the keys.
+    let d = env.run_in(&proj, &["doctor"], None).code(1);
+    assert_no_key(&d, &keys);
+    assert!(
+        d.stdout
+            .contains("is a backup from `doctor --fix` and still holds a plaintext key"),
+        "{}",
+        d.stdout
+    );
+    assert!(d.stdout.contains("~/.bashrc:3 GROQ_API_KEY"));
+    assert!(!d.stdout.contains("~/.bashrc:2"));
+}
+
+#[test]
+fn fix_with_project_scopes_home_keys_to_that_project() {
+    let env = TestEnv::new();
+    let proj = env.mkdir("proj");
+    let other = env.mkdir("other");
+    env.start_unlocked();
+    let k = anthropic(60);
+    write(
+        &env.home.join(".zshrc"),
+        &format!("export ANTHROPIC_API_KEY={k}\n"),
+    );
+    let r = env
+        .run_in(
+            &other,
+            &[
+                "doctor",
+                "--fix",
+                "--yes",
+                "--project",
+                proj.to_str().unwrap(),
+            ],
+            None,
+        )
+        .ok();
+    assert_no_key(&r, std::slice::from_ref(&k));
+    assert_eq!(env.get_in(&proj, "claude").ok().stdout, format!("{k}\n"));
+    env.get_in(&other, "claude").code(3);
+    env.run(&["doctor", "--yes"], None).code(2);
+    env.run(&["doctor", "--fix", "--project", "/nonexistent/dir"], None)
+        .code(2);
+}
+
+#[test]
+fn a_locked_vault_leaves_every_source_untouched() {
+    let env = TestEnv::new();
+    let proj = env.mkdir("proj");
+    env.start_unlocked();
+    let _ = fixture(&env, &proj);
+    env.run(&["lock"], None).ok();
+    let mut sources: Vec<PathBuf> = Vec::new();
+    for dir in [env.home.clone(), proj.clone()] {
+        for e in walk(&dir) {
+            sources.push(e);
+        }
+    }
+    let before = snapshot(&sources);
+    let r = env
+        .run_in(&proj, &["doctor", "--fix", "--yes"], None)
+        .code(4);
+    assert!(
+        r.stderr
+            .contains("the vault is locked, so nothing was moved or rewritten"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(snapshot(&sources), before);
+    for dir in [env.home.clone(), proj.clone()] {
+        assert!(walk(&dir)
+            .iter()
+            .all(|p| !p.to_string_lossy().contains(".sv-backup-")));
+    }
+    let st = env.run(&["daemon", "status", "--json"], None).ok();
+    let st: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
+    assert_eq!(
+        st["sessions"], 0,
+        "nothing may be stored from a locked vault"
+    );
+}
+
+#[test]
+fn an_unreachable_daemon_leaves_the_file_untouched() {
+    // No daemon and no autostart: nothing can be stored, so nothing is rewritten.
+    let env = TestEnv::new();
+    let proj = env.mkdir("proj");
+    let k = anthropic(70);
+    write(&proj.join(".env"), &format!("ANTHROPIC_API_KEY={k}\n"));
+    let before = snapshot(&[proj.join(".env")]);
+    let mut cmd = env.command(&["doctor", "--fix", "--yes"]);
+    cmd.current_dir(&proj)
+        .env("SESSION_VAULT_NO_AUTOSTART", "1");
+    let r = run_cmd(cmd, None).code(4);
+    assert_no_key(&r, &[k]);
+    assert_eq!(snapshot(&[proj.join(".env")]), before);
+    assert!(backups_in(&proj).is_empty());
+}
+
+/// Regular files under `dir` (not following links; skipping the vault's own).
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        let ft = e.file_type().unwrap();
+        if ft.is_dir() {
+            if !p.ends_with(".local") {
+                out.extend(walk(&p));
+            }
+        } else if ft.is_file() {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_refusal_midway_leaves_that_file_untouched_and_the_others_proceed() {
+    // The daemon read config.toml when it started; a tool added afterwards is
+    // known to the CLI but refused by the daemon: a real, non-fatal refusal.
+    let env = TestEnv::new();
+    let proj = env.mkdir("proj");
+    env.start_unlocked();
+    env.write_config("[tools.openrouter]\nvars = [\"OPENROUTER_API_KEY\"]\n");
+    let or = openrouter(80);
+    let a = anthropic(81);
+    write(&proj.join(".env"), &format!("OPENROUTER_API_KEY={or}\n"));
+    write(
+        &proj.join(".env.local"),
+        &format!("ANTHROPIC_API_KEY={a}\n"),
+    );
+    let before = snapshot(&[proj.join(".env")]);
+    let r = env
+        .run_in(&proj, &["doctor", "--fix", "--yes"], None)
+        .code(1);
+    assert_no_key(&r, &[or.clone(), a.clone()]);
+    assert!(
+        r.stdout
+            .contains("not changed: the vault refused: unknown tool `openrouter`"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(snapshot(&[proj.join(".env")]), before);
+    assert_eq!(
+        std::fs::read_to_string(proj.join(".env.local")).unwrap(),
+        ""
+    );
+    assert_eq!(env.get_in(&proj, "claude").ok().stdout, format!("{a}\n"));
+    let backups = backups_in(&proj);
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    assert!(backups[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .starts_with(".env.local.sv-backup-"));
+}
+
+/// Claude Code wrote the key into its transcript and Codex its whole
+/// environment into a shell snapshot: doctor names both (file and line,
+/// never the key), and `--fix --yes` moves the key into the vault once and
+/// redacts every file, each line kept, with private backups.
+#[test]
+fn leftovers_are_found_and_redacted_with_private_backups() {
+    let env = TestEnv::new();
+    let proj = env.mkdir("proj");
+    env.start_unlocked();
+    let h = &env.home;
+    let claude = anthropic(70);
+    let codex = openai_proj(71);
+    let gh = github(72);
+    write(&h.join(".bashrc"), &format!("export ANTHROPIC_API_KEY={claude}\n"));
+    let transcript = h.join(".claude/projects/-home-u-proj/5e1f.jsonl");
+    write(
+        &transcript,
+        &format!("{{\"type\":\"user\",\"message\":\"run env\"}}\n{{\"toolUseResult\":{{\"stdout\":\"HOME=/h\\nANTHROPIC_API_KEY={claude}\\nX=1\"}}}}\n{{\"type\":\"assistant\",\"text\":\"done\"}}\n"),
+    );
+    let snap = h.join(".codex/shell_snapshots/snapshot_123.sh");
+    write(&snap, &format!("# Snapshot file\ndeclare -x OPENAI_API_KEY=\"{codex}\"\ndeclare -x PATH=\"/usr/bin\"\n"));
+    std::fs::set_permissions(&snap, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let hist = h.join(".zsh_history");
+    write(&hist, &format!(": 1700000000:0;ls\n: 1700000001:0;export ANTHROPIC_API_KEY={claude}\n: 1700000002:0;git push https://x:{gh}@github.com/a/b\n"));
+    let fish = h.join(".local/share/fish/fish_history");
+    write(&fish, &format!("- cmd: set -gx OPENAI_API_KEY {codex}\n  when: 1700000000\n"));
+    let keys = vec![claude.clone(), codex.clone(), gh.clone()];
+
+    let r = env.run_in(&proj, &["doctor"], None).code(1);
+    assert_no_key(&r, &keys);
+    for place in [
+        "~/.claude/projects/-home-u-proj/5e1f.jsonl:2 ANTHROPIC_API_KEY",
+        "~/.codex/shell_snapshots/snapshot_123.sh:2 OPENAI_API_KEY",
+        "~/.zsh_history:2 ANTHROPIC_API_KEY",
+        "~/.zsh_history:3",
+        "~/.local/share/fish/fish_history:1 OPENAI_API_KEY",
+    ] {
+        assert!(r.stdout.contains(place), "{place} missing:\n{}", r.stdout);
+    }
+    let js = env.run_in(&proj, &["doctor", "--json"], None).code(1);
+    assert_no_key(&js, &keys);
+    let v: serde_json::Value = serde_json::from_str(&js.stdout).unwrap();
+    let c = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "leftovers")
+        .unwrap();
+    assert_eq!(c["status"], "WARN");
+
+    let r = env.run_in(&proj, &["doctor", "--fix", "--yes"], None);
+    assert_no_key(&r, &keys);
+    assert!(r.stdout.contains("Redacted 1 key in"), "{}", r.stdout);
+    // The GitHub token belongs to no tool: that history is left as it was.
+    assert!(r.stdout.contains("Not redacted:"), "{}", r.stdout);
+    assert!(std::fs::read_to_string(&hist).unwrap().contains(&gh));
+    // One session per key, whichever file it was found in first.
+    let list = env.run(&["list", "--json"], None).ok();
+    let sessions: Vec<serde_json::Value> = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(sessions.len(), 2, "{}", list.stdout);
+    let id_of = |tool: &str| {
+        sessions
+            .iter()
+            .find(|s| s["tool"] == tool)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (cid, oid) = (id_of("claude"), id_of("codex"));
+    assert_eq!(env.get_in(&proj, "codex").ok().stdout, format!("{codex}\n"));
+    // Every line kept, the key replaced by the session it moved to.
+    let t = std::fs::read_to_string(&transcript).unwrap();
+    assert_eq!(
+        t,
+        format!("{{\"type\":\"user\",\"message\":\"run env\"}}\n{{\"toolUseResult\":{{\"stdout\":\"HOME=/h\\nANTHROPIC_API_KEY=[session-vault:{}]\\nX=1\"}}}}\n{{\"type\":\"assistant\",\"text\":\"done\"}}\n", &cid[..8])
+    );
+    let s = std::fs::read_to_string(&snap).unwrap();
+    assert!(s.contains(&format!("OPENAI_API_KEY=\"[session-vault:{}]\"", &oid[..8])), "{s}");
+    assert_eq!(s.lines().count(), 3);
+    assert_eq!(std::fs::metadata(&snap).unwrap().permissions().mode() & 0o777, 0o644);
+    let f = std::fs::read_to_string(&fish).unwrap();
+    assert!(f.contains(&format!("set -gx OPENAI_API_KEY [session-vault:{}]", &oid[..8])), "{f}");
+    // Backups: private, under the data directory, never beside the file.
+    let backups = env.data_dir().join("backups");
+    assert_eq!(std::fs::metadata(&backups).unwrap().permissions().mode() & 0o777, 0o700);
+    let mut n = 0;
+    for e in std::fs::read_dir(&backups).unwrap().flatten() {
+        assert_eq!(e.metadata().unwrap().permissions().mode() & 0o777, 0o600);
+        n += 1;
+    }
+    assert!(n >= 3, "{n} backups");
+    assert_eq!(std::fs::read_dir(transcript.parent().unwrap()).unwrap().count(), 1);
+    // Doctor now reports the transcript clean, and the backups as leftovers.
+    let again = env.run_in(&proj, &["doctor", "--json"], None);
+    assert_no_key(&again, &keys);
+    assert!(!again.stdout.contains("-home-u-proj/5e1f.jsonl"), "{}", again.stdout);
+    assert!(again.stdout.contains("session-vault backup"), "{}", again.stdout);
+}

@@ -1,0 +1,43 @@
+//! The end-to-end tests of session-vault: one binary (one link step), one
+//! module per feature, each starting the real `session-vault` and
+//! `sv-daemon` binaries through the harness in [`util`].
+//!
+//! Tests that cannot run everywhere are `#[ignore]`d with what they need,
+//! never skipped silently: the hardware backends' tests in [`backends`] run
+//! inside their services from `scripts/test-backends.sh` (`--ignored
+//! backends::keyring::`, `backends::tpm2::`), the tests that act as another
+//! user from `scripts/test.sh` as root (`--ignored --skip backends::`).
+
+// The harness: a private HOME per test, the real binaries, `Run` results.
+mod util;
+
+// docs/agents.md's config, exec lines and .mcp.json run as written.
+mod agents_doc;
+// The audit log: what is recorded, `log` filters, retention, no secrets.
+mod audit_log;
+// The Secret Service and TPM2 key backends on real services, and rekey.
+mod backends;
+// Every core command against the real daemon and vault file.
+mod commands;
+// `init` hooks through the shells' parsers, completions, the man page.
+mod completions_man;
+// The daemon's own log: no secret at any level, journald prefixes.
+mod daemon_log;
+// `doctor`: finding keys in fixture homes and projects, and `--fix`.
+mod doctor;
+// Memory locking, no core dumps, sd_notify, the service files.
+mod hardening;
+// `integrate claude`: Claude Code's settings gain apiKeyHelper, `--undo`.
+mod integrate_claude;
+// Idle locking, `lock`, SIGUSR1, and `unlock` restoring service.
+mod locking;
+// `install` / `uninstall` of the rc-file block: one block, bytes kept.
+mod rc_install;
+// Crashes, concurrency, hostile frames, hygiene and tampering.
+mod robustness;
+// Project/global scope and expiry, and quoting in real shells.
+mod scope_expiry;
+// `sv_load` / `sv_unload` in real bash, zsh and fish.
+mod shell_hooks;
+// Interactive use on a real terminal (tmux): hidden input, prompts.
+mod terminal;
