@@ -156,8 +156,7 @@ pub fn find_keys(text: &str) -> Vec<KeyHit> {
 pub(crate) fn standalone(text: &[u8], start: usize, end: usize) -> bool {
     let before = start.checked_sub(1).map(|i| text[i]);
     let escaped = start >= 2 && text[start - 2] == b'\\';
-    let glued_before =
-        before.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_') && !escaped;
+    let glued_before = before.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_') && !escaped;
     let after = text.get(end);
     let glued_after = after.is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-');
     !glued_before && !glued_after
@@ -204,12 +203,63 @@ pub fn is_placeholder(value: &str) -> bool {
 
 /// The words a placeholder is made of (`your-openai-api-key-here`).
 const PLACEHOLDER_WORDS: &[&str] = &[
-    "your", "my", "the", "a", "an", "put", "paste", "insert", "enter", "add", "replace", "with",
-    "me", "goes", "here", "api", "key", "keys", "apikey", "token", "secret", "value", "changeme",
-    "change", "placeholder", "example", "sample", "dummy", "fake", "test", "redacted", "todo",
-    "fixme", "tbd", "none", "null", "empty", "sk", "ant", "api03", "proj", "or", "v1", "gsk",
-    "ghp", "hf", "anthropic", "openai", "claude", "codex", "gemini", "google", "cursor", "groq",
-    "github", "openrouter", "huggingface",
+    "your",
+    "my",
+    "the",
+    "a",
+    "an",
+    "put",
+    "paste",
+    "insert",
+    "enter",
+    "add",
+    "replace",
+    "with",
+    "me",
+    "goes",
+    "here",
+    "api",
+    "key",
+    "keys",
+    "apikey",
+    "token",
+    "secret",
+    "value",
+    "changeme",
+    "change",
+    "placeholder",
+    "example",
+    "sample",
+    "dummy",
+    "fake",
+    "test",
+    "redacted",
+    "todo",
+    "fixme",
+    "tbd",
+    "none",
+    "null",
+    "empty",
+    "sk",
+    "ant",
+    "api03",
+    "proj",
+    "or",
+    "v1",
+    "gsk",
+    "ghp",
+    "hf",
+    "anthropic",
+    "openai",
+    "claude",
+    "codex",
+    "gemini",
+    "google",
+    "cursor",
+    "groq",
+    "github",
+    "openrouter",
+    "huggingface",
 ];
 
 /// A run of eight identical characters: no random key has one (for a

@@ -179,7 +179,8 @@ pub fn redact_file(
     backup_dir: &Path,
     timestamp: &str,
 ) -> Result<PathBuf, String> {
-    let fail = |what: &str, e: std::io::Error| format!("cannot {what} ({e}); the file is untouched");
+    let fail =
+        |what: &str, e: std::io::Error| format!("cannot {what} ({e}); the file is untouched");
     let target = std::fs::canonicalize(path).map_err(|e| fail("resolve the file", e))?;
     let meta = std::fs::metadata(&target).map_err(|e| fail("read the file", e))?;
     let (dir, name) = match (target.parent(), target.file_name()) {
@@ -187,8 +188,8 @@ pub fn redact_file(
         _ => return Err("not a file in a directory; the file is untouched".into()),
     };
     // The backup: a private copy under the data directory.
-    let (mut backup, backup_path) =
-        private_file(backup_dir, &format!("{timestamp}-{name}")).map_err(|e| fail("create the backup", e))?;
+    let (mut backup, backup_path) = private_file(backup_dir, &format!("{timestamp}-{name}"))
+        .map_err(|e| fail("create the backup", e))?;
     let mut src = std::fs::File::open(&target).map_err(|e| fail("open the file", e))?;
     let copied = std::io::copy(&mut src, &mut backup).map_err(|e| fail("write the backup", e))?;
     backup.sync_all().map_err(|e| fail("write the backup", e))?;
@@ -202,7 +203,8 @@ pub fn redact_file(
             crate::modes::create_new(&tmp, mode).map_err(|e| fail("create a temporary file", e))?;
         let mut src = std::fs::File::open(&target).map_err(|e| fail("open the file", e))?;
         let n = replace_stream(&mut src, &mut dst, pairs).map_err(|e| fail("redact", e))?;
-        dst.sync_all().map_err(|e| fail("write the temporary file", e))?;
+        dst.sync_all()
+            .map_err(|e| fail("write the temporary file", e))?;
         let now = std::fs::metadata(&target).map_err(|e| fail("read the file", e))?;
         if n != copied || now.len() != meta.len() || now.modified().ok() != meta.modified().ok() {
             return Err("the file changed while it was redacted (is an agent still writing it?); it is untouched, run doctor --fix again once the agent has exited".into());

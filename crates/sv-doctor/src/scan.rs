@@ -180,7 +180,10 @@ pub fn scan_named(text: &str, det: &Detector) -> Vec<Finding> {
         }
         for hit in find_keys(line) {
             let key = &line[hit.start..hit.end];
-            if out[first..].iter().any(|f: &Finding| f.value.expose() == key) {
+            if out[first..]
+                .iter()
+                .any(|f: &Finding| f.value.expose() == key)
+            {
                 continue;
             }
             let mut f = finding(det, None, key, Some(hit.provider));
@@ -586,4 +589,3 @@ mod tests {
         assert_eq!(f[1].tool, None);
     }
 }
-

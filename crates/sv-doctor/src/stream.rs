@@ -130,7 +130,8 @@ impl Matcher {
                         if self.provider(v).is_some() {
                             pending_var = Some((at, name));
                         } else if let Ok(v) = std::str::from_utf8(v) {
-                            if m.start() >= carried && v.len() >= MIN_KEY_LEN && !is_placeholder(v) {
+                            if m.start() >= carried && v.len() >= MIN_KEY_LEN && !is_placeholder(v)
+                            {
                                 line += count_lines(&text[counted..m.start()]);
                                 counted = m.start();
                                 hit(StreamHit {
@@ -260,8 +261,19 @@ pub fn assigned_value(text: &[u8], start: usize, end: usize) -> Option<(usize, u
     while i < text.len()
         && !matches!(
             text[i],
-            b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'\'' | b'\\' | b';' | b'&' | b'|' | b')' | b','
-                | b'}' | b'`'
+            b' ' | b'\t'
+                | b'\n'
+                | b'\r'
+                | b'"'
+                | b'\''
+                | b'\\'
+                | b';'
+                | b'&'
+                | b'|'
+                | b')'
+                | b','
+                | b'}'
+                | b'`'
         )
     {
         i += 1;
@@ -343,7 +355,13 @@ mod tests {
     #[test]
     fn keys_across_chunk_boundaries_are_found_once() {
         let k = google(3);
-        for pad in [CHUNK - 10, CHUNK - OVERLAP - 5, CHUNK - OVERLAP + 3, CHUNK + 7, 2 * CHUNK - 900] {
+        for pad in [
+            CHUNK - 10,
+            CHUNK - OVERLAP - 5,
+            CHUNK - OVERLAP + 3,
+            CHUNK + 7,
+            2 * CHUNK - 900,
+        ] {
             let mut text = vec![b'a'; pad];
             text.push(b'\n');
             text.extend_from_slice(k.as_bytes());
@@ -361,7 +379,12 @@ mod tests {
             "- cmd: set -gx CURSOR_API_KEY {o}\n  when: 1\n: 1700000000:0;export GEMINI_API_KEY='{o}'\nCURSOR_API_KEY is what you need to set\n"
         );
         let hits = all(text.as_bytes(), false);
-        assert_eq!(hits.len(), 2, "{:?}", hits.iter().map(|h| h.0).collect::<Vec<_>>());
+        assert_eq!(
+            hits.len(),
+            2,
+            "{:?}",
+            hits.iter().map(|h| h.0).collect::<Vec<_>>()
+        );
         assert_eq!((hits[0].0, hits[1].0), (1, 3));
         assert_eq!(hits[1].2.as_deref(), Some("GEMINI_API_KEY"));
     }

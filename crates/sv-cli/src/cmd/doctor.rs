@@ -255,9 +255,8 @@ fn print_redactions(done: &[redact::RedactOutcome], json: bool) -> Result {
         let v = serde_json::json!({ "redactions": done });
         return crate::output::print(&format!("{v}\n"));
     }
-    let esc = |p: &std::path::Path| {
-        crate::output::escape_control(&p.display().to_string()).into_owned()
-    };
+    let esc =
+        |p: &std::path::Path| crate::output::escape_control(&p.display().to_string()).into_owned();
     let mut s = String::new();
     for o in done {
         match o {

@@ -403,7 +403,9 @@ fn env_formats_get_exec_list_remove() {
     let r = env.run(&["remove", "not-a-uuid"], None).code(2);
     assert!(r.stderr.contains("UUID"), "{}", r.stderr);
     assert_eq!(r.stdout, "");
-    let r = env.run(&["remove", "0123abcd-0000-4000-8000-000000000000"], None).code(3);
+    let r = env
+        .run(&["remove", "0123abcd-0000-4000-8000-000000000000"], None)
+        .code(3);
     assert!(r.stderr.contains("no session matches"), "{}", r.stderr);
 }
 

@@ -168,7 +168,7 @@ fn journal_format_under_systemd_and_timestamps_otherwise() {
 #[test]
 fn ten_thousand_refusals_do_not_grow_the_log() {
     use std::io::{BufRead, BufReader};
-    let env = passphrase_env();
+    let env = TestEnv::passphrase();
     let empty = env.mkdir("nothing/here");
     env.start_unlocked();
     let log = env.data_dir().join("sv-daemon.log");

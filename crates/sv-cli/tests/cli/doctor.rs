@@ -798,7 +798,10 @@ fn leftovers_are_found_and_redacted_with_private_backups() {
     let claude = anthropic(70);
     let codex = openai_proj(71);
     let gh = github(72);
-    write(&h.join(".bashrc"), &format!("export ANTHROPIC_API_KEY={claude}\n"));
+    write(
+        &h.join(".bashrc"),
+        &format!("export ANTHROPIC_API_KEY={claude}\n"),
+    );
     let transcript = h.join(".claude/projects/-home-u-proj/5e1f.jsonl");
     write(
         &transcript,
@@ -810,7 +813,10 @@ fn leftovers_are_found_and_redacted_with_private_backups() {
     let hist = h.join(".zsh_history");
     write(&hist, &format!(": 1700000000:0;ls\n: 1700000001:0;export ANTHROPIC_API_KEY={claude}\n: 1700000002:0;git push https://x:{gh}@github.com/a/b\n"));
     let fish = h.join(".local/share/fish/fish_history");
-    write(&fish, &format!("- cmd: set -gx OPENAI_API_KEY {codex}\n  when: 1700000000\n"));
+    write(
+        &fish,
+        &format!("- cmd: set -gx OPENAI_API_KEY {codex}\n  when: 1700000000\n"),
+    );
     let keys = vec![claude.clone(), codex.clone(), gh.clone()];
 
     let r = env.run_in(&proj, &["doctor"], None).code(1);
@@ -846,10 +852,7 @@ fn leftovers_are_found_and_redacted_with_private_backups() {
     let sessions: Vec<serde_json::Value> = serde_json::from_str(&list.stdout).unwrap();
     assert_eq!(sessions.len(), 2, "{}", list.stdout);
     let id_of = |tool: &str| {
-        sessions
-            .iter()
-            .find(|s| s["tool"] == tool)
-            .unwrap()["id"]
+        sessions.iter().find(|s| s["tool"] == tool).unwrap()["id"]
             .as_str()
             .unwrap()
             .to_owned()
@@ -863,24 +866,52 @@ fn leftovers_are_found_and_redacted_with_private_backups() {
         format!("{{\"type\":\"user\",\"message\":\"run env\"}}\n{{\"toolUseResult\":{{\"stdout\":\"HOME=/h\\nANTHROPIC_API_KEY=[session-vault:{}]\\nX=1\"}}}}\n{{\"type\":\"assistant\",\"text\":\"done\"}}\n", &cid[..8])
     );
     let s = std::fs::read_to_string(&snap).unwrap();
-    assert!(s.contains(&format!("OPENAI_API_KEY=\"[session-vault:{}]\"", &oid[..8])), "{s}");
+    assert!(
+        s.contains(&format!("OPENAI_API_KEY=\"[session-vault:{}]\"", &oid[..8])),
+        "{s}"
+    );
     assert_eq!(s.lines().count(), 3);
-    assert_eq!(std::fs::metadata(&snap).unwrap().permissions().mode() & 0o777, 0o644);
+    assert_eq!(
+        std::fs::metadata(&snap).unwrap().permissions().mode() & 0o777,
+        0o644
+    );
     let f = std::fs::read_to_string(&fish).unwrap();
-    assert!(f.contains(&format!("set -gx OPENAI_API_KEY [session-vault:{}]", &oid[..8])), "{f}");
+    assert!(
+        f.contains(&format!(
+            "set -gx OPENAI_API_KEY [session-vault:{}]",
+            &oid[..8]
+        )),
+        "{f}"
+    );
     // Backups: private, under the data directory, never beside the file.
     let backups = env.data_dir().join("backups");
-    assert_eq!(std::fs::metadata(&backups).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        std::fs::metadata(&backups).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
     let mut n = 0;
     for e in std::fs::read_dir(&backups).unwrap().flatten() {
         assert_eq!(e.metadata().unwrap().permissions().mode() & 0o777, 0o600);
         n += 1;
     }
     assert!(n >= 3, "{n} backups");
-    assert_eq!(std::fs::read_dir(transcript.parent().unwrap()).unwrap().count(), 1);
+    assert_eq!(
+        std::fs::read_dir(transcript.parent().unwrap())
+            .unwrap()
+            .count(),
+        1
+    );
     // Doctor now reports the transcript clean, and the backups as leftovers.
     let again = env.run_in(&proj, &["doctor", "--json"], None);
     assert_no_key(&again, &keys);
-    assert!(!again.stdout.contains("-home-u-proj/5e1f.jsonl"), "{}", again.stdout);
-    assert!(again.stdout.contains("session-vault backup"), "{}", again.stdout);
+    assert!(
+        !again.stdout.contains("-home-u-proj/5e1f.jsonl"),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        again.stdout.contains("session-vault backup"),
+        "{}",
+        again.stdout
+    );
 }

@@ -536,7 +536,11 @@ fn the_runtime_dir_fallback_cannot_be_taken_by_another_user() {
     let planted = old.symlink_metadata().is_err() && std::fs::write(&old, "taken").is_ok();
     run(&["daemon", "start"], None).ok();
     run(&["unlock"], Some(&format!("{PASS}\n"))).ok();
-    run(&["add", "--tool", "claude", "--global"], Some("sk-fallback-key-0123456789\n")).ok();
+    run(
+        &["add", "--tool", "claude", "--global"],
+        Some("sk-fallback-key-0123456789\n"),
+    )
+    .ok();
     let got = run(&["get", "--tool", "claude"], None);
     if planted {
         let _ = std::fs::remove_file(&old);

@@ -1,8 +1,8 @@
 //! The checks that are not "keys in a set of files": Claude Code's OAuth
 //! tokens, the environment, and `.env*` files committed to git.
 
-use super::{plural, scan_env, scan_lines, BACKUP_MARK};
 use super::places::is_env_name;
+use super::{plural, scan_env, scan_lines, BACKUP_MARK};
 use crate::lines::Dialect;
 use crate::read::{read_candidate, FileText};
 use crate::{Check, Detector, Status};
@@ -187,4 +187,3 @@ pub(super) fn git_check(cwd: &Path, det: &Detector) -> Check {
         .collect();
     c
 }
-

@@ -154,7 +154,8 @@ pub fn scan_one(src: &Source, m: &Matcher, det: &crate::Detector) -> Result<Left
     if !meta.is_file() {
         return Err(SkipReason::NotRegular);
     }
-    let mut f = std::fs::File::open(&src.path).map_err(|e| SkipReason::Unreadable(e.kind().to_string()))?;
+    let mut f =
+        std::fs::File::open(&src.path).map_err(|e| SkipReason::Unreadable(e.kind().to_string()))?;
     let mut findings: Vec<Finding> = Vec::new();
     let mut by_value: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut occurrences = 0;
@@ -273,9 +274,14 @@ pub fn scan_leftovers(inp: &Inputs, lo: &LeftoverInputs) -> (Check, Vec<Leftover
             fixes.push("run `session-vault doctor --fix` to move them into the vault and redact them (each line is kept, the key replaced by the session it moved to)".to_owned());
         }
         if found.iter().any(|l| l.source.kind == SourceKind::Backup) {
-            fixes.push("delete the backups that still hold keys once the rewritten files work".to_owned());
+            fixes.push(
+                "delete the backups that still hold keys once the rewritten files work".to_owned(),
+            );
         }
-        c.findings = found.iter().flat_map(|l| l.findings.iter().cloned()).collect();
+        c.findings = found
+            .iter()
+            .flat_map(|l| l.findings.iter().cloned())
+            .collect();
     }
     if !c.skipped.is_empty() {
         c.status = Status::Warn;
@@ -356,7 +362,10 @@ mod tests {
             &h.join(".codex/shell_snapshots/snapshot_1.sh"),
             &format!("# Snapshot file\nunset -f x\ndeclare -x HOME=\"/home/u\"\ndeclare -x OPENAI_API_KEY=\"{o}\"\n"),
         );
-        put(&h.join(".bash_history"), &format!("ls\nexport GEMINI_API_KEY={g}\n"));
+        put(
+            &h.join(".bash_history"),
+            &format!("ls\nexport GEMINI_API_KEY={g}\n"),
+        );
         put(
             &h.join(".zsh_history"),
             &format!(": 1700000000:0;cd /tmp\n: 1700000001:0;export CURSOR_API_KEY='{op}'\n"),
@@ -387,7 +396,11 @@ mod tests {
                 ("20261202T050000Z-.bashrc".into(), 2, var("CURSOR_API_KEY")),
                 ("agent-1.jsonl".into(), 3, var("CURSOR_API_KEY")),
                 ("fish_history".into(), 3, var("ANTHROPIC_API_KEY")),
-                ("settings.json.session-vault-backup".into(), 3, var("ANTHROPIC_API_KEY")),
+                (
+                    "settings.json.session-vault-backup".into(),
+                    3,
+                    var("ANTHROPIC_API_KEY")
+                ),
                 ("snapshot_1.sh".into(), 4, var("OPENAI_API_KEY")),
             ]
         );
@@ -409,7 +422,12 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let h = d.path();
         let (inp, _) = inputs(h);
-        let (a, o, g, n) = (anthropic(5), openai_legacy(6), google(7), format!("npm_{}", &opaque(8)[5..41]));
+        let (a, o, g, n) = (
+            anthropic(5),
+            openai_legacy(6),
+            google(7),
+            format!("npm_{}", &opaque(8)[5..41]),
+        );
         let odd = format!("{}-{}", "legacy", &opaque(9)[5..30]);
         put(
             &h.join(".claude.json"),
@@ -419,7 +437,12 @@ mod tests {
             &inp.cwd.join(".claude/settings.local.json"),
             &format!("{{\n  \"permissions\": {{\n    \"allow\": [\n      \"Bash(OPENAI_API_KEY={o} codex exec:*)\",\n      \"Bash(curl -H 'x-api-key: {a}' https://api.anthropic.com:*)\"\n    ]\n  }}\n}}\n"),
         );
-        put(&h.join(".npmrc"), &format!("registry=https://registry.npmjs.org/\n//registry.npmjs.org/:_authToken={n}\n"));
+        put(
+            &h.join(".npmrc"),
+            &format!(
+                "registry=https://registry.npmjs.org/\n//registry.npmjs.org/:_authToken={n}\n"
+            ),
+        );
         put(
             &inp.cwd.join(".aider.conf.yml"),
             &format!("model: sonnet\nanthropic-api-key: {a}\napi-key:\n  - gemini={g}\n"),
@@ -432,7 +455,13 @@ mod tests {
             .iter()
             .map(|f| {
                 (
-                    f.file.as_ref().unwrap().file_name().unwrap().to_string_lossy().into_owned(),
+                    f.file
+                        .as_ref()
+                        .unwrap()
+                        .file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
                     f.line.unwrap(),
                     f.variable.clone(),
                     f.json_path.clone(),
@@ -446,11 +475,26 @@ mod tests {
             vec![
                 (".aider.conf.yml".into(), 2, s("anthropic-api-key"), None),
                 (".aider.conf.yml".into(), 4, None, None),
-                (".claude.json".into(), 3, s("primaryApiKey"), s("primaryApiKey")),
+                (
+                    ".claude.json".into(),
+                    3,
+                    s("primaryApiKey"),
+                    s("primaryApiKey")
+                ),
                 (".env".into(), 1, s("GEMINI_API_KEY"), None),
                 (".npmrc".into(), 2, s("_authToken"), None),
-                ("settings.local.json".into(), 4, s("OPENAI_API_KEY"), s("permissions.allow[0]")),
-                ("settings.local.json".into(), 5, None, s("permissions.allow[1]")),
+                (
+                    "settings.local.json".into(),
+                    4,
+                    s("OPENAI_API_KEY"),
+                    s("permissions.allow[0]")
+                ),
+                (
+                    "settings.local.json".into(),
+                    5,
+                    None,
+                    s("permissions.allow[1]")
+                ),
             ]
         );
     }

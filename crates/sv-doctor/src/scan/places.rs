@@ -110,7 +110,11 @@ pub fn config_files(inp: &Inputs) -> Vec<Source> {
     ));
     v.push(src(cwd.join(".gemini/.env"), SourceKind::DotEnv, true));
     v.push(src(cwd.join(".npmrc"), SourceKind::Npmrc, true));
-    v.push(src(cwd.join(".aider.conf.yml"), SourceKind::AiderConf, true));
+    v.push(src(
+        cwd.join(".aider.conf.yml"),
+        SourceKind::AiderConf,
+        true,
+    ));
     v
 }
 
