@@ -23,26 +23,26 @@ pub fn run(paths: &VaultPaths, a: RemoveArgs) -> Result {
             ));
         }
     }
-    let what = match (&a.id, &a.tool, &a.project) {
-        (Some(id), _, _) => format!("the id {id}"),
-        (_, Some(t), _) => format!("the tool {t}"),
-        (_, _, Some(p)) => format!("the project {}", p.display()),
-        _ => "that".to_owned(),
-    };
+    let id = a.id.clone();
     let project = a.project.as_deref().map(project_filter);
     let mut c = client::connect_or_start(paths)?;
     let r: p::RemoveResult = c.call(
         method::REMOVE,
         p::RemoveParams {
-            id: a.id,
+            id: id.clone(),
             tool: a.tool,
             project,
         },
     )?;
+    // An id names one session: none is exit 3 (a script can tell a typo
+    // from success). `--tool` and `--project` clear what there is, like
+    // `rm -f`: none is still success.
     if r.removed == 0 {
-        return Err(CliError::NoCredential(format!(
-            "no session matches {what}; nothing was removed (`session-vault list` shows the sessions)"
-        )));
+        if let Some(id) = &id {
+            return Err(CliError::NoCredential(format!(
+                "no session matches the id {id}; nothing was removed (`session-vault list` shows the sessions)"
+            )));
+        }
     }
     println!(
         "Removed {} session{}.",
