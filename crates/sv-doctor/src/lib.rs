@@ -15,7 +15,6 @@
 pub mod fix;
 pub mod formats;
 pub mod lines;
-mod modes;
 pub mod read;
 pub mod redact;
 pub mod render;

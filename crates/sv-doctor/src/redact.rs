@@ -149,21 +149,50 @@ pub fn redact_all(
     out
 }
 
-/// Creates `dir` (0700) and a new file in it (0600).
-fn private_file(dir: &Path, name: &str) -> std::io::Result<(std::fs::File, PathBuf)> {
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-    b.create(dir)?;
-    for n in 0..1000 {
-        let p = if n == 0 {
-            dir.join(name)
-        } else {
-            dir.join(format!("{name}-{n}"))
+/// A new 0600 file `<stamp>-<name>` in the backup directory (0700), in the
+/// naming of [`sv_fs::Backups`], and its line in the directory's index.
+fn private_backup(
+    dir: &Path,
+    stamp: &str,
+    original: &Path,
+) -> std::io::Result<(std::fs::File, PathBuf)> {
+    sv_fs::private::create_dir_all(dir)?;
+    let name: String = original
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect();
+    for n in 1..1000 {
+        let p = match n {
+            1 => dir.join(format!("{stamp}-{name}")),
+            _ => dir.join(format!("{stamp}-{name}-{n}")),
         };
-        match crate::modes::create_new(&p, Some(0o600)) {
-            Ok(f) => return Ok((f, p)),
+        match sv_fs::private::create_file(&p) {
+            Ok(f) => {
+                let mut line = serde_json::json!({
+                    "time": stamp,
+                    "backup": p.file_name().map(|n| n.to_string_lossy()),
+                    "original": original.to_string_lossy(),
+                    "by": "doctor --fix (redaction)",
+                })
+                .to_string();
+                line.push('\n');
+                sv_fs::private::file_options()
+                    .append(true)
+                    .create(true)
+                    .open(dir.join(sv_fs::INDEX))
+                    .and_then(|mut i| i.write_all(line.as_bytes()))?;
+                return Ok((f, p));
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e),
         }
@@ -188,19 +217,26 @@ pub fn redact_file(
         _ => return Err("not a file in a directory; the file is untouched".into()),
     };
     // The backup: a private copy under the data directory.
-    let (mut backup, backup_path) = private_file(backup_dir, &format!("{timestamp}-{name}"))
-        .map_err(|e| fail("create the backup", e))?;
+    let (mut backup, backup_path) =
+        private_backup(backup_dir, timestamp, &target).map_err(|e| fail("create the backup", e))?;
     let mut src = std::fs::File::open(&target).map_err(|e| fail("open the file", e))?;
     let copied = std::io::copy(&mut src, &mut backup).map_err(|e| fail("write the backup", e))?;
     backup.sync_all().map_err(|e| fail("write the backup", e))?;
     // The redacted copy, beside the file, then renamed over it.
-    let mode = crate::modes::mode_of(&meta);
+    let mode = sv_fs::private::mode_of(&meta);
     let tmp_name = format!(".{name}.sv-redact-{}", std::process::id());
     let tmp = dir.join(&tmp_name);
     let _ = std::fs::remove_file(&tmp);
     let result = (|| -> Result<(), String> {
-        let mut dst =
-            crate::modes::create_new(&tmp, mode).map_err(|e| fail("create a temporary file", e))?;
+        let mut dst = sv_fs::private::file_options()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| fail("create a temporary file", e))?;
+        if let Some(m) = mode {
+            sv_fs::private::set_mode(&dst, m)
+                .map_err(|e| fail("set the temporary file's mode", e))?;
+        }
         let mut src = std::fs::File::open(&target).map_err(|e| fail("open the file", e))?;
         let n = replace_stream(&mut src, &mut dst, pairs).map_err(|e| fail("redact", e))?;
         dst.sync_all()

@@ -98,7 +98,7 @@ fn leftover_inputs(inp: &Inputs, paths: &VaultPaths) -> LeftoverInputs {
     LeftoverInputs {
         data_home: abs("XDG_DATA_HOME").unwrap_or_else(|| inp.home.join(".local/share")),
         histfile: abs("HISTFILE"),
-        backup_dirs: vec![paths.data_dir.join("backups")],
+        backup_dirs: vec![sv_doctor::fix::backup_dir(paths)],
     }
 }
 
@@ -171,11 +171,7 @@ pub fn run(paths: &VaultPaths, a: DoctorArgs) -> Result {
         return exit(report.exit_code());
     }
 
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let timestamp = fix::utc_stamp(now);
+    let timestamp = sv_fs::time::utc_stamp(sv_fs::time::now_unix());
     let opts = fix::FixOptions {
         home_project,
         config_file: paths.config_file(),
@@ -210,18 +206,19 @@ pub fn run(paths: &VaultPaths, a: DoctorArgs) -> Result {
         ttl: a.ttl,
         unavailable: false,
     };
+    let backups = sv_fs::Backups::new(fix::backup_dir(paths), &timestamp);
     let mut rec = RecordingSink {
         inner: &mut sink,
         stored: Vec::new(),
     };
-    let outcomes = fix::apply(&plan, &mut rec, &timestamp);
+    let outcomes = fix::apply(&plan, &mut rec, &backups);
     print(Some(&outcomes))?;
     let redacted = redact::redact_all(
         &leftovers,
         &mut rec,
         &inp.detector,
         opts.home_project.as_deref(),
-        &paths.data_dir.join("backups"),
+        backups.dir(),
         &timestamp,
     );
     print_redactions(&redacted, a.json)?;
