@@ -1089,3 +1089,69 @@ fn leftovers_are_found_and_redacted_with_private_backups() {
         again.stdout
     );
 }
+
+/// On a box with no TPM and no Secret Service (docs/doctor.md, Key backend):
+/// a passphrase vault is OK with a note, so a clean setup passes `doctor`,
+/// and no line suggests a backend this daemon cannot reach. Where a stronger
+/// backend is reachable after all, the WARN names only that one.
+#[test]
+fn a_passphrase_vault_without_hardware_passes_and_suggests_only_what_works() {
+    let mut env = TestEnv::passphrase();
+    // A headless box: no session bus, no TPM address from the suite.
+    env.extra_env
+        .retain(|(k, _)| k != "DBUS_SESSION_BUS_ADDRESS" && k != "SESSION_VAULT_TCTI");
+    env.start_unlocked();
+    let proj = env.mkdir("proj");
+    let status: serde_json::Value =
+        serde_json::from_str(&env.run(&["daemon", "status", "--json"], None).ok().stdout).unwrap();
+    let reachable: Vec<&str> = status["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["available"] == true && b["name"] != "passphrase")
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
+    let r = env.run_in(&proj, &["doctor"], None);
+    let o = &r.stdout;
+    assert!(o.contains("Key backend: passphrase: software only"), "{o}");
+    if reachable.is_empty() {
+        assert_eq!(
+            r.code, 0,
+            "doctor must pass on a clean headless setup:\n{o}"
+        );
+        assert!(o.contains(" 2. OK    Key backend"), "{o}");
+        assert!(
+            o.contains("note: no hardware-backed store is reachable here"),
+            "{o}"
+        );
+        assert!(!o.contains("rekey"), "{o}");
+    } else {
+        // This machine has a TPM device after all: the WARN's fix may only
+        // name what the daemon reports reachable.
+        assert_eq!(r.code, 1, "{o}");
+        let fix = o
+            .lines()
+            .find(|l| l.contains("fix: `session-vault rekey"))
+            .unwrap_or_else(|| panic!("no rekey fix in\n{o}"));
+        let named = if reachable[0] == "libsecret" {
+            "secret-service"
+        } else {
+            reachable[0]
+        };
+        assert!(fix.contains(&format!("--backend {named}`")), "{fix}");
+    }
+    for unreachable in status["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["available"] == false)
+    {
+        let name = unreachable["name"].as_str().unwrap();
+        let named = if name == "libsecret" {
+            "secret-service"
+        } else {
+            name
+        };
+        assert!(!o.contains(&format!("rekey --backend {named}")), "{o}");
+    }
+}

@@ -38,6 +38,8 @@ mod integrate_claude;
 mod locking;
 // `install` / `uninstall` of the rc-file block: one block, bytes kept.
 mod rc_install;
+// README.md's quick start and first block run as written.
+mod readme;
 // Crashes, concurrency, hostile frames, hygiene and tampering.
 mod robustness;
 // Project/global scope and expiry, and quoting in real shells.
