@@ -7,18 +7,23 @@
 #              TLS upstream verified against the mock's CA, keep-alive)
 #   mitmproxy  mitmdump in reverse mode with a three-line addon that sets
 #              the header, as people build one by hand
-#   sv-proxy   session-vault's proxy, when SV_PROXY_URL is set (plain HTTP
-#              loopback URL of a proxy whose tool upstream is the mock, e.g.
-#              `[tools.claude] upstream = … ca_file = …`), with
-#              SV_PROXY_STANDIN (the stand-in the client sends) and
-#              SV_PROXY_PIDS (processes whose RSS counts)
+#   sv-proxy   session-vault's proxy inside its daemon: the script starts a
+#              daemon of its own (private HOME and runtime directory,
+#              passphrase backend), points `[tools.claude]` at the mock
+#              (`upstream`, `ca_file`), stores the key and takes a stand-in
+#              from `session-vault exec --proxy --tool claude` (whose
+#              process stays alive for the run). SV_PROXY_URL,
+#              SV_PROXY_STANDIN and SV_PROXY_PIDS point the column at
+#              another proxy instead (SV_PROXY=0 leaves it out).
 # Proxies get a stand-in key; each replaces it with the real one.
 #
 # Per column: requests/s and latency with 32 clients and with 1 client
 # (small non-streamed requests, closed loop); time to the first SSE event
 # and each event's one-way delay over 500-event streams (events 1 ms apart,
 # stamped by the mock with CLOCK_MONOTONIC); the proxy's RSS with 100
-# streams open. "Added" figures are the column minus direct.
+# streams open (sv-proxy: the daemon's, beside the daemon alone: unlocked,
+# one key stored, before any stand-in was issued). "Added" figures are the
+# column minus direct.
 #
 # Needs: nginx (Debian nginx-light), python3 (venv for mitmproxy from PyPI,
 # MITMDUMP=path skips that; NO_MITM=1 leaves the column out), jq.
@@ -26,7 +31,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${SECONDS_PER_RUN:-5}
-cargo build --release --locked -p sv-testkit >&2
+cargo build --release --locked -p sv-cli -p sv-testkit >&2
 BIN=$PWD/target/release
 
 OUT=$PWD/bench/runs/$(date -u +%F)/proxy
@@ -34,6 +39,7 @@ mkdir -p "$OUT"
 W=$(mktemp -d)
 pids=()
 cleanup() {
+    [[ -n ${SV_DAEMON_PID:-} ]] && kill "$SV_DAEMON_PID" 2>/dev/null || true
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     [[ -f $W/nginx.pid ]] && kill "$(cat "$W/nginx.pid")" 2>/dev/null || true
     rm -rf "$W"
@@ -118,6 +124,35 @@ EOF
     columns+=(mitmproxy)
     echo "mitmproxy $("$MITMDUMP" --version 2>/dev/null | head -1)" >>"$OUT/machine.txt"
 fi
+
+# session-vault: its own daemon, the key stored, a stand-in from exec --proxy.
+if [[ -z ${SV_PROXY_URL:-} && ${SV_PROXY:-1} != 0 ]]; then
+    SV=$BIN/session-vault
+    mkdir -p "$W/sv/home" "$W/sv/data/session-vault" "$W/sv/run"
+    chmod 700 "$W/sv/run" "$W/sv/data/session-vault"
+    sv() {
+        env -i PATH="$BIN:/usr/bin:/bin" HOME="$W/sv/home" XDG_RUNTIME_DIR="$W/sv/run" \
+            XDG_DATA_HOME="$W/sv/data" XDG_CONFIG_HOME="$W/sv/home/.config" \
+            SESSION_VAULT_BACKEND=passphrase LANG=C.UTF-8 "$SV" "$@"
+    }
+    printf '[tools.claude]\nupstream = "https://localhost:%s"\nca_file = "%s"\n' "$MPORT" "$CA" \
+        >"$W/sv/data/session-vault/config.toml"
+    sv daemon start >&2
+    echo "bench passphrase" | sv unlock >&2
+    echo "$KEY" | sv add --tool claude --global >&2
+    SV_DAEMON_PID=$(sv daemon status --json | jq -r .pid)
+    sleep 1
+    SV_DAEMON_ALONE_KIB=$(rss_kib "$SV_DAEMON_PID")
+    # The stand-in lives as long as this process (the shell execs sleep).
+    sv exec --proxy --tool claude -- sh -c \
+        'printf "%s %s\n" "$ANTHROPIC_BASE_URL" "$ANTHROPIC_API_KEY" >"$0"; exec sleep 100000' \
+        "$W/sv/standin" &
+    pids+=($!)
+    wait_file "$W/sv/standin"
+    read -r SV_PROXY_URL SV_PROXY_STANDIN <"$W/sv/standin"
+    SV_PROXY_PIDS=$SV_DAEMON_PID
+    echo "session-vault $(sv --version | head -1) (daemon alone: $SV_DAEMON_ALONE_KIB KiB RSS)" >>"$OUT/machine.txt"
+fi
 [[ -n ${SV_PROXY_URL:-} ]] && columns+=(sv-proxy)
 echo "nginx $(nginx -v 2>&1 | cut -d/ -f2)" >>"$OUT/machine.txt"
 
@@ -144,6 +179,8 @@ for col in "${columns[@]}"; do
     sleep 3
     rss=$( [[ -n $procs ]] && rss_kib $procs || echo 0)
     wait "$hold"
+    # sv-proxy: "idle" is the daemon alone, before any stand-in or request.
+    [[ $col == sv-proxy && -n ${SV_DAEMON_ALONE_KIB:-} ]] && rss_before=$SV_DAEMON_ALONE_KIB
     jq -n --arg col "$col" --argjson idle "$rss_before" --argjson open "$rss" \
         '{column: $col, rss_idle_kib: $idle, rss_100_streams_kib: $open}' >"$OUT/$col-rss.json"
 done

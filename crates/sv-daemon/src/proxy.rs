@@ -618,6 +618,10 @@ async fn audit_writer(
         while let Ok(r) = rx.try_recv() {
             batch.push(r);
         }
+        batch.retain(|r| !answered_by_the_proxy(r));
+        if batch.is_empty() {
+            continue;
+        }
         let records = tokio::task::block_in_place(|| {
             batch
                 .into_iter()
@@ -634,6 +638,14 @@ async fn audit_writer(
             warn!(error = %e, records = records.len(), "cannot write the proxy's audit records");
         }
     }
+}
+
+/// A request the proxy answered itself without a stand-in and without
+/// refusing it (Claude Code's key-less `HEAD` preconnect): nothing was
+/// forwarded and no key asked for, so it is not an audit event; logging it
+/// as a refusal would put one in `session-vault log --denied` per launch.
+fn answered_by_the_proxy(r: &sv_proxy::AuditRecord) -> bool {
+    r.session.is_none() && r.outcome == sv_proxy::Outcome::Completed
 }
 
 /// The audit log's record of one proxied (or refused) request.
@@ -743,6 +755,35 @@ fn proc_net_addr(a: SocketAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_proxys_own_key_less_answers_stay_out_of_the_audit_log() {
+        let record = |session: Option<&str>, outcome, status| sv_proxy::AuditRecord {
+            time: std::time::SystemTime::now(),
+            tool: "claude".into(),
+            session: session.map(str::to_owned),
+            method: "HEAD".into(),
+            host: None,
+            path: "/t/claude".into(),
+            status,
+            bytes_up: 0,
+            bytes_down: 0,
+            duration: std::time::Duration::ZERO,
+            peer: "127.0.0.1:5555".parse().unwrap(),
+            outcome,
+        };
+        use sv_proxy::Outcome::*;
+        // Claude Code's preconnect, answered 200 by the proxy itself.
+        assert!(answered_by_the_proxy(&record(None, Completed, 200)));
+        // Refusals and forwarded requests are audited.
+        assert!(!answered_by_the_proxy(&record(None, Refused, 401)));
+        assert!(!answered_by_the_proxy(&record(Some("s1"), Completed, 200)));
+        assert!(!answered_by_the_proxy(&record(
+            Some("s1"),
+            UpstreamFailed,
+            502
+        )));
+    }
 
     #[test]
     fn proc_net_addresses() {

@@ -219,6 +219,20 @@ async fn handle(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Re
         sent_up: None,
     };
     let head = req.method() == Method::HEAD;
+    if let Some(tool) = preconnect(&req) {
+        // Claude Code opens its connection with a bare `HEAD <base URL>`
+        // and no key before its first call: answered here (200, no body),
+        // so each launch does not leave a refusal in the audit log. Nothing
+        // goes upstream without a stand-in.
+        audit.record.tool = tool.to_owned();
+        audit.record.status = StatusCode::OK.as_u16();
+        audit.record.outcome = Outcome::Completed;
+        let mut response = Response::new(ProxyBody::no_body());
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+        return response;
+    }
     match forward(shared, req, &mut audit).await {
         Ok((response, upstream_body, scrubber)) => {
             let status = response.status();
@@ -365,6 +379,24 @@ fn route(path: &str) -> Result<(&str, &str), Reply> {
         ));
     }
     Ok((tool, rest))
+}
+
+/// The tool of a preconnect: `HEAD /t/<tool>` (or `/t/<tool>/`) with no
+/// query and no credential at any auth place.
+fn preconnect<B>(req: &Request<B>) -> Option<&str> {
+    if req.method() != Method::HEAD
+        || req.uri().query().is_some()
+        || req.uri().scheme().is_some()
+        || req.uri().authority().is_some()
+    {
+        return None;
+    }
+    let (tool, rest) = route(req.uri().path()).ok()?;
+    let bare = rest.is_empty() || rest == "/";
+    let no_credential = AuthPlace::ALL
+        .iter()
+        .all(|&place| credential_at(place, req.headers(), None).is_none());
+    (bare && no_credential).then_some(tool)
 }
 
 /// Finds the stand-in, asks the daemon for its grant, and checks it came in
@@ -602,6 +634,47 @@ fn upstream_failed(host: &str, error: &hyper_util::client::legacy::Error) -> Rep
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bare_head_of_the_base_url_without_a_key_is_a_preconnect() {
+        let req = |method: Method, uri: &str, key: Option<&str>| {
+            let mut b = Request::builder().method(method).uri(uri);
+            if let Some(k) = key {
+                b = b.header("x-api-key", k);
+            }
+            b.body(()).unwrap()
+        };
+        // Claude Code 2.1's first request.
+        assert_eq!(
+            preconnect(&req(Method::HEAD, "/t/claude", None)),
+            Some("claude")
+        );
+        assert_eq!(
+            preconnect(&req(Method::HEAD, "/t/claude/", None)),
+            Some("claude")
+        );
+        // A HEAD with a stand-in, of an API path, with a query, of no tool,
+        // or another method: not a preconnect (forwarded or refused as ever).
+        assert_eq!(
+            preconnect(&req(Method::HEAD, "/t/claude", Some("sk-x"))),
+            None
+        );
+        assert_eq!(
+            preconnect(&req(Method::HEAD, "/t/claude/v1/messages", None)),
+            None
+        );
+        assert_eq!(
+            preconnect(&req(Method::HEAD, "/t/gemini?key=x", None)),
+            None
+        );
+        assert_eq!(preconnect(&req(Method::HEAD, "/", None)), None);
+        assert_eq!(preconnect(&req(Method::HEAD, "/t/Bad", None)), None);
+        assert_eq!(preconnect(&req(Method::GET, "/t/claude", None)), None);
+        assert_eq!(
+            preconnect(&req(Method::HEAD, "http://evil/t/claude", None)),
+            None
+        );
+    }
 
     #[test]
     fn routes() {

@@ -22,6 +22,8 @@ use sv_testkit::agents::{
 };
 use sv_testkit::mock::{MockConfig, MockServer};
 
+use crate::util::TestEnv;
+
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One direct run: the agent, a fresh HOME, the mock over TLS.
@@ -146,7 +148,6 @@ fn check_direct(agent: Agent, r: &DirectRun, min_processes_with_key: usize) {
 /// the agent's header, the echoed key came back scrubbed, and no process of
 /// the agent's tree nor any file under its HOME or working directory ever
 /// held the real key.
-#[allow(dead_code)] // the proxy runs call it once `exec --proxy` is wired
 fn check_proxied(agent: Agent, real_key: &str, mock: &MockServer, home: &AgentHome, out: &Outcome) {
     assert!(out.success(), "{} failed: {}", agent.tool(), out.describe());
     assert!(out.stdout.contains(MOCK_TEXT), "{}", out.describe());
@@ -196,4 +197,175 @@ fn gemini_direct_over_tls() {
     let r = direct_run(Agent::Gemini, false);
     // Gemini CLI relaunches itself: two node processes hold the key.
     check_direct(Agent::Gemini, &r, 2);
+}
+
+/// One run through `session-vault exec --proxy --tool T -- <agent> …`: the
+/// real daemon, the key stored for the project (the agent's working
+/// directory), config.toml pointing the tool's upstream at the mock over TLS
+/// with the mock's CA as `ca_file`. The agent talks plain HTTP to the proxy
+/// on loopback and trusts no extra CA; only the proxy talks TLS to the mock.
+struct ProxiedRun {
+    key: String,
+    mock: MockServer,
+    home: AgentHome,
+    outcome: Outcome,
+    /// Dropped last: its Drop stops the daemon.
+    env: TestEnv,
+}
+
+fn proxied_run(agent: Agent) -> ProxiedRun {
+    let exe = agent.executable().unwrap_or_else(|| {
+        panic!(
+            "{} is not installed: run scripts/install-agents.sh (or set SV_AGENTS_BIN)",
+            agent.tool()
+        )
+    });
+    let env = TestEnv::passphrase();
+    let key = agent.fake_key();
+    let mut config = MockConfig::new(env.mkdir("mock"));
+    config.hold_ms = 1000;
+    config.echo_received_key = true;
+    let mock = MockServer::start(config, true).expect("start the mock provider");
+    let ca = mock.ca_file.clone().expect("the mock serves TLS");
+    env.write_config(&format!(
+        "[tools.{tool}]\nupstream = \"https://127.0.0.1:{port}\"\nca_file = \"{ca}\"\n",
+        tool = agent.tool(),
+        port = mock.port,
+        ca = ca.display()
+    ));
+    env.start_unlocked();
+
+    // The agent's HOME is the vault's HOME: whatever the agent writes there
+    // (or under the XDG directories the vault uses) is scanned; the vault's
+    // own files hold the key sealed only.
+    let home = AgentHome::new(env.dir.path()).expect("agent home");
+    let work = home.work.canonicalize().expect("work dir");
+    env.add(agent.tool(), &["--project", work.to_str().unwrap()], &key);
+
+    let status = env.run(&["daemon", "status", "--json"], None).ok();
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).expect("status JSON");
+    let proxy = status["proxy"]["listen"]
+        .as_str()
+        .expect("the daemon's proxy listens")
+        .to_owned();
+    let wiring = Wiring {
+        // Codex takes its base URL from its config.toml only: the provider's
+        // base_url is the proxy's (prepare adds `/v1`).
+        base_url: format!("http://{proxy}/t/{}", agent.tool()),
+        key: None,
+        set_base_url_var: false,
+        ca_file: None,
+        codex_builtin_provider: false,
+    };
+    let mut agent_env = prepare(agent, &home, &wiring).expect("write the agent's settings");
+    // What session-vault needs to find its daemon (the same HOME).
+    let cmd = env.command(&[]);
+    let vault_env: Vec<(String, String)> = cmd
+        .get_envs()
+        .filter_map(|(k, v)| Some((k.to_str()?.to_owned(), v?.to_str()?.to_owned())))
+        .filter(|(k, _)| k.starts_with("XDG_") || k.starts_with("SESSION_VAULT_"))
+        .collect();
+    agent_env.extend(vault_env);
+
+    let launch = Launch::agent(agent, &exe, &home, agent_env, "say hi").wrapped(
+        &crate::util::sv_bin(),
+        &["exec", "--proxy", "--tool", agent.tool(), "--"],
+    );
+    let holding = mock.dir.join("holding");
+    let outcome = run(&launch, TIMEOUT, key.as_bytes(), Some(&holding)).expect("start the agent");
+    ProxiedRun {
+        key,
+        mock,
+        home,
+        outcome,
+        env,
+    }
+}
+
+/// The checks of [`check_proxied`], and that they looked where it matters:
+/// the mock echoed the key it received, the proxy turned it into the
+/// stand-in on the way back, and the files the agent wrote are returned
+/// (those holding the stand-in, which is what the agent saw).
+fn check_proxied_run(agent: Agent, r: &ProxiedRun) -> Vec<std::path::PathBuf> {
+    check_proxied(agent, &r.key, &r.mock, &r.home, &r.outcome);
+    let out = &r.outcome;
+    // The reply is "<MOCK_TEXT> <echo>": the echo is the stand-in.
+    let after = out
+        .stdout
+        .split_once(&format!("{MOCK_TEXT} "))
+        .map(|(_, rest)| rest)
+        .unwrap_or_else(|| panic!("no echo after the mock's text: {}", out.describe()));
+    let stand_in: String = after.chars().take(r.key.len()).collect();
+    assert_eq!(stand_in.len(), r.key.len(), "{}", out.describe());
+    assert_ne!(stand_in, r.key);
+    let files: Vec<_> = [&r.home.home, &r.home.work]
+        .iter()
+        .flat_map(|d| sv_testkit::agents::files_containing(d, stand_in.as_bytes()))
+        .collect();
+    eprintln!(
+        "{} through exec --proxy: {} processes seen, {} samples ({} while held), requests at the mock {:?}; files holding the stand-in: {:?}",
+        agent.tool(),
+        out.tree.processes.len(),
+        out.tree.samples,
+        out.tree.samples_while_holding,
+        r.mock
+            .requests()
+            .iter()
+            .map(|q| format!("{} {}", q.method(), q.path()))
+            .collect::<Vec<_>>(),
+        files
+    );
+    files
+}
+
+#[test]
+#[ignore = "runs the real Claude Code: scripts/test-agents.sh installs it and runs this with --ignored"]
+fn claude_through_exec_proxy() {
+    let r = proxied_run(Agent::Claude);
+    let files = check_proxied_run(Agent::Claude, &r);
+    // Its key-less `HEAD` preconnect of the base URL is answered by the
+    // proxy itself: nothing upstream, and no refusal in the audit log.
+    assert!(r.mock.requests().iter().all(|q| q.method() == "POST"));
+    let log = r.env.run(&["log", "--denied", "--json"], None).ok();
+    assert!(!log.stdout.contains("refused_stand_in"), "{}", log.stdout);
+    // The transcript holds what the agent saw: the stand-in, not the key.
+    assert!(
+        files
+            .iter()
+            .any(|f| f.to_string_lossy().contains("/.claude/projects/")),
+        "no transcript under ~/.claude/projects holds the stand-in: {files:?}"
+    );
+}
+
+#[test]
+#[ignore = "runs the real Codex CLI: scripts/test-agents.sh installs it and runs this with --ignored"]
+fn codex_through_exec_proxy() {
+    let r = proxied_run(Agent::Codex);
+    let files = check_proxied_run(Agent::Codex, &r);
+    // Its WebSocket attempt was answered 426 by the proxy (never reaching
+    // the mock), and it fell back to POST /v1/responses.
+    assert!(r.mock.requests().iter().all(|q| q.method() == "POST"));
+    // Its session files under CODEX_HOME (scanned with the rest of HOME)
+    // hold what it saw: the stand-in.
+    assert!(
+        files.iter().any(|f| f.starts_with(&r.home.codex_home)),
+        "no file under CODEX_HOME holds the stand-in: {files:?}"
+    );
+}
+
+#[test]
+#[ignore = "runs the real Gemini CLI: scripts/test-agents.sh installs it and runs this with --ignored"]
+fn gemini_through_exec_proxy() {
+    let r = proxied_run(Agent::Gemini);
+    check_proxied_run(Agent::Gemini, &r);
+    // Its key went in x-goog-api-key (checked above); `?alt=sse` reached the
+    // mock with the path.
+    assert!(
+        r.mock
+            .requests()
+            .iter()
+            .any(|q| q.path().ends_with(":streamGenerateContent?alt=sse")),
+        "{:?}",
+        r.mock.requests()
+    );
 }
