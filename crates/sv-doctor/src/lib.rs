@@ -1,4 +1,4 @@
-//! The engine behind `session-vault doctor` (SPEC §8): numbered checks of the
+//! The engine behind `session-vault doctor` (docs/design.md §8): numbered checks of the
 //! daemon, the key backend and file modes, and a search for plaintext AI keys
 //! in shell profiles, `.env` files, agent configs and the environment; then
 //! `--fix`, which moves each key into the vault and rewrites its source.
@@ -15,7 +15,6 @@
 pub mod fix;
 pub mod formats;
 pub mod lines;
-mod modes;
 pub mod read;
 pub mod render;
 pub mod scan;

@@ -787,7 +787,7 @@ fn claude_credentials(home: &Path) -> Check {
         )
     };
     // No modes on Windows: nothing to warn about there (its ACL is per user).
-    let mode = crate::modes::mode_of(&meta).unwrap_or(0) & 0o777;
+    let mode = sv_fs::private::mode_of(&meta).unwrap_or(0) & 0o777;
     if mode & 0o077 != 0 {
         return Check::new(
             "claude-oauth",

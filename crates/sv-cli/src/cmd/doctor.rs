@@ -153,11 +153,7 @@ pub fn run(paths: &VaultPaths, a: DoctorArgs) -> Result {
         return exit(report.exit_code());
     }
 
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let timestamp = fix::utc_stamp(now);
+    let timestamp = sv_fs::time::utc_stamp(sv_fs::time::now_unix());
     let opts = fix::FixOptions {
         home_project,
         config_file: paths.config_file(),
@@ -188,7 +184,8 @@ pub fn run(paths: &VaultPaths, a: DoctorArgs) -> Result {
         ttl: a.ttl,
         unavailable: false,
     };
-    let outcomes = fix::apply(&plan, &mut sink, &timestamp);
+    let backups = sv_fs::Backups::new(fix::backup_dir(paths), &timestamp);
+    let outcomes = fix::apply(&plan, &mut sink, &backups);
     print(Some(&outcomes))?;
     if sink.unavailable {
         return exit(4);

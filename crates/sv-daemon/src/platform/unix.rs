@@ -6,8 +6,8 @@ use crate::error::{setup, DaemonError};
 use crate::peer::Peer;
 use std::fs;
 use std::io::ErrorKind;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::PathBuf;
 use sv_core::paths::VaultPaths;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -56,21 +56,6 @@ pub fn prepare_runtime_dir(paths: &VaultPaths, uid: u32) -> Result<(), DaemonErr
         }
     }
     Ok(())
-}
-
-/// `dir` and its missing parents, created 0700.
-pub fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-}
-
-/// Options that create a file 0600.
-pub fn private_file_options() -> fs::OpenOptions {
-    let mut o = fs::OpenOptions::new();
-    o.mode(0o600);
-    o
 }
 
 /// The listening socket.
