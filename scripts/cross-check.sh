@@ -65,8 +65,9 @@ cp /etc/resolv.conf "$chroot_dir/etc/resolv.conf"
 cp /etc/ssl/certs/ca-certificates.crt "$chroot_dir/etc/ssl/host-ca-certificates.crt"
 
 # What each target checks. Windows: every crate but sv-bench (a load
-# generator for the Unix socket that reads /proc); the tpm2 feature links
-# libtss2 and is Linux-only. macOS: every crate too, but the bundled
+# generator for the Unix socket that reads /proc) and sv-testkit (test tools
+# that drive agents as Unix process groups); the tpm2 feature links libtss2
+# and is Linux-only. macOS: every crate too, but the bundled
 # SQLite's C needs the macOS SDK, so libsqlite3-sys is told to link a system
 # library instead (LIBSQLITE3_SYS_USE_PKG_CONFIG=1): its Rust is checked,
 # its C is not compiled (nothing is linked by `check` anyway). ring's C and
@@ -82,7 +83,7 @@ zflags=(-Z build-std=std,panic_abort)
 run() { echo "==> $*"; local t0=$SECONDS; "$@"; echo "    ($((SECONDS - t0)) s)"; }
 for t in $TARGETS; do
     case $t in
-    windows) triple=x86_64-pc-windows-gnu; pkgs=(--workspace --exclude sv-bench) ;;
+    windows) triple=x86_64-pc-windows-gnu; pkgs=(--workspace --exclude sv-bench --exclude sv-testkit) ;;
     macos)
         # ring's build script compiles its C and assembly for the target:
         # clang (which cross-compiles to Apple targets; gcc does not) with
