@@ -30,7 +30,12 @@ pub fn split(
 pub fn prepare_runtime_dir(paths: &VaultPaths, uid: u32) -> Result<(), DaemonError> {
     let dir = &paths.runtime_dir;
     if paths.runtime_dir_is_private {
-        match fs::DirBuilder::new().mode(0o700).create(dir) {
+        // `<data>/run`: the data directory may not exist yet either.
+        match fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+        {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
             Err(e) => return Err(setup("create", dir)(e)),
@@ -198,11 +203,19 @@ pub fn peer_of(stream: &Stream) -> Option<Peer> {
         }
         _ => (None, None),
     };
+    #[cfg(target_os = "linux")]
+    let pin = {
+        use std::os::fd::AsFd;
+        crate::pidfd::ProcessPin::of_peer(stream.as_fd(), pid).map(std::sync::Arc::new)
+    };
+    #[cfg(not(target_os = "linux"))]
+    let pin = None;
     Some(Peer {
         uid: cred.uid(),
         pid,
         cwd,
         exe,
+        pin,
     })
 }
 
