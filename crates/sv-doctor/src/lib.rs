@@ -16,8 +16,10 @@ pub mod fix;
 pub mod formats;
 pub mod lines;
 pub mod read;
+pub mod redact;
 pub mod render;
 pub mod scan;
+pub mod stream;
 pub mod system;
 
 use serde::Serialize;
@@ -64,6 +66,20 @@ pub enum SourceKind {
     CodexConfig,
     /// The current process environment.
     Environment,
+    /// `.npmrc`: `_authToken=` lines (reported, moved by hand).
+    Npmrc,
+    /// Aider's `.aider.conf.yml`: `openai-api-key:` and the like (reported).
+    AiderConf,
+    /// A Claude Code transcript (`~/.claude/projects/**/*.jsonl`): streamed,
+    /// and redacted by `--fix`.
+    Transcript,
+    /// A Codex shell snapshot (`$CODEX_HOME/shell_snapshots/`): streamed,
+    /// redacted by `--fix`.
+    ShellSnapshot,
+    /// A shell history (bash, zsh, fish): streamed, redacted by `--fix`.
+    History,
+    /// A backup session-vault wrote: reported until deleted.
+    Backup,
 }
 
 /// Where in a JSON config a key sits, as far as `--fix` cares.

@@ -55,7 +55,7 @@ fn peer_uid(s: &UnixStream) -> Option<u32> {
 }
 
 /// The runtime directory, if it exists, must be ours; our private
-/// `/tmp/session-vault-UID` must also be closed to others.
+/// `<data>/run` must also be closed to others.
 fn check_runtime_dir(paths: &VaultPaths) -> Result<(), ConnectError> {
     let dir = &paths.runtime_dir;
     let meta = match fs::symlink_metadata(dir) {

@@ -959,6 +959,137 @@ fn backups_stay_out_of_the_repository_and_are_private() {
     );
 }
 
+/// Claude Code wrote the key into its transcript and Codex its whole
+/// environment into a shell snapshot: doctor names both (file and line,
+/// never the key), and `--fix --yes` moves the key into the vault once and
+/// redacts every file, each line kept, with private backups.
+#[test]
+fn leftovers_are_found_and_redacted_with_private_backups() {
+    let env = TestEnv::new();
+    let proj = env.mkdir("proj");
+    env.start_unlocked();
+    let h = &env.home;
+    let claude = anthropic(70);
+    let codex = openai_proj(71);
+    let gh = github(72);
+    write(
+        &h.join(".bashrc"),
+        &format!("export ANTHROPIC_API_KEY={claude}\n"),
+    );
+    let transcript = h.join(".claude/projects/-home-u-proj/5e1f.jsonl");
+    write(
+        &transcript,
+        &format!("{{\"type\":\"user\",\"message\":\"run env\"}}\n{{\"toolUseResult\":{{\"stdout\":\"HOME=/h\\nANTHROPIC_API_KEY={claude}\\nX=1\"}}}}\n{{\"type\":\"assistant\",\"text\":\"done\"}}\n"),
+    );
+    let snap = h.join(".codex/shell_snapshots/snapshot_123.sh");
+    write(&snap, &format!("# Snapshot file\ndeclare -x OPENAI_API_KEY=\"{codex}\"\ndeclare -x PATH=\"/usr/bin\"\n"));
+    std::fs::set_permissions(&snap, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let hist = h.join(".zsh_history");
+    write(&hist, &format!(": 1700000000:0;ls\n: 1700000001:0;export ANTHROPIC_API_KEY={claude}\n: 1700000002:0;git push https://x:{gh}@github.com/a/b\n"));
+    let fish = h.join(".local/share/fish/fish_history");
+    write(
+        &fish,
+        &format!("- cmd: set -gx OPENAI_API_KEY {codex}\n  when: 1700000000\n"),
+    );
+    let keys = vec![claude.clone(), codex.clone(), gh.clone()];
+
+    let r = env.run_in(&proj, &["doctor"], None).code(1);
+    assert_no_key(&r, &keys);
+    for place in [
+        "~/.claude/projects/-home-u-proj/5e1f.jsonl:2 ANTHROPIC_API_KEY",
+        "~/.codex/shell_snapshots/snapshot_123.sh:2 OPENAI_API_KEY",
+        "~/.zsh_history:2 ANTHROPIC_API_KEY",
+        "~/.zsh_history:3",
+        "~/.local/share/fish/fish_history:1 OPENAI_API_KEY",
+    ] {
+        assert!(r.stdout.contains(place), "{place} missing:\n{}", r.stdout);
+    }
+    let js = env.run_in(&proj, &["doctor", "--json"], None).code(1);
+    assert_no_key(&js, &keys);
+    let v: serde_json::Value = serde_json::from_str(&js.stdout).unwrap();
+    let c = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "leftovers")
+        .unwrap();
+    assert_eq!(c["status"], "WARN");
+
+    let r = env.run_in(&proj, &["doctor", "--fix", "--yes"], None);
+    assert_no_key(&r, &keys);
+    assert!(r.stdout.contains("Redacted 1 key in"), "{}", r.stdout);
+    // The GitHub token belongs to no tool: that history is left as it was.
+    assert!(r.stdout.contains("Not redacted:"), "{}", r.stdout);
+    assert!(std::fs::read_to_string(&hist).unwrap().contains(&gh));
+    // One session per key, whichever file it was found in first.
+    let list = env.run(&["list", "--json"], None).ok();
+    let sessions: Vec<serde_json::Value> = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(sessions.len(), 2, "{}", list.stdout);
+    let id_of = |tool: &str| {
+        sessions.iter().find(|s| s["tool"] == tool).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (cid, oid) = (id_of("claude"), id_of("codex"));
+    assert_eq!(env.get_in(&proj, "codex").ok().stdout, format!("{codex}\n"));
+    // Every line kept, the key replaced by the session it moved to.
+    let t = std::fs::read_to_string(&transcript).unwrap();
+    assert_eq!(
+        t,
+        format!("{{\"type\":\"user\",\"message\":\"run env\"}}\n{{\"toolUseResult\":{{\"stdout\":\"HOME=/h\\nANTHROPIC_API_KEY=[session-vault:{}]\\nX=1\"}}}}\n{{\"type\":\"assistant\",\"text\":\"done\"}}\n", &cid[..8])
+    );
+    let s = std::fs::read_to_string(&snap).unwrap();
+    assert!(
+        s.contains(&format!("OPENAI_API_KEY=\"[session-vault:{}]\"", &oid[..8])),
+        "{s}"
+    );
+    assert_eq!(s.lines().count(), 3);
+    assert_eq!(
+        std::fs::metadata(&snap).unwrap().permissions().mode() & 0o777,
+        0o644
+    );
+    let f = std::fs::read_to_string(&fish).unwrap();
+    assert!(
+        f.contains(&format!(
+            "set -gx OPENAI_API_KEY [session-vault:{}]",
+            &oid[..8]
+        )),
+        "{f}"
+    );
+    // Backups: private, under the data directory, never beside the file.
+    let backups = env.data_dir().join("backups");
+    assert_eq!(
+        std::fs::metadata(&backups).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    let mut n = 0;
+    for e in std::fs::read_dir(&backups).unwrap().flatten() {
+        assert_eq!(e.metadata().unwrap().permissions().mode() & 0o777, 0o600);
+        n += 1;
+    }
+    assert!(n >= 3, "{n} backups");
+    assert_eq!(
+        std::fs::read_dir(transcript.parent().unwrap())
+            .unwrap()
+            .count(),
+        1
+    );
+    // Doctor now reports the transcript clean, and the backups as leftovers.
+    let again = env.run_in(&proj, &["doctor", "--json"], None);
+    assert_no_key(&again, &keys);
+    assert!(
+        !again.stdout.contains("-home-u-proj/5e1f.jsonl"),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        again.stdout.contains("session-vault backup"),
+        "{}",
+        again.stdout
+    );
+}
+
 /// On a box with no TPM and no Secret Service (docs/doctor.md, Key backend):
 /// a passphrase vault is OK with a note, so a clean setup passes `doctor`,
 /// and no line suggests a backend this daemon cannot reach. Where a stronger

@@ -30,7 +30,12 @@ pub fn split(
 pub fn prepare_runtime_dir(paths: &VaultPaths, uid: u32) -> Result<(), DaemonError> {
     let dir = &paths.runtime_dir;
     if paths.runtime_dir_is_private {
-        match fs::DirBuilder::new().mode(0o700).create(dir) {
+        // `<data>/run`: the data directory may not exist yet either.
+        match fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+        {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
             Err(e) => return Err(setup("create", dir)(e)),
