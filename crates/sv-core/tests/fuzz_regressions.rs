@@ -8,7 +8,7 @@
 #[path = "../../../fuzz/checks/replay.rs"]
 mod replay;
 use proptest::prelude::*;
-use replay::inputs;
+use replay::replay;
 use sv_core::quote::{fish_quote, powershell_quote, sh_quote};
 
 #[path = "../../../fuzz/checks/quote.rs"]
@@ -19,18 +19,12 @@ mod scope;
 
 #[test]
 fn quote_inputs_round_trip() {
-    for (path, data) in inputs("quote") {
-        eprintln!("{}", path.display());
-        quote::check(&data);
-    }
+    replay("quote", quote::check);
 }
 
 #[test]
 fn scope_inputs_agree() {
-    for (path, data) in inputs("scope") {
-        eprintln!("{}", path.display());
-        scope::check(&data);
-    }
+    replay("scope", scope::check);
 }
 
 proptest! {
