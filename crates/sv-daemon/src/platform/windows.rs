@@ -245,6 +245,7 @@ pub fn peer_of(stream: &Stream) -> Option<Peer> {
         pid: i32::try_from(pid).ok(),
         cwd: None,
         exe: process_image(pid),
+        pin: None,
     })
 }
 
