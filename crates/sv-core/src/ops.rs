@@ -37,10 +37,17 @@ pub enum AuditOutcome {
     RefusedUnknownTool,
     /// A stored record failed its integrity check, or storage failed.
     Failed,
+    /// The caller is inside an agent tree (docs/design.md §11), where this
+    /// request is not allowed.
+    RefusedAgentTree,
+    /// The kernel could not say which process sent the request (no
+    /// credentials, a sender already gone, or bytes from two senders in
+    /// one frame): refused rather than served to the connection's opener.
+    RefusedUnknownCaller,
 }
 
 impl AuditOutcome {
-    pub const ALL: [AuditOutcome; 8] = [
+    pub const ALL: [AuditOutcome; 10] = [
         AuditOutcome::Served,
         AuditOutcome::RefusedScope,
         AuditOutcome::RefusedExpired,
@@ -49,6 +56,8 @@ impl AuditOutcome {
         AuditOutcome::RefusedNoCwd,
         AuditOutcome::RefusedUnknownTool,
         AuditOutcome::Failed,
+        AuditOutcome::RefusedAgentTree,
+        AuditOutcome::RefusedUnknownCaller,
     ];
 
     /// The name stored in the database and printed by `log`.
@@ -62,6 +71,8 @@ impl AuditOutcome {
             AuditOutcome::RefusedNoCwd => "refused_no_cwd",
             AuditOutcome::RefusedUnknownTool => "refused_unknown_tool",
             AuditOutcome::Failed => "failed",
+            AuditOutcome::RefusedAgentTree => "refused_agent_tree",
+            AuditOutcome::RefusedUnknownCaller => "refused_unknown_caller",
         }
     }
 

@@ -1,5 +1,6 @@
 //! Unix: the socket in a private runtime directory, `SO_PEERCRED`, `/proc`,
-//! file modes, SIGTERM/SIGINT/SIGUSR1.
+//! file modes, SIGTERM/SIGINT/SIGUSR1; on Linux, the sender of every read
+//! (`SCM_CREDENTIALS` and `SCM_PIDFD`, docs/design.md §11).
 
 use super::SignalAction;
 use crate::error::{setup, DaemonError};
@@ -11,19 +12,16 @@ use std::path::{Path, PathBuf};
 use sv_core::paths::VaultPaths;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::signal::unix::{signal, Signal, SignalKind};
-use tracing::info;
+use tracing::{info, warn};
 
 /// One accepted connection.
 pub type Stream = UnixStream;
 
-/// Splits a connection into halves that need no lock between them.
-pub fn split(
-    stream: Stream,
-) -> (
-    tokio::net::unix::OwnedReadHalf,
-    tokio::net::unix::OwnedWriteHalf,
-) {
-    stream.into_split()
+/// Splits a connection into halves that need no lock between them: a
+/// [`Reader`] that learns the sender of what it reads, and a writer.
+pub fn split(stream: Stream) -> (Reader, tokio::net::unix::OwnedWriteHalf) {
+    let (rd, wr) = stream.into_split();
+    (Reader(rd), wr)
 }
 
 /// Creates (or checks) the runtime directory: ours and closed to others.
@@ -97,7 +95,9 @@ pub fn bind(paths: &VaultPaths) -> Result<Listener, DaemonError> {
 impl Listener {
     /// The next connection. Cancel-safe (used in `select!`).
     pub async fn accept(&mut self) -> std::io::Result<Stream> {
-        self.0.accept().await.map(|(s, _)| s)
+        let (s, _) = self.0.accept().await?;
+        ask_for_senders(&s);
+        Ok(s)
     }
 
     /// Stops listening and removes the socket file.
@@ -135,11 +135,38 @@ pub struct CwdProbe {
 }
 
 impl CwdProbe {
+    /// Linux opens the directory pinned to a message's sender instead
+    /// ([`CwdProbe::over`]).
+    #[cfg_attr(target_os = "linux", allow(dead_code))]
     pub fn new(pid: i32) -> Self {
+        CwdProbe::over(open_proc_dir(pid))
+    }
+
+    /// A probe over a `/proc/PID` directory already opened (and pinned to
+    /// its process, see [`pinned_proc_dir`]).
+    pub fn over(proc_dir: Option<std::os::fd::OwnedFd>) -> Self {
         CwdProbe {
-            proc_dir: open_proc_dir(pid),
+            proc_dir,
             verified: None,
         }
+    }
+
+    /// The process's executable now (it may have exec'd since the last
+    /// request: the pid, and so the pidfd, survive an exec).
+    pub fn exe(&self) -> Option<PathBuf> {
+        use std::os::fd::AsRawFd;
+        let dir = self.proc_dir.as_ref()?.as_raw_fd();
+        read_link_at(dir, c"exe")
+    }
+
+    /// The process's user namespace now (device and inode of
+    /// `/proc/PID/ns/user`): the agent-tree marker of docs/design.md §11.
+    /// A process can move to a new namespace between two requests, never
+    /// back, so this is read for every request.
+    pub fn user_namespace(&self) -> Option<(u64, u64)> {
+        use std::os::fd::AsRawFd;
+        let dir = self.proc_dir.as_ref()?.as_raw_fd();
+        stat_at(dir, c"ns/user")
     }
 
     /// The caller's working directory now, as [`peer_cwd`] gives it.
@@ -176,6 +203,29 @@ impl CwdProbe {
             None
         }
     }
+}
+
+fn read_link_at(dir: std::os::fd::RawFd, name: &std::ffi::CStr) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut buf = [0u8; libc::PATH_MAX as usize];
+    // SAFETY: a live descriptor, a C string, and a buffer of the length given.
+    let n = unsafe { libc::readlinkat(dir, name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    (n > 0 && (n as usize) < buf.len())
+        .then(|| PathBuf::from(std::ffi::OsStr::from_bytes(&buf[..n as usize])))
+}
+
+fn stat_at(dir: std::os::fd::RawFd, name: &std::ffi::CStr) -> Option<(u64, u64)> {
+    // SAFETY: zeroed plain data, filled in by fstatat.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: a live descriptor and a C string; follows the link.
+    let r = unsafe { libc::fstatat(dir, name.as_ptr(), &mut st, 0) };
+    (r == 0).then_some((st.st_dev as u64, st.st_ino as u64))
+}
+
+/// The daemon's own user namespace (see [`CwdProbe::user_namespace`]).
+pub fn own_user_namespace() -> Option<(u64, u64)> {
+    let st = fs::metadata("/proc/self/ns/user").ok()?;
+    Some((st.dev(), st.ino()))
 }
 
 /// `/proc/PID` as a directory to walk from (Linux; elsewhere there is no
@@ -218,7 +268,319 @@ pub fn peer_of(stream: &Stream) -> Option<Peer> {
         pid,
         cwd,
         exe,
+        // Linux judges every message by its own sender (`callers.rs`);
+        // elsewhere no agent tree is known (docs/callers.md).
+        agent_tree: (!cfg!(target_os = "linux")).then_some(false),
     })
+}
+
+// ---- Who sent each message (docs/design.md §11) ----
+//
+// On Linux the daemon asks the kernel for the credentials of every read
+// (`SO_PASSCRED`: `SCM_CREDENTIALS`, the sender's pid, uid and gid as the
+// kernel recorded them when the bytes were sent) and, from Linux 6.5, a
+// pidfd of the sender (`SO_PASSPIDFD`: `SCM_PIDFD`), which names that very
+// process and never a later one given the same pid. On a stream socket the
+// kernel never returns bytes from two senders in one read; a frame made of
+// reads from two senders is refused by the frame reader.
+
+/// `SO_PASSPIDFD` and `SCM_PIDFD` (Linux 6.5), not in every libc yet; the
+/// generic values (sparc numbers the option otherwise, and falls back to
+/// `pidfd_open`).
+#[cfg(all(
+    target_os = "linux",
+    not(any(target_arch = "sparc", target_arch = "sparc64"))
+))]
+const SO_PASSPIDFD: libc::c_int = 76;
+#[cfg(target_os = "linux")]
+const SCM_PIDFD: libc::c_int = 4;
+
+/// Asks the kernel to attach the sender's credentials (and pidfd, where
+/// the kernel can) to every read on `stream`. Without them every frame
+/// is refused (see [`Reader::recv`]), never served to the connector.
+fn ask_for_senders(stream: &Stream) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let on: libc::c_int = 1;
+        let set = |opt| {
+            // SAFETY: a live socket and an int option of the size given.
+            unsafe {
+                libc::setsockopt(
+                    stream.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    opt,
+                    (&on as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            }
+        };
+        if set(libc::SO_PASSCRED) != 0 {
+            warn!(error = %std::io::Error::last_os_error(), "cannot ask for the senders' credentials");
+        }
+        // Older kernels (< 6.5) refuse it: the pidfd is then opened from
+        // the pid, with a start-time check (see `callers.rs`).
+        #[cfg(not(any(target_arch = "sparc", target_arch = "sparc64")))]
+        let _ = set(SO_PASSPIDFD);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = stream;
+}
+
+/// The process that sent a run of bytes, as the kernel vouched for it
+/// (Linux). Elsewhere the connection's peer, read once at accept.
+#[derive(Debug)]
+pub struct Sender {
+    #[cfg(target_os = "linux")]
+    pub pid: i32,
+    #[cfg(target_os = "linux")]
+    pub uid: u32,
+    #[cfg(target_os = "linux")]
+    pub gid: u32,
+    /// A pidfd of the sender, from `SCM_PIDFD` (Linux ≥ 6.5).
+    #[cfg(target_os = "linux")]
+    pub pidfd: Option<std::os::fd::OwnedFd>,
+    /// The pidfd's inode: on pidfs (Linux ≥ 6.9) unique to one process
+    /// for the life of the boot; 0 without a pidfd.
+    #[cfg(target_os = "linux")]
+    pub pidfd_ino: u64,
+    /// When the bytes were read (`CLOCK_BOOTTIME`, in clock ticks), for
+    /// the start-time check where the kernel gave no pidfd.
+    #[cfg(target_os = "linux")]
+    pub read_at_ticks: u64,
+}
+
+impl Sender {
+    /// Whether `other` is the same process (the kernel's view).
+    pub fn same_process(&self, other: &Sender) -> bool {
+        #[cfg(target_os = "linux")]
+        {
+            self.pid == other.pid
+                && self.uid == other.uid
+                && self.gid == other.gid
+                && self.pidfd_ino == other.pidfd_ino
+                && self.pidfd.is_some() == other.pidfd.is_some()
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = other;
+            true
+        }
+    }
+}
+
+/// The reading half of a connection: reads bytes with their sender.
+pub struct Reader(tokio::net::unix::OwnedReadHalf);
+
+impl Reader {
+    /// Reads into `buf`: how many bytes, and who sent them (`None` when
+    /// the kernel did not say). 0 bytes: the other end has closed.
+    pub async fn recv(&mut self, buf: &mut [u8]) -> std::io::Result<(usize, Option<Sender>)> {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let s: &UnixStream = self.0.as_ref();
+            loop {
+                s.readable().await?;
+                match s.try_io(tokio::io::Interest::READABLE, || {
+                    recv_with_sender(s.as_raw_fd(), buf)
+                }) {
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
+                    other => return other,
+                }
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            use tokio::io::AsyncReadExt;
+            let n = self.0.read(buf).await?;
+            Ok((n, Some(Sender {})))
+        }
+    }
+}
+
+/// `CLOCK_BOOTTIME` in clock ticks (the unit of a process's start time in
+/// `/proc/PID/stat`).
+#[cfg(target_os = "linux")]
+pub fn boottime_ticks() -> u64 {
+    // SAFETY: zeroed plain data, filled in by clock_gettime.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid clock id and a timespec to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    let hz = clock_ticks_per_second();
+    ts.tv_sec as u64 * hz + ts.tv_nsec as u64 * hz / 1_000_000_000
+}
+
+#[cfg(target_os = "linux")]
+pub fn clock_ticks_per_second() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if hz > 0 {
+        hz as u64
+    } else {
+        100
+    }
+}
+
+/// One `recvmsg` on a non-blocking socket, with its credentials. Any file
+/// descriptors a client sends along (`SCM_RIGHTS`) are closed at once.
+#[cfg(target_os = "linux")]
+fn recv_with_sender(
+    fd: std::os::fd::RawFd,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, Option<Sender>)> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    #[repr(C, align(8))]
+    struct Control([u8; 256]);
+    let mut control = Control([0; 256]);
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: zeroed plain data, filled in below.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.0.as_mut_ptr().cast();
+    msg.msg_controllen = control.0.len() as _;
+    // SAFETY: the message points at live buffers of the lengths given.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let read_at_ticks = boottime_ticks();
+    let mut cred: Option<libc::ucred> = None;
+    let mut pidfd: Option<OwnedFd> = None;
+    // SAFETY: walking the control messages the kernel wrote, within
+    // msg_controllen, with the libc macros made for it.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            let data = libc::CMSG_DATA(c);
+            let len = ((*c).cmsg_len as usize).saturating_sub(data as usize - c as usize);
+            match ((*c).cmsg_level, (*c).cmsg_type) {
+                (libc::SOL_SOCKET, libc::SCM_CREDENTIALS)
+                    if len >= std::mem::size_of::<libc::ucred>() =>
+                {
+                    cred = Some(std::ptr::read_unaligned(data.cast::<libc::ucred>()));
+                }
+                (libc::SOL_SOCKET, SCM_PIDFD) if len >= 4 => {
+                    // A negative value is the kernel's error (the sender
+                    // has gone): no pidfd.
+                    let raw = std::ptr::read_unaligned(data.cast::<libc::c_int>());
+                    if raw >= 0 {
+                        pidfd = Some(OwnedFd::from_raw_fd(raw));
+                    }
+                }
+                (libc::SOL_SOCKET, libc::SCM_RIGHTS) => {
+                    for i in 0..len / 4 {
+                        let raw = std::ptr::read_unaligned(data.cast::<libc::c_int>().add(i));
+                        if raw >= 0 {
+                            drop(OwnedFd::from_raw_fd(raw));
+                        }
+                    }
+                }
+                _ => {}
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    if n == 0 {
+        return Ok((0, None));
+    }
+    let sender = cred.filter(|c| c.pid > 0).map(|c| {
+        let pidfd_ino = pidfd
+            .as_ref()
+            .and_then(|fd| {
+                use std::os::fd::AsRawFd;
+                // SAFETY: zeroed plain data, filled in by fstat.
+                let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                // SAFETY: a live descriptor.
+                (unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == 0).then_some(st.st_ino as u64)
+            })
+            .unwrap_or(0);
+        Sender {
+            pid: c.pid,
+            uid: c.uid,
+            gid: c.gid,
+            pidfd,
+            pidfd_ino,
+            read_at_ticks,
+        }
+    });
+    Ok((n as usize, sender))
+}
+
+/// `/proc/PID` of the process `sender` names, opened so that it can only
+/// mean that process (Linux). With a pidfd: the pidfd still names a live
+/// process after the directory is open, so the pid was not reused in
+/// between. Without one (kernels before 6.5): a pidfd is opened from the
+/// pid, and the process it names must have started before the bytes were
+/// read (a pid reused after the read names a younger process).
+#[cfg(target_os = "linux")]
+pub fn pinned_proc_dir(sender: &Sender) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let opened;
+    let pidfd = match &sender.pidfd {
+        Some(fd) => fd,
+        None => {
+            // SAFETY: pidfd_open has no memory arguments.
+            let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, sender.pid, 0) };
+            if raw < 0 {
+                return None;
+            }
+            // SAFETY: a descriptor just opened, owned by nobody else.
+            opened = unsafe { OwnedFd::from_raw_fd(raw as i32) };
+            &opened
+        }
+    };
+    let dir = open_proc_dir(sender.pid)?;
+    // SAFETY: a live pidfd, signal 0 (only checks), no siginfo.
+    let alive = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            0,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    } == 0;
+    if !alive {
+        return None;
+    }
+    if sender.pidfd.is_none() {
+        let started = start_time_ticks(&dir)?;
+        if started > sender.read_at_ticks {
+            return None;
+        }
+    }
+    Some(dir)
+}
+
+/// A process's start time (ticks after boot, field 22 of `stat`).
+#[cfg(target_os = "linux")]
+fn start_time_ticks(dir: &std::os::fd::OwnedFd) -> Option<u64> {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    // SAFETY: a live descriptor and a C string; the result is ours.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            c"stat".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: a descriptor just opened, owned by nobody else.
+    let mut file = unsafe { <fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let mut text = String::new();
+    file.read_to_string(&mut text).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count
+    // from the last ')'.
+    let rest = &text[text.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// SIGTERM and SIGINT stop the daemon; SIGUSR1 locks the vault.
