@@ -264,7 +264,6 @@ const REFUSED: &[(&str, &str)] = &[
     ("exec", "\"$SV\" exec --tool claude -- true"),
     ("add", "echo sk-ant-api03-NEW-from-the-agent-0000000 | \"$SV\" add --tool claude --global"),
     ("remove", "\"$SV\" remove --tool claude"),
-    ("unlock", "echo 'correct horse battery staple' | \"$SV\" unlock"),
 ];
 
 fn refused_lines() -> String {
@@ -274,7 +273,6 @@ fn refused_lines() -> String {
         .collect::<String>()
         // add and unlock read stdin from their pipe, not /dev/null
         .replace("| \"$SV\" add --tool claude --global >/dev/null 2>\"$OUT/add.err\" </dev/null", "| \"$SV\" add --tool claude --global >/dev/null 2>\"$OUT/add.err\"")
-        .replace("| \"$SV\" unlock >/dev/null 2>\"$OUT/unlock.err\" </dev/null", "| \"$SV\" unlock >/dev/null 2>\"$OUT/unlock.err\"")
 }
 
 #[track_caller]
@@ -283,7 +281,7 @@ fn all_refused(env: &TestEnv, out: &Path, how: &str) {
         let code = code_of(out, name);
         let err = std::fs::read_to_string(out.join(format!("{name}.err"))).unwrap_or_default();
         assert_eq!(code, 5, "{how}: `{name}` from an agent tree: {err}");
-        assert!(err.contains("agent tree"), "{how}: `{name}`: {err}");
+        assert!(err.contains("is inside an agent tree"), "{how}: `{name}`: {err}");
         assert!(!err.contains(KEY_APP));
     }
     // Nothing changed: the key is still there and still served outside.
@@ -299,7 +297,7 @@ fn an_agent_tree_gets_no_plaintext_and_changes_nothing_however_it_detaches() {
     let out = in_agent_tree(&env, &app, &format!("{lines}touch \"$OUT/done\""));
     all_refused(&env, &out, "direct");
     // A new session (setsid), a double fork, and nohup outliving its parent.
-    let script = lines.replace("\n", "\n").to_owned();
+    let script = lines;
     let setsid = format!(
         "setsid -w sh -c '{}'; touch \"$OUT/done\"",
         script.replace('\'', "'\\''") 
@@ -325,11 +323,12 @@ fn an_agent_tree_gets_no_plaintext_and_changes_nothing_however_it_detaches() {
 }
 
 #[test]
-fn an_agent_tree_may_lock_list_and_ask_the_status() {
+fn an_agent_tree_may_lock_list_and_ask_the_status_but_not_unlock() {
     let (env, app, _) = app_and_other();
     let script = "\"$SV\" list >\"$OUT/list.out\" 2>&1; echo $? >\"$OUT/list\"
 \"$SV\" daemon status >\"$OUT/status.out\" 2>&1; echo $? >\"$OUT/status\"
 \"$SV\" lock >\"$OUT/lock.out\" 2>&1; echo $? >\"$OUT/lock\"
+echo 'correct horse battery staple' | \"$SV\" unlock >\"$OUT/unlock.out\" 2>&1; echo $? >\"$OUT/unlock\"
 touch \"$OUT/done\"";
     let out = in_agent_tree(&env, &app, script);
     for name in ["list", "status", "lock"] {
@@ -338,6 +337,12 @@ touch \"$OUT/done\"";
     }
     let list = std::fs::read_to_string(out.join("list.out")).unwrap();
     assert!(list.contains("claude") && !list.contains(KEY_APP), "{list}");
-    // The lock took: the user's own shell finds the vault locked.
+    let unlock = std::fs::read_to_string(out.join("unlock.out")).unwrap();
+    assert_eq!(code_of(&out, "unlock"), 5, "{unlock}");
+    assert!(unlock.contains("agent tree"), "{unlock}");
+    // The lock took and the tree's unlock did not: the user's own shell
+    // finds the vault locked, and unlocks it.
     env.get_in(&app, "claude").code(4);
+    env.run(&["unlock"], Some(&format!("{PASS}\n"))).ok();
+    env.get_in(&app, "claude").ok();
 }
