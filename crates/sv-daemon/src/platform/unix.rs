@@ -87,6 +87,11 @@ pub fn bind(paths: &VaultPaths) -> Result<Listener, DaemonError> {
         Err(e) => return Err(setup("inspect", socket)(e)),
     }
     let listener = UnixListener::bind(socket).map_err(setup("listen on", socket))?;
+    // On the listener, so that accepted connections have it from their
+    // first byte: the kernel attaches credentials to what a client writes
+    // only while the receiving side asks for them (or is not accepted
+    // yet), and a client writes as soon as it has connected.
+    ask_for_senders(std::os::fd::AsRawFd::as_raw_fd(&listener));
     fs::set_permissions(socket, fs::Permissions::from_mode(0o600))
         .map_err(setup("chmod", socket))?;
     Ok(Listener(listener))
@@ -96,7 +101,10 @@ impl Listener {
     /// The next connection. Cancel-safe (used in `select!`).
     pub async fn accept(&mut self) -> std::io::Result<Stream> {
         let (s, _) = self.0.accept().await?;
-        ask_for_senders(&s);
+        {
+            use std::os::fd::AsRawFd;
+            ask_for_senders(s.as_raw_fd());
+        }
         Ok(s)
     }
 
@@ -296,18 +304,18 @@ const SO_PASSPIDFD: libc::c_int = 76;
 const SCM_PIDFD: libc::c_int = 4;
 
 /// Asks the kernel to attach the sender's credentials (and pidfd, where
-/// the kernel can) to every read on `stream`. Without them every frame
+/// the kernel can) to every read on `socket` (a listener passes it on to
+/// the connections it accepts). Without them every frame
 /// is refused (see [`Reader::recv`]), never served to the connector.
-fn ask_for_senders(stream: &Stream) {
+fn ask_for_senders(socket: std::os::fd::RawFd) {
     #[cfg(target_os = "linux")]
     {
-        use std::os::fd::AsRawFd;
         let on: libc::c_int = 1;
         let set = |opt| {
             // SAFETY: a live socket and an int option of the size given.
             unsafe {
                 libc::setsockopt(
-                    stream.as_raw_fd(),
+                    socket,
                     libc::SOL_SOCKET,
                     opt,
                     (&on as *const libc::c_int).cast(),
@@ -324,7 +332,7 @@ fn ask_for_senders(stream: &Stream) {
         let _ = set(SO_PASSPIDFD);
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = stream;
+    let _ = socket;
 }
 
 /// The process that sent a run of bytes, as the kernel vouched for it
