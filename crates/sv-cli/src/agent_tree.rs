@@ -49,7 +49,8 @@ pub fn enter_agent_tree() -> Result<()> {
 #[cfg(not(target_os = "linux"))]
 pub fn enter_agent_tree() -> Result<()> {
     Err(CliError::Failed(
-        "agent trees need Linux user namespaces; on this system run the agent without --proxy".into(),
+        "agent trees need Linux user namespaces; on this system run the agent without --proxy"
+            .into(),
     ))
 }
 
@@ -72,7 +73,8 @@ mod tests {
             if nsenter --user="$1" true 2>/dev/null; then echo escaped; else echo stayed; fi
         "#;
         let mut cmd = Command::new("sh");
-        cmd.args(["-c", script, "sh"]).arg(format!("/proc/{}/ns/user", std::process::id()));
+        cmd.args(["-c", script, "sh"])
+            .arg(format!("/proc/{}/ns/user", std::process::id()));
         // SAFETY: the child has one thread; enter_agent_tree only makes
         // system calls and small allocations (glibc's malloc is safe after
         // fork).

@@ -207,16 +207,14 @@ impl Callers {
     pub fn identify(&mut self, sender: Option<Arc<Sender>>) -> Result<&Peer, Unknown> {
         let _ = (sender.ok_or(Unknown::NoCredentials)?, self.own_userns);
         let pid = self.connector.pid;
-        let probe = &mut self
-            .current
-            .get_or_insert_with(|| Current {
-                sender: Arc::new(Sender {}),
-                peer: Peer {
-                    agent_tree: Some(false),
-                    ..self.connector.clone()
-                },
-                probe: CwdProbe::new(pid.unwrap_or(0)),
-            });
+        let probe = &mut self.current.get_or_insert_with(|| Current {
+            sender: Arc::new(Sender {}),
+            peer: Peer {
+                agent_tree: Some(false),
+                ..self.connector.clone()
+            },
+            probe: CwdProbe::new(pid.unwrap_or(0)),
+        });
         if pid.is_some() {
             probe.peer.cwd = probe.probe.read();
         }
@@ -224,5 +222,43 @@ impl Callers {
             return Err(Unknown::OtherUser(Box::new(probe.peer.clone())));
         }
         Ok(&probe.peer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(agent_tree: Option<bool>) -> Peer {
+        Peer {
+            agent_tree,
+            ..nobody(Some(1))
+        }
+    }
+
+    #[test]
+    fn an_agent_tree_may_only_lock_list_and_ask_the_status() {
+        let refused = [
+            method::GET,
+            method::ADD,
+            method::REMOVE,
+            method::UNLOCK,
+            method::REKEY,
+            method::LOG,
+            method::SHUTDOWN,
+            "a-method-added-later",
+        ];
+        for m in refused {
+            for inside in [Some(true), None] {
+                let e = agent_tree_refusal(m, &peer(inside)).expect(m);
+                assert_eq!(e.code, code::REFUSED, "{m}");
+            }
+            assert!(agent_tree_refusal(m, &peer(Some(false))).is_none(), "{m}");
+        }
+        for m in [method::STATUS, method::LOCK, method::LIST] {
+            assert!(agent_tree_refusal(m, &peer(Some(true))).is_none(), "{m}");
+        }
+        let e = agent_tree_refusal(method::GET, &peer(Some(true))).unwrap();
+        assert!(e.message.contains("plaintext key"), "{}", e.message);
     }
 }

@@ -279,7 +279,9 @@ async fn refuse_unknown<W: AsyncWrite + Unpin>(
     let (outcome, peer) = why.audited();
     warn!(pid = ?peer.pid, outcome = outcome.as_str(), "refused a request whose sender is not known");
     tokio::task::block_in_place(|| vault.audit_refused(&peer, outcome));
-    wr.write_all(&encode_response(&id, Err(error))).await.is_ok()
+    wr.write_all(&encode_response(&id, Err(error)))
+        .await
+        .is_ok()
 }
 
 /// Lookups and `status` take tens of microseconds (memory and one indexed

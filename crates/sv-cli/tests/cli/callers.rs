@@ -178,7 +178,10 @@ fn a_forked_child_on_an_inherited_connection_is_judged_by_its_own_directory() {
     env.add("claude", &["--project", other.to_str().unwrap()], KEY_OTHER);
     let got = client(&env, "inherit", &app, &other);
     let reply = got["reply"].as_str().unwrap();
-    assert!(reply.contains(KEY_OTHER) && !reply.contains(KEY_APP), "{reply}");
+    assert!(
+        reply.contains(KEY_OTHER) && !reply.contains(KEY_APP),
+        "{reply}"
+    );
     let rec = record_of(&env, got["pid"].as_i64().unwrap());
     assert_eq!(rec["outcome"], "served");
     assert_eq!(rec["cwd"].as_str(), other.to_str());
@@ -207,7 +210,10 @@ fn a_new_process_with_a_dead_connectors_pid_inherits_nothing() {
     let v: Value = serde_json::from_str(reply).unwrap();
     assert_eq!(v["error"]["code"], -32011, "{reply}");
     assert!(
-        v["error"]["message"].as_str().unwrap().contains("two different processes"),
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("two different processes"),
         "{reply}"
     );
     assert!(
@@ -243,7 +249,10 @@ fn in_agent_tree(env: &TestEnv, cwd: &Path, script: &str) -> std::path::PathBuf 
     );
     let deadline = Instant::now() + Duration::from_secs(20);
     while !out.join("done").exists() {
-        assert!(Instant::now() < deadline, "the agent-tree script did not finish");
+        assert!(
+            Instant::now() < deadline,
+            "the agent-tree script did not finish"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     out
@@ -262,17 +271,27 @@ const REFUSED: &[(&str, &str)] = &[
     ("get", "\"$SV\" get --tool claude"),
     ("env", "\"$SV\" env --tool claude"),
     ("exec", "\"$SV\" exec --tool claude -- true"),
-    ("add", "echo sk-ant-api03-NEW-from-the-agent-0000000 | \"$SV\" add --tool claude --global"),
+    (
+        "add",
+        "echo sk-ant-api03-NEW-from-the-agent-0000000 | \"$SV\" add --tool claude --global",
+    ),
     ("remove", "\"$SV\" remove --tool claude"),
+    ("log", "\"$SV\" log"),
+    ("stop", "\"$SV\" daemon stop"),
 ];
 
 fn refused_lines() -> String {
     REFUSED
         .iter()
-        .map(|(name, cmd)| format!("{cmd} >/dev/null 2>\"$OUT/{name}.err\" </dev/null; echo $? >\"$OUT/{name}\"\n"))
+        .map(|(name, cmd)| {
+            format!("{cmd} >/dev/null 2>\"$OUT/{name}.err\" </dev/null; echo $? >\"$OUT/{name}\"\n")
+        })
         .collect::<String>()
         // add and unlock read stdin from their pipe, not /dev/null
-        .replace("| \"$SV\" add --tool claude --global >/dev/null 2>\"$OUT/add.err\" </dev/null", "| \"$SV\" add --tool claude --global >/dev/null 2>\"$OUT/add.err\"")
+        .replace(
+            "| \"$SV\" add --tool claude --global >/dev/null 2>\"$OUT/add.err\" </dev/null",
+            "| \"$SV\" add --tool claude --global >/dev/null 2>\"$OUT/add.err\"",
+        )
 }
 
 #[track_caller]
@@ -281,7 +300,10 @@ fn all_refused(env: &TestEnv, out: &Path, how: &str) {
         let code = code_of(out, name);
         let err = std::fs::read_to_string(out.join(format!("{name}.err"))).unwrap_or_default();
         assert_eq!(code, 5, "{how}: `{name}` from an agent tree: {err}");
-        assert!(err.contains("is inside an agent tree"), "{how}: `{name}`: {err}");
+        assert!(
+            err.contains("is inside an agent tree"),
+            "{how}: `{name}`: {err}"
+        );
         assert!(!err.contains(KEY_APP));
     }
     // Nothing changed: the key is still there and still served outside.
@@ -300,7 +322,7 @@ fn an_agent_tree_gets_no_plaintext_and_changes_nothing_however_it_detaches() {
     let script = lines;
     let setsid = format!(
         "setsid -w sh -c '{}'; touch \"$OUT/done\"",
-        script.replace('\'', "'\\''") 
+        script.replace('\'', "'\\''")
     );
     let out = in_agent_tree(&env, &app, &setsid);
     all_refused(&env, &out, "setsid");
@@ -333,7 +355,11 @@ touch \"$OUT/done\"";
     let out = in_agent_tree(&env, &app, script);
     for name in ["list", "status", "lock"] {
         let text = std::fs::read_to_string(out.join(format!("{name}.out"))).unwrap();
-        assert_eq!(code_of(&out, name), 0, "`{name}` from an agent tree: {text}");
+        assert_eq!(
+            code_of(&out, name),
+            0,
+            "`{name}` from an agent tree: {text}"
+        );
     }
     let list = std::fs::read_to_string(out.join("list.out")).unwrap();
     assert!(list.contains("claude") && !list.contains(KEY_APP), "{list}");
