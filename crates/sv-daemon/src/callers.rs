@@ -17,7 +17,7 @@
 //! [`allowed_in_agent_tree`] lists.
 
 use crate::peer::Peer;
-use crate::platform::{CwdProbe, Sender};
+use crate::platform::{CwdProbe, Sender, UserNamespace};
 use std::sync::Arc;
 use sv_core::ops::AuditOutcome;
 use sv_core::protocol::{code, method, RpcError};
@@ -105,9 +105,8 @@ fn nobody(pid: Option<i32>) -> Peer {
 /// The caller behind each frame of one connection. Re-reading a process
 /// from `/proc` costs a directory open and several reads: that is done
 /// only when the sender changes; for each frame of the same sender only
-/// what the process can change by itself is read again (its directory,
-/// through the cheap [`CwdProbe`] path, its executable and its user
-/// namespace).
+/// its directory (through the cheap [`CwdProbe`] path) and its user
+/// namespace are read again.
 pub struct Callers {
     /// The connector, as read at accept: the caller of every frame where
     /// the kernel names no sender per message (not Linux).
@@ -115,7 +114,7 @@ pub struct Callers {
     /// The daemon's uid.
     uid: u32,
     /// The daemon's own user namespace (Linux).
-    own_userns: Option<(u64, u64)>,
+    own_userns: Option<UserNamespace>,
     current: Option<Current>,
 }
 
@@ -130,9 +129,9 @@ struct Current {
 /// the namespace it was started from then count as agent trees, and a
 /// daemon started from inside an agent tree would take that tree for the
 /// user's own (docs/callers.md).
-fn own_user_namespace() -> Option<(u64, u64)> {
-    static OWN: std::sync::OnceLock<Option<(u64, u64)>> = std::sync::OnceLock::new();
-    *OWN.get_or_init(|| {
+fn own_user_namespace() -> Option<UserNamespace> {
+    static OWN: std::sync::OnceLock<Option<UserNamespace>> = std::sync::OnceLock::new();
+    OWN.get_or_init(|| {
         let own = crate::platform::own_user_namespace();
         #[cfg(target_os = "linux")]
         if let Ok(map) = std::fs::read_to_string("/proc/self/uid_map") {
@@ -143,6 +142,7 @@ fn own_user_namespace() -> Option<(u64, u64)> {
         }
         own
     })
+    .clone()
 }
 
 impl Callers {
@@ -168,26 +168,32 @@ impl Callers {
         if !same {
             self.current = None;
             let dir = crate::platform::pinned_proc_dir(&sender).ok_or(Unknown::Gone(sender.pid))?;
+            let probe = CwdProbe::over(Some(dir));
             let peer = Peer {
                 uid: sender.uid,
                 pid: Some(sender.pid),
                 cwd: None,
-                exe: None,
+                // Read once per sender, as the connection's was before:
+                // an exec keeps the pid (and the pidfd), and the new
+                // executable is seen on its next connection.
+                exe: probe.exe(),
                 agent_tree: None,
             };
             self.current = Some(Current {
                 sender: sender.clone(),
                 peer,
-                probe: CwdProbe::over(Some(dir)),
+                probe,
             });
         }
         let Some(cur) = self.current.as_mut() else {
             return Err(Unknown::NoCredentials);
         };
+        // The namespace is read for every request: a process may have
+        // entered a new one since its last (`exec --proxy` does, and its
+        // command keeps its pid), never gone back.
         let userns = cur.probe.user_namespace();
         cur.peer.cwd = cur.probe.read();
-        cur.peer.exe = cur.probe.exe();
-        cur.peer.agent_tree = match (userns, self.own_userns) {
+        cur.peer.agent_tree = match (&userns, &self.own_userns) {
             (Some(theirs), Some(ours)) => Some(theirs != ours),
             _ => None,
         };

@@ -167,14 +167,15 @@ impl CwdProbe {
         read_link_at(dir, c"exe")
     }
 
-    /// The process's user namespace now (device and inode of
-    /// `/proc/PID/ns/user`): the agent-tree marker of docs/design.md §11.
+    /// The process's user namespace now (`/proc/PID/ns/user`, whose link
+    /// names the namespace's inode; half the cost of a `stat` through it):
+    /// the agent-tree marker of docs/design.md §11.
     /// A process can move to a new namespace between two requests, never
     /// back, so this is read for every request.
-    pub fn user_namespace(&self) -> Option<(u64, u64)> {
+    pub fn user_namespace(&self) -> Option<UserNamespace> {
         use std::os::fd::AsRawFd;
         let dir = self.proc_dir.as_ref()?.as_raw_fd();
-        stat_at(dir, c"ns/user")
+        read_link_at(dir, c"ns/user").map(UserNamespace)
     }
 
     /// The caller's working directory now, as [`peer_cwd`] gives it.
@@ -222,18 +223,14 @@ fn read_link_at(dir: std::os::fd::RawFd, name: &std::ffi::CStr) -> Option<PathBu
         .then(|| PathBuf::from(std::ffi::OsStr::from_bytes(&buf[..n as usize])))
 }
 
-fn stat_at(dir: std::os::fd::RawFd, name: &std::ffi::CStr) -> Option<(u64, u64)> {
-    // SAFETY: zeroed plain data, filled in by fstatat.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: a live descriptor and a C string; follows the link.
-    let r = unsafe { libc::fstatat(dir, name.as_ptr(), &mut st, 0) };
-    (r == 0).then_some((st.st_dev as u64, st.st_ino as u64))
-}
+/// A user namespace, as the `/proc/PID/ns/user` link names it
+/// (`user:[INODE]`, unique on the system while the namespace lives).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserNamespace(PathBuf);
 
 /// The daemon's own user namespace (see [`CwdProbe::user_namespace`]).
-pub fn own_user_namespace() -> Option<(u64, u64)> {
-    let st = fs::metadata("/proc/self/ns/user").ok()?;
-    Some((st.dev(), st.ino()))
+pub fn own_user_namespace() -> Option<UserNamespace> {
+    fs::read_link("/proc/self/ns/user").ok().map(UserNamespace)
 }
 
 /// `/proc/PID` as a directory to walk from (Linux; elsewhere there is no
@@ -456,7 +453,6 @@ fn recv_with_sender(
     if n < 0 {
         return Err(std::io::Error::last_os_error());
     }
-    let read_at_ticks = boottime_ticks();
     let mut cred: Option<libc::ucred> = None;
     let mut pidfd: Option<OwnedFd> = None;
     // SAFETY: walking the control messages the kernel wrote, within
@@ -511,9 +507,10 @@ fn recv_with_sender(
             pid: c.pid,
             uid: c.uid,
             gid: c.gid,
+            // Only the start-time check without a pidfd needs it.
+            read_at_ticks: if pidfd.is_none() { boottime_ticks() } else { 0 },
             pidfd,
             pidfd_ino,
-            read_at_ticks,
         }
     });
     Ok((n as usize, sender))
@@ -615,5 +612,111 @@ impl Signals {
             _ = self.int.recv() => SignalAction::Stop("SIGINT"),
             _ = self.usr1.recv() => SignalAction::Lock("SIGUSR1"),
         }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::time::Instant;
+
+    fn pair() -> (std::os::unix::net::UnixStream, std::os::unix::net::UnixStream) {
+        std::os::unix::net::UnixStream::pair().unwrap()
+    }
+
+    #[test]
+    fn each_read_names_its_sender() {
+        let (mut tx, rx) = pair();
+        ask_for_senders(rx.as_raw_fd());
+        rx.set_nonblocking(true).unwrap();
+        tx.write_all(b"hello\n").unwrap();
+        let mut buf = [0u8; 64];
+        let (n, sender) = recv_with_sender(rx.as_raw_fd(), &mut buf).unwrap();
+        assert_eq!(&buf[..n], b"hello\n");
+        let s = sender.expect("credentials on every read");
+        assert_eq!(s.pid, std::process::id() as i32);
+        // SAFETY: getuid cannot fail.
+        assert_eq!(s.uid, unsafe { libc::getuid() });
+        assert!(s.pidfd.is_some(), "SCM_PIDFD (Linux >= 6.5)");
+        let dir = pinned_proc_dir(&s).expect("pinned to a live sender");
+        let probe = CwdProbe::over(Some(dir));
+        assert_eq!(probe.user_namespace(), own_user_namespace());
+        assert_eq!(probe.exe(), std::env::current_exe().ok());
+    }
+
+    /// What reading a frame's sender costs on top of a plain read: run with
+    /// `cargo test -p sv-daemon sender_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a micro-benchmark; run it by name with --ignored --nocapture"]
+    fn sender_cost() {
+        const N: u32 = 20_000;
+        let frame = [b'x'; 80];
+        let mut buf = [0u8; 4096];
+        // Before: a read, and the directory check per request.
+        let (mut tx, mut rx) = pair();
+        let mut probe = CwdProbe::new(std::process::id() as i32);
+        let t = Instant::now();
+        for _ in 0..N {
+            tx.write_all(&frame).unwrap();
+            let _ = rx.read(&mut buf).unwrap();
+            let _ = probe.read();
+        }
+        let before = t.elapsed() / N;
+        // Now: recvmsg with credentials and a pidfd (closed again), and per
+        // request the directory and the user namespace.
+        let (mut tx, rx) = pair();
+        ask_for_senders(rx.as_raw_fd());
+        let mut probe = None;
+        let t = Instant::now();
+        for _ in 0..N {
+            tx.write_all(&frame).unwrap();
+            let (_, s) = recv_with_sender(rx.as_raw_fd(), &mut buf).unwrap();
+            let s = s.unwrap();
+            let p = probe.get_or_insert_with(|| CwdProbe::over(pinned_proc_dir(&s)));
+            let _ = (p.read(), p.user_namespace());
+        }
+        let after = t.elapsed() / N;
+        // A new sender for every frame: /proc/PID opened and pinned, the
+        // executable read, each time.
+        let t = Instant::now();
+        for _ in 0..N {
+            tx.write_all(&frame).unwrap();
+            let (_, s) = recv_with_sender(rx.as_raw_fd(), &mut buf).unwrap();
+            let mut p = CwdProbe::over(pinned_proc_dir(&s.unwrap()));
+            let _ = (p.read(), p.exe(), p.user_namespace());
+        }
+        let changing = t.elapsed() / N;
+        // The parts.
+        let (mut tx, rx) = pair();
+        let on: libc::c_int = 1;
+        // SAFETY: a live socket and an int option.
+        unsafe {
+            libc::setsockopt(
+                rx.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_PASSCRED,
+                (&on as *const libc::c_int).cast(),
+                4,
+            )
+        };
+        let t = Instant::now();
+        for _ in 0..N {
+            tx.write_all(&frame).unwrap();
+            let _ = recv_with_sender(rx.as_raw_fd(), &mut buf).unwrap();
+        }
+        let creds_only = t.elapsed() / N;
+        let p = probe.as_mut().unwrap();
+        let t = Instant::now();
+        for _ in 0..N {
+            let _ = p.user_namespace();
+        }
+        let userns = t.elapsed() / N;
+        println!(
+            "per frame: before {before:?}, with the sender {after:?} (+{:?}), a new sender every frame {changing:?}",
+            after.saturating_sub(before)
+        );
+        println!("parts: write + recvmsg with credentials but no pidfd {creds_only:?}, the user namespace {userns:?}");
     }
 }

@@ -59,7 +59,10 @@ pub fn split(stream: Stream) -> (Reader, tokio::io::WriteHalf<Stream>) {
 }
 
 /// No user namespaces on Windows (no agent-tree marker yet).
-pub fn own_user_namespace() -> Option<(u64, u64)> {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserNamespace;
+
+pub fn own_user_namespace() -> Option<UserNamespace> {
     None
 }
 
