@@ -16,9 +16,11 @@ use crate::error::{CliError, Result};
 
 /// Moves this process into a new user namespace that maps the user's own
 /// uid and gid 1:1 (`setgroups` denied, as an unprivileged namespace
-/// requires). Call it before asking for stand-ins and before exec'ing the
-/// agent's command, while the process has one thread (the kernel refuses
-/// `unshare(CLONE_NEWUSER)` to a threaded process).
+/// requires). Call it before connecting to the daemon (the daemon reads a
+/// sender's namespace when it first sees it on a connection), before
+/// asking for stand-ins and before exec'ing the agent's command, while the
+/// process has one thread (the kernel refuses `unshare(CLONE_NEWUSER)` to a
+/// threaded process).
 #[cfg_attr(not(test), allow(dead_code))] // exec --proxy calls it (docs/design.md §10)
 #[cfg(target_os = "linux")]
 pub fn enter_agent_tree() -> Result<()> {

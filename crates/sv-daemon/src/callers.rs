@@ -105,8 +105,8 @@ fn nobody(pid: Option<i32>) -> Peer {
 /// The caller behind each frame of one connection. Re-reading a process
 /// from `/proc` costs a directory open and several reads: that is done
 /// only when the sender changes; for each frame of the same sender only
-/// its directory (through the cheap [`CwdProbe`] path) and its user
-/// namespace are read again.
+/// its directory is read again (through the cheap [`CwdProbe`] path),
+/// after checking through its pidfd that it still lives.
 pub struct Callers {
     /// The connector, as read at accept: the caller of every frame where
     /// the kernel names no sender per message (not Linux).
@@ -122,6 +122,10 @@ struct Current {
     sender: Arc<Sender>,
     peer: Peer,
     probe: CwdProbe,
+    /// The sender's pidfd: while it names a live process, no other
+    /// process has this pid.
+    #[cfg(target_os = "linux")]
+    pidfd: std::os::fd::OwnedFd,
 }
 
 /// The daemon's own user namespace, read once. A daemon that runs in a
@@ -165,44 +169,49 @@ impl Callers {
     pub fn identify(&mut self, sender: Option<Arc<Sender>>) -> Result<&Peer, Unknown> {
         let sender = sender.ok_or(Unknown::NoCredentials)?;
         let same = matches!(&self.current, Some(c) if c.sender.same_process(&sender));
-        if !same {
+        if same {
+            // The same pid as the last sender: the same process while
+            // that one lives (its pidfd holds the pid).
+            if !matches!(&self.current, Some(c) if crate::platform::alive(&c.pidfd)) {
+                self.current = None;
+                return Err(Unknown::Gone(sender.pid));
+            }
+        } else {
             self.current = None;
-            let dir = crate::platform::pinned_proc_dir(&sender).ok_or(Unknown::Gone(sender.pid))?;
+            let (dir, pidfd) =
+                crate::platform::pinned_proc_dir(&sender).ok_or(Unknown::Gone(sender.pid))?;
             let probe = CwdProbe::over(Some(dir));
+            // The executable and the user namespace are read once per
+            // sender. An exec keeps the pid (and the pidfd): the new
+            // executable is seen on the next connection (the CLI's
+            // connections are close-on-exec). The namespace only changes
+            // by the process's own unshare: `exec --proxy` makes its agent
+            // tree before it connects (sv-cli's agent_tree.rs), and every
+            // process of the tree is born in it.
+            let agent_tree = match (probe.user_namespace(), &self.own_userns) {
+                (Some(theirs), Some(ours)) => Some(&theirs != ours),
+                _ => None,
+            };
             let peer = Peer {
                 uid: sender.uid,
                 pid: Some(sender.pid),
                 cwd: None,
-                // Read once per sender, as the connection's was before:
-                // an exec keeps the pid (and the pidfd), and the new
-                // executable is seen on its next connection.
                 exe: probe.exe(),
-                agent_tree: None,
+                agent_tree,
             };
             self.current = Some(Current {
                 sender: sender.clone(),
                 peer,
                 probe,
+                pidfd,
             });
         }
         let Some(cur) = self.current.as_mut() else {
             return Err(Unknown::NoCredentials);
         };
-        // The namespace is read for every request: a process may have
-        // entered a new one since its last (`exec --proxy` does, and its
-        // command keeps its pid), never gone back.
-        let userns = cur.probe.user_namespace();
         cur.peer.cwd = cur.probe.read();
-        cur.peer.agent_tree = match (&userns, &self.own_userns) {
-            (Some(theirs), Some(ours)) => Some(theirs != ours),
-            _ => None,
-        };
         if cur.peer.uid != self.uid {
             return Err(Unknown::OtherUser(Box::new(cur.peer.clone())));
-        }
-        if cur.peer.cwd.is_none() && cur.peer.exe.is_none() && userns.is_none() {
-            // Nothing of it can be read any more: it has exited since.
-            return Err(Unknown::Gone(sender.pid));
         }
         Ok(&cur.peer)
     }

@@ -21,7 +21,14 @@ pub type Stream = UnixStream;
 /// [`Reader`] that learns the sender of what it reads, and a writer.
 pub fn split(stream: Stream) -> (Reader, tokio::net::unix::OwnedWriteHalf) {
     let (rd, wr) = stream.into_split();
-    (Reader(rd), wr)
+    (
+        Reader {
+            half: rd,
+            #[cfg(target_os = "linux")]
+            pinned_pid: 0,
+        },
+        wr,
+    )
 }
 
 /// Creates (or checks) the runtime directory: ours and closed to others.
@@ -323,10 +330,8 @@ fn ask_for_senders(socket: std::os::fd::RawFd) {
         if set(libc::SO_PASSCRED) != 0 {
             warn!(error = %std::io::Error::last_os_error(), "cannot ask for the senders' credentials");
         }
-        // Older kernels (< 6.5) refuse it: the pidfd is then opened from
-        // the pid, with a start-time check (see `callers.rs`).
-        #[cfg(not(any(target_arch = "sparc", target_arch = "sparc64")))]
-        let _ = set(SO_PASSPIDFD);
+        // The pidfd (`SO_PASSPIDFD`) is asked for read by read, only for a
+        // sender not seen just before (see `Reader`).
     }
     #[cfg(not(target_os = "linux"))]
     let _ = socket;
@@ -353,6 +358,12 @@ pub struct Sender {
     /// the start-time check where the kernel gave no pidfd.
     #[cfg(target_os = "linux")]
     pub read_at_ticks: u64,
+    /// The reader asked for no pidfd: the pid is the one whose pidfd came
+    /// with an earlier read on this connection (whether that process is
+    /// still the one with this pid is checked through that pidfd, see
+    /// `callers.rs`).
+    #[cfg(target_os = "linux")]
+    pub same_as_pinned: bool,
 }
 
 impl Sender {
@@ -363,8 +374,11 @@ impl Sender {
             self.pid == other.pid
                 && self.uid == other.uid
                 && self.gid == other.gid
-                && self.pidfd_ino == other.pidfd_ino
-                && self.pidfd.is_some() == other.pidfd.is_some()
+                && (other.same_as_pinned
+                    || self.same_as_pinned
+                    || (self.pidfd.is_some()
+                        && other.pidfd.is_some()
+                        && self.pidfd_ino == other.pidfd_ino))
         }
         #[cfg(not(target_os = "linux"))]
         {
@@ -375,7 +389,20 @@ impl Sender {
 }
 
 /// The reading half of a connection: reads bytes with their sender.
-pub struct Reader(tokio::net::unix::OwnedReadHalf);
+///
+/// A pidfd per read costs more than the rest of a lookup (the kernel makes
+/// and installs a file for each, and the daemon closes it), so it is asked
+/// for only when the sender changes: each read first peeks at the next
+/// bytes' credentials, and only when their pid is not the one whose pidfd
+/// came last is `SO_PASSPIDFD` switched on for the read itself. While that
+/// earlier process lives no other process can have its pid, which the
+/// daemon checks through its pidfd (`callers.rs`).
+pub struct Reader {
+    half: tokio::net::unix::OwnedReadHalf,
+    /// The pid whose pidfd came with the last read that asked for one.
+    #[cfg(target_os = "linux")]
+    pinned_pid: i32,
+}
 
 impl Reader {
     /// Reads into `buf`: how many bytes, and who sent them (`None` when
@@ -384,11 +411,12 @@ impl Reader {
         #[cfg(target_os = "linux")]
         {
             use std::os::fd::AsRawFd;
-            let s: &UnixStream = self.0.as_ref();
+            let s: &UnixStream = self.half.as_ref();
+            let pinned = &mut self.pinned_pid;
             loop {
                 s.readable().await?;
                 match s.try_io(tokio::io::Interest::READABLE, || {
-                    recv_with_sender(s.as_raw_fd(), buf)
+                    recv_pinning(s.as_raw_fd(), buf, pinned)
                 }) {
                     Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
                     other => return other,
@@ -398,7 +426,7 @@ impl Reader {
         #[cfg(not(target_os = "linux"))]
         {
             use tokio::io::AsyncReadExt;
-            let n = self.0.read(buf).await?;
+            let n = self.half.read(buf).await?;
             Ok((n, Some(Sender {})))
         }
     }
@@ -427,12 +455,69 @@ pub fn clock_ticks_per_second() -> u64 {
     }
 }
 
+/// Peeks at the next bytes' sender; a pidfd is asked for the read itself
+/// only when its pid is not `pinned` (see [`Reader`]).
+#[cfg(target_os = "linux")]
+fn recv_pinning(
+    fd: std::os::fd::RawFd,
+    buf: &mut [u8],
+    pinned: &mut i32,
+) -> std::io::Result<(usize, Option<Sender>)> {
+    let mut first = [0u8; 1];
+    let (n, peeked) = recv_with_sender(fd, &mut first, libc::MSG_PEEK)?;
+    if n == 0 {
+        return Ok((0, None));
+    }
+    let same = matches!(&peeked, Some(p) if p.pid == *pinned && *pinned > 0);
+    let pidfd_on = !same && pass_pidfd(fd, true);
+    let read = recv_with_sender(fd, buf, 0);
+    if pidfd_on {
+        pass_pidfd(fd, false);
+    }
+    let (n, mut sender) = read?;
+    if let Some(s) = &mut sender {
+        if s.pidfd.is_some() {
+            *pinned = s.pid;
+        } else {
+            s.same_as_pinned = same && s.pid == *pinned;
+        }
+    }
+    Ok((n, sender))
+}
+
+/// Switches `SO_PASSPIDFD` on or off; false where the kernel has no such
+/// option (before 6.5: the pidfd is then opened from the pid, with a
+/// start-time check, see [`pinned_proc_dir`]).
+#[cfg(target_os = "linux")]
+fn pass_pidfd(fd: std::os::fd::RawFd, on: bool) -> bool {
+    #[cfg(not(any(target_arch = "sparc", target_arch = "sparc64")))]
+    {
+        let v: libc::c_int = on.into();
+        // SAFETY: a live socket and an int option of the size given.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                SO_PASSPIDFD,
+                (&v as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            ) == 0
+        }
+    }
+    #[cfg(any(target_arch = "sparc", target_arch = "sparc64"))]
+    {
+        let _ = (fd, on);
+        false
+    }
+}
+
 /// One `recvmsg` on a non-blocking socket, with its credentials. Any file
 /// descriptors a client sends along (`SCM_RIGHTS`) are closed at once.
 #[cfg(target_os = "linux")]
 fn recv_with_sender(
     fd: std::os::fd::RawFd,
     buf: &mut [u8],
+    flags: libc::c_int,
 ) -> std::io::Result<(usize, Option<Sender>)> {
     use std::os::fd::{FromRawFd, OwnedFd};
     #[repr(C, align(8))]
@@ -449,7 +534,13 @@ fn recv_with_sender(
     msg.msg_control = control.0.as_mut_ptr().cast();
     msg.msg_controllen = control.0.len() as _;
     // SAFETY: the message points at live buffers of the lengths given.
-    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT) };
+    let n = unsafe {
+        libc::recvmsg(
+            fd,
+            &mut msg,
+            libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT | flags,
+        )
+    };
     if n < 0 {
         return Err(std::io::Error::last_os_error());
     }
@@ -511,6 +602,7 @@ fn recv_with_sender(
             read_at_ticks: if pidfd.is_none() { boottime_ticks() } else { 0 },
             pidfd,
             pidfd_ino,
+            same_as_pinned: false,
         }
     });
     Ok((n as usize, sender))
@@ -523,11 +615,10 @@ fn recv_with_sender(
 /// pid, and the process it names must have started before the bytes were
 /// read (a pid reused after the read names a younger process).
 #[cfg(target_os = "linux")]
-pub fn pinned_proc_dir(sender: &Sender) -> Option<std::os::fd::OwnedFd> {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    let opened;
+pub fn pinned_proc_dir(sender: &Sender) -> Option<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    use std::os::fd::{FromRawFd, OwnedFd};
     let pidfd = match &sender.pidfd {
-        Some(fd) => fd,
+        Some(fd) => fd.try_clone().ok()?,
         None => {
             // SAFETY: pidfd_open has no memory arguments.
             let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, sender.pid, 0) };
@@ -535,22 +626,11 @@ pub fn pinned_proc_dir(sender: &Sender) -> Option<std::os::fd::OwnedFd> {
                 return None;
             }
             // SAFETY: a descriptor just opened, owned by nobody else.
-            opened = unsafe { OwnedFd::from_raw_fd(raw as i32) };
-            &opened
+            unsafe { OwnedFd::from_raw_fd(raw as i32) }
         }
     };
     let dir = open_proc_dir(sender.pid)?;
-    // SAFETY: a live pidfd, signal 0 (only checks), no siginfo.
-    let alive = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            0,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    } == 0;
-    if !alive {
+    if !alive(&pidfd) {
         return None;
     }
     if sender.pidfd.is_none() {
@@ -559,7 +639,24 @@ pub fn pinned_proc_dir(sender: &Sender) -> Option<std::os::fd::OwnedFd> {
             return None;
         }
     }
-    Some(dir)
+    Some((dir, pidfd))
+}
+
+/// Whether the process a pidfd names still runs (or is a zombie not yet
+/// reaped: its pid is still taken).
+#[cfg(target_os = "linux")]
+pub fn alive(pidfd: &std::os::fd::OwnedFd) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a live pidfd, signal 0 (only checks), no siginfo.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            0,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        ) == 0
+    }
 }
 
 /// A process's start time (ticks after boot, field 22 of `stat`).
@@ -622,7 +719,10 @@ mod tests {
     use std::os::fd::AsRawFd;
     use std::time::Instant;
 
-    fn pair() -> (std::os::unix::net::UnixStream, std::os::unix::net::UnixStream) {
+    fn pair() -> (
+        std::os::unix::net::UnixStream,
+        std::os::unix::net::UnixStream,
+    ) {
         std::os::unix::net::UnixStream::pair().unwrap()
     }
 
@@ -633,17 +733,25 @@ mod tests {
         rx.set_nonblocking(true).unwrap();
         tx.write_all(b"hello\n").unwrap();
         let mut buf = [0u8; 64];
-        let (n, sender) = recv_with_sender(rx.as_raw_fd(), &mut buf).unwrap();
+        let mut pinned = 0;
+        let (n, sender) = recv_pinning(rx.as_raw_fd(), &mut buf, &mut pinned).unwrap();
         assert_eq!(&buf[..n], b"hello\n");
         let s = sender.expect("credentials on every read");
         assert_eq!(s.pid, std::process::id() as i32);
         // SAFETY: getuid cannot fail.
         assert_eq!(s.uid, unsafe { libc::getuid() });
         assert!(s.pidfd.is_some(), "SCM_PIDFD (Linux >= 6.5)");
-        let dir = pinned_proc_dir(&s).expect("pinned to a live sender");
+        let (dir, _) = pinned_proc_dir(&s).expect("pinned to a live sender");
         let probe = CwdProbe::over(Some(dir));
         assert_eq!(probe.user_namespace(), own_user_namespace());
         assert_eq!(probe.exe(), std::env::current_exe().ok());
+        // The same sender again: no pidfd asked for, the pid vouched for
+        // by the first one's.
+        tx.write_all(b"again\n").unwrap();
+        let (_, again) = recv_pinning(rx.as_raw_fd(), &mut buf, &mut pinned).unwrap();
+        let again = again.unwrap();
+        assert!(again.pidfd.is_none() && again.same_as_pinned);
+        assert!(s.same_process(&again));
     }
 
     /// What reading a frame's sender costs on top of a plain read: run with
@@ -651,72 +759,58 @@ mod tests {
     #[test]
     #[ignore = "a micro-benchmark; run it by name with --ignored --nocapture"]
     fn sender_cost() {
-        const N: u32 = 20_000;
+        const N: u32 = 5_000;
         let frame = [b'x'; 80];
         let mut buf = [0u8; 4096];
-        // Before: a read, and the directory check per request.
-        let (mut tx, mut rx) = pair();
-        let mut probe = CwdProbe::new(std::process::id() as i32);
-        let t = Instant::now();
-        for _ in 0..N {
-            tx.write_all(&frame).unwrap();
-            let _ = rx.read(&mut buf).unwrap();
-            let _ = probe.read();
+        let (mut tx0, mut rx0) = pair();
+        let mut probe0 = CwdProbe::new(std::process::id() as i32);
+        let (mut tx1, rx1) = pair();
+        ask_for_senders(rx1.as_raw_fd());
+        let mut pinned = 0;
+        let mut probe1 = None;
+        let (mut tx2, rx2) = pair();
+        ask_for_senders(rx2.as_raw_fd());
+        let mut best = [std::time::Duration::MAX; 3];
+        // Rounds taken in turn, the best of each kept: the machine is shared.
+        for _ in 0..10 {
+            // Before: a read, and the directory check per request.
+            let t = Instant::now();
+            for _ in 0..N {
+                tx0.write_all(&frame).unwrap();
+                let _ = rx0.read(&mut buf).unwrap();
+                let _ = probe0.read();
+            }
+            best[0] = best[0].min(t.elapsed() / N);
+            // Now, the same sender: a peek and a recvmsg with credentials,
+            // the sender's pidfd checked, the directory.
+            let t = Instant::now();
+            for _ in 0..N {
+                tx1.write_all(&frame).unwrap();
+                let (_, s) = recv_pinning(rx1.as_raw_fd(), &mut buf, &mut pinned).unwrap();
+                let s = s.unwrap();
+                let p = probe1.get_or_insert_with(|| {
+                    let (dir, pidfd) = pinned_proc_dir(&s).unwrap();
+                    (CwdProbe::over(Some(dir)), pidfd)
+                });
+                let _ = (alive(&p.1), p.0.read());
+            }
+            best[1] = best[1].min(t.elapsed() / N);
+            // A new sender every frame: a pidfd, /proc/PID opened and
+            // pinned, the executable and the namespace read, each time.
+            let t = Instant::now();
+            for _ in 0..N {
+                tx2.write_all(&frame).unwrap();
+                let mut fresh = 0;
+                let (_, s) = recv_pinning(rx2.as_raw_fd(), &mut buf, &mut fresh).unwrap();
+                let (dir, _) = pinned_proc_dir(&s.unwrap()).unwrap();
+                let mut p = CwdProbe::over(Some(dir));
+                let _ = (p.read(), p.exe(), p.user_namespace());
+            }
+            best[2] = best[2].min(t.elapsed() / N);
         }
-        let before = t.elapsed() / N;
-        // Now: recvmsg with credentials and a pidfd (closed again), and per
-        // request the directory and the user namespace.
-        let (mut tx, rx) = pair();
-        ask_for_senders(rx.as_raw_fd());
-        let mut probe = None;
-        let t = Instant::now();
-        for _ in 0..N {
-            tx.write_all(&frame).unwrap();
-            let (_, s) = recv_with_sender(rx.as_raw_fd(), &mut buf).unwrap();
-            let s = s.unwrap();
-            let p = probe.get_or_insert_with(|| CwdProbe::over(pinned_proc_dir(&s)));
-            let _ = (p.read(), p.user_namespace());
-        }
-        let after = t.elapsed() / N;
-        // A new sender for every frame: /proc/PID opened and pinned, the
-        // executable read, each time.
-        let t = Instant::now();
-        for _ in 0..N {
-            tx.write_all(&frame).unwrap();
-            let (_, s) = recv_with_sender(rx.as_raw_fd(), &mut buf).unwrap();
-            let mut p = CwdProbe::over(pinned_proc_dir(&s.unwrap()));
-            let _ = (p.read(), p.exe(), p.user_namespace());
-        }
-        let changing = t.elapsed() / N;
-        // The parts.
-        let (mut tx, rx) = pair();
-        let on: libc::c_int = 1;
-        // SAFETY: a live socket and an int option.
-        unsafe {
-            libc::setsockopt(
-                rx.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_PASSCRED,
-                (&on as *const libc::c_int).cast(),
-                4,
-            )
-        };
-        let t = Instant::now();
-        for _ in 0..N {
-            tx.write_all(&frame).unwrap();
-            let _ = recv_with_sender(rx.as_raw_fd(), &mut buf).unwrap();
-        }
-        let creds_only = t.elapsed() / N;
-        let p = probe.as_mut().unwrap();
-        let t = Instant::now();
-        for _ in 0..N {
-            let _ = p.user_namespace();
-        }
-        let userns = t.elapsed() / N;
         println!(
-            "per frame: before {before:?}, with the sender {after:?} (+{:?}), a new sender every frame {changing:?}",
-            after.saturating_sub(before)
+            "per frame (best of 10 rounds of {N}): before {:?}, the same sender {:?}, a new sender every frame {:?}",
+            best[0], best[1], best[2]
         );
-        println!("parts: write + recvmsg with credentials but no pidfd {creds_only:?}, the user namespace {userns:?}");
     }
 }
