@@ -220,7 +220,7 @@ impl Callers {
     /// per message, the connector, its directory read again per frame.
     #[cfg(not(target_os = "linux"))]
     pub fn identify(&mut self, sender: Option<Arc<Sender>>) -> Result<&Peer, Unknown> {
-        let _ = (sender.ok_or(Unknown::NoCredentials)?, self.own_userns);
+        let _ = (sender.ok_or(Unknown::NoCredentials)?, &self.own_userns);
         let pid = self.connector.pid;
         let probe = &mut self.current.get_or_insert_with(|| Current {
             sender: Arc::new(Sender {}),
