@@ -24,6 +24,15 @@ port_free() {
         ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
     fi
 }
+port_unused() {
+    # No socket at all on it, a connection in TIME_WAIT included (swtpm's
+    # bind would fail on one); as port_free without ss.
+    if command -v ss >/dev/null 2>&1; then
+        ! ss -Hatn "sport = :$1" 2>/dev/null | grep -q .
+    else
+        port_free "$1"
+    fi
+}
 port=""
 tries=0
 while [ -z "$port" ]; do
@@ -33,8 +42,10 @@ while [ -z "$port" ]; do
         rm -rf "$state"
         exit 1
     fi
-    p=$(( (($(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 20000) * 2) + 21000 ))
-    if port_free "$p" && port_free $((p + 1)); then
+    # Below Linux's ephemeral range (32768-60999), where every client
+    # connection on the machine takes its local port.
+    p=$(( (($(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 5800) * 2) + 21000 ))
+    if port_unused "$p" && port_unused $((p + 1)); then
         port=$p
     fi
 done

@@ -224,14 +224,14 @@ pub fn exec_daemon_foreground(backend: Option<&str>) -> CliError {
 
 /// Starts the daemon detached and waits until its socket answers.
 pub fn start_daemon(paths: &VaultPaths, backend: Option<&str>) -> Result<()> {
-    platform::create_dir_all_mode(&paths.data_dir, 0o700).map_err(|e| {
+    sv_fs::private::create_dir_all(&paths.data_dir).map_err(|e| {
         CliError::Failed(format!("cannot create {}: {e}", paths.data_dir.display()))
     })?;
     let log_path = paths.data_dir.join("sv-daemon.log");
     if std::fs::metadata(&log_path).is_ok_and(|m| m.len() > 1024 * 1024) {
         let _ = std::fs::remove_file(&log_path);
     }
-    let log = platform::private_file_options()
+    let log = sv_fs::private::file_options()
         .create(true)
         .append(true)
         .open(&log_path)

@@ -1,6 +1,7 @@
 //! The one marked block that `install` adds to a shell's startup file, and
-//! its exact removal by `uninstall`; plus the atomic file replacement that
-//! both (and `integrate`) use.
+//! its exact removal by `uninstall`; plus the reads and atomic replacements
+//! anchored on the file's opened directory that both (and `integrate`) use
+//! (docs/design.md §12).
 //!
 //! The block is appended in the file's own line-ending style:
 //!
@@ -17,7 +18,6 @@
 //! work is done on bytes: a startup file need not be UTF-8. This module does
 //! not decide which file a shell reads; `shell` does.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const START: &[u8] = b"# >>> session-vault >>>";
@@ -260,80 +260,106 @@ pub fn remove_block(content: &[u8]) -> Result<Removed, BlockError> {
     Ok(Removed::Content(out))
 }
 
-/// The file to write for `path`: a symlink's target, so that a dotfile
-/// managed through a link stays a link.
+/// The file to write for `path`, with every link resolved now, when the
+/// edit is planned: a symlink's target (a dotfile managed through a link
+/// stays a link), in a directory named without links (its nearest existing
+/// ancestor canonicalised). The write then opens that directory without
+/// following any link ([`write_anchored`]): a directory swapped for a
+/// symlink in between is refused.
 pub fn resolve_target(path: &Path) -> std::io::Result<PathBuf> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path),
-        _ => Ok(path.to_owned()),
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return std::fs::canonicalize(path);
     }
-}
-
-/// Reads `path`; `Ok(None)` when it does not exist.
-pub fn read_optional(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
-    match std::fs::read(path) {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// Replaces `path` with `bytes` atomically: a temporary file beside it,
-/// flushed to disk, given the old file's permission bits (or `new_mode`
-/// under the umask for a new file), then renamed over it. A failure leaves
-/// the old file as it was and no temporary file behind.
-pub fn write_atomic(path: &Path, bytes: &[u8], new_mode: u32) -> std::io::Result<()> {
-    use crate::platform::{mode_of, private_file_options, set_mode};
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-        _ => PathBuf::from("."),
+    let Some(name) = path.file_name() else {
+        return Ok(path.to_owned());
     };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let old_mode = match std::fs::metadata(path) {
-        Ok(m) => mode_of(&m),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e),
-    };
-    let mut attempt = 0u32;
-    let (tmp, mut file) = loop {
-        let tmp = dir.join(format!(
-            ".{name}.session-vault-{}-{attempt}.tmp",
-            std::process::id()
-        ));
-        // Private while the content is written; the final mode is set on
-        // the descriptor before the rename.
-        match private_file_options()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-        {
-            Ok(f) => break (tmp, f),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
-                attempt += 1
+    let mut missing = vec![name.to_owned()];
+    let mut dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    while let Some(d) = dir {
+        match std::fs::canonicalize(d) {
+            Ok(mut c) => {
+                c.extend(missing.iter().rev());
+                return Ok(c);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                missing.extend(d.file_name().map(ToOwned::to_owned));
+                dir = d.parent().filter(|d| !d.as_os_str().is_empty());
             }
             Err(e) => return Err(e),
         }
+    }
+    Ok(path.to_owned())
+}
+
+/// Reads `path` (planned by [`resolve_target`]) through its directory,
+/// following no link; `Ok(None)` when it does not exist.
+pub fn read_optional(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    let (dir, name) = match sv_fs::Dir::of_file(path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
     };
-    let result = (|| {
-        file.write_all(bytes)?;
-        let mode = old_mode.unwrap_or(new_mode);
-        set_mode(&file, mode)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-        return result;
-    }
-    // Make the rename itself durable; a failure here loses nothing.
-    if let Ok(d) = std::fs::File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    Ok(dir.read(name)?.map(|b| b.to_vec()))
+}
+
+/// Replaces `path` (planned by [`resolve_target`]) with `bytes`
+/// atomically, on its directory opened without following any link (see
+/// `sv_fs::Dir`): the old file's mode is kept (`new_mode` for a new file,
+/// whose missing directories are created). A failure leaves the old file
+/// as it was and no temporary file behind.
+pub fn write_anchored(path: &Path, bytes: &[u8], new_mode: u32) -> std::io::Result<()> {
+    let (dir, name) = open_creating(path)?;
+    dir.replace(name, bytes, new_mode)
+}
+
+/// As [`write_anchored`], but only while the file still holds `expected`
+/// (`None`: it must not exist), read through the same opened directory.
+pub fn write_checked(
+    path: &Path,
+    expected: Option<&[u8]>,
+    bytes: &[u8],
+    new_mode: u32,
+) -> std::io::Result<()> {
+    let (dir, name) = open_creating(path)?;
+    dir.edit(name, expected, bytes, new_mode, None)
+        .map(|_| ())
+        .map_err(|e| match e {
+            sv_fs::EditError::Changed => std::io::Error::other(
+                "it changed while session-vault was editing it; run this again",
+            ),
+            sv_fs::EditError::Failed(m) => std::io::Error::other(m),
+        })
+}
+
+/// The directory of `path` (created if missing, following no link) and
+/// the file's name.
+fn open_creating(path: &Path) -> std::io::Result<(sv_fs::Dir, &std::ffi::OsStr)> {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let name = path.file_name().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file")
+    })?;
+    Ok((
+        sv_fs::Dir::create_all(parent.unwrap_or(Path::new(".")), 0o755)?,
+        name,
+    ))
+}
+
+/// Removes `path` (planned by [`resolve_target`]) on its directory opened
+/// without following any link.
+pub fn remove_anchored(path: &Path) -> std::io::Result<()> {
+    let (dir, name) = sv_fs::Dir::of_file(path)?;
+    dir.remove(name)
+}
+
+/// Replaces `path` with `bytes` atomically, following the links in its
+/// directory's path as they are now (service files; not a user's edit).
+pub fn write_atomic(path: &Path, bytes: &[u8], new_mode: u32) -> std::io::Result<()> {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let dir = std::fs::canonicalize(parent.unwrap_or(Path::new(".")))?;
+    let name = path.file_name().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file")
+    })?;
+    write_anchored(&dir.join(name), bytes, new_mode)
 }
 
 #[cfg(test)]

@@ -259,7 +259,7 @@ pub fn parse_since(s: &str) -> Result<i64, String> {
 pub fn format_utc(t: i64) -> String {
     let days = t.div_euclid(86_400);
     let secs = t.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = sv_fs::time::civil_from_days(days);
     format!(
         "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
         secs / 3600,
@@ -268,20 +268,8 @@ pub fn format_utc(t: i64) -> String {
     )
 }
 
-/// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's
-/// algorithm): (year, month, day).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
+/// Days since 1970-01-01 to (year, month, day); see `sv_fs::time`.
+pub use sv_fs::time::civil_from_days;
 
 #[cfg(test)]
 mod tests {

@@ -5,7 +5,10 @@
 //!   `$HOME/.local/share/session-vault` (macOS `~/Library/Application
 //!   Support/session-vault`, Windows `%LOCALAPPDATA%\session-vault`);
 //! - socket: `$XDG_RUNTIME_DIR/session-vault.sock`, else
-//!   `/tmp/session-vault-UID/session-vault.sock` (that directory 0700);
+//!   `<data>/run/session-vault.sock` (that directory 0700). Not a fixed name
+//!   under `/tmp`: there another user could create `/tmp/session-vault-UID`
+//!   first and block the daemon for good; nobody else can create a
+//!   directory inside the user's own data directory;
 //! - lock file: beside the socket, `session-vault.lock`.
 //!
 //! Windows has no runtime directory: the daemon listens on the named pipe
@@ -74,8 +77,8 @@ pub const DAEMON_ENV: &[&str] = &[
 pub struct VaultPaths {
     pub data_dir: PathBuf,
     pub runtime_dir: PathBuf,
-    /// True when `runtime_dir` is our own `/tmp/session-vault-UID` and must
-    /// be created 0700 (rather than the session's XDG_RUNTIME_DIR).
+    /// True when `runtime_dir` is our own `<data>/run` and must be created
+    /// 0700 (rather than the session's XDG_RUNTIME_DIR).
     pub runtime_dir_is_private: bool,
     pub socket: PathBuf,
 }
@@ -99,7 +102,7 @@ pub fn windows_pipe_name(user: &str) -> String {
 
 impl VaultPaths {
     /// Resolves the paths from `env` (a getter such as `std::env::var_os`).
-    pub fn resolve(env: impl Fn(&str) -> Option<OsString>, uid: u32) -> Result<Self, PathsError> {
+    pub fn resolve(env: impl Fn(&str) -> Option<OsString>, _uid: u32) -> Result<Self, PathsError> {
         let nonempty = |k: &str| env(k).filter(|v| !v.is_empty()).map(PathBuf::from);
         let data_dir = if cfg!(target_os = "macos") {
             nonempty("HOME")
@@ -130,7 +133,7 @@ impl VaultPaths {
         }
         let (runtime_dir, private) = match nonempty("XDG_RUNTIME_DIR").filter(|p| p.is_absolute()) {
             Some(d) => (d, false),
-            None => (PathBuf::from(format!("/tmp/session-vault-{uid}")), true),
+            None => (data_dir.join("run"), true),
         };
         Ok(VaultPaths {
             socket: runtime_dir.join("session-vault.sock"),
@@ -197,9 +200,10 @@ mod tests {
         let p =
             VaultPaths::resolve(env(&[("HOME", "/h"), ("XDG_DATA_HOME", "rel")]), 1000).unwrap();
         assert_eq!(p.data_dir, PathBuf::from("/h/.local/share/session-vault"));
+        // Not /tmp/session-vault-UID, which another user could create first.
         assert_eq!(
             p.socket,
-            PathBuf::from("/tmp/session-vault-1000/session-vault.sock")
+            PathBuf::from("/h/.local/share/session-vault/run/session-vault.sock")
         );
         assert!(p.runtime_dir_is_private);
         assert_eq!(VaultPaths::resolve(env(&[]), 1), Err(PathsError::NoHome));

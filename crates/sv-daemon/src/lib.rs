@@ -43,9 +43,6 @@ mod vault;
 pub use error::DaemonError;
 pub use hygiene::reexec_with_clean_env;
 pub use peer::Peer;
-/// The same-user check on a pipe's other end, shared with the CLI.
-#[cfg(windows)]
-pub use platform::process_runs_as_me;
 pub use server::{handle_frame, run, RunOptions};
 pub use vault::Vault;
 

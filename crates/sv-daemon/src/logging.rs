@@ -7,8 +7,18 @@
 //! `RUST_LOG` (`error`, `warn`, `info`, `debug`, `trace`, `off`; per-module
 //! filters would need a regex engine this daemon does without). No log line carries a secret at any
 //! level: the code only ever logs ids, tools, paths and pids.
+//!
+//! The log cannot be flooded. A refused lookup is recorded in the audit
+//! table (`session-vault log`); the log gets it at `debug` only, plus at most
+//! one summary line per [`REFUSAL_SUMMARY_EVERY`] ("refused N lookups…").
+//! And when stderr is a regular file (`sv-daemon.log`, opened by the CLI
+//! that started the daemon), it is cut back to empty once it passes
+//! [`LOG_CAP`], with a line saying so.
 
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::format::Writer;
@@ -27,7 +37,7 @@ pub fn init(verbose: bool) {
         });
     let builder = tracing_subscriber::fmt()
         .with_max_level(level)
-        .with_writer(std::io::stderr)
+        .with_writer(capped_stderr)
         .with_ansi(false)
         .with_target(false);
     let _ = if stderr_is_journal() {
@@ -35,6 +45,60 @@ pub fn init(verbose: bool) {
     } else {
         builder.try_init()
     };
+}
+
+/// Largest size of a log file on stderr before it is cut back.
+pub const LOG_CAP: u64 = 1024 * 1024;
+
+/// Stderr, cut back to empty when it is a regular file over [`LOG_CAP`].
+fn capped_stderr() -> std::io::Stderr {
+    #[cfg(unix)]
+    {
+        use std::io::Write;
+        // SAFETY: fstat on fd 2 into a zeroed struct we own.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(2, &mut st) } == 0
+            && (st.st_mode & libc::S_IFMT) == libc::S_IFREG
+            && st.st_size as u64 > LOG_CAP
+        {
+            // SAFETY: truncating our own stderr; it is opened for appending,
+            // so the next write starts at the new end.
+            if unsafe { libc::ftruncate(2, 0) } == 0 {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "sv-daemon: log passed {} KiB and was cut back; the audit table keeps every request (`session-vault log`)",
+                    LOG_CAP / 1024
+                );
+            }
+        }
+    }
+    std::io::stderr()
+}
+
+/// How often at most a summary of refused lookups is logged.
+pub const REFUSAL_SUMMARY_EVERY: Duration = Duration::from_secs(60);
+
+static REFUSED: AtomicU64 = AtomicU64::new(0);
+static LAST_SUMMARY: Mutex<Option<Instant>> = Mutex::new(None);
+
+/// Counts one refused lookup (logged at `debug` by the caller); logs one
+/// `info` line with the count when the last summary is old enough.
+pub fn note_refusal() {
+    REFUSED.fetch_add(1, Ordering::Relaxed);
+    let now = Instant::now();
+    let Ok(mut last) = LAST_SUMMARY.try_lock() else {
+        return;
+    };
+    if last.is_some_and(|t| now.duration_since(t) < REFUSAL_SUMMARY_EVERY) {
+        return;
+    }
+    *last = Some(now);
+    let n = REFUSED.swap(0, Ordering::Relaxed);
+    tracing::info!(
+        refused = n,
+        "refused {n} lookup{} since the last summary (no credential in scope, vault locked, or unknown directory); `session-vault log` lists each",
+        if n == 1 { "" } else { "s" }
+    );
 }
 
 /// True when `JOURNAL_STREAM` names the very file stderr is (systemd sets

@@ -38,7 +38,7 @@ pub struct RunOptions {
 }
 
 fn take_lock(path: &Path) -> Result<fs::File, DaemonError> {
-    let file = platform::private_file_options()
+    let file = sv_fs::private::file_options()
         .read(true)
         .write(true)
         .create(true)
@@ -68,7 +68,7 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     // One daemon per user: a lock beside the socket, and one beside the
     // vault (two shells with different XDG_RUNTIME_DIR share one vault).
     let lock = take_lock(&paths.lock_file())?;
-    platform::create_private_dir_all(&paths.data_dir).map_err(setup("create", &paths.data_dir))?;
+    sv_fs::private::create_dir_all(&paths.data_dir).map_err(setup("create", &paths.data_dir))?;
     let vault_lock = take_lock(&paths.data_dir.join("daemon.lock"))?;
 
     let store = Store::open(&paths.vault_db())?;

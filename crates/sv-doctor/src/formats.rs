@@ -25,7 +25,7 @@ pub struct Provider {
     pub name: &'static str,
     /// The public prefix shown in masked hints.
     pub shown_prefix: &'static str,
-    pattern: &'static str,
+    pub(crate) pattern: &'static str,
 }
 
 /// The formats, most specific first (Anthropic before OpenAI's `sk-`).
@@ -81,6 +81,11 @@ pub static PROVIDERS: &[Provider] = &[
         pattern: r"github_pat_[A-Za-z0-9_]{80,90}",
     },
     Provider {
+        name: "npm",
+        shown_prefix: "npm_",
+        pattern: r"npm_[A-Za-z0-9]{36}",
+    },
+    Provider {
         name: "huggingface",
         shown_prefix: "hf_",
         pattern: r"hf_[A-Za-z]{34}",
@@ -131,15 +136,7 @@ pub fn find_keys(text: &str) -> Vec<KeyHit> {
             if hits.iter().any(|h| m.start() < h.end && h.start < m.end()) {
                 continue;
             }
-            // Keys stand alone: not glued to more key characters on either side.
-            let before = text.as_bytes()[..m.start()].last();
-            let after = text.as_bytes().get(m.end());
-            if before.is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
-                || after.is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
-            {
-                continue;
-            }
-            if is_placeholder(m.as_str()) {
+            if !standalone(text.as_bytes(), m.start(), m.end()) || is_filler(m.as_str()) {
                 continue;
             }
             hits.push(KeyHit {
@@ -151,6 +148,18 @@ pub fn find_keys(text: &str) -> Vec<KeyHit> {
     }
     hits.sort_by_key(|h| h.start);
     hits
+}
+
+/// Keys stand alone: not glued to more key characters on either side. A
+/// JSON or shell escape just before (`\\nsk-ant-…` in a transcript) is a
+/// separator, not part of the key.
+pub(crate) fn standalone(text: &[u8], start: usize, end: usize) -> bool {
+    let before = start.checked_sub(1).map(|i| text[i]);
+    let escaped = start >= 2 && text[start - 2] == b'\\';
+    let glued_before = before.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_') && !escaped;
+    let after = text.get(end);
+    let glued_after = after.is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-');
+    !glued_before && !glued_after
 }
 
 /// The provider whose format the whole of `value` has, if any.
@@ -165,8 +174,15 @@ pub fn provider_of(value: &str) -> Option<&'static Provider> {
 /// provider issues keys shorter than this.
 pub const MIN_KEY_LEN: usize = 16;
 
-/// Values that are obviously not a real key: empty, `sk-ant-...`,
-/// `your-api-key-here`, `<KEY>`, `xxxx`, `changeme`, `${VAR}` references.
+/// Values that are obviously not a real key, judged on the whole value:
+/// empty, elided (`sk-ant-...`, `sk-ant-...your-key-here`), bracketed
+/// (`<your key>`, `[KEY]`), a reference (`${VAR}`, `op://…`), filler (a run
+/// of eight identical characters: `xxxxxxxx`, `sk-ant-api03-aaaa…`), or made
+/// only of placeholder words (`your-api-key-here`, `changeme`, `TODO`).
+///
+/// A word inside a value never makes it a placeholder: a random key whose
+/// body happens to contain `here` or `todo` is still a key (a random
+/// 40-character body holds some four-letter word often enough to matter).
 pub fn is_placeholder(value: &str) -> bool {
     let v = value.trim();
     if v.is_empty() || v.contains("...") || v.contains('…') {
@@ -175,34 +191,83 @@ pub fn is_placeholder(value: &str) -> bool {
     if (v.starts_with('<') && v.ends_with('>')) || (v.starts_with('[') && v.ends_with(']')) {
         return true;
     }
-    if is_reference(v) {
+    if is_reference(v) || is_filler(v) {
         return true;
     }
     let lower = v.to_ascii_lowercase();
-    const WORDS: &[&str] = &[
-        "your",
-        "xxxx",
-        "here",
-        "placeholder",
-        "changeme",
-        "change-me",
-        "change_me",
-        "example",
-        "dummy",
-        "replace",
-        "insert",
-        "redacted",
-        "todo",
-        "fixme",
-        "<",
-        ">",
-    ];
-    if WORDS.iter().any(|w| lower.contains(w)) {
-        return true;
-    }
-    // A run of one repeated character (`sk-ant-api03-aaaaaaaa…`) is filler.
+    lower
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .all(|w| PLACEHOLDER_WORDS.contains(&w) || w.bytes().all(|b| b == b'x'))
+}
+
+/// The words a placeholder is made of (`your-openai-api-key-here`).
+const PLACEHOLDER_WORDS: &[&str] = &[
+    "your",
+    "my",
+    "the",
+    "a",
+    "an",
+    "put",
+    "paste",
+    "insert",
+    "enter",
+    "add",
+    "replace",
+    "with",
+    "me",
+    "goes",
+    "here",
+    "api",
+    "key",
+    "keys",
+    "apikey",
+    "token",
+    "secret",
+    "value",
+    "changeme",
+    "change",
+    "placeholder",
+    "example",
+    "sample",
+    "dummy",
+    "fake",
+    "test",
+    "redacted",
+    "todo",
+    "fixme",
+    "tbd",
+    "none",
+    "null",
+    "empty",
+    "sk",
+    "ant",
+    "api03",
+    "proj",
+    "or",
+    "v1",
+    "gsk",
+    "ghp",
+    "hf",
+    "anthropic",
+    "openai",
+    "claude",
+    "codex",
+    "gemini",
+    "google",
+    "cursor",
+    "groq",
+    "github",
+    "openrouter",
+    "huggingface",
+];
+
+/// A run of eight identical characters: no random key has one (for a
+/// 62-letter alphabet the chance is about 10^-11 per key), every
+/// `xxxxxxxx`-style stand-in does.
+pub(crate) fn is_filler(v: impl AsRef<[u8]>) -> bool {
     let mut run = 1;
-    let bytes = v.as_bytes();
+    let bytes = v.as_ref();
     for i in 1..bytes.len() {
         if bytes[i] == bytes[i - 1] && bytes[i].is_ascii_alphanumeric() {
             run += 1;
@@ -386,5 +451,81 @@ mod tests {
         assert!(m.starts_with("sk-proj-…") && m.ends_with(&format!("({} chars)", o.len())));
         assert_eq!(mask("abcdefghijklmnopqrst", None), "… (20 chars)");
         assert!(!m.contains(&o[8..20]));
+    }
+
+    mod random_keys {
+        //! A real key is never skipped because a placeholder word happens to
+        //! sit inside its random part: random keys of every format, with
+        //! `here`, `todo`, `your`, `xxxx` written over part of the body.
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn key_of(p: &'static Provider) -> impl Strategy<Value = String> {
+            proptest::string::string_regex(p.pattern).expect("a valid pattern")
+        }
+
+        fn any_key() -> impl Strategy<Value = (usize, String)> {
+            (0..PROVIDERS.len()).prop_flat_map(|i| key_of(&PROVIDERS[i]).prop_map(move |k| (i, k)))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            #[test]
+            fn random_keys_with_words_inside_are_keys(
+                (i, key) in any_key(),
+                word in prop::sample::select(vec!["here", "todo", "your", "xxxx", "HERE", "Todo", "your-key-here"]),
+                at in any::<prop::sample::Index>(),
+                case in any::<bool>(),
+            ) {
+                let p = &PROVIDERS[i];
+                let prefix = p.shown_prefix.len();
+                let body = key.len() - prefix;
+                prop_assume!(body > word.len() + 2);
+                let pos = prefix + at.index(body - word.len());
+                let mut k = key.clone();
+                k.replace_range(pos..pos + word.len(), word);
+                // Only keys that still have the provider's format are keys.
+                let exact = regex::Regex::new(&format!("^(?:{})$", p.pattern)).unwrap();
+                prop_assume!(exact.is_match(&k));
+                prop_assume!(!is_filler(&k));
+                let text = if case { format!("export X=\"{k}\"") } else { k.clone() };
+                let hits = find_keys(&text);
+                prop_assert_eq!(hits.len(), 1, "{} not found in {}", k, text);
+                prop_assert_eq!(&text[hits[0].start..hits[0].end], k.as_str());
+                prop_assert!(!is_placeholder(&k), "{} judged a placeholder", k);
+            }
+
+            #[test]
+            fn random_opaque_values_with_words_inside_are_not_placeholders(
+                body in "[A-Za-z0-9]{24,60}",
+                word in prop::sample::select(vec!["here", "todo", "your", "xxxx", "example"]),
+                at in any::<prop::sample::Index>(),
+            ) {
+                let pos = at.index(body.len());
+                let v = format!("crsr_{}{word}{}", &body[..pos], &body[pos..]);
+                prop_assume!(!is_filler(&v));
+                prop_assert!(!is_placeholder(&v), "{} judged a placeholder", v);
+            }
+        }
+
+        #[test]
+        fn whole_value_placeholders_are_still_skipped() {
+            for v in [
+                "sk-ant-...your-key-here",
+                "<your key>",
+                "your-api-key-here",
+                "YOUR_OPENAI_API_KEY",
+                "xxxxxxxxxxxxxxxxxxxx",
+                "sk-xxxx-xxxx",
+                "changeme",
+                "TODO",
+                "paste-your-token-here",
+                "AIzaSyXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
+            ] {
+                assert!(is_placeholder(v), "{v}");
+            }
+            assert!(find_keys("AIzaSyXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX").is_empty());
+        }
     }
 }

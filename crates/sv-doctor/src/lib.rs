@@ -1,4 +1,4 @@
-//! The engine behind `session-vault doctor` (SPEC §8): numbered checks of the
+//! The engine behind `session-vault doctor` (docs/design.md §8): numbered checks of the
 //! daemon, the key backend and file modes, and a search for plaintext AI keys
 //! in shell profiles, `.env` files, agent configs and the environment; then
 //! `--fix`, which moves each key into the vault and rewrites its source.
@@ -15,10 +15,11 @@
 pub mod fix;
 pub mod formats;
 pub mod lines;
-mod modes;
 pub mod read;
+pub mod redact;
 pub mod render;
 pub mod scan;
+pub mod stream;
 pub mod system;
 
 use serde::Serialize;
@@ -65,6 +66,20 @@ pub enum SourceKind {
     CodexConfig,
     /// The current process environment.
     Environment,
+    /// `.npmrc`: `_authToken=` lines (reported, moved by hand).
+    Npmrc,
+    /// Aider's `.aider.conf.yml`: `openai-api-key:` and the like (reported).
+    AiderConf,
+    /// A Claude Code transcript (`~/.claude/projects/**/*.jsonl`): streamed,
+    /// and redacted by `--fix`.
+    Transcript,
+    /// A Codex shell snapshot (`$CODEX_HOME/shell_snapshots/`): streamed,
+    /// redacted by `--fix`.
+    ShellSnapshot,
+    /// A shell history (bash, zsh, fish): streamed, redacted by `--fix`.
+    History,
+    /// A backup session-vault wrote: reported until deleted.
+    Backup,
 }
 
 /// Where in a JSON config a key sits, as far as `--fix` cares.

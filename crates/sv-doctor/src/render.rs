@@ -123,11 +123,15 @@ pub fn fix_text(plan: &Plan, outcomes: Option<&[Outcome]>, home: &Path) -> Strin
         if let Some(o) = outcomes.and_then(|o| o.get(i)) {
             s += &match o {
                 Outcome::Applied {
-                    backup, sessions, ..
+                    written,
+                    backup,
+                    sessions,
+                    ..
                 } => format!(
-                    "  done: stored session{} {}; original saved as {}\n",
+                    "  done: stored session{} {}; changed {} (backup: {})\n",
                     if sessions.len() == 1 { "" } else { "s" },
                     sessions.join(", "),
+                    show(written, home),
                     show(backup, home)
                 ),
                 Outcome::Refused { message, .. } => {
@@ -149,8 +153,15 @@ pub fn fix_text(plan: &Plan, outcomes: Option<&[Outcome]>, home: &Path) -> Strin
             s += &skip_text(k, home);
         }
     }
-    if outcomes.is_some_and(|o| o.iter().any(|o| matches!(o, Outcome::Applied { .. }))) {
-        s += "The backups still hold the keys: delete them once the rewritten files work.\n";
+    let backup_dir = outcomes.into_iter().flatten().find_map(|o| match o {
+        Outcome::Applied { backup, .. } => backup.parent(),
+        _ => None,
+    });
+    if let Some(dir) = backup_dir {
+        s += &format!(
+            "The backups (owner-only, listed in {}) still hold the keys: delete them once the rewritten files work.\n",
+            show(&dir.join(sv_fs::INDEX), home)
+        );
     }
     s
 }

@@ -5,11 +5,21 @@
 //! a provider's key format under any name. Files are read through
 //! [`crate::read::read_candidate`], so odd files are reported, never fatal.
 
+mod checks;
+mod config;
+pub mod leftovers;
+mod places;
+
+pub use config::{scan_config, SecretJson};
+pub use places::{config_files, dotenv_files, profile_files};
+
 use crate::formats::{find_keys, is_placeholder, mask, provider_of, Provider, MIN_KEY_LEN};
 use crate::lines::{parse_assignment, Dialect};
-use crate::read::{read_candidate, FileText, SkipReason};
+use crate::read::{read_candidate, SkipReason};
 use crate::{Check, Detector, Finding, JsonLoc, Skipped, Source, SourceKind, Status};
-use std::collections::{BTreeMap, HashSet};
+use checks::{claude_credentials, env_check, git_check};
+use places::canonical_or;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use sv_core::SecretString;
 
@@ -31,7 +41,7 @@ pub struct Inputs {
     pub env: Vec<(String, SecretString)>,
 }
 
-fn finding(
+pub(crate) fn finding(
     det: &Detector,
     var: Option<&str>,
     value: &str,
@@ -52,7 +62,7 @@ fn finding(
 
 /// Whether `value`, held by `var`, is a key: by the variable's name, or by
 /// its format under any name. Returns the provider when the format is known.
-fn judge(det: &Detector, var: &str, value: &str) -> Option<Option<&'static Provider>> {
+pub(crate) fn judge(det: &Detector, var: &str, value: &str) -> Option<Option<&'static Provider>> {
     let provider = provider_of(value);
     if provider.is_some() {
         return Some(provider);
@@ -93,203 +103,6 @@ pub fn scan_lines(text: &str, dialect: Dialect, det: &Detector) -> Vec<Finding> 
     out
 }
 
-/// 1-based line of the first occurrence of `needle` in `text`.
-fn line_of(text: &str, needle: &str) -> Option<usize> {
-    if needle.is_empty() {
-        return None;
-    }
-    text.find(needle)
-        .map(|at| text[..at].bytes().filter(|b| *b == b'\n').count() + 1)
-}
-
-#[derive(Clone)]
-enum Seg {
-    Key(String),
-    Index(usize),
-}
-
-fn path_string(path: &[Seg]) -> String {
-    let mut s = String::new();
-    for seg in path {
-        match seg {
-            Seg::Key(k)
-                if !k.is_empty()
-                    && k.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
-            {
-                if !s.is_empty() {
-                    s.push('.');
-                }
-                s.push_str(k);
-            }
-            Seg::Key(k) => s += &format!("[{}]", serde_json::Value::String(k.clone())),
-            Seg::Index(i) => s += &format!("[{i}]"),
-        }
-    }
-    s
-}
-
-fn classify(path: &[Seg], kind: SourceKind) -> JsonLoc {
-    let keys: Vec<Option<&str>> = path
-        .iter()
-        .map(|s| match s {
-            Seg::Key(k) => Some(k.as_str()),
-            Seg::Index(_) => None,
-        })
-        .collect();
-    match (kind, keys.as_slice()) {
-        (SourceKind::ClaudeSettings, [Some("env"), Some(var)]) => {
-            JsonLoc::ClaudeEnv((*var).to_owned())
-        }
-        (_, [Some("mcpServers"), Some(server), Some("env"), Some(var)]) => JsonLoc::McpEnv {
-            server: (*server).to_owned(),
-            var: (*var).to_owned(),
-        },
-        (SourceKind::CodexAuth, [Some(var)]) => JsonLoc::TopLevel((*var).to_owned()),
-        _ => JsonLoc::Other,
-    }
-}
-
-/// A parsed config tree, JSON or TOML, walked the same way.
-enum Tree<'a> {
-    Json(&'a serde_json::Value),
-    Toml(&'a toml::Value),
-}
-
-fn walk(
-    tree: Tree<'_>,
-    path: &mut Vec<Seg>,
-    kind: SourceKind,
-    text: &str,
-    det: &Detector,
-    out: &mut Vec<Finding>,
-) {
-    let leaf = |s: &str, path: &mut Vec<Seg>, out: &mut Vec<Finding>| {
-        let name = match path.last() {
-            Some(Seg::Key(k)) => Some(k.as_str()),
-            _ => None,
-        };
-        let mut push = |var: Option<&str>, value: &str, provider| {
-            let mut f = finding(det, var, value, provider);
-            f.json_path = Some(path_string(path));
-            f.line = line_of(text, value);
-            f.loc = classify(path, kind);
-            out.push(f);
-        };
-        if let Some(provider) = name.and_then(|n| judge(det, n, s)) {
-            push(name, s, provider);
-            return;
-        }
-        for hit in find_keys(s) {
-            push(None, &s[hit.start..hit.end], Some(hit.provider));
-        }
-    };
-    match tree {
-        Tree::Json(serde_json::Value::String(s)) => leaf(s, path, out),
-        Tree::Json(serde_json::Value::Object(m)) => {
-            for (k, v) in m {
-                path.push(Seg::Key(k.clone()));
-                walk(Tree::Json(v), path, kind, text, det, out);
-                path.pop();
-            }
-        }
-        Tree::Json(serde_json::Value::Array(a)) => {
-            for (i, v) in a.iter().enumerate() {
-                path.push(Seg::Index(i));
-                walk(Tree::Json(v), path, kind, text, det, out);
-                path.pop();
-            }
-        }
-        Tree::Json(_) => {}
-        Tree::Toml(toml::Value::String(s)) => leaf(s, path, out),
-        Tree::Toml(toml::Value::Table(m)) => {
-            for (k, v) in m {
-                path.push(Seg::Key(k.clone()));
-                walk(Tree::Toml(v), path, kind, text, det, out);
-                path.pop();
-            }
-        }
-        Tree::Toml(toml::Value::Array(a)) => {
-            for (i, v) in a.iter().enumerate() {
-                path.push(Seg::Index(i));
-                walk(Tree::Toml(v), path, kind, text, det, out);
-                path.pop();
-            }
-        }
-        Tree::Toml(_) => {}
-    }
-}
-
-/// A parsed JSON document that may hold keys: every string in it is
-/// zeroised when it is dropped.
-pub struct SecretJson(pub serde_json::Value);
-
-impl Drop for SecretJson {
-    fn drop(&mut self) {
-        fn wipe(v: &mut serde_json::Value) {
-            match v {
-                serde_json::Value::String(s) => zeroize::Zeroize::zeroize(s),
-                serde_json::Value::Array(a) => a.iter_mut().for_each(wipe),
-                serde_json::Value::Object(m) => m.values_mut().for_each(wipe),
-                _ => {}
-            }
-        }
-        wipe(&mut self.0);
-    }
-}
-
-/// The TOML counterpart of [`SecretJson`].
-struct SecretToml(toml::Value);
-
-impl Drop for SecretToml {
-    fn drop(&mut self) {
-        fn wipe(v: &mut toml::Value) {
-            match v {
-                toml::Value::String(s) => zeroize::Zeroize::zeroize(s),
-                toml::Value::Array(a) => a.iter_mut().for_each(wipe),
-                toml::Value::Table(m) => m.iter_mut().for_each(|(_, v)| wipe(v)),
-                _ => {}
-            }
-        }
-        wipe(&mut self.0);
-    }
-}
-
-/// Keys in a JSON or TOML config. A file that does not parse is still
-/// searched line by line for key formats (and `parse_error` is set).
-pub fn scan_config(text: &str, kind: SourceKind, det: &Detector) -> (Vec<Finding>, bool) {
-    let mut out = Vec::new();
-    let parsed = if kind == SourceKind::CodexConfig {
-        match toml::from_str::<toml::Value>(text) {
-            Ok(v) => {
-                let v = SecretToml(v);
-                walk(Tree::Toml(&v.0), &mut Vec::new(), kind, text, det, &mut out);
-                true
-            }
-            Err(_) => false,
-        }
-    } else {
-        match serde_json::from_str::<serde_json::Value>(text) {
-            Ok(v) => {
-                let v = SecretJson(v);
-                walk(Tree::Json(&v.0), &mut Vec::new(), kind, text, det, &mut out);
-                true
-            }
-            Err(_) => false,
-        }
-    };
-    if !parsed {
-        for (i, line) in text.lines().enumerate() {
-            for hit in find_keys(line) {
-                let mut f = finding(det, None, &line[hit.start..hit.end], Some(hit.provider));
-                f.line = Some(i + 1);
-                out.push(f);
-            }
-        }
-    }
-    (out, !parsed)
-}
-
 /// Keys in one file's text, read as `kind`.
 pub fn scan_text(text: &str, kind: SourceKind, det: &Detector) -> (Vec<Finding>, bool) {
     match kind {
@@ -299,8 +112,86 @@ pub fn scan_text(text: &str, kind: SourceKind, det: &Detector) -> (Vec<Finding>,
         | SourceKind::McpConfig
         | SourceKind::CodexAuth
         | SourceKind::CodexConfig => scan_config(text, kind, det),
-        SourceKind::Environment => (Vec::new(), false),
+        SourceKind::Npmrc | SourceKind::AiderConf => (scan_named(text, det), false),
+        SourceKind::Environment
+        | SourceKind::Transcript
+        | SourceKind::ShellSnapshot
+        | SourceKind::History
+        | SourceKind::Backup => {
+            // Streamed files: scanned by `leftovers`, but small ones read
+            // whole work the same way.
+            let m = crate::stream::Matcher::new(det);
+            let mut out = Vec::new();
+            let _ = m.scan(&mut text.as_bytes(), |h| {
+                let mut f = finding(det, h.variable.as_deref(), &h.value, h.provider);
+                f.line = Some(h.line);
+                out.push(f);
+            });
+            (out, false)
+        }
     }
+}
+
+/// Config keys (not variables) that hold a secret, and the tool it is for:
+/// Claude Code's `primaryApiKey`, Aider's `openai-api-key` and
+/// `anthropic-api-key`, npm's `_authToken`.
+pub fn secret_config_key(name: &str) -> Option<Option<&'static str>> {
+    match name {
+        "primaryApiKey" | "anthropic-api-key" | "anthropic_api_key" => Some(Some("claude")),
+        "openai-api-key" | "openai_api_key" => Some(Some("codex")),
+        "_authToken" | "_auth" | "_password" | "api-key" | "api_key" | "apiKey" => Some(None),
+        _ => None,
+    }
+}
+
+/// A value under a [`secret_config_key`]: long enough, not a placeholder.
+pub(crate) fn is_secret_value(value: &str) -> bool {
+    value.len() >= MIN_KEY_LEN && !is_placeholder(value) && !value.contains(char::is_whitespace)
+}
+
+/// Keys in `key = value` / `key: value` files (`.npmrc`, `.aider.conf.yml`):
+/// a value under a [`secret_config_key`] (also `//host/:_authToken=`), and
+/// key formats anywhere.
+pub fn scan_named(text: &str, det: &Detector) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let first = out.len();
+        let t = line.trim_start().trim_start_matches("- ");
+        if !t.starts_with(['#', ';']) {
+            // YAML `name: value`, else ini `name=value`
+            // (`//registry.npmjs.org/:_authToken=…`: the name after the last `:`).
+            let yaml = t.find(": ").or_else(|| t.strip_suffix(':').map(str::len));
+            if let Some(at) = yaml.or_else(|| t.find('=')) {
+                let (mut name, rest) = (t[..at].trim(), &t[at + 1..]);
+                name = name.rsplit(':').next().unwrap_or(name).trim();
+                let value = rest.trim().trim_matches(['"', '\'']);
+                // Aider: `api-key: gemini=KEY`.
+                let value = value.split_once('=').map_or(value, |(_, v)| v).trim();
+                if let Some(tool) = secret_config_key(name) {
+                    if is_secret_value(value) {
+                        let mut f = finding(det, None, value, provider_of(value));
+                        f.variable = Some(name.to_owned());
+                        f.tool = tool.map(str::to_owned);
+                        f.line = Some(i + 1);
+                        out.push(f);
+                    }
+                }
+            }
+        }
+        for hit in find_keys(line) {
+            let key = &line[hit.start..hit.end];
+            if out[first..]
+                .iter()
+                .any(|f: &Finding| f.value.expose() == key)
+            {
+                continue;
+            }
+            let mut f = finding(det, None, key, Some(hit.provider));
+            f.line = Some(i + 1);
+            out.push(f);
+        }
+    }
+    out
 }
 
 /// Keys in the environment: tools' variables and key formats under any name.
@@ -462,185 +353,12 @@ impl FileScan<'_> {
     }
 }
 
-fn plural(n: usize) -> &'static str {
+pub(crate) fn plural(n: usize) -> &'static str {
     if n == 1 {
         ""
     } else {
         "s"
     }
-}
-
-/// The `.fish` files of a `conf.d` directory, sorted.
-fn list_dir(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut v: Vec<PathBuf> = rd
-        .flatten()
-        .filter(|e| keep(&e.file_name().to_string_lossy()))
-        .map(|e| e.path())
-        .collect();
-    v.sort();
-    v
-}
-
-fn canonical_or(p: &Path) -> PathBuf {
-    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned())
-}
-
-/// The shell profiles doctor checks.
-pub fn profile_files(inp: &Inputs) -> Vec<(PathBuf, Dialect)> {
-    let mut v: Vec<(PathBuf, Dialect)> = [
-        ".bashrc",
-        ".bash_profile",
-        ".bash_login",
-        ".profile",
-        ".zshrc",
-        ".zshenv",
-        ".zprofile",
-        ".zlogin",
-    ]
-    .iter()
-    .map(|n| (inp.home.join(n), Dialect::Posix))
-    .collect();
-    let fish = inp.config_home.join("fish");
-    v.push((fish.join("config.fish"), Dialect::Fish));
-    for p in list_dir(&fish.join("conf.d"), |n| n.ends_with(".fish")) {
-        v.push((p, Dialect::Fish));
-    }
-    let ps = inp.config_home.join("powershell");
-    v.push((
-        ps.join("Microsoft.PowerShell_profile.ps1"),
-        Dialect::PowerShell,
-    ));
-    v.push((ps.join("profile.ps1"), Dialect::PowerShell));
-    v
-}
-
-/// The agent configs doctor checks, with their scope.
-pub fn config_files(inp: &Inputs) -> Vec<Source> {
-    let h = &inp.home;
-    let cwd = &inp.cwd;
-    let src = |path: PathBuf, kind, project: bool| Source {
-        path,
-        kind,
-        project: project.then(|| canonical_or(cwd)),
-    };
-    let mut v = vec![
-        src(
-            h.join(".claude/settings.json"),
-            SourceKind::ClaudeSettings,
-            false,
-        ),
-        src(h.join(".claude.json"), SourceKind::McpConfig, false),
-        src(h.join(".cursor/mcp.json"), SourceKind::McpConfig, false),
-        src(
-            inp.codex_home.join("auth.json"),
-            SourceKind::CodexAuth,
-            false,
-        ),
-        src(
-            inp.codex_home.join("config.toml"),
-            SourceKind::CodexConfig,
-            false,
-        ),
-        src(h.join(".gemini/.env"), SourceKind::DotEnv, false),
-        src(
-            h.join(".gemini/settings.json"),
-            SourceKind::McpConfig,
-            false,
-        ),
-    ];
-    for p in list_dir(&cwd.join(".claude"), |n| {
-        n.starts_with("settings") && n.ends_with(".json")
-    }) {
-        v.push(src(p, SourceKind::ClaudeSettings, true));
-    }
-    v.push(src(cwd.join(".mcp.json"), SourceKind::McpConfig, true));
-    v.push(src(
-        cwd.join(".cursor/mcp.json"),
-        SourceKind::McpConfig,
-        true,
-    ));
-    v.push(src(
-        cwd.join(".gemini/settings.json"),
-        SourceKind::McpConfig,
-        true,
-    ));
-    v.push(src(cwd.join(".gemini/.env"), SourceKind::DotEnv, true));
-    v
-}
-
-fn is_env_name(n: &str) -> bool {
-    n.starts_with(".env")
-}
-
-/// `.env*` files in `cwd`, or below it with `recursive` (directories that
-/// `.gitignore` excludes are not entered; `.env*` files themselves are
-/// checked even when ignored, since that is where keys usually are).
-pub fn dotenv_files(cwd: &Path, recursive: bool, skipped: &mut Vec<Skipped>) -> Vec<PathBuf> {
-    if !recursive {
-        return list_dir(cwd, is_env_name);
-    }
-    let mut ov = ignore::overrides::OverrideBuilder::new(cwd);
-    let overrides = ov.add(".env*").and_then(|b| b.build());
-    let mut wb = ignore::WalkBuilder::new(cwd);
-    wb.hidden(false)
-        .git_ignore(true)
-        .git_exclude(true)
-        .git_global(true)
-        .require_git(false)
-        .ignore(true)
-        .parents(true)
-        .follow_links(false)
-        .filter_entry(|e| e.file_name() != ".git");
-    if let Ok(o) = overrides {
-        wb.overrides(o);
-    }
-    let mut out = Vec::new();
-    for entry in wb.build() {
-        match entry {
-            Ok(e) => {
-                if e.depth() == 0 || e.file_type().is_some_and(|t| t.is_dir()) {
-                    continue;
-                }
-                if is_env_name(&e.file_name().to_string_lossy()) {
-                    out.push(e.into_path());
-                }
-            }
-            Err(err) => {
-                if let Some(p) = error_path(&err) {
-                    skipped.push(Skipped {
-                        file: p,
-                        reason: if err.is_io()
-                            && err.io_error().and_then(|e| e.raw_os_error()) == Some(libc::ELOOP)
-                        {
-                            SkipReason::SymlinkLoop
-                        } else {
-                            SkipReason::Unreadable(one_line(&err.to_string()))
-                        },
-                    });
-                }
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-fn error_path(err: &ignore::Error) -> Option<PathBuf> {
-    match err {
-        ignore::Error::WithPath { path, .. } => Some(path.clone()),
-        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
-            error_path(err)
-        }
-        ignore::Error::Loop { child, .. } => Some(child.clone()),
-        _ => None,
-    }
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Runs every file and environment check (checks 4 to 9 of the report).
@@ -739,184 +457,6 @@ pub fn scan_all(inp: &Inputs) -> (Vec<Check>, Vec<Source>) {
     checks.push(env_check(&inp.env, det));
     checks.push(git_check(&inp.cwd, det));
     (checks, sources)
-}
-
-/// `~/.claude/.credentials.json`: Claude Code's own OAuth tokens
-/// (informational; they belong to Claude Code, doctor does not move them).
-fn claude_credentials(home: &Path) -> Check {
-    let path = home.join(".claude/.credentials.json");
-    let title = "Claude Code OAuth tokens";
-    let meta = match std::fs::metadata(&path) {
-        Ok(m) => m,
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            return Check::new(
-                "claude-oauth",
-                title,
-                Status::Warn,
-                format!("{} is a loop of symbolic links", path.display()),
-            )
-            .with_fix("remove the broken link");
-        }
-        Err(_) => {
-            return Check::new(
-                "claude-oauth",
-                title,
-                Status::Ok,
-                "no ~/.claude/.credentials.json",
-            )
-        }
-    };
-    let kinds = match read_candidate(&path) {
-        Ok(Some(t)) => oauth_kinds(&t),
-        Ok(None) => Vec::new(),
-        Err(r) => {
-            return Check::new(
-                "claude-oauth",
-                title,
-                Status::Warn,
-                format!("{}: {r}", path.display()),
-            )
-        }
-    };
-    let what = if kinds.is_empty() {
-        "present, no OAuth token in it".to_owned()
-    } else {
-        format!(
-            "holds {} (managed by Claude Code; informational)",
-            kinds.join(" and ")
-        )
-    };
-    // No modes on Windows: nothing to warn about there (its ACL is per user).
-    let mode = crate::modes::mode_of(&meta).unwrap_or(0) & 0o777;
-    if mode & 0o077 != 0 {
-        return Check::new(
-            "claude-oauth",
-            title,
-            Status::Warn,
-            format!(
-                "{} {what}, and other users can read it (mode {mode:o})",
-                path.display()
-            ),
-        )
-        .with_fix(format!("chmod 600 {}", path.display()));
-    }
-    Check::new(
-        "claude-oauth",
-        title,
-        Status::Ok,
-        format!("{} {what}", path.display()),
-    )
-}
-
-fn oauth_kinds(t: &FileText) -> Vec<&'static str> {
-    let text = t.text();
-    let mut kinds = Vec::new();
-    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
-        let o = &v["claudeAiOauth"];
-        if o["accessToken"].is_string() {
-            kinds.push("an access token");
-        }
-        if o["refreshToken"].is_string() {
-            kinds.push("a refresh token");
-        }
-    }
-    kinds
-}
-
-fn env_check(env: &[(String, SecretString)], det: &Detector) -> Check {
-    let findings = scan_env(env, det);
-    let title = "Environment variables";
-    if findings.is_empty() {
-        return Check::new(
-            "environment",
-            title,
-            Status::Ok,
-            "no key in this process's environment",
-        );
-    }
-    let names: Vec<&str> = findings
-        .iter()
-        .filter_map(|f| f.variable.as_deref())
-        .collect();
-    let mut c = Check::new(
-        "environment",
-        title,
-        Status::Warn,
-        format!("{} set in this shell: {}", if names.len() == 1 { "a key is" } else { "keys are" }, names.join(", ")),
-    )
-    .with_fix(format!(
-        "find where it is set (the profile checks name the files), then `unset {}` and load it with `sv_load TOOL` or `session-vault exec`",
-        names.join(" ")
-    ));
-    c.findings = findings;
-    c
-}
-
-/// `.env*` files git tracks under `cwd` that hold a key: the key is in the
-/// repository's history and must be rotated.
-fn git_check(cwd: &Path, det: &Detector) -> Check {
-    let title = "Keys committed to git";
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(cwd)
-        .args([
-            "-c",
-            "core.quotepath=off",
-            "ls-files",
-            "-z",
-            "--",
-            ":(glob)**/.env*",
-        ])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output();
-    let out = match out {
-        Ok(o) if o.status.success() => o.stdout,
-        Ok(_) => return Check::new("git", title, Status::Ok, "not inside a git repository"),
-        Err(_) => return Check::new("git", title, Status::Ok, "git is not installed; skipped"),
-    };
-    let mut leaked = BTreeMap::new();
-    let mut tracked = 0;
-    for rel in out.split(|b| *b == 0).filter(|r| !r.is_empty()) {
-        let rel = String::from_utf8_lossy(rel).into_owned();
-        let name = rel.rsplit('/').next().unwrap_or(&rel);
-        if !is_env_name(name) || name.contains(BACKUP_MARK) {
-            continue;
-        }
-        tracked += 1;
-        let path = cwd.join(&rel);
-        if let Ok(Some(t)) = read_candidate(&path) {
-            let n = scan_lines(&t.text(), Dialect::DotEnv, det).len();
-            if n > 0 {
-                leaked.insert(path, n);
-            }
-        }
-    }
-    if leaked.is_empty() {
-        return Check::new(
-            "git",
-            title,
-            Status::Ok,
-            format!(
-                "{tracked} tracked .env file{} hold{} no key",
-                plural(tracked),
-                if tracked == 1 { "s" } else { "" }
-            ),
-        );
-    }
-    let list: Vec<String> = leaked.keys().map(|p| p.display().to_string()).collect();
-    let mut c = Check::new(
-        "git",
-        title,
-        Status::Warn,
-        format!("git tracks {}, which hold{} a key: it is in the repository's history", list.join(", "), if leaked.len() == 1 { "s" } else { "" }),
-    )
-    .with_fix("rotate the key at the provider (it cannot be taken back), then `git rm --cached` the file and add it to .gitignore");
-    c.notes = leaked
-        .iter()
-        .map(|(p, n)| format!("{}: {n} key{}", p.display(), plural(*n)))
-        .collect();
-    c
 }
 
 #[cfg(test)]

@@ -56,7 +56,8 @@ pub fn daemon_check(state: &DaemonState, paths: &VaultPaths) -> Check {
     }
 }
 
-/// Check 2: the key backend (WARN when software only).
+/// Check 2: the key backend. A passphrase vault is OK with a note where no
+/// hardware-backed store is reachable, WARN where one is (docs/doctor.md).
 pub fn backend_check(state: &DaemonState) -> Check {
     let title = "Key backend";
     // Why `auto` skipped the backends before the one in use.
@@ -88,16 +89,53 @@ pub fn backend_check(state: &DaemonState) -> Check {
             format!("{}: {}", st.backend, st.backend_note.as_deref().unwrap_or_default()),
         )
         .with_fix("see docs/backends.md (Failures); `session-vault daemon status --verbose` lists the vault's key wrappings"),
-        DaemonState::Running(st) if st.backend == "passphrase" => Check::new(
-            "backend",
-            title,
-            Status::Warn,
-            format!("passphrase: software only, the vault key is as strong as your passphrase{}", skipped(st)),
-        )
-        .with_fix("use a hardware-backed store where one exists: `session-vault rekey --backend tpm2` (or secret-service)"),
+        DaemonState::Running(st) if st.backend == "passphrase" => passphrase_check(st, &skipped(st)),
         DaemonState::Running(st) => Check::new("backend", title, Status::Ok, format!("{} (hardware or OS protected){}", st.backend, skipped(st))),
         _ => Check::new("backend", title, Status::Warn, "unknown: the daemon is not answering")
             .with_fix("start the daemon, then run doctor again"),
+    }
+}
+
+/// The passphrase backend: a valid choice (as with ssh-agent or a password
+/// manager's CLI), so OK with a note when this binary can reach nothing
+/// stronger; WARN, with the `rekey` line that works, when it can. Never
+/// suggests a backend that is not built in or not reachable here.
+fn passphrase_check(st: &StatusResult, skipped: &str) -> Check {
+    let title = "Key backend";
+    let better: Vec<&str> = st
+        .backends
+        .iter()
+        .filter(|b| b.available && b.name != "passphrase")
+        .map(|b| rekey_name(&b.name))
+        .collect();
+    let summary = format!(
+        "passphrase: software only, the vault key is as strong as your passphrase{skipped}"
+    );
+    match better.first() {
+        Some(first) => Check::new("backend", title, Status::Warn, summary).with_fix(format!(
+            "`session-vault rekey --backend {first}`: {} reachable here and protects the vault key without your passphrase",
+            if better.len() > 1 {
+                format!("{} are", better.join(" and "))
+            } else {
+                format!("{first} is")
+            }
+        )),
+        None => {
+            let mut c = Check::new("backend", title, Status::Ok, summary);
+            c.notes.push(
+                "no hardware-backed store is reachable here, so a long passphrase is what protects the vault file"
+                    .to_owned(),
+            );
+            c
+        }
+    }
+}
+
+/// The name `rekey --backend` takes for a backend's status name.
+fn rekey_name(status_name: &str) -> &str {
+    match status_name {
+        "libsecret" => "secret-service",
+        other => other,
     }
 }
 
@@ -229,8 +267,118 @@ mod tests {
         );
     }
 
+    fn report(name: &str, reason: Option<&str>) -> sv_core::protocol::BackendReport {
+        sv_core::protocol::BackendReport {
+            name: name.into(),
+            available: reason.is_none(),
+            reason: reason.map(Into::into),
+        }
+    }
+
     #[test]
-    fn passphrase_backend_warns() {
+    fn a_passphrase_vault_where_nothing_stronger_is_reachable_is_ok_and_suggests_nothing() {
+        let st = StatusResult {
+            version: "0.1.0".into(),
+            pid: 1,
+            uptime_secs: 1,
+            sessions: 0,
+            backend: "passphrase".into(),
+            locked: false,
+            locked_since: None,
+            initialized: true,
+            vault: String::new(),
+            socket: String::new(),
+            backends: vec![
+                report(
+                    "tpm2",
+                    Some("not built into this release (build with cargo feature `tpm2`)"),
+                ),
+                report("libsecret", Some("no D-Bus session bus")),
+                report("passphrase", None),
+            ],
+            lock_after: None,
+            hygiene: None,
+            wrappings: vec!["passphrase".into()],
+            backend_note: None,
+        };
+        let c = backend_check(&DaemonState::Running(st.clone()));
+        assert_eq!(c.status, Status::Ok);
+        assert!(
+            c.summary.contains("tpm2 skipped: not built"),
+            "{}",
+            c.summary
+        );
+        assert!(c.fix.is_none());
+        assert_eq!(c.notes.len(), 1);
+        assert!(!c.notes[0].contains("rekey"), "{:?}", c.notes);
+
+        // A TPM that is built in but absent suggests nothing either.
+        let no_tpm = StatusResult {
+            backends: vec![
+                report("tpm2", Some("no TPM: /dev/tpmrm0 does not exist")),
+                report("libsecret", Some("no D-Bus session bus")),
+                report("passphrase", None),
+            ],
+            ..st.clone()
+        };
+        let c = backend_check(&DaemonState::Running(no_tpm));
+        assert_eq!(c.status, Status::Ok);
+        assert!(c.fix.is_none());
+    }
+
+    #[test]
+    fn a_passphrase_vault_warns_only_with_a_rekey_to_what_is_reachable() {
+        let st = StatusResult {
+            version: "0.1.0".into(),
+            pid: 1,
+            uptime_secs: 1,
+            sessions: 0,
+            backend: "passphrase".into(),
+            locked: false,
+            locked_since: None,
+            initialized: true,
+            vault: String::new(),
+            socket: String::new(),
+            backends: vec![
+                report("tpm2", Some("not built into this release")),
+                report("libsecret", None),
+                report("passphrase", None),
+            ],
+            lock_after: None,
+            hygiene: None,
+            wrappings: vec!["passphrase".into()],
+            backend_note: None,
+        };
+        let c = backend_check(&DaemonState::Running(st.clone()));
+        assert_eq!(c.status, Status::Warn);
+        let fix = c.fix.unwrap();
+        assert!(
+            fix.starts_with("`session-vault rekey --backend secret-service`"),
+            "{fix}"
+        );
+        assert!(!fix.contains("tpm2"), "{fix}");
+
+        let both = StatusResult {
+            backends: vec![
+                report("tpm2", None),
+                report("libsecret", None),
+                report("passphrase", None),
+            ],
+            ..st
+        };
+        let fix = backend_check(&DaemonState::Running(both)).fix.unwrap();
+        assert!(
+            fix.starts_with("`session-vault rekey --backend tpm2`"),
+            "{fix}"
+        );
+        assert!(
+            fix.contains("tpm2 and secret-service are reachable"),
+            "{fix}"
+        );
+    }
+
+    #[test]
+    fn hardware_backends_and_failures() {
         let st = StatusResult {
             version: "0.1.0".into(),
             pid: 1,
@@ -248,10 +396,6 @@ mod tests {
             wrappings: vec!["passphrase".into()],
             backend_note: None,
         };
-        assert_eq!(
-            backend_check(&DaemonState::Running(st.clone())).status,
-            Status::Warn
-        );
         let hw = StatusResult {
             backend: "libsecret".into(),
             backends: vec![

@@ -20,7 +20,7 @@ use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
 /// The agent's request body on its way upstream, counted.
-pub struct RequestBody {
+pub(crate) struct RequestBody {
     inner: Incoming,
     sent: Arc<AtomicU64>,
 }
@@ -95,7 +95,7 @@ impl Drop for AuditGuard {
 }
 
 /// The response body the agent gets.
-pub struct ProxyBody(Inner);
+pub(crate) struct ProxyBody(Inner);
 
 enum Inner {
     /// An answer of the proxy's own (refusals, errors).
@@ -116,6 +116,11 @@ struct Streamed {
 impl ProxyBody {
     pub(crate) fn message(bytes: Bytes) -> Self {
         ProxyBody(Inner::Message(Some(bytes)))
+    }
+
+    /// The body of a HEAD, 204 or 304 answer.
+    pub(crate) fn no_body() -> Self {
+        ProxyBody(Inner::Message(None))
     }
 
     pub(crate) fn streamed(upstream: Incoming, scrubber: Scrubber, audit: AuditGuard) -> Self {
@@ -140,9 +145,9 @@ impl Streamed {
 
 impl Drop for Streamed {
     fn drop(&mut self) {
-        if !self.ended && self.upstream.is_end_stream() && self.trailers.is_none() {
-            // Nothing was left to send (a HEAD or 204 answer the client
-            // never polled).
+        if !self.ended && self.trailers.is_none() && self.upstream.is_end_stream() {
+            // Everything was sent; the agent's side just did not poll for
+            // the end.
             self.audit.record.outcome = Outcome::Completed;
         }
     }
@@ -214,7 +219,18 @@ impl Body for ProxyBody {
             Inner::Message(bytes) => {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
-            Inner::Stream(s) if s.exact_length && !s.ended => s.upstream.size_hint(),
+            Inner::Stream(s) if s.exact_length && !s.ended => {
+                // What the upstream still sends, plus what the scrubber
+                // holds back from it.
+                let held = s.scrubber.held() as u64;
+                let upstream = s.upstream.size_hint();
+                let mut hint = SizeHint::new();
+                hint.set_lower(upstream.lower() + held);
+                if let Some(upper) = upstream.upper() {
+                    hint.set_upper(upper + held);
+                }
+                hint
+            }
             Inner::Stream(_) => SizeHint::default(),
         }
     }

@@ -55,6 +55,8 @@
 //! # }
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod body;
 mod port;
 mod reply;
@@ -63,7 +65,6 @@ mod server;
 mod standin;
 mod upstream;
 
-pub use body::{ProxyBody, RequestBody};
 pub use port::{
     builtin_route, tool_base_url, AuditRecord, AuthPlace, BuiltinRoute, Grant, Outcome, Refusal,
     StandIns, UnknownAuthPlace, BUILTIN_ROUTES,

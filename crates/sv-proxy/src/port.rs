@@ -188,8 +188,12 @@ pub trait StandIns: Send + Sync + 'static {
 pub enum Outcome {
     /// The upstream's whole response reached the client.
     Completed,
-    /// Answered by the proxy itself (refusal, bad request, upstream error).
+    /// Refused by the proxy itself (no live stand-in, locked vault, a
+    /// request it does not carry).
     Refused,
+    /// Sent upstream, but no answer came: unreachable, TLS not verified,
+    /// or no response head in time (the agent got 502 or 504).
+    UpstreamFailed,
     /// The client went away before the response was complete; the upstream
     /// request was dropped with it.
     ClientGone,

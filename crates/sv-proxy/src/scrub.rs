@@ -58,6 +58,11 @@ impl Scrubber {
         out
     }
 
+    /// How many bytes are held back.
+    pub(crate) fn held(&self) -> usize {
+        self.carry.len()
+    }
+
     /// What is still held back, at the end of the stream: a partial key is
     /// not the key, so it goes out as it is.
     pub(crate) fn finish(&mut self) -> Bytes {
@@ -184,6 +189,39 @@ mod tests {
         assert_eq!(&s.push(Bytes::from_static(b"abc sk-an"))[..], b"abc ");
         assert_eq!(&s.push(Bytes::from_static(b"t-api04"))[..], b"sk-ant-api04");
         assert_eq!(&s.finish()[..], b"");
+    }
+
+    proptest::proptest! {
+        /// Any text made of key pieces and noise, cut anywhere into any
+        /// number of chunks, comes out with exactly the whole keys replaced.
+        #[test]
+        fn any_chunking_replaces_exactly_the_keys(
+            pieces in proptest::collection::vec(0usize..6, 0..12),
+            cuts in proptest::collection::vec(0usize..400, 0..8),
+        ) {
+            let mut text = Vec::new();
+            for p in pieces {
+                match p {
+                    0 => text.extend_from_slice(KEY),
+                    1 => text.extend_from_slice(&KEY[..KEY.len() / 2]),
+                    2 => text.extend_from_slice(&KEY[KEY.len() / 2..]),
+                    3 => text.extend_from_slice(b"sk-"),
+                    4 => text.extend_from_slice(b"data: {}\n\n"),
+                    _ => text.extend_from_slice(STAND),
+                }
+            }
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(text.len())).collect();
+            cuts.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut from = 0;
+            for c in cuts {
+                chunks.push(&text[from..c]);
+                from = c;
+            }
+            chunks.push(&text[from..]);
+            let (out, _) = run(&chunks);
+            proptest::prop_assert_eq!(out, expected(&text));
+        }
     }
 
     #[test]

@@ -217,14 +217,26 @@ async fn handle(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Re
         started: Instant::now(),
         sent_up: None,
     };
+    let head = req.method() == Method::HEAD;
     match forward(shared, req, &mut audit).await {
         Ok((response, upstream_body, scrubber)) => {
-            audit.record.status = response.status().as_u16();
+            let status = response.status();
+            audit.record.status = status.as_u16();
+            if head || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+                // No body follows (RFC 9110 §6.4.1), whatever the upstream's
+                // stream says; the agent's server side never polls one.
+                audit.record.outcome = Outcome::Completed;
+                return response.map(|()| ProxyBody::no_body());
+            }
             response.map(|()| ProxyBody::streamed(upstream_body, scrubber, audit))
         }
         Err(reply) => {
             audit.record.status = reply.status.as_u16();
-            audit.record.outcome = Outcome::Refused;
+            audit.record.outcome = if audit.sent_up.is_some() {
+                Outcome::UpstreamFailed
+            } else {
+                Outcome::Refused
+            };
             reply.into_response()
         }
     }

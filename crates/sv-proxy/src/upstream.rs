@@ -12,6 +12,10 @@
 //! first requests (an agent starting, a load test) would each open its own
 //! TLS connection to an upstream that could have carried them all on one
 //! HTTP/2 connection. Once HTTP/2 is known, requests share one connection.
+//! What was learned stays for the upstream's lifetime (the daemon builds a
+//! new `Upstream` when the configuration changes): before anything is
+//! learned no connection exists, so the first request must connect and its
+//! connection is what tells.
 
 use crate::body::RequestBody;
 use http::uri::{Authority, Scheme};
@@ -36,6 +40,10 @@ use tokio::sync::watch;
 
 /// How long a TCP connect to an upstream may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often a shared HTTP/2 connection is pinged while it carries
+/// requests.
+const H2_PING: Duration = Duration::from_secs(20);
 
 /// An idle pooled upstream connection is closed after this long.
 const POOL_IDLE: Duration = Duration::from_secs(90);
@@ -144,7 +152,11 @@ impl Upstream {
         builder
             .pool_idle_timeout(POOL_IDLE)
             .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new());
+            .timer(TokioTimer::new())
+            // A shared HTTP/2 connection that died silently (a NAT or
+            // laptop sleep) is noticed by its pings, not by a hung request.
+            .http2_keep_alive_interval(H2_PING)
+            .http2_keep_alive_timeout(H2_PING / 2);
         let auto = builder.build(LearningConnector {
             inner: auto_tls,
             learned: learned.clone(),
@@ -170,15 +182,7 @@ impl Upstream {
     ) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
         let known = *self.learned.borrow();
         match known {
-            Learned::Http2 => {
-                let result = self.h2.request(req).await;
-                if matches!(&result, Err(e) if e.is_connect()) {
-                    // Perhaps no longer HTTP/2 (or not reachable): learn
-                    // again on the next request.
-                    self.learned.send_replace(Learned::Unknown);
-                }
-                return result;
-            }
+            Learned::Http2 => return self.h2.request(req).await,
             Learned::Http1 => return self.auto.request(req).await,
             Learned::Unknown => {}
         }
@@ -193,6 +197,9 @@ impl Upstream {
         tokio::select! {
             result = &mut sending => return result,
             _ = learned.changed() => drop(gate),
+            // A TLS handshake that hangs must not hold the others back
+            // for longer than a connect may take.
+            _ = tokio::time::sleep(CONNECT_TIMEOUT) => drop(gate),
         }
         sending.await
     }

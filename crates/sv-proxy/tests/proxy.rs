@@ -672,6 +672,11 @@ async fn upstream_down_or_untrusted_is_502_and_slow_is_504() {
     .await;
     assert_eq!(r.status(), StatusCode::GATEWAY_TIMEOUT);
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let records = vault.wait_records(4).await;
+    assert!(
+        records.iter().all(|r| r.outcome == Outcome::UpstreamFailed),
+        "{records:?}"
+    );
     // The timed-out request was given up upstream too.
     let dropped = hung.recv().await.unwrap();
     tokio::time::timeout(std::time::Duration::from_secs(5), dropped)
@@ -783,8 +788,10 @@ async fn a_thousand_concurrent_streams() {
             let mut req = claude_request();
             req.headers_mut().insert("host", "x".parse().unwrap());
             let response = sender.send_request(req).await.unwrap();
-            assert_eq!(response.status(), StatusCode::OK);
-            body_text(response).await
+            let status = response.status();
+            let body = body_text(response).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body
         });
     }
     barrier.wait().await;
@@ -809,9 +816,12 @@ async fn a_thousand_concurrent_streams() {
         mock.connections.load(std::sync::atomic::Ordering::Relaxed)
     );
     assert_eq!(mock.seen().len(), STREAMS);
-    // One connection learned that the upstream speaks HTTP/2; every other
-    // stream shared one more.
-    assert!(mock.connections.load(std::sync::atomic::Ordering::Relaxed) <= 2);
+    // One connection learned that the upstream speaks HTTP/2; the other
+    // streams shared the HTTP/2 pool's connection. That pool (hyper-util's)
+    // has been seen to open a second one when the machine is loaded: 3 at
+    // most, never one per stream.
+    let connections = mock.connections.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(connections <= 3, "{connections} upstream connections");
     let records = vault.wait_records(STREAMS).await;
     assert!(records.iter().all(|r| r.outcome == Outcome::Completed));
 }
@@ -838,4 +848,86 @@ async fn stand_in_like_a_stored_key_goes_through() {
         mock.seen()[0].headers["authorization"],
         format!("Bearer {OPENAI_KEY}").as_str()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_agent_connection_carries_many_requests_and_head() {
+    let (_ca, mock, vault, proxy) =
+        setup(Alpn::H2, answer(200, r#"{"ok":1}"#), ProxyConfig::default()).await;
+    let mut agent = connect(proxy.local_addr()).await;
+    for _ in 0..3 {
+        let mut req = claude_request();
+        req.headers_mut().insert("host", "x".parse().unwrap());
+        agent.ready().await.unwrap();
+        let r = agent.send_request(req).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(body_text(r).await, r#"{"ok":1}"#);
+    }
+    // A HEAD with a stand-in is forwarded; its answer has no body.
+    let head = Request::builder()
+        .method(Method::HEAD)
+        .uri("/t/claude/")
+        .header("host", "x")
+        .header("x-api-key", CLAUDE_STAND)
+        .body(empty())
+        .unwrap();
+    agent.ready().await.unwrap();
+    let r = agent.send_request(head).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(body_text(r).await, "");
+    // The connection is still usable after it.
+    let mut req = claude_request();
+    req.headers_mut().insert("host", "x".parse().unwrap());
+    agent.ready().await.unwrap();
+    let r = agent.send_request(req).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(mock.seen().len(), 5);
+    assert_eq!(mock.seen()[3].method, "HEAD");
+    assert_eq!(mock.seen()[3].path_and_query, "/");
+    let records = vault.wait_records(5).await;
+    assert!(
+        records.iter().all(|r| r.outcome == Outcome::Completed),
+        "{records:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fixed_length_body_ending_in_a_key_prefix_arrives_whole() {
+    for alpn in [Alpn::H1, Alpn::H2] {
+        let body = format!("{{\"a\":1}} {}", &CLAUDE_KEY[..30]);
+        let handler = answer_with(200, body.clone(), vec![]);
+        let (_ca, _mock, vault, proxy) = setup(alpn, handler, ProxyConfig::default()).await;
+        let r = send(proxy.local_addr(), claude_request()).await;
+        assert_eq!(body_text(r).await, body, "{alpn:?}");
+        let records = vault.wait_records(1).await;
+        assert_eq!(records[0].outcome, Outcome::Completed);
+        assert_eq!(records[0].bytes_down as usize, body.len());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stand_in_of_another_length_drops_content_length() {
+    let body = format!("{{\"echo\":\"{CLAUDE_KEY}\"}}");
+    let ca = TestCa::new();
+    let mock = mock(&ca, Alpn::H1, answer_with(200, body.clone(), vec![])).await;
+    let vault = Arc::new(TestVault::default());
+    let upstream = Arc::new(Upstream::new(&mock.url(), Some(&ca.ca_file)).unwrap());
+    vault.issue(
+        "sk-ant-short",
+        "claude",
+        CLAUDE_KEY,
+        upstream,
+        AuthPlace::XApiKey,
+    );
+    let proxy = proxy(&vault, ProxyConfig::default()).await;
+    let r = send(
+        proxy.local_addr(),
+        post("/t/claude/v1/messages")
+            .header("x-api-key", "sk-ant-short")
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    assert!(!r.headers().contains_key("content-length"));
+    assert_eq!(body_text(r).await, "{\"echo\":\"sk-ant-short\"}");
 }

@@ -18,8 +18,8 @@ use std::sync::Arc;
 use sv_core::{Expiry, Scope, SealedSecret};
 
 mod audit;
-mod private_fs;
 pub use audit::NewAuditRecord;
+use sv_fs::private as private_fs;
 
 /// The schema this build writes.
 pub const SCHEMA_VERSION: i64 = 3;
@@ -211,7 +211,7 @@ impl Store {
     /// 0700 and the file 0600, and migrating an older schema forward.
     pub fn open(path: &Path) -> Result<Store> {
         let dir = path.parent().unwrap_or(Path::new("."));
-        private_fs::create_dir(dir).map_err(io_err(dir))?;
+        private_fs::create_dir_all(dir).map_err(io_err(dir))?;
         match fs::symlink_metadata(path) {
             Ok(m) if !m.file_type().is_file() => {
                 return Err(StoreError::Damaged {

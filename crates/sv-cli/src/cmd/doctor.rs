@@ -13,6 +13,8 @@ use sv_core::paths::VaultPaths;
 use sv_core::protocol::{self as p, method};
 use sv_core::{SecretString, ToolTable};
 use sv_doctor::fix::{self, Outcome, StoreRequest, VaultRefusal, VaultSink};
+use sv_doctor::redact::{self, RecordingSink};
+use sv_doctor::scan::leftovers::{scan_leftovers, LeftoverInputs};
 use sv_doctor::scan::{scan_all, Inputs};
 use sv_doctor::system::{backend_check, daemon_check, permissions_check, DaemonState};
 use sv_doctor::{render, Check, Detector, Report, Status};
@@ -86,6 +88,20 @@ fn inputs(detector: Detector, recursive: bool) -> Result<Inputs> {
     })
 }
 
+/// Where agents' and shells' leftovers are, and session-vault's backups.
+fn leftover_inputs(inp: &Inputs, paths: &VaultPaths) -> LeftoverInputs {
+    let abs = |k: &str| {
+        std::env::var_os(k)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    LeftoverInputs {
+        data_home: abs("XDG_DATA_HOME").unwrap_or_else(|| inp.home.join(".local/share")),
+        histfile: abs("HISTFILE"),
+        backup_dirs: vec![sv_doctor::fix::backup_dir(paths)],
+    }
+}
+
 /// The daemon's `add`, as the fix engine's vault.
 struct DaemonSink {
     client: Client,
@@ -142,6 +158,8 @@ pub fn run(paths: &VaultPaths, a: DoctorArgs) -> Result {
     checks.extend(config_problem);
     let (scanned, sources) = scan_all(&inp);
     checks.extend(scanned);
+    let (leftover_check, leftovers) = scan_leftovers(&inp, &leftover_inputs(&inp, paths));
+    checks.push(leftover_check);
     let report = Report::new(checks, sources);
 
     if !a.fix {
@@ -153,11 +171,7 @@ pub fn run(paths: &VaultPaths, a: DoctorArgs) -> Result {
         return exit(report.exit_code());
     }
 
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let timestamp = fix::utc_stamp(now);
+    let timestamp = sv_fs::time::utc_stamp(sv_fs::time::now_unix());
     let opts = fix::FixOptions {
         home_project,
         config_file: paths.config_file(),
@@ -171,8 +185,12 @@ pub fn run(paths: &VaultPaths, a: DoctorArgs) -> Result {
             render::fix_text(&plan, outcomes, &inp.home)
         })
     };
-    if !a.yes || plan.files.is_empty() {
+    let to_redact = leftovers.iter().any(|l| redact::redactable(l.source.kind));
+    if !a.yes || (plan.files.is_empty() && !to_redact) {
         print(None)?;
+        if to_redact && !a.json {
+            crate::output::print("Keys left in transcripts, histories and shell snapshots: with --yes, each moves into the vault and is replaced in its file by [session-vault:SESSION] (a private backup goes under the data directory's backups/).\n")?;
+        }
         return exit(u8::from(a.yes && !plan.skips.is_empty()));
     }
     // The vault must take the keys before any file is touched.
@@ -188,15 +206,32 @@ pub fn run(paths: &VaultPaths, a: DoctorArgs) -> Result {
         ttl: a.ttl,
         unavailable: false,
     };
-    let outcomes = fix::apply(&plan, &mut sink, &timestamp);
+    let backups = sv_fs::Backups::new(fix::backup_dir(paths), &timestamp);
+    let mut rec = RecordingSink {
+        inner: &mut sink,
+        stored: Vec::new(),
+    };
+    let outcomes = fix::apply(&plan, &mut rec, &backups);
     print(Some(&outcomes))?;
+    let redacted = redact::redact_all(
+        &leftovers,
+        &mut rec,
+        &inp.detector,
+        opts.home_project.as_deref(),
+        backups.dir(),
+        &timestamp,
+    );
+    print_redactions(&redacted, a.json)?;
     if sink.unavailable {
         return exit(4);
     }
     let all_done = outcomes
         .iter()
         .all(|o| matches!(o, Outcome::Applied { .. }))
-        && plan.skips.is_empty();
+        && plan.skips.is_empty()
+        && redacted
+            .iter()
+            .all(|o| matches!(o, redact::RedactOutcome::Redacted { .. }));
     exit(u8::from(!all_done))
 }
 
@@ -206,4 +241,38 @@ fn exit(code: u8) -> Result {
         0 => Ok(()),
         code => Err(CliError::Reported(code)),
     }
+}
+
+/// What `--fix` did to transcripts, histories and shell snapshots.
+fn print_redactions(done: &[redact::RedactOutcome], json: bool) -> Result {
+    if done.is_empty() {
+        return Ok(());
+    }
+    if json {
+        let v = serde_json::json!({ "redactions": done });
+        return crate::output::print(&format!("{v}\n"));
+    }
+    let esc =
+        |p: &std::path::Path| crate::output::escape_control(&p.display().to_string()).into_owned();
+    let mut s = String::new();
+    for o in done {
+        match o {
+            redact::RedactOutcome::Redacted {
+                file,
+                backup,
+                keys,
+                ..
+            } => s += &format!(
+                "Redacted {keys} key{} in {} (each replaced by [session-vault:SESSION]; backup: {}).\n",
+                if *keys == 1 { "" } else { "s" },
+                esc(file),
+                esc(backup)
+            ),
+            redact::RedactOutcome::Skipped { file, reason } => s += &format!(
+                "Not redacted: {}: {reason}\n",
+                esc(file)
+            ),
+        }
+    }
+    crate::output::print(&s)
 }

@@ -3,11 +3,14 @@
 //! vault for its key each time and the key never sits in any environment.
 //!
 //! The settings file is edited as JSON, keeping every other key and their
-//! order; the file as it was is copied first to `FILE.session-vault-backup`
-//! (mode 0600; empty when there was no file). A file that is not a JSON
-//! object is refused and left untouched. `--undo` gives the setting back:
-//! byte for byte from the backup when nothing else changed since, otherwise
-//! by restoring only the `apiKeyHelper` key.
+//! order, on its directory opened without following any link (a `.claude`
+//! swapped for a symlink after the check is refused; docs/design.md §12).
+//! The file as it was is copied first to a private backup (0600; empty when
+//! there was no file) in the vault's data directory, `backups/`, with an
+//! index entry, never beside the file. A file that is not a JSON object is
+//! refused and left untouched. `--undo` gives the setting back: byte for
+//! byte from the backup when nothing else changed since, otherwise by
+//! restoring only the `apiKeyHelper` key.
 
 use crate::cli::{Agent, IntegrateArgs};
 use crate::config::project_dir;
@@ -51,10 +54,12 @@ fn settings_path(a: &IntegrateArgs) -> Result<PathBuf> {
     Ok(dir.join(".claude/settings.local.json"))
 }
 
-fn backup_path(target: &Path) -> PathBuf {
-    let mut s = target.as_os_str().to_owned();
-    s.push(".session-vault-backup");
-    PathBuf::from(s)
+/// What `integrate` writes in the backup index's `by` field.
+const BACKUP_BY: &str = "integrate";
+
+/// Where the backups go (shared with `doctor --fix`).
+fn backup_dir() -> Result<PathBuf> {
+    Ok(sv_doctor::fix::backup_dir(&crate::client::paths()?))
 }
 
 /// Parses settings text into its top-level object, or says why not.
@@ -81,8 +86,15 @@ fn render(m: Map<String, Value>) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-fn write(shown: &Path, target: &Path, bytes: &[u8], new_mode: u32) -> Result<()> {
-    rcfile::write_atomic(target, bytes, new_mode).map_err(|e| {
+/// Replaces the settings while they still hold `current`.
+fn write(
+    shown: &Path,
+    target: &Path,
+    current: Option<&[u8]>,
+    bytes: &[u8],
+    new_mode: u32,
+) -> Result<()> {
+    rcfile::write_checked(target, current, bytes, new_mode).map_err(|e| {
         CliError::Failed(format!(
             "cannot write {} ({e}); it was left as it was",
             shown.display()
@@ -105,7 +117,6 @@ pub fn run(a: IntegrateArgs) -> Result {
     if !a.user {
         if let Some(project) = shown.parent().and_then(Path::parent) {
             let dir = target.parent().unwrap_or(Path::new("/"));
-            let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
             if !dir.starts_with(project) {
                 return Err(CliError::Failed(format!(
                     "{} leads outside the project (to {}); nothing was changed: replace the link with a file of the project's own",
@@ -135,30 +146,29 @@ pub fn run(a: IntegrateArgs) -> Result {
         );
         return Ok(());
     }
-    if current.is_none() {
-        if let Some(dir) = target.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                CliError::Failed(format!(
-                    "cannot create {} ({e}); nothing was changed",
-                    dir.display()
-                ))
-            })?;
-        }
-    }
     // The backup first: if it cannot be written, the settings are not touched.
-    let backup = backup_path(&target);
-    rcfile::write_atomic(&backup, current.as_deref().unwrap_or_default(), 0o600).map_err(|e| {
-        CliError::Failed(format!(
-            "cannot write the backup {} ({e}); nothing was changed",
-            backup.display()
-        ))
-    })?;
+    let stamp = sv_fs::time::utc_stamp(sv_fs::time::now_unix());
+    let backups = sv_fs::Backups::new(backup_dir()?, &stamp);
+    let backup = backups
+        .save(&target, current.as_deref().unwrap_or_default(), BACKUP_BY)
+        .map_err(|e| {
+            CliError::Failed(format!(
+                "cannot write the backup in {} ({e}); nothing was changed",
+                backups.dir().display()
+            ))
+        })?;
     let plaintext_key = settings
         .get("env")
         .and_then(|e| e.get("ANTHROPIC_API_KEY"))
         .is_some();
     settings.insert(KEY.to_owned(), Value::String(CLAUDE_HELPER.to_owned()));
-    write(&shown, &target, &render(settings)?, 0o600)?;
+    write(
+        &shown,
+        &target,
+        current.as_deref(),
+        &render(settings)?,
+        0o600,
+    )?;
     println!(
         "Set apiKeyHelper to `{CLAUDE_HELPER}` in {} (backup: {}).",
         shown.display(),
@@ -188,13 +198,16 @@ fn undo(shown: &Path, target: &Path, current: Option<Vec<u8>>) -> Result {
         );
         return Ok(());
     }
-    let backup_file = backup_path(target);
-    let backup = rcfile::read_optional(&backup_file).map_err(|e| {
-        CliError::Failed(format!(
-            "cannot read the backup {} ({e}); nothing was changed",
-            backup_file.display()
-        ))
-    })?;
+    let found = sv_fs::Backups::latest(&backup_dir()?, target, BACKUP_BY);
+    let backup = match &found {
+        None => None,
+        Some(b) => Some(std::fs::read(&b.path).map_err(|e| {
+            CliError::Failed(format!(
+                "cannot read the backup {} ({e}); nothing was changed",
+                b.path.display()
+            ))
+        })?),
+    };
     let before = match backup.as_deref() {
         Some([]) | None => None,
         Some(bytes) => serde_json::from_slice::<Value>(bytes)
@@ -214,23 +227,25 @@ fn undo(shown: &Path, target: &Path, current: Option<Vec<u8>>) -> Result {
     }
     match (&backup, &before) {
         // Nothing else changed since: the original bytes come back.
-        (Some(bytes), Some(b)) if *b == settings => write(shown, target, bytes, 0o600)?,
+        (Some(bytes), Some(b)) if *b == settings => {
+            write(shown, target, Some(&current), bytes, 0o600)?
+        }
         // `integrate` created the file and it holds nothing else.
         (Some(bytes), None) if bytes.is_empty() && settings.is_empty() => {
-            std::fs::remove_file(target).map_err(|e| {
+            rcfile::remove_anchored(target).map_err(|e| {
                 CliError::Failed(format!(
                     "cannot remove {} ({e}); delete it by hand",
                     shown.display()
                 ))
             })?
         }
-        _ => write(shown, target, &render(settings)?, 0o600)?,
+        _ => write(shown, target, Some(&current), &render(settings)?, 0o600)?,
     }
-    if backup.is_some() {
-        if let Err(e) = std::fs::remove_file(&backup_file) {
+    if let Some(b) = &found {
+        if let Err(e) = std::fs::remove_file(&b.path) {
             eprintln!(
                 "warning: cannot remove the backup {} ({e}); delete it by hand",
-                backup_file.display()
+                b.path.display()
             );
         }
     }

@@ -149,7 +149,7 @@ pub fn install(a: InstallArgs) -> Result {
             })?;
         }
     }
-    rcfile::write_atomic(&target, &content, 0o644).map_err(|e| {
+    rcfile::write_checked(&target, current.as_deref(), &content, 0o644).map_err(|e| {
         CliError::Failed(format!(
             "cannot write {} ({e}); it was left as it was",
             shown.display()
@@ -183,7 +183,7 @@ pub fn uninstall(a: InstallArgs) -> Result {
             );
         }
         Ok(Removed::Content(content)) => {
-            rcfile::write_atomic(&target, &content, 0o644).map_err(|e| {
+            rcfile::write_checked(&target, Some(&current), &content, 0o644).map_err(|e| {
                 CliError::Failed(format!(
                     "cannot write {} ({e}); it was left as it was",
                     shown.display()
@@ -192,7 +192,7 @@ pub fn uninstall(a: InstallArgs) -> Result {
             println!("Removed the session-vault block from {}.", shown.display());
         }
         Ok(Removed::DeleteFile) => {
-            std::fs::remove_file(&target).map_err(|e| {
+            rcfile::remove_anchored(&target).map_err(|e| {
                 CliError::Failed(format!(
                     "cannot remove {} ({e}); delete it by hand",
                     shown.display()

@@ -3,7 +3,7 @@
 use crate::error::ConnectError;
 use std::fs;
 use std::io::ErrorKind;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -55,7 +55,7 @@ fn peer_uid(s: &UnixStream) -> Option<u32> {
 }
 
 /// The runtime directory, if it exists, must be ours; our private
-/// `/tmp/session-vault-UID` must also be closed to others.
+/// `<data>/run` must also be closed to others.
 fn check_runtime_dir(paths: &VaultPaths) -> Result<(), ConnectError> {
     let dir = &paths.runtime_dir;
     let meta = match fs::symlink_metadata(dir) {
@@ -136,21 +136,4 @@ pub fn detach(cmd: &mut Command) {
 /// `dir` and its missing parents, created with `mode`.
 pub fn create_dir_all_mode(dir: &Path, mode: u32) -> std::io::Result<()> {
     fs::DirBuilder::new().recursive(true).mode(mode).create(dir)
-}
-
-/// Options that create a file 0600.
-pub fn private_file_options() -> fs::OpenOptions {
-    let mut o = fs::OpenOptions::new();
-    o.mode(0o600);
-    o
-}
-
-/// A file's permission bits.
-pub fn mode_of(meta: &fs::Metadata) -> Option<u32> {
-    Some(meta.permissions().mode() & 0o7777)
-}
-
-/// Sets an open file's permission bits.
-pub fn set_mode(file: &fs::File, mode: u32) -> std::io::Result<()> {
-    file.set_permissions(fs::Permissions::from_mode(mode))
 }

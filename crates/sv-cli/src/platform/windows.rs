@@ -150,7 +150,7 @@ pub fn connect(paths: &VaultPaths, read_timeout: Duration) -> Result<Conn, Conne
             name.display()
         )));
     }
-    match sv_daemon::process_runs_as_me(pid) {
+    match sv_fs::process_runs_as_me(pid) {
         Ok(true) => Ok(Conn { file, read_timeout }),
         Ok(false) => Err(ConnectError::Untrusted(format!(
             "the process serving {} (pid {pid}) runs as another user; stop it, then start the daemon again",
@@ -183,19 +183,4 @@ pub fn detach(cmd: &mut Command) {
 /// from the parent, `%LOCALAPPDATA%` or the profile, is the user's).
 pub fn create_dir_all_mode(dir: &Path, _mode: u32) -> std::io::Result<()> {
     fs::DirBuilder::new().recursive(true).create(dir)
-}
-
-/// Plain options: no mode on Windows.
-pub fn private_file_options() -> fs::OpenOptions {
-    fs::OpenOptions::new()
-}
-
-/// No permission bits on Windows.
-pub fn mode_of(_meta: &fs::Metadata) -> Option<u32> {
-    None
-}
-
-/// No permission bits on Windows: nothing to set.
-pub fn set_mode(_file: &fs::File, _mode: u32) -> std::io::Result<()> {
-    Ok(())
 }

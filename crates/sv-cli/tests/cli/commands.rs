@@ -394,13 +394,22 @@ fn env_formats_get_exec_list_remove() {
         env.run(&["remove", "--tool", "gemini"], None).ok().stdout,
         "Removed 1 session.\n"
     );
+    // An id that matches nothing is exit 3; a malformed id is a usage error (2).
+    // Clearing a tool or a project that has nothing is still success.
     assert_eq!(
         env.run(&["remove", "--tool", "gemini"], None).ok().stdout,
         "Removed 0 sessions.\n"
     );
     env.run(&["remove"], None).code(2);
-    let r = env.run(&["remove", "ab"], None).code(1);
+    let r = env.run(&["remove", "ab"], None).code(2);
     assert!(r.stderr.contains("at least 4"), "{}", r.stderr);
+    let r = env.run(&["remove", "not-a-uuid"], None).code(2);
+    assert!(r.stderr.contains("UUID"), "{}", r.stderr);
+    assert_eq!(r.stdout, "");
+    let r = env
+        .run(&["remove", "0123abcd-0000-4000-8000-000000000000"], None)
+        .code(3);
+    assert!(r.stderr.contains("no session matches"), "{}", r.stderr);
 }
 
 #[test]

@@ -161,3 +161,49 @@ fn journal_format_under_systemd_and_timestamps_otherwise() {
         "debug lines only with --verbose or RUST_LOG: {text}"
     );
 }
+
+/// A client looping on a directory with no key once grew the log by
+/// 1.1 MB/s: refusals are in the audit table, and the log gets at most one
+/// summary line per minute for them.
+#[test]
+fn ten_thousand_refusals_do_not_grow_the_log() {
+    use std::io::{BufRead, BufReader};
+    let env = TestEnv::passphrase();
+    let empty = env.mkdir("nothing/here");
+    env.start_unlocked();
+    let log = env.data_dir().join("sv-daemon.log");
+    let before = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+    // The daemon reads the caller's directory from /proc: ask from `empty`.
+    let script = "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\nf=s.makefile('rwb')\nn=0\nfor batch in range(100):\n    for i in range(100):\n        f.write(b'{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"get\",\"params\":{\"tool\":\"claude\"}}\\n' % (batch*100+i))\n    f.flush()\n    for i in range(100):\n        if b'no credential' in f.readline(): n += 1\nprint(n)\n";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(env.socket())
+        .current_dir(&empty)
+        .stdout(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("python3 is installed");
+    let mut out = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut out)
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(out.trim(), "10000", "every lookup was refused");
+    let after = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        after.saturating_sub(before) < 2048,
+        "10 000 refusals grew the log by {} bytes",
+        after - before
+    );
+    // The audit table still has each one.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = env.run(&["log", "--json", "--denied", "--limit", "10000"], None);
+        let n = r.stdout.matches("refused_scope").count();
+        if n >= 10_000 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{n} refusals in the audit log");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

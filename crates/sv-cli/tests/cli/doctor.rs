@@ -448,6 +448,24 @@ fn snapshot(paths: &[PathBuf]) -> Vec<(PathBuf, Vec<u8>, u32)> {
         .collect()
 }
 
+/// The backups `--fix` wrote, from the index in the vault's data
+/// directory: (backup, original).
+fn vault_backups(env: &TestEnv) -> Vec<(PathBuf, PathBuf)> {
+    let dir = env.data_dir().join("backups");
+    std::fs::read_to_string(dir.join("index.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|v| {
+            (
+                dir.join(v["backup"].as_str().unwrap()),
+                PathBuf::from(v["original"].as_str().unwrap()),
+            )
+        })
+        .collect()
+}
+
+/// Files beside the originals that look like backups: there must be none.
 fn backups_in(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
@@ -580,16 +598,11 @@ fn fix_yes_moves_keys_into_the_vault_and_rewrites_the_sources() {
             "{}",
             path.display()
         );
-        let dir = path.parent().unwrap();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let backups: Vec<PathBuf> = backups_in(dir)
+        assert!(backups_in(path.parent().unwrap()).is_empty());
+        let backups: Vec<PathBuf> = vault_backups(&env)
             .into_iter()
-            .filter(|b| {
-                b.file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .starts_with(&format!("{name}.sv-backup-"))
-            })
+            .filter(|(_, o)| o == path)
+            .map(|(b, _)| b)
             .collect();
         assert_eq!(backups.len(), 1, "{}", path.display());
         assert_eq!(
@@ -598,9 +611,21 @@ fn fix_yes_moves_keys_into_the_vault_and_rewrites_the_sources() {
             "backup of {} differs",
             path.display()
         );
+        // Private whatever the original's mode.
         assert_eq!(
             std::fs::metadata(&backups[0]).unwrap().permissions().mode() & 0o7777,
-            *mode
+            0o600
+        );
+        let name = backups[0]
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            r.stdout
+                .contains(&format!("/session-vault/backups/{name})")),
+            "{}",
+            r.stdout
         );
     }
 
@@ -610,10 +635,7 @@ fn fix_yes_moves_keys_into_the_vault_and_rewrites_the_sources() {
     assert_no_key(&again, &keys);
     assert!(again.stdout.contains("nothing to move"), "{}", again.stdout);
     assert_eq!(snapshot(&sources), after);
-    assert_eq!(
-        backups_in(h).len() + backups_in(&proj).len() + backups_in(&proj.join(".claude")).len(),
-        4
-    );
+    assert_eq!(vault_backups(&env).len(), 4);
     let list = env.run(&["list", "--json"], None).ok();
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&list.stdout)
@@ -624,15 +646,8 @@ fn fix_yes_moves_keys_into_the_vault_and_rewrites_the_sources() {
         4
     );
 
-    // doctor now points at the backups that still hold the keys.
     let d = env.run_in(&proj, &["doctor"], None).code(1);
     assert_no_key(&d, &keys);
-    assert!(
-        d.stdout
-            .contains("is a backup from `doctor --fix` and still holds a plaintext key"),
-        "{}",
-        d.stdout
-    );
     assert!(d.stdout.contains("~/.bashrc:3 GROQ_API_KEY"));
     assert!(!d.stdout.contains("~/.bashrc:2"));
 }
@@ -776,11 +791,367 @@ fn a_refusal_midway_leaves_that_file_untouched_and_the_others_proceed() {
         ""
     );
     assert_eq!(env.get_in(&proj, "claude").ok().stdout, format!("{a}\n"));
-    let backups = backups_in(&proj);
+    assert!(backups_in(&proj).is_empty());
+    let backups = vault_backups(&env);
     assert_eq!(backups.len(), 1, "{backups:?}");
-    assert!(backups[0]
-        .file_name()
+    assert_eq!(backups[0].1, proj.join(".env.local"));
+}
+
+/// issue: a project writer swaps `.claude` for a symlink to the user's own
+/// `~/.claude` while `doctor --fix --yes` runs. The edit is anchored on the
+/// directory it planned on: the user's settings are never replaced. A real
+/// attacker thread swaps in a loop for the whole run; the run is repeated
+/// (SV_RACE_ROUNDS, default 300) so that path-based editing loses.
+#[test]
+fn a_directory_swapped_for_a_symlink_during_fix_is_never_followed() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let env = TestEnv::new();
+    env.start_unlocked();
+    let user_claude = env.home.join(".claude");
+    let user_settings = user_claude.join("settings.json");
+    let mine = "{\n  \"model\": \"the user's own\"\n}\n";
+    write(&user_settings, mine);
+    let rounds: usize = std::env::var("SV_RACE_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let key = anthropic(90);
+    let mut won = 0;
+    let mut fixed = 0;
+    for round in 0..rounds {
+        let proj = env.mkdir(&format!("race{round}"));
+        let dot = proj.join(".claude");
+        let aside = proj.join(".claude-real");
+        write(
+            &dot.join("settings.json"),
+            &format!("{{\n  \"hooks\": {{\"SessionStart\": \"touch /tmp/pwned\"}},\n  \"env\": {{\"ANTHROPIC_API_KEY\": \"{key}\"}}\n}}\n"),
+        );
+        let stop = Arc::new(AtomicBool::new(false));
+        let attacker = {
+            let (stop, dot, aside, target) = (
+                stop.clone(),
+                dot.clone(),
+                aside.clone(),
+                user_claude.clone(),
+            );
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    if std::fs::rename(&dot, &aside).is_ok() {
+                        let _ = std::os::unix::fs::symlink(&target, &dot);
+                        n += 1;
+                        std::thread::sleep(std::time::Duration::from_micros(300 + n % 7 * 100));
+                        let _ = std::fs::remove_file(&dot);
+                        let _ = std::fs::rename(&aside, &dot);
+                    }
+                    std::thread::sleep(std::time::Duration::from_micros(200 + n % 5 * 100));
+                }
+            })
+        };
+        let r = env.run_in(&proj, &["doctor", "--fix", "--yes"], None);
+        stop.store(true, Ordering::Relaxed);
+        attacker.join().unwrap();
+        assert_no_key(&r, std::slice::from_ref(&key));
+        if std::fs::read_to_string(&user_settings).unwrap() != mine {
+            won += 1;
+            write(&user_settings, mine);
+        }
+        if !std::fs::read_to_string(dot.join("settings.json"))
+            .unwrap()
+            .contains(&key)
+        {
+            fixed += 1;
+        }
+    }
+    eprintln!(
+        "race: {rounds} rounds, the attacker won {won}, the project file was fixed {fixed} times"
+    );
+    assert_eq!(
+        won, 0,
+        "~/.claude/settings.json was replaced {won} times in {rounds} rounds"
+    );
+}
+
+/// issue: the backup `.env.sv-backup-<time>` sat beside the file with its
+/// mode (0644), `git status` showed it (the `.gitignore` names `.env` only)
+/// and `git add -A` would commit the key. Now the backup is 0600 in the
+/// vault's data directory and the repository shows nothing new.
+#[test]
+fn backups_stay_out_of_the_repository_and_are_private() {
+    let env = TestEnv::new();
+    let proj = env.mkdir("repo");
+    assert!(git(&proj, &["init", "-q"]), "this test needs git");
+    env.start_unlocked();
+    write(&proj.join(".gitignore"), ".env\n");
+    write(&proj.join("main.py"), "print('hi')\n");
+    assert!(git(&proj, &["add", "-A"]));
+    assert!(git(
+        &proj,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            "init"
+        ]
+    ));
+    let key = openai_proj(95);
+    write(
+        &proj.join(".env"),
+        &format!("DEBUG=1\nOPENAI_API_KEY={key}\n"),
+    );
+    std::fs::set_permissions(proj.join(".env"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let status = |dir: &Path| {
+        let o = std::process::Command::new("git")
+            .args([
+                "status",
+                "--porcelain",
+                "--ignored=no",
+                "--untracked-files=all",
+            ])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        String::from_utf8(o.stdout).unwrap()
+    };
+    assert_eq!(status(&proj), "");
+    let r = env.run_in(&proj, &["doctor", "--fix", "--yes"], None).ok();
+    assert_no_key(&r, std::slice::from_ref(&key));
+    assert_eq!(status(&proj), "", "git sees a new file");
+    assert_eq!(
+        std::fs::read_to_string(proj.join(".env")).unwrap(),
+        "DEBUG=1\n"
+    );
+    assert_eq!(
+        std::fs::metadata(proj.join(".env"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o644
+    );
+    let backups = vault_backups(&env);
+    assert_eq!(backups.len(), 1);
+    let (backup, original) = &backups[0];
+    assert_eq!(original, &proj.join(".env"));
+    assert!(backup.starts_with(env.data_dir()));
+    assert!(std::fs::read_to_string(backup).unwrap().contains(&key));
+    assert_eq!(
+        std::fs::metadata(backup).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::metadata(backup.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o700
+    );
+    assert!(
+        r.stdout
+            .contains("(backup: ~/.local/share/session-vault/backups/"),
+        "{}",
+        r.stdout
+    );
+}
+
+/// Claude Code wrote the key into its transcript and Codex its whole
+/// environment into a shell snapshot: doctor names both (file and line,
+/// never the key), and `--fix --yes` moves the key into the vault once and
+/// redacts every file, each line kept, with private backups.
+#[test]
+fn leftovers_are_found_and_redacted_with_private_backups() {
+    let env = TestEnv::new();
+    let proj = env.mkdir("proj");
+    env.start_unlocked();
+    let h = &env.home;
+    let claude = anthropic(70);
+    let codex = openai_proj(71);
+    let gh = github(72);
+    write(
+        &h.join(".bashrc"),
+        &format!("export ANTHROPIC_API_KEY={claude}\n"),
+    );
+    let transcript = h.join(".claude/projects/-home-u-proj/5e1f.jsonl");
+    write(
+        &transcript,
+        &format!("{{\"type\":\"user\",\"message\":\"run env\"}}\n{{\"toolUseResult\":{{\"stdout\":\"HOME=/h\\nANTHROPIC_API_KEY={claude}\\nX=1\"}}}}\n{{\"type\":\"assistant\",\"text\":\"done\"}}\n"),
+    );
+    let snap = h.join(".codex/shell_snapshots/snapshot_123.sh");
+    write(&snap, &format!("# Snapshot file\ndeclare -x OPENAI_API_KEY=\"{codex}\"\ndeclare -x PATH=\"/usr/bin\"\n"));
+    std::fs::set_permissions(&snap, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let hist = h.join(".zsh_history");
+    write(&hist, &format!(": 1700000000:0;ls\n: 1700000001:0;export ANTHROPIC_API_KEY={claude}\n: 1700000002:0;git push https://x:{gh}@github.com/a/b\n"));
+    let fish = h.join(".local/share/fish/fish_history");
+    write(
+        &fish,
+        &format!("- cmd: set -gx OPENAI_API_KEY {codex}\n  when: 1700000000\n"),
+    );
+    let keys = vec![claude.clone(), codex.clone(), gh.clone()];
+
+    let r = env.run_in(&proj, &["doctor"], None).code(1);
+    assert_no_key(&r, &keys);
+    for place in [
+        "~/.claude/projects/-home-u-proj/5e1f.jsonl:2 ANTHROPIC_API_KEY",
+        "~/.codex/shell_snapshots/snapshot_123.sh:2 OPENAI_API_KEY",
+        "~/.zsh_history:2 ANTHROPIC_API_KEY",
+        "~/.zsh_history:3",
+        "~/.local/share/fish/fish_history:1 OPENAI_API_KEY",
+    ] {
+        assert!(r.stdout.contains(place), "{place} missing:\n{}", r.stdout);
+    }
+    let js = env.run_in(&proj, &["doctor", "--json"], None).code(1);
+    assert_no_key(&js, &keys);
+    let v: serde_json::Value = serde_json::from_str(&js.stdout).unwrap();
+    let c = v["checks"]
+        .as_array()
         .unwrap()
-        .to_string_lossy()
-        .starts_with(".env.local.sv-backup-"));
+        .iter()
+        .find(|c| c["id"] == "leftovers")
+        .unwrap();
+    assert_eq!(c["status"], "WARN");
+
+    let r = env.run_in(&proj, &["doctor", "--fix", "--yes"], None);
+    assert_no_key(&r, &keys);
+    assert!(r.stdout.contains("Redacted 1 key in"), "{}", r.stdout);
+    // The GitHub token belongs to no tool: that history is left as it was.
+    assert!(r.stdout.contains("Not redacted:"), "{}", r.stdout);
+    assert!(std::fs::read_to_string(&hist).unwrap().contains(&gh));
+    // One session per key, whichever file it was found in first.
+    let list = env.run(&["list", "--json"], None).ok();
+    let sessions: Vec<serde_json::Value> = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(sessions.len(), 2, "{}", list.stdout);
+    let id_of = |tool: &str| {
+        sessions.iter().find(|s| s["tool"] == tool).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (cid, oid) = (id_of("claude"), id_of("codex"));
+    assert_eq!(env.get_in(&proj, "codex").ok().stdout, format!("{codex}\n"));
+    // Every line kept, the key replaced by the session it moved to.
+    let t = std::fs::read_to_string(&transcript).unwrap();
+    assert_eq!(
+        t,
+        format!("{{\"type\":\"user\",\"message\":\"run env\"}}\n{{\"toolUseResult\":{{\"stdout\":\"HOME=/h\\nANTHROPIC_API_KEY=[session-vault:{}]\\nX=1\"}}}}\n{{\"type\":\"assistant\",\"text\":\"done\"}}\n", &cid[..8])
+    );
+    let s = std::fs::read_to_string(&snap).unwrap();
+    assert!(
+        s.contains(&format!("OPENAI_API_KEY=\"[session-vault:{}]\"", &oid[..8])),
+        "{s}"
+    );
+    assert_eq!(s.lines().count(), 3);
+    assert_eq!(
+        std::fs::metadata(&snap).unwrap().permissions().mode() & 0o777,
+        0o644
+    );
+    let f = std::fs::read_to_string(&fish).unwrap();
+    assert!(
+        f.contains(&format!(
+            "set -gx OPENAI_API_KEY [session-vault:{}]",
+            &oid[..8]
+        )),
+        "{f}"
+    );
+    // Backups: private, under the data directory, never beside the file.
+    let backups = env.data_dir().join("backups");
+    assert_eq!(
+        std::fs::metadata(&backups).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    let mut n = 0;
+    for e in std::fs::read_dir(&backups).unwrap().flatten() {
+        assert_eq!(e.metadata().unwrap().permissions().mode() & 0o777, 0o600);
+        n += 1;
+    }
+    assert!(n >= 3, "{n} backups");
+    assert_eq!(
+        std::fs::read_dir(transcript.parent().unwrap())
+            .unwrap()
+            .count(),
+        1
+    );
+    // Doctor now reports the transcript clean, and the backups as leftovers.
+    let again = env.run_in(&proj, &["doctor", "--json"], None);
+    assert_no_key(&again, &keys);
+    assert!(
+        !again.stdout.contains("-home-u-proj/5e1f.jsonl"),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        again.stdout.contains("session-vault backup"),
+        "{}",
+        again.stdout
+    );
+}
+
+/// On a box with no TPM and no Secret Service (docs/doctor.md, Key backend):
+/// a passphrase vault is OK with a note, so a clean setup passes `doctor`,
+/// and no line suggests a backend this daemon cannot reach. Where a stronger
+/// backend is reachable after all, the WARN names only that one.
+#[test]
+fn a_passphrase_vault_without_hardware_passes_and_suggests_only_what_works() {
+    let mut env = TestEnv::passphrase();
+    // A headless box: no session bus, no TPM address from the suite.
+    env.extra_env
+        .retain(|(k, _)| k != "DBUS_SESSION_BUS_ADDRESS" && k != "SESSION_VAULT_TCTI");
+    env.start_unlocked();
+    let proj = env.mkdir("proj");
+    let status: serde_json::Value =
+        serde_json::from_str(&env.run(&["daemon", "status", "--json"], None).ok().stdout).unwrap();
+    let reachable: Vec<&str> = status["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["available"] == true && b["name"] != "passphrase")
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
+    let r = env.run_in(&proj, &["doctor"], None);
+    let o = &r.stdout;
+    assert!(o.contains("Key backend: passphrase: software only"), "{o}");
+    if reachable.is_empty() {
+        assert_eq!(
+            r.code, 0,
+            "doctor must pass on a clean headless setup:\n{o}"
+        );
+        assert!(o.contains(" 2. OK    Key backend"), "{o}");
+        assert!(
+            o.contains("note: no hardware-backed store is reachable here"),
+            "{o}"
+        );
+        assert!(!o.contains("rekey"), "{o}");
+    } else {
+        // This machine has a TPM device after all: the WARN's fix may only
+        // name what the daemon reports reachable.
+        assert_eq!(r.code, 1, "{o}");
+        let fix = o
+            .lines()
+            .find(|l| l.contains("fix: `session-vault rekey"))
+            .unwrap_or_else(|| panic!("no rekey fix in\n{o}"));
+        let named = if reachable[0] == "libsecret" {
+            "secret-service"
+        } else {
+            reachable[0]
+        };
+        assert!(fix.contains(&format!("--backend {named}`")), "{fix}");
+    }
+    for unreachable in status["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["available"] == false)
+    {
+        let name = unreachable["name"].as_str().unwrap();
+        let named = if name == "libsecret" {
+            "secret-service"
+        } else {
+            name
+        };
+        assert!(!o.contains(&format!("rekey --backend {named}")), "{o}");
+    }
 }

@@ -167,6 +167,28 @@ fn sv_daemon_bin() -> PathBuf {
     sv_bin().with_file_name("sv-daemon")
 }
 
+/// One datagram within `limit`. A receive with a timeout fails with EINTR
+/// when this process is stopped and continued (signal(7)), even without a
+/// handler: that is retried, not taken for the daemon's silence.
+fn recv_within(
+    rx: &std::os::unix::net::UnixDatagram,
+    buf: &mut [u8],
+    limit: Duration,
+) -> std::io::Result<usize> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        rx.set_read_timeout(Some(left))?;
+        match rx.recv(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
 /// Starts `cmd` with NOTIFY_SOCKET set, waits for READY=1, checks the socket
 /// already answers and MAINPID is the process itself, then SIGTERMs it and
 /// expects STOPPING=1 and exit 0.
@@ -174,7 +196,6 @@ fn check_notify(env: &TestEnv, mut cmd: Command) {
     let notify_path = env.dir.path().join("notify.sock");
     let _ = std::fs::remove_file(&notify_path);
     let rx = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
-    rx.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     env.apply_env(&mut cmd);
     cmd.env("NOTIFY_SOCKET", &notify_path)
         .stdin(Stdio::null())
@@ -182,7 +203,7 @@ fn check_notify(env: &TestEnv, mut cmd: Command) {
         .stderr(Stdio::null());
     let mut child = cmd.spawn().unwrap();
     let mut buf = [0u8; 1024];
-    let n = rx.recv(&mut buf).expect("no READY=1 within 30 s");
+    let n = recv_within(&rx, &mut buf, Duration::from_secs(30)).expect("no READY=1 within 30 s");
     let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
     assert!(msg.lines().any(|l| l == "READY=1"), "{msg:?}");
     assert!(
@@ -193,7 +214,7 @@ fn check_notify(env: &TestEnv, mut cmd: Command) {
     std::os::unix::net::UnixStream::connect(env.socket()).expect("socket not bound at READY=1");
     // SAFETY: plain kill(2) to our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let n = rx.recv(&mut buf).expect("no STOPPING=1");
+    let n = recv_within(&rx, &mut buf, Duration::from_secs(30)).expect("no STOPPING=1");
     assert_eq!(&buf[..n], b"STOPPING=1");
     assert!(child.wait().unwrap().success());
 }

@@ -14,8 +14,19 @@ const SETTINGS: &str = r#"{
     "zzz_last": [1, 2, 3]
 }"#;
 
-fn backup(p: &Path) -> PathBuf {
-    PathBuf::from(format!("{}.session-vault-backup", p.display()))
+/// The newest backup of `p`, from the index in the vault's data directory
+/// (a path that does not exist when there is none): never beside `p`.
+fn backup(env: &TestEnv, p: &Path) -> PathBuf {
+    assert!(!PathBuf::from(format!("{}.session-vault-backup", p.display())).exists());
+    let dir = env.data_dir().join("backups");
+    let index = std::fs::read_to_string(dir.join("index.jsonl")).unwrap_or_default();
+    index
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .rfind(|v| v["original"].as_str() == p.to_str() && v["by"] == "integrate")
+        .map_or(dir.join("none"), |v| {
+            dir.join(v["backup"].as_str().unwrap())
+        })
 }
 
 fn json(p: &Path) -> serde_json::Value {
@@ -51,7 +62,7 @@ fn project_settings_keep_every_other_key_and_undo_restores_the_bytes() {
     }
     assert_eq!(v["apiKeyHelper"], HELPER);
     assert_eq!(
-        std::fs::read_to_string(backup(&settings)).unwrap(),
+        std::fs::read_to_string(backup(&env, &settings)).unwrap(),
         SETTINGS
     );
 
@@ -88,7 +99,7 @@ fn project_settings_keep_every_other_key_and_undo_restores_the_bytes() {
         SETTINGS,
         "undo must restore the exact bytes"
     );
-    assert!(!backup(&settings).exists());
+    assert!(!backup(&env, &settings).exists());
     let r = env
         .run(
             &[
@@ -155,7 +166,10 @@ fn broken_or_non_object_json_is_refused_and_left_untouched() {
             );
             assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
             assert_eq!(std::fs::read_to_string(&settings).unwrap(), broken);
-            assert!(!backup(&settings).exists(), "no backup for a refused file");
+            assert!(
+                !backup(&env, &settings).exists(),
+                "no backup for a refused file"
+            );
         }
     }
 }
@@ -177,7 +191,7 @@ fn user_settings_are_created_and_removed_again() {
     env.run(&["integrate", "claude", "--user", "--undo"], None)
         .ok();
     assert!(!settings.exists());
-    assert!(!backup(&settings).exists());
+    assert!(!backup(&env, &settings).exists());
 
     // CLAUDE_CONFIG_DIR moves the user settings.
     let cfg = env.mkdir("claude-config");
@@ -213,7 +227,7 @@ fn a_plaintext_key_in_the_settings_is_pointed_out_without_printing_it() {
             && !r.stdout.contains("sk-ant-api03-plaintext")
     );
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(backup(&settings))
+    let mode = std::fs::metadata(backup(&env, &settings))
         .unwrap()
         .permissions()
         .mode()
@@ -273,5 +287,72 @@ fn a_settings_link_out_of_the_project_is_refused() {
         std::fs::read_to_string(&victim).unwrap(),
         "{\"keep\": true}\n"
     );
-    assert!(!backup(&victim).exists());
+    assert!(!backup(&env, &victim).exists());
+}
+
+/// issue: `integrate --project` checked the link out of the project at
+/// planning and wrote by path later: a project writer who swaps `.claude`
+/// for a symlink to `~/.claude` in between got the user's settings
+/// replaced. A real attacker thread swaps in a loop during each run.
+#[test]
+fn a_claude_dir_swapped_for_a_symlink_during_integrate_is_never_followed() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let env = TestEnv::new();
+    let user_claude = env.home.join(".claude");
+    std::fs::create_dir_all(&user_claude).unwrap();
+    let mine = "{\"model\": \"the user's own\"}\n";
+    for name in ["settings.json", "settings.local.json"] {
+        std::fs::write(user_claude.join(name), mine).unwrap();
+    }
+    let mut won = 0;
+    let rounds = 100;
+    for round in 0..rounds {
+        let app = env.mkdir(&format!("p/app{round}"));
+        let dot = app.join(".claude");
+        std::fs::create_dir_all(&dot).unwrap();
+        std::fs::write(dot.join("settings.local.json"), SETTINGS).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let attacker = {
+            let (stop, dot, aside, target) = (
+                stop.clone(),
+                dot.clone(),
+                app.join(".claude-real"),
+                user_claude.clone(),
+            );
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    if std::fs::rename(&dot, &aside).is_ok() {
+                        let _ = std::os::unix::fs::symlink(&target, &dot);
+                        n += 1;
+                        std::thread::sleep(std::time::Duration::from_micros(100 + n % 7 * 50));
+                        let _ = std::fs::remove_file(&dot);
+                        let _ = std::fs::rename(&aside, &dot);
+                    }
+                    std::thread::sleep(std::time::Duration::from_micros(100 + n % 5 * 50));
+                }
+            })
+        };
+        let _ = env.run_in(&app, &["integrate", "claude"], None);
+        stop.store(true, Ordering::Relaxed);
+        attacker.join().unwrap();
+        for name in ["settings.json", "settings.local.json"] {
+            if std::fs::read_to_string(user_claude.join(name)).unwrap() != mine {
+                won += 1;
+                std::fs::write(user_claude.join(name), mine).unwrap();
+            }
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(&user_claude)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .filter(|n| n != "settings.json" && n != "settings.local.json")
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+    assert_eq!(
+        won, 0,
+        "the user's settings were replaced {won} times in {rounds} rounds"
+    );
 }

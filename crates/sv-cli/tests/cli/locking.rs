@@ -9,8 +9,8 @@ const SECRET: &str = "sk-ant-api03-LOCKTEST-0123456789abcdef";
 
 /// `lock_after` for the idle test: long enough that the steps which must
 /// land inside one idle window (unlock then add; unlock then get) do so on
-/// a loaded two-core machine running the rest of the suite beside it (2 s
-/// did not), short enough to wait for twice.
+/// a loaded two-core machine running the rest of the suite beside it,
+/// short enough to wait for twice.
 const LOCK_AFTER: i64 = 5;
 
 fn status(env: &TestEnv) -> Value {

@@ -6,13 +6,18 @@
 //! never skipped silently: the hardware backends' tests in [`backends`] run
 //! inside their services from `scripts/test-backends.sh` (`--ignored
 //! backends::keyring::`, `backends::tpm2::`), the tests that act as another
-//! user from `scripts/test.sh` as root (`--ignored --skip backends::`).
+//! user from `scripts/test.sh` as root (`--ignored --skip backends::
+//! --skip agents_real::`), the real agents' tests in [`agents_real`] from
+//! `scripts/test-agents.sh`, which installs the pinned agents first.
 
 // The harness: a private HOME per test, the real binaries, `Run` results.
 mod util;
 
 // docs/agents.md's config, exec lines and .mcp.json run as written.
 mod agents_doc;
+// The real Claude Code, Codex and Gemini CLI against the mock provider API
+// (ignored: scripts/test-agents.sh installs them and runs `agents_real::`).
+mod agents_real;
 // The audit log: what is recorded, `log` filters, retention, no secrets.
 mod audit_log;
 // Callers as the kernel sees them: per-message senders, agent trees.
@@ -35,6 +40,8 @@ mod integrate_claude;
 mod locking;
 // `install` / `uninstall` of the rc-file block: one block, bytes kept.
 mod rc_install;
+// README.md's quick start and first block run as written.
+mod readme;
 // Crashes, concurrency, hostile frames, hygiene and tampering.
 mod robustness;
 // Project/global scope and expiry, and quoting in real shells.

@@ -515,3 +515,41 @@ fn a_daemon_started_by_hand_drops_exported_keys() {
     }
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+/// Without XDG_RUNTIME_DIR the socket lives in `<data>/run` (0700), which
+/// no other user can create first; `/tmp/session-vault-UID`, the old
+/// fallback, could be taken by anyone and blocked the daemon for good.
+#[test]
+fn the_runtime_dir_fallback_cannot_be_taken_by_another_user() {
+    let env = TestEnv::passphrase();
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut cmd = env.command(args);
+        cmd.env_remove("XDG_RUNTIME_DIR");
+        run_cmd(cmd, stdin)
+    };
+    // The old fallback, taken the way an attacker would: a file, or (as
+    // root) a directory owned by nobody. Only when nothing of a real
+    // session sits there.
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let old = PathBuf::from(format!("/tmp/session-vault-{uid}"));
+    let planted = old.symlink_metadata().is_err() && std::fs::write(&old, "taken").is_ok();
+    run(&["daemon", "start"], None).ok();
+    run(&["unlock"], Some(&format!("{PASS}\n"))).ok();
+    run(
+        &["add", "--tool", "claude", "--global"],
+        Some("sk-fallback-key-0123456789\n"),
+    )
+    .ok();
+    let got = run(&["get", "--tool", "claude"], None);
+    if planted {
+        let _ = std::fs::remove_file(&old);
+    }
+    assert_eq!(got.ok().stdout, "sk-fallback-key-0123456789\n");
+    let dir = env.data_dir().join("run");
+    let meta = std::fs::symlink_metadata(&dir).unwrap();
+    assert!(meta.is_dir());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+    assert!(dir.join("session-vault.sock").exists());
+    run(&["daemon", "stop"], None).ok();
+}

@@ -7,8 +7,8 @@ use crate::error::{setup, DaemonError};
 use crate::peer::Peer;
 use std::fs;
 use std::io::ErrorKind;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::PathBuf;
 use sv_core::paths::VaultPaths;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -35,7 +35,12 @@ pub fn split(stream: Stream) -> (Reader, tokio::net::unix::OwnedWriteHalf) {
 pub fn prepare_runtime_dir(paths: &VaultPaths, uid: u32) -> Result<(), DaemonError> {
     let dir = &paths.runtime_dir;
     if paths.runtime_dir_is_private {
-        match fs::DirBuilder::new().mode(0o700).create(dir) {
+        // `<data>/run`: the data directory may not exist yet either.
+        match fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+        {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
             Err(e) => return Err(setup("create", dir)(e)),
@@ -61,21 +66,6 @@ pub fn prepare_runtime_dir(paths: &VaultPaths, uid: u32) -> Result<(), DaemonErr
         }
     }
     Ok(())
-}
-
-/// `dir` and its missing parents, created 0700.
-pub fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-}
-
-/// Options that create a file 0600.
-pub fn private_file_options() -> fs::OpenOptions {
-    let mut o = fs::OpenOptions::new();
-    o.mode(0o600);
-    o
 }
 
 /// The listening socket.

@@ -20,11 +20,10 @@ use super::SignalAction;
 use crate::error::{setup, DaemonError};
 use crate::peer::Peer;
 use std::ffi::OsString;
-use std::fs;
 use std::io;
 use std::os::windows::ffi::OsStringExt;
 use std::os::windows::io::AsRawHandle;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use sv_core::paths::VaultPaths;
 use tokio::net::windows::named_pipe::{NamedPipeServer, PipeMode, ServerOptions};
 use windows_sys::core::PWSTR;
@@ -32,14 +31,10 @@ use windows_sys::Win32::Foundation::{CloseHandle, LocalFree, HANDLE};
 use windows_sys::Win32::Security::Authorization::{
     ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
 };
-use windows_sys::Win32::Security::{
-    GetLengthSid, GetTokenInformation, TokenUser, PSECURITY_DESCRIPTOR, PSID, SECURITY_ATTRIBUTES,
-    TOKEN_QUERY, TOKEN_USER,
-};
+use windows_sys::Win32::Security::{PSECURITY_DESCRIPTOR, PSID, SECURITY_ATTRIBUTES};
 use windows_sys::Win32::System::Pipes::GetNamedPipeClientProcessId;
 use windows_sys::Win32::System::Threading::{
-    GetCurrentProcess, OpenProcess, OpenProcessToken, QueryFullProcessImageNameW,
-    PROCESS_NAME_WIN32, PROCESS_QUERY_LIMITED_INFORMATION,
+    OpenProcess, QueryFullProcessImageNameW, PROCESS_NAME_WIN32, PROCESS_QUERY_LIMITED_INFORMATION,
 };
 
 /// Windows has no uid. The daemon calls itself uid [`OWN_UID`]; a peer whose
@@ -95,18 +90,7 @@ impl Reader {
 /// directory (`runtime_dir` is the data directory, under `%LOCALAPPDATA%`,
 /// whose inherited ACL admits only the user, SYSTEM and Administrators).
 pub fn prepare_runtime_dir(paths: &VaultPaths, _uid: u32) -> Result<(), DaemonError> {
-    create_private_dir_all(&paths.runtime_dir).map_err(setup("create", &paths.runtime_dir))
-}
-
-/// `dir` and its missing parents. No mode: the ACL inherited from
-/// `%LOCALAPPDATA%` is already the user's own.
-pub fn create_private_dir_all(dir: &Path) -> io::Result<()> {
-    fs::DirBuilder::new().recursive(true).create(dir)
-}
-
-/// Options for a private file (see [`create_private_dir_all`]).
-pub fn private_file_options() -> fs::OpenOptions {
-    fs::OpenOptions::new()
+    sv_fs::private::create_dir_all(&paths.runtime_dir).map_err(setup("create", &paths.runtime_dir))
 }
 
 /// One pipe instance waiting for a client; a fresh one is created before
@@ -124,8 +108,7 @@ struct PipeSecurity(PSECURITY_DESCRIPTOR);
 
 impl PipeSecurity {
     fn for_current_user() -> io::Result<Self> {
-        // SAFETY: the pseudo handle of the current process needs no closing.
-        let sid = token_user_sid(unsafe { GetCurrentProcess() })?;
+        let sid = sv_fs::current_user_sid()?;
         let mut text: PWSTR = std::ptr::null_mut();
         // SAFETY: `sid` holds a valid binary SID (read, not written);
         // `text` receives a LocalAlloc'd NUL-terminated string.
@@ -254,39 +237,6 @@ impl Drop for OwnedHandle {
     }
 }
 
-/// The binary SID of the user that `process`'s token runs as.
-fn token_user_sid(process: HANDLE) -> io::Result<Vec<u8>> {
-    let mut token: HANDLE = std::ptr::null_mut();
-    // SAFETY: `process` is a live process handle; `token` is ours to write.
-    if unsafe { OpenProcessToken(process, TOKEN_QUERY, &mut token) } == 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let token = OwnedHandle(token);
-    let mut len = 0u32;
-    // SAFETY: a size query: no buffer, the needed length is written to `len`.
-    unsafe { GetTokenInformation(token.0, TokenUser, std::ptr::null_mut(), 0, &mut len) };
-    if len == 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // u64 cells: the TOKEN_USER at the start of the buffer is pointer-aligned.
-    let mut buf = vec![0u64; (len as usize).div_ceil(8)];
-    // SAFETY: `buf` holds at least `len` writable bytes.
-    if unsafe { GetTokenInformation(token.0, TokenUser, buf.as_mut_ptr().cast(), len, &mut len) }
-        == 0
-    {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: on success the buffer starts with a TOKEN_USER whose SID
-    // pointer points into the same buffer, which outlives these reads.
-    let sid = unsafe {
-        let user = &*(buf.as_ptr() as *const TOKEN_USER);
-        let sid = user.User.Sid;
-        let n = GetLengthSid(sid) as usize;
-        std::slice::from_raw_parts(sid as *const u8, n).to_vec()
-    };
-    Ok(sid)
-}
-
 /// Opens `pid` for querying.
 fn open_process(pid: u32) -> io::Result<OwnedHandle> {
     // SAFETY: plain call; a null handle means failure.
@@ -295,17 +245,6 @@ fn open_process(pid: u32) -> io::Result<OwnedHandle> {
         return Err(io::Error::last_os_error());
     }
     Ok(OwnedHandle(h))
-}
-
-/// Whether process `pid` runs as the same user (token user SID) as this
-/// one: the Windows counterpart of comparing `SO_PEERCRED` uids. Used by the
-/// daemon on its clients and by the CLI on the pipe's server.
-pub fn process_runs_as_me(pid: u32) -> io::Result<bool> {
-    // SAFETY: the pseudo handle of the current process needs no closing.
-    let me = token_user_sid(unsafe { GetCurrentProcess() })?;
-    let other = open_process(pid)?;
-    // Binary SIDs are canonical: equal bytes is what EqualSid compares.
-    Ok(token_user_sid(other.0)? == me)
 }
 
 /// The full path of process `pid`'s executable, for the audit log.
@@ -334,7 +273,7 @@ pub fn peer_of(stream: &Stream) -> Option<Peer> {
     if unsafe { GetNamedPipeClientProcessId(stream.as_raw_handle() as HANDLE, &mut pid) } == 0 {
         return None;
     }
-    let mine = process_runs_as_me(pid).ok()?;
+    let mine = sv_fs::process_runs_as_me(pid).ok()?;
     Some(Peer {
         uid: if mine { OWN_UID } else { OTHER_UID },
         pid: i32::try_from(pid).ok(),

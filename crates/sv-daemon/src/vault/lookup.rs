@@ -16,7 +16,7 @@ use sv_core::scope::ScopeMatcher;
 use sv_core::seal::RecordBinding;
 use sv_core::VaultKey;
 use sv_store::{SealedValue, SessionRow};
-use tracing::warn;
+use tracing::{debug, warn};
 
 /// What a lookup decided, with all its audit record needs.
 enum Decision {
@@ -134,7 +134,8 @@ impl Vault {
     ) -> Result<(p::GetResult, i64), Box<Refusal>> {
         let key_guard = self.key.read().unwrap_or_else(|p| p.into_inner());
         let Some(key) = key_guard.as_ref() else {
-            warn!(pid = ?peer.pid, tool = %prm.tool, "refused: vault locked");
+            debug!(pid = ?peer.pid, tool = %prm.tool, "refused: vault locked");
+            crate::logging::note_refusal();
             return Err(Refusal::new(AuditOutcome::RefusedLocked, locked_error()));
         };
         let t = now();
@@ -157,7 +158,8 @@ impl Vault {
             let lapsed_id = lapsed.map(|r| r.id.as_str());
             purge_rows(&mut store, &expired, &prm.tool)
                 .map_err(|e| Refusal::failed(e).naming(lapsed_id))?;
-            warn!(pid = ?peer.pid, exe = ?peer.exe, cwd = %cwd.display(), tool = %prm.tool, outcome = outcome.as_str(), "refused: no credential in scope");
+            debug!(pid = ?peer.pid, exe = ?peer.exe, cwd = %cwd.display(), tool = %prm.tool, outcome = outcome.as_str(), "refused: no credential in scope");
+            crate::logging::note_refusal();
             let err = RpcError::new(
                 code::NO_CREDENTIAL,
                 format!(
@@ -233,7 +235,8 @@ fn caller_dir(prm: &p::GetParams, peer: &Peer) -> Result<PathBuf, Box<Refusal>> 
         (Some(c), _) => Ok(c.clone()),
         (None, false) => canonical_dir(prm.cwd.as_deref().unwrap_or("")).map_err(Refusal::failed),
         (None, true) => {
-            warn!(pid = ?peer.pid, tool = %prm.tool, "refused: cannot read the caller's directory");
+            debug!(pid = ?peer.pid, tool = %prm.tool, "refused: cannot read the caller's directory");
+            crate::logging::note_refusal();
             Err(Refusal::new(AuditOutcome::RefusedNoCwd, RpcError::new(
                 code::NO_CREDENTIAL,
                 "cannot read the calling process's working directory from /proc; run the command from an existing directory",

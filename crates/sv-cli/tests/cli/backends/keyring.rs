@@ -164,7 +164,10 @@ fn secret_service_holds_the_key_and_vault_db_never_does() {
         .run(&["daemon", "status", "--verbose"], None)
         .ok()
         .stdout;
-    assert!(v.contains("Hardware backend: libsecret"), "{v}");
+    assert!(
+        v.contains("Key protection:   libsecret (desktop keyring)"),
+        "{v}"
+    );
     assert!(v.contains("Key wrappings:    libsecret"), "{v}");
 }
 

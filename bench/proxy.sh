@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# The credential proxy's figures (docs/design.md §10), side by side in one
+# run: the same mock upstream over TLS (sv-mock-provider), the same
+# keep-alive load client (sv-load), and these columns:
+#   direct     the client talks TLS to the mock itself, the key in x-api-key
+#   nginx      nginx as a header-adding reverse proxy (proxy_set_header,
+#              TLS upstream verified against the mock's CA, keep-alive)
+#   mitmproxy  mitmdump in reverse mode with a three-line addon that sets
+#              the header, as people build one by hand
+#   sv-proxy   session-vault's proxy, when SV_PROXY_URL is set (plain HTTP
+#              loopback URL of a proxy whose tool upstream is the mock, e.g.
+#              `[tools.claude] upstream = … ca_file = …`), with
+#              SV_PROXY_STANDIN (the stand-in the client sends) and
+#              SV_PROXY_PIDS (processes whose RSS counts)
+# Proxies get a stand-in key; each replaces it with the real one.
+#
+# Per column: requests/s and latency with 32 clients and with 1 client
+# (small non-streamed requests, closed loop); time to the first SSE event
+# and each event's one-way delay over 500-event streams (events 1 ms apart,
+# stamped by the mock with CLOCK_MONOTONIC); the proxy's RSS with 100
+# streams open. "Added" figures are the column minus direct.
+#
+# Needs: nginx (Debian nginx-light), python3 (venv for mitmproxy from PyPI,
+# MITMDUMP=path skips that; NO_MITM=1 leaves the column out), jq.
+# SECONDS_PER_RUN (default 5). Raw output goes to bench/runs/<date>/proxy/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${SECONDS_PER_RUN:-5}
+cargo build --release --locked -p sv-testkit >&2
+BIN=$PWD/target/release
+
+OUT=$PWD/bench/runs/$(date -u +%F)/proxy
+mkdir -p "$OUT"
+W=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    [[ -f $W/nginx.pid ]] && kill "$(cat "$W/nginx.pid")" 2>/dev/null || true
+    rm -rf "$W"
+}
+trap cleanup EXIT
+
+KEY=sk-ant-api03-bench-real-key-0123456789abcdef0123456789abcdef
+STANDIN=sk-ant-api03-bench-stand-in-fedcba9876543210fedcba98765432
+
+wait_file() { for _ in $(seq 100); do [[ -s $1 ]] && return 0; sleep 0.1; done; echo "timed out waiting for $1" >&2; return 1; }
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "nothing listens on $1" >&2; return 1; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+rss_kib() { local t=0 p; for p in "$@"; do t=$((t + $(awk '/^VmRSS/{print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo "$t"; }
+
+echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/machine.txt"
+
+# The upstream: one mock over TLS, not recording requests.
+"$BIN/sv-mock-provider" --dir "$W/mock" --no-log --threads 1 >"$W/mock.out" &
+pids+=($!)
+wait_file "$W/mock/port"
+MPORT=$(cat "$W/mock/port")
+CA=$W/mock/ca.pem
+
+# nginx: header-adding reverse proxy, TLS upstream with keep-alive.
+NPORT=$(free_port)
+mkdir -p "$W/nginx"
+cat >"$W/nginx.conf" <<EOF
+worker_processes auto;
+pid $W/nginx.pid;
+error_log $W/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $W/nginx/body;
+    proxy_temp_path $W/nginx/proxy;
+    upstream mock { server 127.0.0.1:$MPORT; keepalive 128; }
+    server {
+        listen 127.0.0.1:$NPORT;
+        keepalive_requests 100000;
+        location / {
+            proxy_pass https://mock;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host localhost:$MPORT;
+            proxy_set_header x-api-key "$KEY";
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate $CA;
+            proxy_ssl_name localhost;
+            proxy_ssl_server_name on;
+            proxy_ssl_session_reuse on;
+            proxy_buffering off;
+            proxy_request_buffering off;
+        }
+    }
+}
+EOF
+nginx -c "$W/nginx.conf" -p "$W/nginx" -g 'daemon on;'
+wait_port "$NPORT"
+nginx_pids() { pgrep -P "$(cat "$W/nginx.pid")" | tr '\n' ' '; cat "$W/nginx.pid"; }
+
+# mitmproxy: reverse mode, an addon that sets the header and streams bodies.
+columns=(direct nginx)
+if [[ -z ${NO_MITM:-} ]]; then
+    if [[ -z ${MITMDUMP:-} ]]; then
+        venv=${MITM_VENV:-$PWD/target/mitm-venv}
+        [[ -x $venv/bin/mitmdump ]] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q mitmproxy; } >&2
+        MITMDUMP=$venv/bin/mitmdump
+    fi
+    cat >"$W/inject.py" <<EOF
+def request(flow):
+    flow.request.headers["x-api-key"] = "$KEY"
+def responseheaders(flow):
+    flow.response.stream = True
+EOF
+    MPPORT=$(free_port)
+    "$MITMDUMP" -q --mode "reverse:https://localhost:$MPORT" --listen-host 127.0.0.1 \
+        --listen-port "$MPPORT" -s "$W/inject.py" --set ssl_verify_upstream_trusted_ca="$CA" \
+        --set confdir="$W/mitm" >"$W/mitm.log" 2>&1 &
+    pids+=($!)
+    MITM_PID=$!
+    wait_port "$MPPORT"
+    columns+=(mitmproxy)
+    echo "mitmproxy $("$MITMDUMP" --version 2>/dev/null | head -1)" >>"$OUT/machine.txt"
+fi
+[[ -n ${SV_PROXY_URL:-} ]] && columns+=(sv-proxy)
+echo "nginx $(nginx -v 2>&1 | cut -d/ -f2)" >>"$OUT/machine.txt"
+
+target() { # column -> url, header, pids
+    case $1 in
+        direct) echo "https://localhost:$MPORT/v1/messages|x-api-key: $KEY|" ;;
+        nginx) echo "http://127.0.0.1:$NPORT/v1/messages|x-api-key: $STANDIN|$(nginx_pids)" ;;
+        mitmproxy) echo "http://127.0.0.1:$MPPORT/v1/messages|x-api-key: $STANDIN|$MITM_PID" ;;
+        sv-proxy) echo "${SV_PROXY_URL%/}/v1/messages|x-api-key: ${SV_PROXY_STANDIN:?set SV_PROXY_STANDIN}|${SV_PROXY_PIDS:-}" ;;
+    esac
+}
+
+for col in "${columns[@]}"; do
+    IFS='|' read -r url header procs <<<"$(target "$col")"
+    load=("$BIN/sv-load" --url "$url" --ca "$CA" --header "$header")
+    echo "== $col ($url)" >&2
+    "${load[@]}" rps --clients 32 --seconds "$SECS" >"$OUT/$col-rps32.json"
+    "${load[@]}" rps --clients 1 --seconds "$SECS" >"$OUT/$col-rps1.json"
+    "${load[@]}" stream --streams 10 --events 500 --interval-us 1000 >"$OUT/$col-stream.json"
+    # 100 streams open for 6 s; the proxy's RSS measured in the middle.
+    rss_before=$( [[ -n $procs ]] && rss_kib $procs || echo 0)
+    "${load[@]}" hold --clients 100 --seconds 6 --interval-us 100000 >"$OUT/$col-hold.json" &
+    hold=$!
+    sleep 3
+    rss=$( [[ -n $procs ]] && rss_kib $procs || echo 0)
+    wait "$hold"
+    jq -n --arg col "$col" --argjson idle "$rss_before" --argjson open "$rss" \
+        '{column: $col, rss_idle_kib: $idle, rss_100_streams_kib: $open}' >"$OUT/$col-rss.json"
+done
+
+# The table: one row per column; "added" is the column minus direct.
+{
+    echo "| column | req/s 32 clients | p50 / p99 µs (32) | p50 / p99 µs (1 client) | added p50 µs (1 client) | first event p50 µs | event delay p50 / p99 µs | added event delay p50 µs | RSS idle → 100 streams MiB |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    d1=$(jq '.latency.p50_us' "$OUT/direct-rps1.json")
+    de=$(jq '.event_delay.p50_us' "$OUT/direct-stream.json")
+    for col in "${columns[@]}"; do
+        r32=$OUT/$col-rps32.json r1=$OUT/$col-rps1.json s=$OUT/$col-stream.json m=$OUT/$col-rss.json
+        printf '| %s | %s | %s / %s | %s / %s | %s | %s | %s / %s | %s | %s |\n' "$col" \
+            "$(jq '.rps' "$r32")" "$(jq '.latency.p50_us' "$r32")" "$(jq '.latency.p99_us' "$r32")" \
+            "$(jq '.latency.p50_us' "$r1")" "$(jq '.latency.p99_us' "$r1")" \
+            "$(jq --argjson d "$d1" '(.latency.p50_us - $d) * 10 | round / 10' "$r1")" \
+            "$(jq '.first_event.p50_us' "$s")" "$(jq '.event_delay.p50_us' "$s")" "$(jq '.event_delay.p99_us' "$s")" \
+            "$(jq --argjson d "$de" '(.event_delay.p50_us - $d) * 10 | round / 10' "$s")" \
+            "$(jq -r 'if .rss_idle_kib == 0 then "—" else "\(.rss_idle_kib / 1024 * 10 | round / 10) → \(.rss_100_streams_kib / 1024 * 10 | round / 10)" end' "$m")"
+    done
+    echo
+    echo "errors: $(for col in "${columns[@]}"; do printf '%s %s/%s  ' "$col" "$(jq .errors "$OUT/$col-rps32.json")" "$(jq .errors "$OUT/$col-rps1.json")"; done)"
+    echo "events received per column (of 5000): $(for col in "${columns[@]}"; do printf '%s %s  ' "$col" "$(jq .events_received "$OUT/$col-stream.json")"; done)"
+    echo "streams open at once (of 100): $(for col in "${columns[@]}"; do printf '%s %s  ' "$col" "$(jq .peak_open "$OUT/$col-hold.json")"; done)"
+} | tee "$OUT/table.md"

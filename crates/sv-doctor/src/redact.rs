@@ -1,0 +1,339 @@
+//! `doctor --fix` for leftovers: a key in a transcript, a shell history or a
+//! Codex shell snapshot is moved into the vault, then replaced in the file by
+//! `[session-vault:<first 8 characters of the session id>]`; every other byte
+//! of the file, its lines included, stays as it was.
+//!
+//! The file is streamed twice, never read whole: once into a private (0600)
+//! backup under the vault's data directory (`backups/`), once through the
+//! replacement into a temporary file in the file's own directory, which then
+//! replaces it (mode kept). A file that grew or changed while it was being
+//! redacted (an agent still writing its transcript) is left untouched.
+//! Backups of session-vault itself are not redacted: they are deleted by
+//! hand once the rewritten files work.
+
+use crate::fix::{StoreRequest, VaultSink};
+use crate::scan::leftovers::Leftover;
+use crate::{Detector, SourceKind};
+use regex::bytes::Regex;
+use serde::Serialize;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use sv_core::SecretString;
+use zeroize::Zeroizing;
+
+/// The marker that replaces a key.
+pub fn marker(session: &str) -> String {
+    let short: String = session.chars().take(8).collect();
+    format!("[session-vault:{short}]")
+}
+
+/// What happened to one leftover file.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case", tag = "result")]
+pub enum RedactOutcome {
+    Redacted {
+        file: PathBuf,
+        backup: PathBuf,
+        keys: usize,
+        sessions: Vec<String>,
+    },
+    /// Left alone; `reason` says what to do instead.
+    Skipped { file: PathBuf, reason: String },
+}
+
+/// Remembers the session each stored value went to, so a key found in a
+/// profile and in ten transcripts becomes one session.
+pub struct RecordingSink<'a> {
+    pub inner: &'a mut dyn VaultSink,
+    pub stored: Vec<(SecretString, String)>,
+}
+
+impl VaultSink for RecordingSink<'_> {
+    fn store(&mut self, req: &StoreRequest) -> Result<String, crate::fix::VaultRefusal> {
+        let id = self.inner.store(req)?;
+        for (_, v) in &req.values {
+            self.stored.push((v.clone(), id.clone()));
+        }
+        Ok(id)
+    }
+}
+
+impl RecordingSink<'_> {
+    fn known(&self, value: &str) -> Option<String> {
+        self.stored
+            .iter()
+            .find(|(v, _)| v.expose() == value)
+            .map(|(_, id)| id.clone())
+    }
+}
+
+/// Whether `--fix` redacts this kind of file.
+pub fn redactable(kind: SourceKind) -> bool {
+    matches!(
+        kind,
+        SourceKind::Transcript | SourceKind::History | SourceKind::ShellSnapshot
+    )
+}
+
+/// Moves the keys of each redactable leftover into the vault (reusing the
+/// session a key already went to in this run) and redacts the file.
+/// `project` scopes the new sessions (`None`: global).
+pub fn redact_all(
+    leftovers: &[Leftover],
+    sink: &mut RecordingSink<'_>,
+    det: &Detector,
+    project: Option<&Path>,
+    backup_dir: &Path,
+    timestamp: &str,
+) -> Vec<RedactOutcome> {
+    let mut out = Vec::new();
+    for l in leftovers.iter().filter(|l| redactable(l.source.kind)) {
+        let file = l.source.path.clone();
+        let mut pairs: Vec<(Zeroizing<String>, String)> = Vec::new();
+        let mut problem = None;
+        for f in &l.findings {
+            let value = f.value.expose();
+            if let Some(id) = sink.known(value) {
+                pairs.push((Zeroizing::new(value.to_owned()), id));
+                continue;
+            }
+            let Some(tool) = f.tool.as_deref() else {
+                problem = Some(format!(
+                    "line {}: {} belongs to no tool; rotate it at its provider and delete the line by hand",
+                    f.line.unwrap_or(0),
+                    f.hint
+                ));
+                break;
+            };
+            let vars = det.tools.vars(tool).unwrap_or_default();
+            let [var] = vars else {
+                problem = Some(format!(
+                    "line {}: tool `{tool}` needs {} variables; store them with `session-vault add --tool {tool}`, then delete the line by hand",
+                    f.line.unwrap_or(0),
+                    vars.len()
+                ));
+                break;
+            };
+            let req = StoreRequest {
+                tool: tool.to_owned(),
+                project: project.map(Path::to_path_buf),
+                values: vec![(var.clone(), f.value.clone())],
+                label: format!(
+                    "doctor --fix from {} line {}",
+                    file.display(),
+                    f.line.unwrap_or(0)
+                ),
+            };
+            match sink.store(&req) {
+                Ok(id) => pairs.push((Zeroizing::new(value.to_owned()), id)),
+                Err(r) => {
+                    problem = Some(format!("the vault refused: {}", r.message));
+                    break;
+                }
+            }
+        }
+        if let Some(reason) = problem {
+            out.push(RedactOutcome::Skipped { file, reason });
+            continue;
+        }
+        match redact_file(&file, &pairs, backup_dir, timestamp) {
+            Ok(backup) => out.push(RedactOutcome::Redacted {
+                file,
+                backup,
+                keys: pairs.len(),
+                sessions: pairs.iter().map(|(_, id)| id.clone()).collect(),
+            }),
+            Err(reason) => out.push(RedactOutcome::Skipped { file, reason }),
+        }
+    }
+    out
+}
+
+/// A new 0600 file `<stamp>-<name>` in the backup directory (0700), in the
+/// naming of [`sv_fs::Backups`], and its line in the directory's index.
+fn private_backup(
+    dir: &Path,
+    stamp: &str,
+    original: &Path,
+) -> std::io::Result<(std::fs::File, PathBuf)> {
+    sv_fs::private::create_dir_all(dir)?;
+    let name: String = original
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect();
+    for n in 1..1000 {
+        let p = match n {
+            1 => dir.join(format!("{stamp}-{name}")),
+            _ => dir.join(format!("{stamp}-{name}-{n}")),
+        };
+        match sv_fs::private::create_file(&p) {
+            Ok(f) => {
+                let mut line = serde_json::json!({
+                    "time": stamp,
+                    "backup": p.file_name().map(|n| n.to_string_lossy()),
+                    "original": original.to_string_lossy(),
+                    "by": "doctor --fix (redaction)",
+                })
+                .to_string();
+                line.push('\n');
+                sv_fs::private::file_options()
+                    .append(true)
+                    .create(true)
+                    .open(dir.join(sv_fs::INDEX))
+                    .and_then(|mut i| i.write_all(line.as_bytes()))?;
+                return Ok((f, p));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other("too many backups with the same name"))
+}
+
+/// Replaces every `(key, session)` pair's key in `path` by its marker;
+/// returns the backup's path.
+pub fn redact_file(
+    path: &Path,
+    pairs: &[(Zeroizing<String>, String)],
+    backup_dir: &Path,
+    timestamp: &str,
+) -> Result<PathBuf, String> {
+    let fail =
+        |what: &str, e: std::io::Error| format!("cannot {what} ({e}); the file is untouched");
+    let target = std::fs::canonicalize(path).map_err(|e| fail("resolve the file", e))?;
+    let meta = std::fs::metadata(&target).map_err(|e| fail("read the file", e))?;
+    let (dir, name) = match (target.parent(), target.file_name()) {
+        (Some(d), Some(n)) => (d, n.to_string_lossy().into_owned()),
+        _ => return Err("not a file in a directory; the file is untouched".into()),
+    };
+    // The backup: a private copy under the data directory.
+    let (mut backup, backup_path) =
+        private_backup(backup_dir, timestamp, &target).map_err(|e| fail("create the backup", e))?;
+    let mut src = std::fs::File::open(&target).map_err(|e| fail("open the file", e))?;
+    let copied = std::io::copy(&mut src, &mut backup).map_err(|e| fail("write the backup", e))?;
+    backup.sync_all().map_err(|e| fail("write the backup", e))?;
+    // The redacted copy, beside the file, then renamed over it.
+    let mode = sv_fs::private::mode_of(&meta);
+    let tmp_name = format!(".{name}.sv-redact-{}", std::process::id());
+    let tmp = dir.join(&tmp_name);
+    let _ = std::fs::remove_file(&tmp);
+    let result = (|| -> Result<(), String> {
+        let mut dst = sv_fs::private::file_options()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| fail("create a temporary file", e))?;
+        if let Some(m) = mode {
+            sv_fs::private::set_mode(&dst, m)
+                .map_err(|e| fail("set the temporary file's mode", e))?;
+        }
+        let mut src = std::fs::File::open(&target).map_err(|e| fail("open the file", e))?;
+        let n = replace_stream(&mut src, &mut dst, pairs).map_err(|e| fail("redact", e))?;
+        dst.sync_all()
+            .map_err(|e| fail("write the temporary file", e))?;
+        let now = std::fs::metadata(&target).map_err(|e| fail("read the file", e))?;
+        if n != copied || now.len() != meta.len() || now.modified().ok() != meta.modified().ok() {
+            return Err("the file changed while it was redacted (is an agent still writing it?); it is untouched, run doctor --fix again once the agent has exited".into());
+        }
+        std::fs::rename(&tmp, &target).map_err(|e| fail("replace the file", e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+        let _ = std::fs::remove_file(&backup_path);
+    }
+    result.map(|()| backup_path)
+}
+
+/// Copies `src` to `dst` with every key replaced by its marker; returns the
+/// bytes read.
+pub fn replace_stream(
+    src: &mut dyn Read,
+    dst: &mut dyn Write,
+    pairs: &[(Zeroizing<String>, String)],
+) -> std::io::Result<u64> {
+    if pairs.is_empty() {
+        return std::io::copy(src, dst);
+    }
+    let alts: Vec<String> = pairs.iter().map(|(k, _)| regex::escape(k)).collect();
+    let re = Regex::new(&alts.join("|")).map_err(std::io::Error::other)?;
+    let longest = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(1);
+    let chunk = crate::stream::CHUNK;
+    let mut buf = Zeroizing::new(vec![0u8; chunk + longest]);
+    let mut len = 0;
+    let mut total = 0u64;
+    loop {
+        let mut eof = false;
+        while len < buf.len() {
+            match src.read(&mut buf[len..]) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    len += n;
+                    total += n as u64;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // A key starting before `safe` lies wholly in the buffer.
+        let safe = if eof { len } else { len + 1 - longest };
+        let mut pos = 0;
+        for m in re.find_iter(&buf[..len]) {
+            if m.start() >= safe {
+                break;
+            }
+            dst.write_all(&buf[pos..m.start()])?;
+            let key = m.as_bytes();
+            let id = pairs
+                .iter()
+                .find(|(k, _)| k.as_bytes() == key)
+                .map_or("", |(_, id)| id.as_str());
+            dst.write_all(marker(id).as_bytes())?;
+            pos = m.end();
+        }
+        let keep = pos.max(safe);
+        dst.write_all(&buf[pos..keep])?;
+        if eof {
+            return Ok(total);
+        }
+        buf.copy_within(keep..len, 0);
+        len -= keep;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::samples::*;
+
+    #[test]
+    fn replace_keeps_every_other_byte_across_chunks() {
+        let k = anthropic(1);
+        let id = "0123abcd-ffff-4000-8000-000000000000".to_owned();
+        let mut text = Vec::new();
+        for i in 0..3000 {
+            text.extend_from_slice(format!("{{\"n\":{i},\"out\":\"x {k} y\"}}\n").as_bytes());
+            text.extend(std::iter::repeat_n(b'z', 700 + i % 13));
+            text.push(b'\n');
+        }
+        let mut out = Vec::new();
+        let pairs = vec![(Zeroizing::new(k.clone()), id)];
+        replace_stream(&mut text.as_slice(), &mut out, &pairs).unwrap();
+        let want = String::from_utf8(text)
+            .unwrap()
+            .replace(&k, "[session-vault:0123abcd]");
+        assert_eq!(String::from_utf8(out).unwrap(), want);
+    }
+}

@@ -1,0 +1,501 @@
+//! Keys that agents and shells leave behind: Claude Code transcripts
+//! (`~/.claude/projects/**/*.jsonl`), Codex shell snapshots
+//! (`$CODEX_HOME/shell_snapshots/`), shell histories (bash, zsh, fish), and
+//! session-vault's own backups (`doctor --fix`'s under the data directory,
+//! `integrate`'s beside the settings file). These files are streamed
+//! ([`crate::stream`]), never read whole, and scanned on every core.
+
+use super::places::list_dir;
+use super::Inputs;
+use crate::formats::mask;
+use crate::read::SkipReason;
+use crate::stream::Matcher;
+use crate::{Check, Finding, JsonLoc, Skipped, Source, SourceKind, Status};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use sv_core::SecretString;
+
+/// Where the leftovers are, beyond [`Inputs`].
+pub struct LeftoverInputs {
+    /// `$XDG_DATA_HOME`, else `~/.local/share` (fish history).
+    pub data_home: PathBuf,
+    /// `$HISTFILE`, when set.
+    pub histfile: Option<PathBuf>,
+    /// Directories of session-vault's own backups, searched whole.
+    pub backup_dirs: Vec<PathBuf>,
+}
+
+/// The name suffix of `integrate`'s backups.
+pub const INTEGRATE_BACKUP: &str = ".session-vault-backup";
+
+/// One leftover file with keys in it.
+pub struct Leftover {
+    pub source: Source,
+    /// One finding per distinct key, at its first line.
+    pub findings: Vec<Finding>,
+    /// Occurrences of all its keys.
+    pub occurrences: usize,
+}
+
+/// Every leftover file that exists, with its kind.
+pub fn leftover_files(inp: &Inputs, lo: &LeftoverInputs) -> Vec<Source> {
+    let src = |path: PathBuf, kind| Source {
+        path,
+        kind,
+        project: None,
+    };
+    let mut v = Vec::new();
+    for p in walk_files(&inp.home.join(".claude/projects")) {
+        if p.extension().is_some_and(|e| e == "jsonl") {
+            v.push(src(p, SourceKind::Transcript));
+        }
+    }
+    for p in list_dir(&inp.codex_home.join("shell_snapshots"), |_| true) {
+        v.push(src(p, SourceKind::ShellSnapshot));
+    }
+    let mut histories = vec![
+        inp.home.join(".bash_history"),
+        inp.home.join(".zsh_history"),
+        inp.home.join(".histfile"),
+        lo.data_home.join("fish/fish_history"),
+    ];
+    histories.extend(lo.histfile.clone());
+    for p in histories {
+        if !v.iter().any(|s: &Source| s.path == p) {
+            v.push(src(p, SourceKind::History));
+        }
+    }
+    for d in &lo.backup_dirs {
+        for p in walk_files(d) {
+            v.push(src(p, SourceKind::Backup));
+        }
+    }
+    for dir in [inp.home.join(".claude"), inp.cwd.join(".claude")] {
+        for p in list_dir(&dir, |n| n.ends_with(INTEGRATE_BACKUP)) {
+            if !v.iter().any(|s: &Source| s.path == p) {
+                v.push(src(p, SourceKind::Backup));
+            }
+        }
+    }
+    v.retain(|s| s.path.symlink_metadata().is_ok());
+    v
+}
+
+/// Regular files below `dir`, not following links.
+fn walk_files(dir: &Path) -> Vec<PathBuf> {
+    if !dir.is_dir() {
+        return Vec::new();
+    }
+    let mut wb = ignore::WalkBuilder::new(dir);
+    wb.standard_filters(false).follow_links(false);
+    let mut v: Vec<PathBuf> = wb
+        .build()
+        .flatten()
+        .filter(|e| e.file_type().is_some_and(|t| t.is_file()))
+        .map(|e| e.into_path())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Scans `files` on every core; returns the files with keys (in the order
+/// given) and those that could not be read.
+pub fn scan_files(
+    files: &[Source],
+    m: &Matcher,
+    det: &crate::Detector,
+) -> (Vec<Leftover>, Vec<Skipped>) {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, Result<Leftover, SkipReason>)>> = Mutex::new(Vec::new());
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len().max(1));
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(src) = files.get(i) else { break };
+                let r = scan_one(src, m, det);
+                if let Ok(mut g) = results.lock() {
+                    g.push((i, r));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_default();
+    results.sort_by_key(|(i, _)| *i);
+    let mut found = Vec::new();
+    let mut skipped = Vec::new();
+    for (i, r) in results {
+        match r {
+            Ok(l) if l.findings.is_empty() => {}
+            Ok(l) => found.push(l),
+            Err(SkipReason::NotRegular) if files[i].path.is_dir() => {}
+            Err(reason) => skipped.push(Skipped {
+                file: files[i].path.clone(),
+                reason,
+            }),
+        }
+    }
+    (found, skipped)
+}
+
+/// Streams one file.
+pub fn scan_one(src: &Source, m: &Matcher, det: &crate::Detector) -> Result<Leftover, SkipReason> {
+    let meta = std::fs::metadata(&src.path).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            SkipReason::SymlinkLoop
+        } else {
+            SkipReason::Unreadable(e.kind().to_string())
+        }
+    })?;
+    if !meta.is_file() {
+        return Err(SkipReason::NotRegular);
+    }
+    let mut f =
+        std::fs::File::open(&src.path).map_err(|e| SkipReason::Unreadable(e.kind().to_string()))?;
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut by_value: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut occurrences = 0;
+    let mut offsets = Vec::new();
+    m.scan_offsets(&mut f, |h| {
+        occurrences += 1;
+        let key = fast_hash(h.value.as_bytes());
+        let known = by_value.entry(key).or_default();
+        if known
+            .iter()
+            .any(|&i| findings[i].value.expose() == h.value.as_str())
+        {
+            return;
+        }
+        known.push(findings.len());
+        offsets.push(h.offset);
+        let tool = h
+            .variable
+            .as_deref()
+            .and_then(|v| det.tool_of(v))
+            .or_else(|| h.provider.and_then(|p| tool_of_provider(p.name)))
+            .map(str::to_owned);
+        findings.push(Finding {
+            file: Some(src.path.clone()),
+            line: Some(h.line),
+            json_path: None,
+            variable: h.variable,
+            tool,
+            provider: h.provider.map(|p| p.name),
+            hint: mask(&h.value, h.provider),
+            value: SecretString::from(h.value.as_str()),
+            loc: JsonLoc::Other,
+        });
+    })
+    .map_err(|e| SkipReason::Unreadable(e.kind().to_string()))?;
+    // Lines are counted only in the files that hold a key.
+    if !offsets.is_empty() {
+        let mut f = std::fs::File::open(&src.path)
+            .map_err(|e| SkipReason::Unreadable(e.kind().to_string()))?;
+        let lines = crate::stream::lines_at(&mut f, &offsets)
+            .map_err(|e| SkipReason::Unreadable(e.kind().to_string()))?;
+        for (f, l) in findings.iter_mut().zip(lines) {
+            f.line = Some(l);
+        }
+    }
+    Ok(Leftover {
+        source: src.clone(),
+        findings,
+        occurrences,
+    })
+}
+
+fn fast_hash(b: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    b.hash(&mut h);
+    h.finish()
+}
+
+/// The built-in tool whose variable a provider's keys go in.
+pub fn tool_of_provider(provider: &str) -> Option<&'static str> {
+    match provider {
+        "anthropic" | "anthropic-admin" => Some("claude"),
+        "openai" | "openai-legacy" => Some("codex"),
+        "google" => Some("gemini"),
+        _ => None,
+    }
+}
+
+fn kind_name(k: SourceKind) -> &'static str {
+    match k {
+        SourceKind::Transcript => "a Claude Code transcript",
+        SourceKind::ShellSnapshot => "a Codex shell snapshot",
+        SourceKind::History => "a shell history",
+        _ => "a session-vault backup",
+    }
+}
+
+/// The check over every leftover file, and the files with keys (for
+/// `--fix`, which redacts transcripts, snapshots and histories).
+pub fn scan_leftovers(inp: &Inputs, lo: &LeftoverInputs) -> (Check, Vec<Leftover>) {
+    let files = leftover_files(inp, lo);
+    let m = Matcher::new(&inp.detector);
+    let (found, skipped) = scan_files(&files, &m, &inp.detector);
+    let title = "Keys left behind (transcripts, shell histories, snapshots, backups)";
+    let mut c = Check::new("leftovers", title, Status::Ok, "");
+    c.skipped = skipped;
+    let keys: usize = found.iter().map(|l| l.findings.len()).sum();
+    let mut fixes = Vec::new();
+    if keys == 0 {
+        c.summary = format!(
+            "no plaintext keys in {} file{}",
+            files.len(),
+            super::plural(files.len())
+        );
+    } else {
+        c.status = Status::Warn;
+        c.summary = format!(
+            "{keys} plaintext key{} in {} file{}",
+            super::plural(keys),
+            found.len(),
+            super::plural(found.len())
+        );
+        for l in &found {
+            c.notes.push(format!(
+                "{} is {} and holds {} key{} ({} occurrence{})",
+                l.source.path.display(),
+                kind_name(l.source.kind),
+                l.findings.len(),
+                super::plural(l.findings.len()),
+                l.occurrences,
+                super::plural(l.occurrences)
+            ));
+        }
+        if found.iter().any(|l| l.source.kind != SourceKind::Backup) {
+            fixes.push("run `session-vault doctor --fix` to move them into the vault and redact them (each line is kept, the key replaced by the session it moved to)".to_owned());
+        }
+        if found.iter().any(|l| l.source.kind == SourceKind::Backup) {
+            fixes.push(
+                "delete the backups that still hold keys once the rewritten files work".to_owned(),
+            );
+        }
+        c.findings = found
+            .iter()
+            .flat_map(|l| l.findings.iter().cloned())
+            .collect();
+    }
+    if !c.skipped.is_empty() {
+        c.status = Status::Warn;
+        let k = c.skipped.len();
+        c.summary += &format!("; {k} file{} could not be checked", super::plural(k));
+        fixes.push("make the files named above readable, or remove them".to_owned());
+    }
+    if !fixes.is_empty() {
+        c.fix = Some(fixes.join("; "));
+    }
+    (c, found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::samples::*;
+    use crate::scan::{scan_all, Inputs};
+    use crate::Detector;
+    use sv_core::ToolTable;
+
+    fn inputs(home: &Path) -> (Inputs, LeftoverInputs) {
+        let cwd = home.join("proj");
+        std::fs::create_dir_all(&cwd).unwrap();
+        (
+            Inputs {
+                home: home.to_owned(),
+                config_home: home.join(".config"),
+                codex_home: home.join(".codex"),
+                cwd,
+                recursive: false,
+                detector: Detector::new(ToolTable::builtin()),
+                env: Vec::new(),
+            },
+            LeftoverInputs {
+                data_home: home.join(".local/share"),
+                histfile: None,
+                backup_dirs: vec![home.join(".local/share/session-vault/backups")],
+            },
+        )
+    }
+
+    fn put(p: &Path, text: &str) {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    /// (file name, line, variable) of each finding.
+    fn found(c: &Check) -> Vec<(String, usize, Option<String>)> {
+        c.findings
+            .iter()
+            .map(|f| {
+                let p = f.file.as_ref().unwrap();
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    f.line.unwrap(),
+                    f.variable.clone(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_leftover_source_is_found_by_file_and_line() {
+        let d = tempfile::tempdir().unwrap();
+        let h = d.path();
+        let (inp, lo) = inputs(h);
+        let (a, o, g, op) = (anthropic(1), openai_proj(2), google(3), opaque(4));
+        put(
+            &h.join(".claude/projects/-home-u-proj/0b4c.jsonl"),
+            &format!("{{\"type\":\"user\"}}\n{{\"toolUseResult\":{{\"stdout\":\"PATH=/bin\\nANTHROPIC_API_KEY={a}\\n\"}}}}\n{{\"again\":\"{a}\"}}\n"),
+        );
+        put(
+            &h.join(".claude/projects/-home-u-other/sub/agent-1.jsonl"),
+            &format!("{{\"x\":1}}\n{{\"x\":2}}\n{{\"env\":\"CURSOR_API_KEY={op}\"}}\n"),
+        );
+        put(
+            &h.join(".codex/shell_snapshots/snapshot_1.sh"),
+            &format!("# Snapshot file\nunset -f x\ndeclare -x HOME=\"/home/u\"\ndeclare -x OPENAI_API_KEY=\"{o}\"\n"),
+        );
+        put(
+            &h.join(".bash_history"),
+            &format!("ls\nexport GEMINI_API_KEY={g}\n"),
+        );
+        put(
+            &h.join(".zsh_history"),
+            &format!(": 1700000000:0;cd /tmp\n: 1700000001:0;export CURSOR_API_KEY='{op}'\n"),
+        );
+        put(
+            &h.join(".local/share/fish/fish_history"),
+            &format!("- cmd: ls\n  when: 1700000000\n- cmd: set -gx ANTHROPIC_API_KEY {a}\n  when: 1700000001\n"),
+        );
+        put(
+            &h.join(".local/share/session-vault/backups/20261202T050000Z-.bashrc"),
+            &format!("export PATH=/bin\nexport CURSOR_API_KEY={op}\n"),
+        );
+        put(
+            &h.join(".claude/settings.json.session-vault-backup"),
+            &format!("{{\n  \"env\": {{\n    \"ANTHROPIC_API_KEY\": \"{a}\"\n  }}\n}}\n"),
+        );
+        let (c, left) = scan_leftovers(&inp, &lo);
+        assert_eq!(c.status, Status::Warn);
+        let mut f = found(&c);
+        f.sort();
+        let var = |s: &str| Some(s.to_owned());
+        assert_eq!(
+            f,
+            vec![
+                (".bash_history".into(), 2, var("GEMINI_API_KEY")),
+                (".zsh_history".into(), 2, var("CURSOR_API_KEY")),
+                ("0b4c.jsonl".into(), 2, var("ANTHROPIC_API_KEY")),
+                ("20261202T050000Z-.bashrc".into(), 2, var("CURSOR_API_KEY")),
+                ("agent-1.jsonl".into(), 3, var("CURSOR_API_KEY")),
+                ("fish_history".into(), 3, var("ANTHROPIC_API_KEY")),
+                (
+                    "settings.json.session-vault-backup".into(),
+                    3,
+                    var("ANTHROPIC_API_KEY")
+                ),
+                ("snapshot_1.sh".into(), 4, var("OPENAI_API_KEY")),
+            ]
+        );
+        let transcript = left
+            .iter()
+            .find(|l| l.source.path.ends_with("0b4c.jsonl"))
+            .unwrap();
+        assert_eq!(transcript.occurrences, 2);
+        assert_eq!(transcript.findings[0].tool.as_deref(), Some("claude"));
+        // Never the key itself.
+        let shown = serde_json::to_string(&c).unwrap() + &format!("{c:?}");
+        for k in [&a, &o, &g, &op] {
+            assert!(!shown.contains(k.as_str()));
+        }
+    }
+
+    #[test]
+    fn agent_configs_claude_state_permissions_npmrc_aider_gemini() {
+        let d = tempfile::tempdir().unwrap();
+        let h = d.path();
+        let (inp, _) = inputs(h);
+        let (a, o, g, n) = (
+            anthropic(5),
+            openai_legacy(6),
+            google(7),
+            format!("npm_{}", &opaque(8)[5..41]),
+        );
+        let odd = format!("{}-{}", "legacy", &opaque(9)[5..30]);
+        put(
+            &h.join(".claude.json"),
+            &format!("{{\n  \"numStartups\": 3,\n  \"primaryApiKey\": \"{odd}\"\n}}\n"),
+        );
+        put(
+            &inp.cwd.join(".claude/settings.local.json"),
+            &format!("{{\n  \"permissions\": {{\n    \"allow\": [\n      \"Bash(OPENAI_API_KEY={o} codex exec:*)\",\n      \"Bash(curl -H 'x-api-key: {a}' https://api.anthropic.com:*)\"\n    ]\n  }}\n}}\n"),
+        );
+        put(
+            &h.join(".npmrc"),
+            &format!(
+                "registry=https://registry.npmjs.org/\n//registry.npmjs.org/:_authToken={n}\n"
+            ),
+        );
+        put(
+            &inp.cwd.join(".aider.conf.yml"),
+            &format!("model: sonnet\nanthropic-api-key: {a}\napi-key:\n  - gemini={g}\n"),
+        );
+        put(&h.join(".gemini/.env"), &format!("GEMINI_API_KEY={g}\n"));
+        let (checks, _) = scan_all(&inp);
+        let c = checks.iter().find(|c| c.id == "agent-configs").unwrap();
+        let mut f: Vec<(String, usize, Option<String>, Option<String>)> = c
+            .findings
+            .iter()
+            .map(|f| {
+                (
+                    f.file
+                        .as_ref()
+                        .unwrap()
+                        .file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                    f.line.unwrap(),
+                    f.variable.clone(),
+                    f.json_path.clone(),
+                )
+            })
+            .collect();
+        f.sort();
+        let s = |x: &str| Some(x.to_owned());
+        assert_eq!(
+            f,
+            vec![
+                (".aider.conf.yml".into(), 2, s("anthropic-api-key"), None),
+                (".aider.conf.yml".into(), 4, None, None),
+                (
+                    ".claude.json".into(),
+                    3,
+                    s("primaryApiKey"),
+                    s("primaryApiKey")
+                ),
+                (".env".into(), 1, s("GEMINI_API_KEY"), None),
+                (".npmrc".into(), 2, s("_authToken"), None),
+                (
+                    "settings.local.json".into(),
+                    4,
+                    s("OPENAI_API_KEY"),
+                    s("permissions.allow[0]")
+                ),
+                (
+                    "settings.local.json".into(),
+                    5,
+                    None,
+                    s("permissions.allow[1]")
+                ),
+            ]
+        );
+    }
+}
