@@ -60,6 +60,23 @@ elif mode == "pass":
     out = a.recv(65536).decode()
     os.waitpid(child, 0)
     print(out)
+elif mode == "other-user":
+    # Connect as the user, fork; the child becomes another user (as
+    # root) and asks on the inherited connection.
+    os.chdir(app)
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sock)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.setgid(65534)
+        os.setuid(65534)
+        s.sendall(req)
+        os.write(w, json.dumps({"pid": os.getpid(), "reply": reply(s)}).encode())
+        os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    print(os.read(r, 65536).decode())
 elif mode in ("reuse", "reuse-partial"):
     # A connector P in APP hands its connection to this process (in OTHER)
     # and exits; a new process R takes P's pid (ns_last_pid, as root) and
@@ -222,6 +239,20 @@ fn a_new_process_with_a_dead_connectors_pid_inherits_nothing() {
             .any(|e| e["outcome"] == "refused_unknown_caller"),
         "the refusal is audited"
     );
+}
+
+#[test]
+#[ignore = "needs root (setuid); scripts/test.sh runs it as root"]
+fn a_connection_handed_to_another_user_is_refused_per_message() {
+    need_root();
+    let (env, app, other) = app_and_other();
+    let got = client(&env, "other-user", &app, &other);
+    let reply = got["reply"].as_str().unwrap();
+    assert!(!reply.contains(KEY_APP), "{reply}");
+    let v: Value = serde_json::from_str(reply).unwrap();
+    assert_eq!(v["error"]["code"], -32003, "{reply}");
+    let rec = record_of(&env, got["pid"].as_i64().unwrap());
+    assert_eq!(rec["outcome"], "refused_uid", "{rec}");
 }
 
 // ---- Agent trees ----
