@@ -22,10 +22,14 @@ use std::sync::Arc;
 use sv_core::ops::AuditOutcome;
 use sv_core::protocol::{code, method, RpcError};
 
+/// The stand-in request of `exec --proxy` (docs/design.md §10), by name
+/// until its method constant lands.
+const STAND_INS: &str = "stand_ins";
+
 /// What an agent tree may ask for: nothing that reveals a key or changes
-/// the vault. (The stand-in method of `exec --proxy` belongs here too.)
+/// the vault; its own stand-ins are served (docs/design.md §11).
 pub fn allowed_in_agent_tree(m: &str) -> bool {
-    matches!(m, method::STATUS | method::LOCK | method::LIST)
+    matches!(m, method::STATUS | method::LOCK | method::LIST | STAND_INS)
 }
 
 /// The refusal of `method` to a caller inside an agent tree, or `None`
@@ -270,7 +274,7 @@ mod tests {
             }
             assert!(agent_tree_refusal(m, &peer(Some(false))).is_none(), "{m}");
         }
-        for m in [method::STATUS, method::LOCK, method::LIST] {
+        for m in [method::STATUS, method::LOCK, method::LIST, STAND_INS] {
             assert!(agent_tree_refusal(m, &peer(Some(true))).is_none(), "{m}");
         }
         let e = agent_tree_refusal(method::GET, &peer(Some(true))).unwrap();
