@@ -171,6 +171,10 @@ pub struct ExecArgs {
     /// Tool(s) whose variables the command gets.
     #[arg(long, required = true)]
     pub tool: Vec<String>,
+    /// Give the command stand-ins, not keys: the daemon's proxy puts the
+    /// real key on its requests (the tools' base-URL variables point at it).
+    #[arg(long)]
+    pub proxy: bool,
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<OsString>,

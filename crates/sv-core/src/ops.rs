@@ -37,6 +37,15 @@ pub enum AuditOutcome {
     RefusedUnknownTool,
     /// A stored record failed its integrity check, or storage failed.
     Failed,
+    /// A stand-in was issued for the credential (`exec --proxy`); the
+    /// caller got no key.
+    StandIn,
+    /// The proxy forwarded a request with the real key on it (whatever
+    /// status the upstream answered).
+    Proxied,
+    /// The proxy refused a request: no live stand-in of the tool, or the
+    /// vault locked.
+    RefusedStandIn,
     /// The caller is inside an agent tree (docs/design.md §11), where this
     /// request is not allowed.
     RefusedAgentTree,
@@ -47,7 +56,7 @@ pub enum AuditOutcome {
 }
 
 impl AuditOutcome {
-    pub const ALL: [AuditOutcome; 10] = [
+    pub const ALL: [AuditOutcome; 13] = [
         AuditOutcome::Served,
         AuditOutcome::RefusedScope,
         AuditOutcome::RefusedExpired,
@@ -56,6 +65,9 @@ impl AuditOutcome {
         AuditOutcome::RefusedNoCwd,
         AuditOutcome::RefusedUnknownTool,
         AuditOutcome::Failed,
+        AuditOutcome::StandIn,
+        AuditOutcome::Proxied,
+        AuditOutcome::RefusedStandIn,
         AuditOutcome::RefusedAgentTree,
         AuditOutcome::RefusedUnknownCaller,
     ];
@@ -71,6 +83,9 @@ impl AuditOutcome {
             AuditOutcome::RefusedNoCwd => "refused_no_cwd",
             AuditOutcome::RefusedUnknownTool => "refused_unknown_tool",
             AuditOutcome::Failed => "failed",
+            AuditOutcome::StandIn => "stand_in",
+            AuditOutcome::Proxied => "proxied",
+            AuditOutcome::RefusedStandIn => "refused_stand_in",
             AuditOutcome::RefusedAgentTree => "refused_agent_tree",
             AuditOutcome::RefusedUnknownCaller => "refused_unknown_caller",
         }
@@ -80,10 +95,30 @@ impl AuditOutcome {
         Self::ALL.into_iter().find(|o| o.as_str() == s)
     }
 
-    /// Everything but `served`.
+    /// Refusals and failures: everything but `served`, `stand_in` and
+    /// `proxied`.
     pub fn is_denied(self) -> bool {
-        self != AuditOutcome::Served
+        !matches!(
+            self,
+            AuditOutcome::Served | AuditOutcome::StandIn | AuditOutcome::Proxied
+        )
     }
+}
+
+/// What the audit log keeps of a request through the proxy
+/// (docs/design.md §10): never a key, a stand-in or a query value.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProxiedRequest {
+    pub method: String,
+    /// The upstream's host, when a stand-in was accepted.
+    pub host: Option<String>,
+    /// The upstream path; query parameter names kept, values dropped.
+    pub path: String,
+    /// The status the client got (0: it left before the answer).
+    pub status: u16,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    pub duration_ms: u64,
 }
 
 /// One audit record as the `log` method returns it.
@@ -99,6 +134,9 @@ pub struct AuditEntry {
     pub pid: Option<i32>,
     pub exe: Option<String>,
     pub cwd: Option<String>,
+    /// For a request through the proxy: what was asked and answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<ProxiedRequest>,
 }
 
 /// Parameters of the `log` method.
@@ -187,12 +225,17 @@ pub struct DaemonConfig {
     /// Idle seconds after which the vault locks itself; `None` = never.
     pub lock_after: Option<u64>,
     pub audit: AuditRetention,
+    /// `proxy_listen = "127.0.0.1:PORT"`: where the credential proxy
+    /// listens instead of the port recorded for the vault. Loopback only.
+    pub proxy_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Deserialize)]
 struct RawConfig {
     #[serde(default)]
     lock_after: Option<u64>,
+    #[serde(default)]
+    proxy_listen: Option<String>,
     #[serde(default)]
     audit: Option<AuditRetention>,
     /// `[tools]` and anything else: not ours.
@@ -228,12 +271,34 @@ impl DaemonConfig {
                 "[audit] max_rows must be at least 1".into(),
             ));
         }
+        let proxy_listen = match raw.proxy_listen.as_deref() {
+            None => None,
+            Some(text) => Some(parse_proxy_listen(text)?),
+        };
         Ok(DaemonConfig {
             // 0 means off, as for `--ttl 0`.
             lock_after: raw.lock_after.filter(|&s| s > 0),
             audit,
+            proxy_listen,
         })
     }
+}
+
+/// `proxy_listen`: a loopback address with a port (`127.0.0.1:8787`,
+/// `[::1]:8787`); anything reachable from another machine is refused.
+fn parse_proxy_listen(text: &str) -> Result<std::net::SocketAddr, ConfigError> {
+    let addr: std::net::SocketAddr = text.parse().map_err(|_| {
+        ConfigError::Invalid(format!(
+            "proxy_listen = \"{}\" is not an address; use \"127.0.0.1:PORT\"",
+            text.escape_debug()
+        ))
+    })?;
+    if !addr.ip().is_loopback() {
+        return Err(ConfigError::Invalid(format!(
+            "proxy_listen = \"{addr}\" is not a loopback address; the proxy listens on 127.0.0.1 (or ::1) only"
+        )));
+    }
+    Ok(addr)
 }
 
 /// Parses a `--since` age: a number followed by `s`, `m`, `h`, `d` or `w`
@@ -331,5 +396,20 @@ mod tests {
         assert!(DaemonConfig::from_toml("[audit]\nmax_rows = 0").is_err());
         assert!(DaemonConfig::from_toml("[audit]\nmax_age_days = 0").is_err());
         assert!(DaemonConfig::from_toml("[audit]\nmax_days = 3").is_err());
+        assert_eq!(
+            DaemonConfig::from_toml("proxy_listen = \"127.0.0.1:8787\"")
+                .unwrap()
+                .proxy_listen,
+            Some("127.0.0.1:8787".parse().unwrap())
+        );
+        for bad in [
+            "0.0.0.0:8787",
+            "192.168.1.2:80",
+            "localhost:80",
+            "127.0.0.1",
+        ] {
+            let text = format!("proxy_listen = \"{bad}\"");
+            assert!(DaemonConfig::from_toml(&text).is_err(), "{bad}");
+        }
     }
 }

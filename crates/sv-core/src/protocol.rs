@@ -27,6 +27,9 @@ pub mod method {
     pub const LOG: &str = "log";
     /// Re-wrap the vault key under another backend.
     pub const REKEY: &str = "rekey";
+    /// Stand-ins for the proxy ([`super::StandInsParams`] →
+    /// [`super::StandInsResult`]), scoped as `get` and bound to the caller.
+    pub const STAND_INS: &str = "stand_ins";
 }
 
 /// Error codes: JSON-RPC's own, then session-vault's (-32000 and below).
@@ -163,6 +166,35 @@ pub struct GetParams {
     /// Only used where the kernel cannot tell the peer's directory.
     #[serde(default)]
     pub cwd: Option<String>,
+}
+
+/// `stand_ins`: for each tool, a stand-in for the credential `get` would
+/// serve the caller here, bound to the calling process (docs/design.md §10).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StandInsParams {
+    pub tools: Vec<String>,
+    /// Only used where the kernel cannot tell the peer's directory.
+    #[serde(default)]
+    pub cwd: Option<String>,
+}
+
+/// The variables to set for a command run through the proxy: each tool's
+/// key variable(s) holding its stand-in and its base-URL variable pointing
+/// at the proxy. No real key is among them.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StandInsResult {
+    /// The proxy's address, `127.0.0.1:PORT`.
+    pub proxy: String,
+    /// One per tool, in the order asked.
+    pub tools: Vec<StandInGrant>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StandInGrant {
+    pub tool: String,
+    pub session_id: String,
+    pub vars: Vec<VarValue>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -310,6 +342,20 @@ pub struct StatusResult {
     /// locked, gone after start, blob damaged); `None` when all is well.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend_note: Option<String>,
+    /// The credential proxy's address (`127.0.0.1:PORT`), or why it is not
+    /// running (docs/design.md §10).
+    #[serde(default)]
+    pub proxy: Option<ProxyStatus>,
+}
+
+/// Where the credential proxy listens, or why it does not.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProxyStatus {
+    /// `127.0.0.1:PORT` while it listens.
+    pub listen: Option<String>,
+    /// Why it is not listening (or not on the port recorded for this vault).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// `rekey`: wrap the vault key under `backend` (a status name or

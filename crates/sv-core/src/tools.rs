@@ -6,6 +6,15 @@
 //! ```toml
 //! [tools.openrouter]
 //! vars = ["OPENROUTER_API_KEY"]
+//! # For `exec --proxy` (docs/design.md §10): where the key goes, in which
+//! # place, and the variable the agent reads its base URL from.
+//! upstream = "https://openrouter.ai/api/v1"
+//! auth = "bearer"
+//! base_url_var = "OPENROUTER_BASE_URL"
+//!
+//! [tools.claude]
+//! upstream = "https://anthropic.example.com"  # a built-in's upstream
+//! ca_file = "/etc/ssl/corp-ca.pem"            # an added trust anchor
 //! ```
 //!
 //! ```
@@ -58,13 +67,57 @@ struct ConfigFile {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ToolEntry {
-    vars: Vec<String>,
+    /// Required for a new tool; a built-in keeps its own when omitted.
+    #[serde(default)]
+    vars: Option<Vec<String>>,
+    #[serde(default)]
+    upstream: Option<String>,
+    #[serde(default)]
+    auth: Option<String>,
+    #[serde(default)]
+    base_url_var: Option<String>,
+    #[serde(default)]
+    ca_file: Option<String>,
+}
+
+impl ToolEntry {
+    fn split(self) -> (Option<Vec<String>>, ToolProxy) {
+        let proxy = ToolProxy {
+            upstream: self.upstream,
+            auth: self.auth,
+            base_url_var: self.base_url_var,
+            ca_file: self.ca_file,
+        };
+        (self.vars, proxy)
+    }
+}
+
+/// A tool's proxy settings from `config.toml` (docs/design.md §10), as
+/// written: the daemon checks them against the built-in routes and builds
+/// the upstream (`sv_proxy`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ToolProxy {
+    /// `https://host[:port][/base/path]`.
+    pub upstream: Option<String>,
+    /// `x-api-key`, `bearer`, `x-goog-api-key` or `query-key`.
+    pub auth: Option<String>,
+    /// The variable the agent reads its base URL from.
+    pub base_url_var: Option<String>,
+    /// A PEM file of extra trust anchors for this tool's upstream.
+    pub ca_file: Option<String>,
+}
+
+impl ToolProxy {
+    fn is_empty(&self) -> bool {
+        self == &ToolProxy::default()
+    }
 }
 
 /// Maps tool names to the variables their credential sets.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolTable {
     tools: BTreeMap<String, Vec<String>>,
+    proxy: BTreeMap<String, ToolProxy>,
 }
 
 impl Default for ToolTable {
@@ -80,7 +133,10 @@ impl ToolTable {
             .iter()
             .map(|(t, v)| (t.to_string(), vec![v.to_string()]))
             .collect();
-        ToolTable { tools }
+        ToolTable {
+            tools,
+            proxy: BTreeMap::new(),
+        }
     }
 
     /// Built-ins plus the `[tools.*]` tables of a `config.toml` text.
@@ -89,29 +145,54 @@ impl ToolTable {
             toml::from_str(text).map_err(|e| ToolTableError::Syntax(one_line(&e.to_string())))?;
         let mut table = Self::builtin();
         for (name, entry) in cfg.tools {
+            let (entry_vars, proxy) = entry.split();
             if !valid_tool_name(&name) {
                 return Err(ToolTableError::BadToolName(name));
             }
-            if entry.vars.is_empty() {
-                return Err(ToolTableError::NoVars(name));
-            }
-            for (i, var) in entry.vars.iter().enumerate() {
+            if let Some(var) = &proxy.base_url_var {
                 if !valid_var_name(var) {
                     return Err(ToolTableError::BadVarName {
                         tool: name,
                         var: var.clone(),
                     });
                 }
-                if entry.vars[..i].contains(var) {
+            }
+            let vars = match entry_vars {
+                Some(vars) => vars,
+                // A built-in's proxy settings alone keep its variables.
+                None if table.tools.contains_key(&name) && !proxy.is_empty() => {
+                    table.tools[&name].clone()
+                }
+                None => Vec::new(),
+            };
+            if vars.is_empty() {
+                return Err(ToolTableError::NoVars(name));
+            }
+            for (i, var) in vars.iter().enumerate() {
+                if !valid_var_name(var) {
+                    return Err(ToolTableError::BadVarName {
+                        tool: name,
+                        var: var.clone(),
+                    });
+                }
+                if vars[..i].contains(var) {
                     return Err(ToolTableError::DuplicateVar {
                         tool: name,
                         var: var.clone(),
                     });
                 }
             }
-            table.tools.insert(name, entry.vars);
+            if !proxy.is_empty() {
+                table.proxy.insert(name.clone(), proxy);
+            }
+            table.tools.insert(name, vars);
         }
         Ok(table)
+    }
+
+    /// The proxy settings `config.toml` gives `tool`, if any.
+    pub fn proxy(&self, tool: &str) -> Option<&ToolProxy> {
+        self.proxy.get(tool)
     }
 
     /// The variables of `tool`, or `None` when the tool is unknown.
@@ -202,6 +283,32 @@ mod tests {
             ToolTable::with_config("[tools.x]\nvar=[\"A\"]"),
             Err(ToolTableError::Syntax(_))
         ));
+        assert!(matches!(
+            ToolTable::with_config("[tools.x]\nupstream=\"https://h\""),
+            Err(ToolTableError::NoVars(_))
+        ));
+        assert!(matches!(
+            ToolTable::with_config("[tools.x]\nvars=[\"A\"]\nbase_url_var=\"A-B\""),
+            Err(ToolTableError::BadVarName { .. })
+        ));
+    }
+
+    #[test]
+    fn proxy_settings() {
+        let t = ToolTable::with_config(
+            "[tools.claude]\nupstream = \"https://127.0.0.1:9\"\nca_file = \"/ca.pem\"\n\
+             [tools.groq]\nvars = [\"GROQ_API_KEY\"]\nupstream = \"https://api.groq.com/openai/v1\"\n\
+             auth = \"bearer\"\nbase_url_var = \"GROQ_BASE_URL\"\n",
+        )
+        .unwrap();
+        assert_eq!(t.vars("claude").unwrap(), ["ANTHROPIC_API_KEY"]);
+        let c = t.proxy("claude").unwrap();
+        assert_eq!(c.upstream.as_deref(), Some("https://127.0.0.1:9"));
+        assert_eq!(c.ca_file.as_deref(), Some("/ca.pem"));
+        let g = t.proxy("groq").unwrap();
+        assert_eq!(g.auth.as_deref(), Some("bearer"));
+        assert_eq!(g.base_url_var.as_deref(), Some("GROQ_BASE_URL"));
+        assert!(t.proxy("codex").is_none());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::clock::now;
 use crate::peer::Peer;
 use std::path::Path;
 use std::sync::Mutex;
-use sv_core::ops::{AuditOutcome, AuditRetention};
+use sv_core::ops::{AuditOutcome, AuditRetention, ProxiedRequest};
 use sv_store::{NewAuditRecord, Store, StoreError};
 use tokio::sync::oneshot;
 use tracing::warn;
@@ -30,6 +30,8 @@ pub struct AuditRecord {
     pub pid: Option<i32>,
     pub exe: Option<String>,
     pub cwd: Option<String>,
+    /// A request through the credential proxy.
+    pub request: Option<ProxiedRequest>,
 }
 
 impl AuditRecord {
@@ -57,6 +59,7 @@ impl AuditRecord {
             pid: peer.pid,
             exe: peer.exe.as_deref().map(lossy),
             cwd: cwd.or(peer.cwd.as_deref()).map(lossy),
+            request: None,
         }
     }
 
@@ -75,6 +78,7 @@ impl AuditRecord {
             pid: self.pid,
             exe: self.exe.as_deref(),
             cwd: self.cwd.as_deref(),
+            request: self.request.as_ref(),
         }
     }
 }
@@ -203,6 +207,7 @@ mod tests {
             pid: Some(i),
             exe: None,
             cwd: None,
+            request: None,
         }
     }
 

@@ -22,14 +22,13 @@ use std::sync::Arc;
 use sv_core::ops::AuditOutcome;
 use sv_core::protocol::{code, method, RpcError};
 
-/// The stand-in request of `exec --proxy` (docs/design.md §10), by name
-/// until its method constant lands.
-const STAND_INS: &str = "stand_ins";
-
 /// What an agent tree may ask for: nothing that reveals a key or changes
 /// the vault; its own stand-ins are served (docs/design.md §11).
 pub fn allowed_in_agent_tree(m: &str) -> bool {
-    matches!(m, method::STATUS | method::LOCK | method::LIST | STAND_INS)
+    matches!(
+        m,
+        method::STATUS | method::LOCK | method::LIST | method::STAND_INS
+    )
 }
 
 /// The refusal of `method` to a caller inside an agent tree, or `None`
@@ -102,6 +101,7 @@ fn nobody(pid: Option<i32>) -> Peer {
         pid,
         cwd: None,
         exe: None,
+        pin: None,
         agent_tree: None,
     }
 }
@@ -126,10 +126,6 @@ struct Current {
     sender: Arc<Sender>,
     peer: Peer,
     probe: CwdProbe,
-    /// The sender's pidfd: while it names a live process, no other
-    /// process has this pid.
-    #[cfg(target_os = "linux")]
-    pidfd: std::os::fd::OwnedFd,
 }
 
 /// The daemon's own user namespace, read once. A daemon that runs in a
@@ -175,8 +171,9 @@ impl Callers {
         let same = matches!(&self.current, Some(c) if c.sender.same_process(&sender));
         if same {
             // The same pid as the last sender: the same process while
-            // that one lives (its pidfd holds the pid).
-            if !matches!(&self.current, Some(c) if crate::platform::alive(&c.pidfd)) {
+            // that one lives (its pidfd, the peer's pin, holds the pid).
+            let lives = |c: &Current| c.peer.pin.as_ref().is_some_and(|p| !p.exited());
+            if !self.current.as_ref().is_some_and(lives) {
                 self.current = None;
                 return Err(Unknown::Gone(sender.pid));
             }
@@ -201,13 +198,17 @@ impl Callers {
                 pid: Some(sender.pid),
                 cwd: None,
                 exe: probe.exe(),
+                // What a stand-in is bound to (docs/design.md §10): the
+                // sender, by its pidfd.
+                pin: Some(Arc::new(crate::pidfd::ProcessPin::from_pidfd(
+                    sender.pid, pidfd,
+                ))),
                 agent_tree,
             };
             self.current = Some(Current {
                 sender: sender.clone(),
                 peer,
                 probe,
-                pidfd,
             });
         }
         let Some(cur) = self.current.as_mut() else {
@@ -274,7 +275,12 @@ mod tests {
             }
             assert!(agent_tree_refusal(m, &peer(Some(false))).is_none(), "{m}");
         }
-        for m in [method::STATUS, method::LOCK, method::LIST, STAND_INS] {
+        for m in [
+            method::STATUS,
+            method::LOCK,
+            method::LIST,
+            method::STAND_INS,
+        ] {
             assert!(agent_tree_refusal(m, &peer(Some(true))).is_none(), "{m}");
         }
         let e = agent_tree_refusal(method::GET, &peer(Some(true))).unwrap();

@@ -33,7 +33,11 @@ mod notify;
 #[cfg(windows)]
 use platform::notify;
 mod peer;
+#[cfg(target_os = "linux")]
+mod pidfd;
 mod platform;
+#[cfg(target_os = "linux")]
+mod proxy;
 mod rpc;
 mod select;
 mod server;

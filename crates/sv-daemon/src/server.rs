@@ -63,6 +63,7 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let paths = VaultPaths::resolve(|k| std::env::var_os(k), uid)
         .map_err(|e| DaemonError::Setup(e.to_string()))?;
     let (tools, daemon_config) = crate::settings::load(&paths)?;
+    let proxy_listen = daemon_config.proxy_listen;
     platform::prepare_runtime_dir(&paths, uid)?;
 
     // One daemon per user: a lock beside the socket, and one beside the
@@ -86,21 +87,36 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
         .enable_all()
         .build()
         .map_err(|e| DaemonError::Setup(format!("cannot start the runtime: {e}")))?;
-    let result = runtime.block_on(serve(vault.clone(), &paths, uid));
+    let result = runtime.block_on(serve(vault.clone(), &paths, uid, proxy_listen));
     vault.checkpoint();
     drop(vault_lock);
     drop(lock);
     result
 }
 
-async fn serve(vault: Arc<Vault>, paths: &VaultPaths, uid: u32) -> Result<(), DaemonError> {
+async fn serve(
+    vault: Arc<Vault>,
+    paths: &VaultPaths,
+    uid: u32,
+    proxy_listen: Option<std::net::SocketAddr>,
+) -> Result<(), DaemonError> {
     let mut listener = platform::bind(paths)?;
+    // The credential proxy (docs/design.md §10), on the vault's loopback
+    // port; the daemon serves on without it if it cannot start.
+    #[cfg(target_os = "linux")]
+    let proxy = crate::proxy::start(&vault, &paths.data_dir, proxy_listen).await;
+    #[cfg(not(target_os = "linux"))]
+    let _ = proxy_listen;
     let mut signals = platform::Signals::new()?;
     let mut idle = tokio::time::interval(Duration::from_secs(1));
     let mut shutdown = vault.shutdown.subscribe();
     let mut purge = tokio::time::interval(Duration::from_secs(60));
     let mut conns = JoinSet::new();
-    info!(socket = %paths.socket.display(), backend = vault.backend_name(), pid = std::process::id(), "ready");
+    #[cfg(target_os = "linux")]
+    let proxy_addr = proxy.as_ref().map(|p| p.addr().to_string());
+    #[cfg(not(target_os = "linux"))]
+    let proxy_addr: Option<String> = None;
+    info!(socket = %paths.socket.display(), backend = vault.backend_name(), pid = std::process::id(), proxy = proxy_addr.as_deref().unwrap_or("none"), "ready");
     crate::notify::notify(&format!(
         "READY=1\nMAINPID={}\nSTATUS=serving on {}",
         std::process::id(),
@@ -132,6 +148,10 @@ async fn serve(vault: Arc<Vault>, paths: &VaultPaths, uid: u32) -> Result<(), Da
     let _ = vault.shutdown.send(true);
     crate::notify::notify("STOPPING=1");
     listener.close(paths);
+    #[cfg(target_os = "linux")]
+    if let Some(proxy) = proxy {
+        proxy.shutdown().await;
+    }
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
         while conns.join_next().await.is_some() {}
     })

@@ -54,6 +54,9 @@ pub struct Vault {
     idle: IdleClock,
     /// Lookups answered from memory (see `lookups.rs`).
     lookups: LookupCache,
+    /// The credential proxy's routes and issued stand-ins (`proxy.rs`).
+    #[cfg(target_os = "linux")]
+    pub(crate) proxy: crate::proxy::ProxyState,
 }
 
 impl Vault {
@@ -65,6 +68,8 @@ impl Vault {
         paths: VaultPaths,
     ) -> Self {
         Vault {
+            #[cfg(target_os = "linux")]
+            proxy: crate::proxy::ProxyState::new(&tools, store.changes()),
             lookups: LookupCache::new(store.changes()),
             store: Mutex::new(store),
             key: RwLock::new(None),
@@ -137,7 +142,13 @@ impl Vault {
         let mut store = self.store();
         self.audit.append(&mut store, records)?;
         for rec in records {
-            if let (AuditOutcome::Served, Some(id)) = (rec.outcome, &rec.session_id) {
+            // A serve, a stand-in issued and a request proxied all use
+            // the session.
+            let used = matches!(
+                rec.outcome,
+                AuditOutcome::Served | AuditOutcome::StandIn | AuditOutcome::Proxied
+            );
+            if let (true, Some(id)) = (used, &rec.session_id) {
                 store.touch(id, rec.time);
             }
         }
@@ -149,7 +160,7 @@ impl Vault {
         Ok(LogResult { entries })
     }
 
-    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+    pub(crate) fn store(&self) -> std::sync::MutexGuard<'_, Store> {
         // A handler that panicked mid-way cannot leave SQLite inconsistent
         // (transactions), so a poisoned lock is safe to reuse.
         self.store.lock().unwrap_or_else(|p| p.into_inner())
@@ -238,6 +249,13 @@ impl Vault {
             method::REMOVE => to_raw(&self.remove(params(req.params)?)?),
             method::REKEY => to_raw(&self.rekey(params(req.params)?)?),
             method::LOG => to_raw(&self.log(params(req.params)?)?),
+            #[cfg(target_os = "linux")]
+            method::STAND_INS => to_raw(&self.stand_ins(params(req.params)?, peer)?),
+            #[cfg(not(target_os = "linux"))]
+            method::STAND_INS => Err(RpcError::new(
+                code::INTERNAL,
+                "the credential proxy runs on Linux only (docs/design.md §10)",
+            )),
             method::SHUTDOWN => {
                 info!(pid = ?peer.pid, "shutdown requested");
                 let _ = self.shutdown.send(true);
@@ -280,6 +298,15 @@ impl Vault {
             backend_note,
             lock_after: self.idle.after().map(|d| d.as_secs()),
             hygiene: Some(crate::hygiene::observe()),
+            #[cfg(target_os = "linux")]
+            proxy: self
+                .proxy
+                .status
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+            #[cfg(not(target_os = "linux"))]
+            proxy: None,
         })
     }
 
@@ -358,7 +385,17 @@ impl Vault {
         }
     }
 
-    fn tool_vars(&self, tool: &str) -> Result<&[String], RpcError> {
+    /// The vault key while unlocked (lock order: key, then store).
+    pub(crate) fn key_read(&self) -> std::sync::RwLockReadGuard<'_, Option<VaultKey>> {
+        self.key.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A use of a credential: the auto-lock's idle clock restarts.
+    pub(crate) fn touch_idle(&self) {
+        self.idle.touch();
+    }
+
+    pub(crate) fn tool_vars(&self, tool: &str) -> Result<&[String], RpcError> {
         self.tools.vars(tool).ok_or_else(|| {
             let known: Vec<&str> = self.tools.names().collect();
             RpcError::new(

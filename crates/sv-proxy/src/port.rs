@@ -181,6 +181,15 @@ pub trait StandIns: Send + Sync + 'static {
     /// One request is over (answered, refused, or given up by either side).
     /// Queue it for the audit log; never block.
     fn audit(&self, record: AuditRecord);
+
+    /// An agent connected from `peer` (its requests' records will carry
+    /// that address). The connection is open now, which is when its
+    /// process can be found (the daemon starts looking here, off the
+    /// request path); by the time a record arrives the agent may have
+    /// closed it. Never block. Does nothing unless implemented.
+    fn accepted(&self, peer: SocketAddr) {
+        let _ = peer;
+    }
 }
 
 /// How a request ended.

@@ -173,6 +173,7 @@ async fn accept_loop(
             _ = stopped.changed() => return,
         };
         let _ = stream.set_nodelay(true);
+        shared.port.accepted(peer);
         let shared = shared.clone();
         let mut stopped = stopped.clone();
         let idle_timeout = shared.config.idle_timeout;

@@ -1,7 +1,9 @@
-//! The audit log (schema v2): one row per credential request the daemon
-//! served or refused, with who asked (pid, executable, working directory),
-//! for which tool and session, and when. It has no column a secret could go
-//! in.
+//! The audit log (schema v2, v4 for the proxy's requests): one row per
+//! credential request the daemon served or refused, and per request through
+//! the credential proxy, with who asked (pid, executable, working
+//! directory), for which tool and session, and when; for a proxied request
+//! also the method, upstream host, path without query values, status,
+//! bytes and duration. It has no column a secret could go in.
 //!
 //! Retention is bounded both by age and by row count, and is applied with
 //! the inserts (every 1/1024 of the row limit) and by the daemon's periodic
@@ -11,7 +13,7 @@
 
 use crate::{Result, Store};
 use rusqlite::params;
-use sv_core::ops::{AuditEntry, AuditOutcome, AuditRetention, LogParams};
+use sv_core::ops::{AuditEntry, AuditOutcome, AuditRetention, LogParams, ProxiedRequest};
 
 /// A record to append.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +25,8 @@ pub struct NewAuditRecord<'a> {
     pub pid: Option<i32>,
     pub exe: Option<&'a str>,
     pub cwd: Option<&'a str>,
+    /// A request through the proxy.
+    pub request: Option<&'a ProxiedRequest>,
 }
 
 /// Most records one `log` query returns.
@@ -72,10 +76,11 @@ impl Store {
     pub fn audit_entries(&self, q: &LogParams) -> Result<Vec<AuditEntry>> {
         let limit = q.limit.unwrap_or(MAX_LOG_ENTRIES).min(MAX_LOG_ENTRIES);
         let mut st = self.wrap(self.conn.prepare_cached(
-            "SELECT id, time, tool, session_id, outcome, pid, exe, cwd FROM audit
+            "SELECT id, time, tool, session_id, outcome, pid, exe, cwd,
+                    method, host, path, status, bytes_up, bytes_down, duration_ms FROM audit
              WHERE (?1 IS NULL OR tool = ?1)
                AND (?2 IS NULL OR time >= ?2)
-               AND (?3 = 0 OR outcome <> 'served')
+               AND (?3 = 0 OR outcome NOT IN ('served', 'stand_in', 'proxied'))
              ORDER BY id DESC LIMIT ?4",
         ))?;
         let rows = self.wrap(st.query_map(
@@ -93,6 +98,18 @@ impl Store {
                     pid: r.get(5)?,
                     exe: r.get(6)?,
                     cwd: r.get(7)?,
+                    request: match r.get::<_, Option<String>>(8)? {
+                        None => None,
+                        Some(method) => Some(ProxiedRequest {
+                            method,
+                            host: r.get(9)?,
+                            path: r.get::<_, Option<String>>(10)?.unwrap_or_default(),
+                            status: r.get::<_, Option<u16>>(11)?.unwrap_or(0),
+                            bytes_up: r.get::<_, Option<i64>>(12)?.unwrap_or(0) as u64,
+                            bytes_down: r.get::<_, Option<i64>>(13)?.unwrap_or(0) as u64,
+                            duration_ms: r.get::<_, Option<i64>>(14)?.unwrap_or(0) as u64,
+                        }),
+                    },
                 })
             },
         ))?;
@@ -124,10 +141,13 @@ fn append_and_trim(
 ) -> rusqlite::Result<()> {
     {
         let mut insert = conn.prepare_cached(
-            "INSERT INTO audit (time, tool, session_id, outcome, pid, exe, cwd)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO audit (time, tool, session_id, outcome, pid, exe, cwd,
+                                method, host, path, status, bytes_up, bytes_down, duration_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         )?;
+        let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         for rec in recs {
+            let q = rec.request;
             insert.execute(params![
                 rec.time,
                 rec.tool,
@@ -135,7 +155,14 @@ fn append_and_trim(
                 rec.outcome.as_str(),
                 rec.pid,
                 rec.exe,
-                rec.cwd
+                rec.cwd,
+                q.map(|q| q.method.as_str()),
+                q.and_then(|q| q.host.as_deref()),
+                q.map(|q| q.path.as_str()),
+                q.map(|q| q.status),
+                q.map(|q| clamp(q.bytes_up)),
+                q.map(|q| clamp(q.bytes_down)),
+                q.map(|q| clamp(q.duration_ms)),
             ])?;
         }
     }
@@ -181,6 +208,7 @@ mod tests {
             pid: Some(42),
             exe: Some("/usr/bin/x"),
             cwd: Some("/p/app"),
+            request: None,
         }
     }
 
@@ -224,6 +252,37 @@ mod tests {
         assert_eq!(times(q(None, None, true, None)), [200, 300]);
         assert_eq!(times(q(Some("claude"), None, true, None)), [300]);
         assert_eq!(times(q(None, None, false, Some(2))), [200, 300]);
+    }
+
+    #[test]
+    fn proxied_requests_keep_their_request_and_are_not_denied() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&d.path().join("v.db")).unwrap();
+        let q = ProxiedRequest {
+            method: "POST".into(),
+            host: Some("api.anthropic.com".into()),
+            path: "/v1/messages?beta".into(),
+            status: 200,
+            bytes_up: 12,
+            bytes_down: 340,
+            duration_ms: 45,
+        };
+        let mut r = rec(100, "claude", AuditOutcome::Proxied);
+        r.request = Some(&q);
+        s.append_audit(&r, &WIDE).unwrap();
+        s.append_audit(&rec(101, "claude", AuditOutcome::RefusedStandIn), &WIDE)
+            .unwrap();
+        let all = s.audit_entries(&LogParams::default()).unwrap();
+        assert_eq!(all[0].request.as_ref(), Some(&q));
+        assert_eq!(all[1].request, None);
+        let denied = s
+            .audit_entries(&LogParams {
+                denied: true,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(denied.len(), 1);
+        assert_eq!(denied[0].outcome, AuditOutcome::RefusedStandIn);
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub use audit::NewAuditRecord;
 use sv_fs::private as private_fs;
 
 /// The schema this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 /// `PRAGMA application_id` of a session-vault file ("SVLT").
 pub const APPLICATION_ID: i64 = 0x5356_4c54;
 
@@ -67,6 +67,16 @@ const MIGRATIONS: &[&str] = &[
     // list is one indexed scan that reads the table's pages in order.
     "ALTER TABLE sessions ADD COLUMN vars TEXT NOT NULL DEFAULT '';
      CREATE INDEX sessions_created ON sessions(created_at);",
+    // v4: requests through the credential proxy in the audit log
+    // (docs/design.md §10): method, upstream host, path without query
+    // values, status, bytes and duration. NULL for lookups.
+    "ALTER TABLE audit ADD COLUMN method TEXT;
+     ALTER TABLE audit ADD COLUMN host TEXT;
+     ALTER TABLE audit ADD COLUMN path TEXT;
+     ALTER TABLE audit ADD COLUMN status INTEGER;
+     ALTER TABLE audit ADD COLUMN bytes_up INTEGER;
+     ALTER TABLE audit ADD COLUMN bytes_down INTEGER;
+     ALTER TABLE audit ADD COLUMN duration_ms INTEGER;",
 ];
 
 /// Fills v3's `sessions.vars` from the values already stored.
@@ -837,6 +847,7 @@ mod tests {
             pid: None,
             exe: None,
             cwd: None,
+            request: None,
         }
     }
 

@@ -99,6 +99,7 @@ fn status(paths: &VaultPaths, json: bool, verbose: bool) -> Result {
     s += &format!("Sessions stored:  {}\n", st.sessions);
     s += &format!("Key protection:   {}\n", protection(&st.backend));
     s += &lock_lines(&st);
+    s += &proxy_line(&st);
     if let Some(note) = &st.backend_note {
         s += &format!("Backend warning:  {note}\n");
     }
@@ -152,6 +153,27 @@ fn protection(backend: &str) -> String {
 }
 
 /// `Locked: yes (since …)` (or that no vault exists yet) and, when set, the auto-lock delay.
+/// `Proxy: 127.0.0.1:PORT`, or why the credential proxy is not running.
+fn proxy_line(st: &p::StatusResult) -> String {
+    match &st.proxy {
+        Some(p::ProxyStatus {
+            listen: Some(addr),
+            note,
+        }) => {
+            let mut s = format!("Proxy:            {addr}\n");
+            if let Some(n) = note {
+                s += &format!("Proxy warning:    {n}\n");
+            }
+            s
+        }
+        Some(p::ProxyStatus { listen: None, note }) => format!(
+            "Proxy:            not running ({})\n",
+            note.as_deref().unwrap_or("see the daemon's log")
+        ),
+        None => "Proxy:            not running\n".to_owned(),
+    }
+}
+
 fn lock_lines(st: &p::StatusResult) -> String {
     let mut s = match (st.locked, st.locked_since) {
         _ if !st.initialized => {

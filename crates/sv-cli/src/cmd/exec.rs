@@ -7,6 +7,9 @@ use crate::error::{CliError, Result};
 use sv_core::paths::VaultPaths;
 
 pub fn run(paths: &VaultPaths, a: ExecArgs) -> Result {
+    if a.proxy {
+        return super::exec_proxy::run(paths, a);
+    }
     let results = fetch(paths, &a.tool)?;
     let (prog, args) = a
         .command

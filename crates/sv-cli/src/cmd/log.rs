@@ -43,6 +43,21 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// A proxied request in one cell: `POST api.anthropic.com/v1/messages?beta
+/// -> 200, 12 B up, 340 B down, 45 ms` (query names only, never values).
+fn request_cell(q: &sv_core::ops::ProxiedRequest) -> String {
+    format!(
+        "{} {}{} -> {}, {} B up, {} B down, {} ms",
+        q.method,
+        q.host.as_deref().unwrap_or(""),
+        q.path,
+        q.status,
+        q.bytes_up,
+        q.bytes_down,
+        q.duration_ms
+    )
+}
+
 /// One row per record. The tool, executable and directory are the
 /// caller's: escaped before they reach the terminal.
 fn table(entries: &[AuditEntry]) -> String {
@@ -64,7 +79,10 @@ fn table(entries: &[AuditEntry]) -> String {
                     .unwrap_or_else(dash),
                 e.pid.map(|p| p.to_string()).unwrap_or_else(dash),
                 outside(&e.exe),
-                outside(&e.cwd),
+                match &e.request {
+                    Some(q) => escape_control(&request_cell(q)).into_owned(),
+                    None => outside(&e.cwd),
+                },
             ]
         })
         .collect();
@@ -80,7 +98,7 @@ fn table(entries: &[AuditEntry]) -> String {
             "SESSION",
             "PID",
             "EXE",
-            "CWD",
+            "CWD / REQUEST",
         ],
         &rows,
     )
@@ -102,6 +120,7 @@ mod tests {
             pid: Some(7),
             exe: None,
             cwd: Some("/p".into()),
+            request: None,
         };
         let t = table(&[e]);
         let lines: Vec<&str> = t.lines().collect();

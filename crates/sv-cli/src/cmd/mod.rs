@@ -7,6 +7,7 @@ mod daemon;
 mod doctor;
 mod env;
 mod exec;
+mod exec_proxy;
 mod get;
 mod integrate;
 mod list;

@@ -277,7 +277,9 @@ fn install_service_writes_a_unit_systemd_accepts() {
         "NoNewPrivileges=yes",
         "PrivateTmp=yes",
         "ProtectSystem=strict",
-        "RestrictAddressFamilies=AF_UNIX",
+        // The credential proxy needs IP sockets (loopback listener,
+        // upstream TLS); nothing else (no AF_NETLINK, AF_PACKET).
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
         "MemoryDenyWriteExecute=yes",
         "LockPersonality=yes",
         "UMask=0077",

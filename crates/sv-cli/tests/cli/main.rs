@@ -38,6 +38,10 @@ mod hardening;
 mod integrate_claude;
 // Idle locking, `lock`, SIGUSR1, and `unlock` restoring service.
 mod locking;
+// `exec --proxy` through the daemon's credential proxy to a mock provider
+// over TLS: the real key on the request, stand-ins everywhere else.
+#[cfg(target_os = "linux")]
+mod proxy;
 // `install` / `uninstall` of the rc-file block: one block, bytes kept.
 mod rc_install;
 // README.md's quick start and first block run as written.

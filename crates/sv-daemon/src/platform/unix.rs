@@ -265,11 +265,19 @@ pub fn peer_of(stream: &Stream) -> Option<Peer> {
         }
         _ => (None, None),
     };
+    #[cfg(target_os = "linux")]
+    let pin = {
+        use std::os::fd::AsFd;
+        crate::pidfd::ProcessPin::of_peer(stream.as_fd(), pid).map(std::sync::Arc::new)
+    };
+    #[cfg(not(target_os = "linux"))]
+    let pin = None;
     Some(Peer {
         uid: cred.uid(),
         pid,
         cwd,
         exe,
+        pin,
         // Linux judges every message by its own sender (`callers.rs`);
         // elsewhere no agent tree is known (docs/callers.md).
         agent_tree: (!cfg!(target_os = "linux")).then_some(false),

@@ -279,6 +279,7 @@ pub fn peer_of(stream: &Stream) -> Option<Peer> {
         pid: i32::try_from(pid).ok(),
         cwd: None,
         exe: process_image(pid),
+        pin: None,
         // No marker for agent trees on Windows yet (docs/callers.md).
         agent_tree: Some(false),
     })

@@ -104,6 +104,42 @@ impl Vault {
         }
     }
 
+    /// The lookup of `stand_ins`: the same decision as [`Vault::get`]'s,
+    /// and its audit record (`stand_in` when served: the caller gets no
+    /// key). A refusal's record is written here; a served one is left to
+    /// the caller, which commits it before answering.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn lookup_for_stand_in(
+        &self,
+        prm: &p::GetParams,
+        peer: &Peer,
+    ) -> (Result<p::GetResult, RpcError>, AuditRecord) {
+        match self.decide(prm, peer) {
+            Decision::Served { answer, cwd, at } => {
+                let mut record = AuditRecord::new(
+                    peer,
+                    Some(&cwd),
+                    Some(&prm.tool),
+                    Some(&answer.session_id),
+                    AuditOutcome::StandIn,
+                );
+                record.time = at;
+                (Ok(answer), record)
+            }
+            Decision::Refused { why, cwd } => {
+                let record = AuditRecord::new(
+                    peer,
+                    cwd.as_deref(),
+                    Some(&prm.tool),
+                    why.session.as_deref(),
+                    why.outcome,
+                );
+                self.audit.refusal(&mut self.store(), record.clone());
+                (Err(why.error), record)
+            }
+        }
+    }
+
     /// The lookup proper, by the store.
     fn decide(&self, prm: &p::GetParams, peer: &Peer) -> Decision {
         let cwd = match self

@@ -16,6 +16,8 @@ impl Vault {
     /// Periodic housekeeping: drop expired sessions.
     pub fn purge(&self) {
         self.audit.trim(&self.store());
+        #[cfg(target_os = "linux")]
+        self.proxy.table.sweep();
         match self.store().purge_expired(now()) {
             Ok(0) => {}
             Ok(n) => info!(count = n, "purged expired sessions"),
