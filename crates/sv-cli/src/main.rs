@@ -1,6 +1,7 @@
 //! `session-vault`: parses the command line, talks to the daemon, prints.
 //! The rules live in `sv-core`; the key and the vault in `sv-daemon`.
 
+mod agent_tree;
 mod cli;
 mod client;
 mod cmd;

@@ -53,6 +53,9 @@ pub mod code {
     pub const FRAME_TOO_LARGE: i64 = -32008;
     pub const NOT_FOUND: i64 = -32009;
     pub const SHUTTING_DOWN: i64 = -32010;
+    /// Refused by a caller rule (docs/design.md §11): the caller is inside
+    /// an agent tree, or the kernel could not say who sent the request.
+    pub const REFUSED: i64 = -32011;
 }
 
 /// A request as a client writes it.

@@ -51,6 +51,13 @@ impl ProcessPin {
         Some(ProcessPin { pid, fd })
     }
 
+    /// A process whose pidfd the daemon already holds: the sender of a
+    /// message (`callers.rs`).
+    #[cfg(target_os = "linux")]
+    pub fn from_pidfd(pid: i32, fd: std::os::fd::OwnedFd) -> Self {
+        ProcessPin { pid, fd }
+    }
+
     /// The pid the process had (and keeps while it lives).
     pub fn pid(&self) -> i32 {
         self.pid

@@ -20,6 +20,8 @@ mod agents_doc;
 mod agents_real;
 // The audit log: what is recorded, `log` filters, retention, no secrets.
 mod audit_log;
+// Callers as the kernel sees them: per-message senders, agent trees.
+mod callers;
 // The Secret Service and TPM2 key backends on real services, and rekey.
 mod backends;
 // Every core command against the real daemon and vault file.
