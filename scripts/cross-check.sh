@@ -21,8 +21,10 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 chroot_dir=${SV_CROSS_CHROOT:-$(dirname "$repo")/cross-chroot}
 mirror=${SV_CROSS_MIRROR:-http://deb.debian.org/debian}
-# gcc-mingw-w64-x86-64 compiles the bundled SQLite (C) for windows-gnu.
-packages="rustc-web cargo-web rust-web-src rust-web-clippy gcc-mingw-w64-x86-64 libc6-dev ca-certificates pkg-config"
+# gcc-mingw-w64-x86-64 compiles the bundled SQLite and ring (C) for
+# windows-gnu; clang and llvm-ar compile and archive ring's C and assembly
+# for aarch64-apple-darwin (sv-proxy's TLS).
+packages="rustc-web cargo-web rust-web-src rust-web-clippy gcc-mingw-w64-x86-64 clang llvm libc6-dev ca-certificates pkg-config"
 stamp="$chroot_dir/.session-vault-cross-ready"
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(windows macos)
@@ -63,12 +65,14 @@ cp /etc/resolv.conf "$chroot_dir/etc/resolv.conf"
 cp /etc/ssl/certs/ca-certificates.crt "$chroot_dir/etc/ssl/host-ca-certificates.crt"
 
 # What each target checks. Windows: every crate but sv-bench (a load
-# generator for the Unix socket that reads /proc); the tpm2 feature links
-# libtss2 and is Linux-only. macOS: every crate too, but the bundled
+# generator for the Unix socket that reads /proc) and sv-testkit (test tools
+# that drive agents as Unix process groups); the tpm2 feature links libtss2
+# and is Linux-only. macOS: every crate too, but the bundled
 # SQLite's C needs the macOS SDK, so libsqlite3-sys is told to link a system
 # library instead (LIBSQLITE3_SYS_USE_PKG_CONFIG=1): its Rust is checked,
-# its C is not compiled (nothing is linked by `check` anyway). sv-proxy is
-# left out for macOS: ring's C needs clang for Apple targets.
+# its C is not compiled (nothing is linked by `check` anyway). ring's C and
+# assembly (sv-proxy's TLS) are compiled for real, by clang and llvm-ar,
+# against clang's own headers and a stand-in TargetConditionals.h.
 inner=$(
     cat <<'EOF'
 set -euo pipefail
@@ -79,18 +83,32 @@ zflags=(-Z build-std=std,panic_abort)
 run() { echo "==> $*"; local t0=$SECONDS; "$@"; echo "    ($((SECONDS - t0)) s)"; }
 for t in $TARGETS; do
     case $t in
-    windows) triple=x86_64-pc-windows-gnu; pkgs=(--workspace --exclude sv-bench) ;;
+    windows) triple=x86_64-pc-windows-gnu; pkgs=(--workspace --exclude sv-bench --exclude sv-testkit) ;;
     macos)
-        # sv-proxy's TLS (ring) compiles C for the target, which needs
-        # clang for Apple targets; this chroot has none. It is checked for
-        # Linux and Windows.
-        triple=aarch64-apple-darwin; pkgs=(--workspace --exclude sv-proxy)
+        # ring's build script compiles its C and assembly for the target:
+        # clang (which cross-compiles to Apple targets; gcc does not) with
+        # llvm-ar, which writes the Mach-O symbol index GNU ar cannot. With
+        # no macOS SDK, clang gets no system headers (-nostdlibinc; ring
+        # then uses compiler builtins for memcpy and friends, as it does for
+        # wasm) and one stand-in: the SDK's TargetConditionals.h, which
+        # ring's base.h includes for the TARGET_OS_* macros that clang
+        # (since 18) defines itself for Apple targets.
+        triple=aarch64-apple-darwin; pkgs=(--workspace)
         export LIBSQLITE3_SYS_USE_PKG_CONFIG=1 PKG_CONFIG_ALLOW_CROSS=1
+        stub=/usr/local/share/session-vault-macos-stub
+        mkdir -p $stub
+        printf '%s\n' '/* Stand-in for the macOS SDK header (scripts/cross-check.sh). */' \
+            '#if !defined(TARGET_OS_OSX)' \
+            '#error "clang did not define TARGET_OS_*; the macOS SDK is needed"' \
+            '#endif' >$stub/TargetConditionals.h
+        export CC_aarch64_apple_darwin=clang AR_aarch64_apple_darwin=llvm-ar MACOSX_DEPLOYMENT_TARGET=11.0
+        export CFLAGS_aarch64_apple_darwin="-nostdlibinc -DRING_CORE_NOSTDLIBINC=1 -isystem $stub"
         ;;
     esac
     run cargo check --locked "${zflags[@]}" --target $triple "${pkgs[@]}"
     run cargo clippy --locked "${zflags[@]}" --target $triple "${pkgs[@]}" -- -D warnings
-    unset LIBSQLITE3_SYS_USE_PKG_CONFIG PKG_CONFIG_ALLOW_CROSS
+    unset LIBSQLITE3_SYS_USE_PKG_CONFIG PKG_CONFIG_ALLOW_CROSS MACOSX_DEPLOYMENT_TARGET \
+        CC_aarch64_apple_darwin AR_aarch64_apple_darwin CFLAGS_aarch64_apple_darwin
 done
 EOF
 )

@@ -25,3 +25,12 @@ pub fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     assert!(!out.is_empty(), "no fuzz inputs found for {target}");
     out
 }
+
+/// Runs `check` on every input of `target`, naming each on stderr first so
+/// that the one a failure comes from is known.
+pub fn replay(target: &str, check: impl Fn(&[u8])) {
+    for (path, data) in inputs(target) {
+        eprintln!("{}", path.display());
+        check(&data);
+    }
+}

@@ -1,13 +1,16 @@
 //! Replays the fuzz seed corpus and every input the fuzzers ever crashed on
 //! (fuzz/corpus/<target>/, fuzz/regressions/<target>/) through the same
 //! property checks the fuzz targets run, so `cargo test` keeps them fixed
-//! without nightly or libFuzzer. See docs/evidence.md.
+//! without nightly or libFuzzer. See docs/evidence.md. The quoting
+//! round trips also run over proptest's strings here, against the same
+//! reference un-quoters.
 
 #[path = "../../../fuzz/checks/replay.rs"]
 mod replay;
-use replay::inputs;
+use proptest::prelude::*;
+use replay::replay;
+use sv_core::quote::{fish_quote, powershell_quote, sh_quote};
 
-#[allow(dead_code)]
 #[path = "../../../fuzz/checks/quote.rs"]
 mod quote;
 #[allow(dead_code)]
@@ -16,16 +19,34 @@ mod scope;
 
 #[test]
 fn quote_inputs_round_trip() {
-    for (path, data) in inputs("quote") {
-        eprintln!("{}", path.display());
-        quote::check(&data);
-    }
+    replay("quote", quote::check);
 }
 
 #[test]
 fn scope_inputs_agree() {
-    for (path, data) in inputs("scope") {
-        eprintln!("{}", path.display());
-        scope::check(&data);
+    replay("scope", scope::check);
+}
+
+proptest! {
+    #[test]
+    fn sh_round_trips(s in any::<String>()) {
+        prop_assert_eq!(quote::sh_unquote(&sh_quote(&s)), Some(s));
+    }
+
+    #[test]
+    fn fish_round_trips(s in any::<String>()) {
+        prop_assert_eq!(quote::fish_unquote(&fish_quote(&s)), Some(s));
+    }
+
+    #[test]
+    fn powershell_round_trips(s in any::<String>()) {
+        prop_assert_eq!(quote::powershell_unquote(&powershell_quote(&s)), Some(s));
+    }
+
+    #[test]
+    fn shell_metacharacters_round_trip(s in "[ -~\n\t'\"\\\\$`!;|&(){}<>*?\u{2018}\u{2019}]{0,40}") {
+        prop_assert_eq!(quote::sh_unquote(&sh_quote(&s)), Some(s.clone()));
+        prop_assert_eq!(quote::fish_unquote(&fish_quote(&s)), Some(s.clone()));
+        prop_assert_eq!(quote::powershell_unquote(&powershell_quote(&s)), Some(s));
     }
 }

@@ -47,7 +47,8 @@ pub fn init(verbose: bool) {
     };
 }
 
-/// Largest size of a log file on stderr before it is cut back.
+/// Largest size of a log file on stderr before it is cut back (Unix only).
+#[cfg(unix)]
 pub const LOG_CAP: u64 = 1024 * 1024;
 
 /// Stderr, cut back to empty when it is a regular file over [`LOG_CAP`].

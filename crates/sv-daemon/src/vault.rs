@@ -351,12 +351,16 @@ impl Vault {
         }
     }
 
-    /// The vault key while unlocked (lock order: key, then store).
+    /// The vault key while unlocked (lock order: key, then store). For the
+    /// proxy, which is built on Linux only.
+    #[cfg(target_os = "linux")]
     pub(crate) fn key_read(&self) -> std::sync::RwLockReadGuard<'_, Option<VaultKey>> {
         self.key.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A use of a credential: the auto-lock's idle clock restarts.
+    /// A use of a credential: the auto-lock's idle clock restarts. For the
+    /// proxy, which is built on Linux only.
+    #[cfg(target_os = "linux")]
     pub(crate) fn touch_idle(&self) {
         self.idle.touch();
     }

@@ -5,7 +5,7 @@
 
 #[path = "../../../fuzz/checks/replay.rs"]
 mod replay;
-use replay::inputs;
+use replay::replay;
 
 #[allow(dead_code)]
 #[path = "../../../fuzz/checks/frame.rs"]
@@ -14,10 +14,7 @@ mod frame;
 #[test]
 fn frames_get_one_well_formed_answer() {
     let harness = frame::Harness::new();
-    for (path, data) in inputs("frame") {
-        eprintln!("{}", path.display());
-        harness.run(&data);
-    }
+    replay("frame", |data| harness.run(data));
 }
 
 /// The `scope` fuzz finding, end to end: a project whose canonical path is

@@ -18,6 +18,8 @@ pub mod lines;
 pub mod read;
 pub mod redact;
 pub mod render;
+#[cfg(any(test, feature = "samples"))]
+pub mod samples;
 pub mod scan;
 pub mod stream;
 pub mod system;

@@ -43,8 +43,9 @@ pub struct Dir {
     path: PathBuf,
     #[cfg(unix)]
     fd: std::os::fd::OwnedFd,
+    /// Elsewhere nothing is held: the walk only checks each step.
     #[cfg(not(unix))]
-    fd: (),
+    _walked: (),
 }
 
 fn refused(path: &Path) -> io::Error {
@@ -267,7 +268,7 @@ impl Dir {
             #[cfg(unix)]
             fd: imp::walk(path, None)?,
             #[cfg(not(unix))]
-            fd: imp::walk(path, None)?,
+            _walked: imp::walk(path, None)?,
         })
     }
 
@@ -278,7 +279,7 @@ impl Dir {
             #[cfg(unix)]
             fd: imp::walk(path, Some(mode))?,
             #[cfg(not(unix))]
-            fd: imp::walk(path, Some(mode))?,
+            _walked: imp::walk(path, Some(mode))?,
         })
     }
 

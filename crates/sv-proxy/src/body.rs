@@ -19,6 +19,9 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
+/// What `poll_frame` returns on both sides.
+type NextFrame = Poll<Option<Result<Frame<Bytes>, hyper::Error>>>;
+
 /// The agent's request body on its way upstream, counted.
 pub(crate) struct RequestBody {
     inner: Incoming,
@@ -35,10 +38,7 @@ impl Body for RequestBody {
     type Data = Bytes;
     type Error = hyper::Error;
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> NextFrame {
         let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
         if let Some(Ok(f)) = &frame {
             if let Some(data) = f.data_ref() {
@@ -157,10 +157,7 @@ impl Body for ProxyBody {
     type Data = Bytes;
     type Error = hyper::Error;
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> NextFrame {
         let s = match &mut self.0 {
             Inner::Message(bytes) => return Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Inner::Stream(s) => s,

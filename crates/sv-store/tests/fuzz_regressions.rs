@@ -5,7 +5,7 @@
 
 #[path = "../../../fuzz/checks/replay.rs"]
 mod replay;
-use replay::inputs;
+use replay::replay;
 
 #[allow(dead_code)]
 #[path = "../../../fuzz/checks/vault_open.rs"]
@@ -13,8 +13,5 @@ mod vault_open;
 
 #[test]
 fn damaged_vaults_open_or_fail_cleanly() {
-    for (path, data) in inputs("vault_open") {
-        eprintln!("{}", path.display());
-        vault_open::check(&data);
-    }
+    replay("vault_open", vault_open::check);
 }

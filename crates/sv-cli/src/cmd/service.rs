@@ -133,6 +133,25 @@ fn put(path: &Path, text: &str) -> Result<&'static str> {
     Ok(if existed { "updated" } else { "installed" })
 }
 
+/// Removes the service definition at `path` (a `kind` of file) and says so,
+/// with `then`: what is left for the user to do. Nothing there is not an error.
+fn remove(path: &Path, kind: &str, then: &str) -> Result {
+    match std::fs::remove_file(path) {
+        Ok(()) => {
+            println!("Removed {}. {then}", path.display());
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            println!("No {kind} at {}; nothing to remove.", path.display());
+            Ok(())
+        }
+        Err(e) => Err(CliError::Failed(format!(
+            "cannot remove {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 /// A daemon started on demand would hold the lock the service needs.
 fn hint_if_running(paths: &VaultPaths) {
     if let Ok(Some(_)) = client::connect_existing(paths) {
@@ -178,23 +197,11 @@ pub fn uninstall() -> Result {
             "{UNIT_NAME} is still enabled; run `systemctl --user disable --now {UNIT_NAME}` first, then this again"
         )));
     }
-    match std::fs::remove_file(&unit) {
-        Ok(()) => {
-            println!(
-                "Removed {}. Run `systemctl --user daemon-reload` to forget it.",
-                unit.display()
-            );
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            println!("No service file at {}; nothing to remove.", unit.display());
-            Ok(())
-        }
-        Err(e) => Err(CliError::Failed(format!(
-            "cannot remove {}: {e}",
-            unit.display()
-        ))),
-    }
+    remove(
+        &unit,
+        "service file",
+        "Run `systemctl --user daemon-reload` to forget it.",
+    )
 }
 
 #[cfg(target_os = "macos")]
@@ -225,23 +232,11 @@ pub fn install(paths: &VaultPaths) -> Result {
 #[cfg(target_os = "macos")]
 pub fn uninstall() -> Result {
     let path = plist_path()?;
-    match std::fs::remove_file(&path) {
-        Ok(()) => {
-            println!(
-                "Removed {}. If the agent is loaded, stop it with:\n    launchctl bootout gui/$(id -u)/{PLIST_LABEL}",
-                path.display()
-            );
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            println!("No agent file at {}; nothing to remove.", path.display());
-            Ok(())
-        }
-        Err(e) => Err(CliError::Failed(format!(
-            "cannot remove {}: {e}",
-            path.display()
-        ))),
-    }
+    remove(
+        &path,
+        "agent file",
+        &format!("If the agent is loaded, stop it with:\n    launchctl bootout gui/$(id -u)/{PLIST_LABEL}"),
+    )
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "macos")))]

@@ -7,25 +7,6 @@ use std::collections::BTreeMap;
 
 const DOC: &str = include_str!("../../../../docs/agents.md");
 
-/// The fenced blocks of the page: (language, text).
-fn blocks() -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut cur: Option<(String, String)> = None;
-    for line in DOC.lines() {
-        match (&mut cur, line.strip_prefix("```")) {
-            (None, Some(lang)) => cur = Some((lang.trim().to_owned(), String::new())),
-            (Some(_), Some("")) => out.push(cur.take().unwrap()),
-            (Some((_, text)), _) => {
-                text.push_str(line);
-                text.push('\n');
-            }
-            (None, None) => {}
-        }
-    }
-    assert!(cur.is_none(), "unterminated code block in docs/agents.md");
-    out
-}
-
 /// Tool → variables: the built-ins plus the page's `[tools.*]` tables.
 fn tool_vars(config: &str) -> BTreeMap<String, Vec<String>> {
     let mut m: BTreeMap<String, Vec<String>> = [
@@ -63,7 +44,7 @@ fn value(tool: &str, var: &str) -> String {
 
 #[test]
 fn every_recipe_of_the_agents_page_works() {
-    let blocks = blocks();
+    let blocks = code_blocks(DOC, "docs/agents.md");
     let config = &blocks
         .iter()
         .find(|(lang, text)| lang == "toml" && text.contains("[tools.openrouter]"))

@@ -19,12 +19,7 @@ fn run_pid(env: &TestEnv, cwd: &Path, args: &[&str]) -> (i64, Run) {
     let child = cmd.spawn().expect("spawn session-vault");
     let pid = i64::from(child.id());
     let out = child.wait_with_output().expect("wait");
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    (pid, run)
+    (pid, Run::from(out))
 }
 
 /// One request straight over the socket, from this process.
@@ -74,15 +69,7 @@ fn serves_and_refusals_are_recorded_with_pid_exe_and_cwd() {
     let (exec_pid, r) = run_pid(
         &env,
         &app,
-        &[
-            "exec",
-            "--tool",
-            "claude",
-            "--",
-            "sh",
-            "-c",
-            "test -n \"$ANTHROPIC_API_KEY\"",
-        ],
+        &exec_claude(&["sh", "-c", "test -n \"$ANTHROPIC_API_KEY\""]),
     );
     r.ok();
     let (scope_pid, r) = run_pid(&env, &other, &["get", "--tool", "claude"]);

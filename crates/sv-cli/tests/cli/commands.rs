@@ -308,31 +308,17 @@ fn env_formats_get_exec_list_remove() {
     let r = env
         .run_in(
             &app,
-            &[
-                "exec",
-                "--tool",
-                "claude",
-                "--",
+            &exec_claude(&[
                 "sh",
                 "-c",
                 "read l; printf '%s|%s' \"$ANTHROPIC_API_KEY\" \"$l\"; exit 7",
-            ],
+            ]),
             Some("from-stdin\n"),
         )
         .code(7);
     assert_eq!(r.stdout, "sk-ant-1|from-stdin");
     let r = env
-        .run_in(
-            &app,
-            &[
-                "exec",
-                "--tool",
-                "claude",
-                "--",
-                "definitely-not-a-command-xyz",
-            ],
-            None,
-        )
+        .run_in(&app, &exec_claude(&["definitely-not-a-command-xyz"]), None)
         .code(1);
     assert!(r.stderr.contains("cannot run"), "{}", r.stderr);
     env.run_in(&app, &["exec", "--tool", "claude"], None)

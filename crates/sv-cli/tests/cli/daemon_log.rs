@@ -34,17 +34,13 @@ fn no_log_line_at_trace_level_holds_a_secret_or_passphrase() {
     assert!(r.stdout.contains(SECRET2));
     env.run_in(
         &app,
-        &[
-            "exec",
-            "--tool",
-            "claude",
-            "--",
+        &exec_claude(&[
             "sh",
             "-c",
             "test \"$ANTHROPIC_API_KEY\" = \"$1\"",
             "sh",
             SECRET,
-        ],
+        ]),
         None,
     )
     .ok();

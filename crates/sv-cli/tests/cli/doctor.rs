@@ -4,62 +4,7 @@
 use crate::util::*;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-
-fn body(len: usize, alphabet: &[u8], seed: u64) -> String {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            alphabet[(x % alphabet.len() as u64) as usize] as char
-        })
-        .collect()
-}
-const B62: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-const B64U: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
-
-fn anthropic(s: u64) -> String {
-    format!("sk-ant-api03-{}AA", body(93, B64U, s))
-}
-fn anthropic_admin(s: u64) -> String {
-    format!("sk-ant-admin01-{}AA", body(93, B64U, s))
-}
-fn anthropic_oauth(s: u64) -> String {
-    format!("sk-ant-oat01-{}AA", body(93, B64U, s))
-}
-fn openai_proj(s: u64) -> String {
-    format!(
-        "sk-proj-{}T3BlbkFJ{}",
-        body(74, B64U, s),
-        body(74, B64U, s + 1)
-    )
-}
-fn openai_legacy(s: u64) -> String {
-    format!("sk-{}", body(48, B62, s))
-}
-fn google(s: u64) -> String {
-    format!("AIza{}", body(35, B64U, s))
-}
-fn openrouter(s: u64) -> String {
-    format!("sk-or-v1-{}", body(64, b"0123456789abcdef", s))
-}
-fn groq(s: u64) -> String {
-    format!("gsk_{}", body(52, B62, s))
-}
-fn github(s: u64) -> String {
-    format!("ghp_{}", body(36, B62, s))
-}
-fn github_pat(s: u64) -> String {
-    format!("github_pat_{}_{}", body(22, B62, s), body(59, B62, s + 1))
-}
-
-fn write(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
+use sv_doctor::samples::*;
 
 #[track_caller]
 fn assert_no_key(r: &Run, keys: &[String]) {
@@ -804,8 +749,6 @@ fn a_refusal_midway_leaves_that_file_untouched_and_the_others_proceed() {
 /// (SV_RACE_ROUNDS, default 300) so that path-based editing loses.
 #[test]
 fn a_directory_swapped_for_a_symlink_during_fix_is_never_followed() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
     let env = TestEnv::new();
     env.start_unlocked();
     let user_claude = env.home.join(".claude");
@@ -827,31 +770,9 @@ fn a_directory_swapped_for_a_symlink_during_fix_is_never_followed() {
             &dot.join("settings.json"),
             &format!("{{\n  \"hooks\": {{\"SessionStart\": \"touch /tmp/pwned\"}},\n  \"env\": {{\"ANTHROPIC_API_KEY\": \"{key}\"}}\n}}\n"),
         );
-        let stop = Arc::new(AtomicBool::new(false));
-        let attacker = {
-            let (stop, dot, aside, target) = (
-                stop.clone(),
-                dot.clone(),
-                aside.clone(),
-                user_claude.clone(),
-            );
-            std::thread::spawn(move || {
-                let mut n = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    if std::fs::rename(&dot, &aside).is_ok() {
-                        let _ = std::os::unix::fs::symlink(&target, &dot);
-                        n += 1;
-                        std::thread::sleep(std::time::Duration::from_micros(300 + n % 7 * 100));
-                        let _ = std::fs::remove_file(&dot);
-                        let _ = std::fs::rename(&aside, &dot);
-                    }
-                    std::thread::sleep(std::time::Duration::from_micros(200 + n % 5 * 100));
-                }
-            })
-        };
+        let attacker = SymlinkSwapper::start(&dot, &aside, &user_claude, 300, 200, 100);
         let r = env.run_in(&proj, &["doctor", "--fix", "--yes"], None);
-        stop.store(true, Ordering::Relaxed);
-        attacker.join().unwrap();
+        attacker.stop();
         assert_no_key(&r, std::slice::from_ref(&key));
         if std::fs::read_to_string(&user_settings).unwrap() != mine {
             won += 1;

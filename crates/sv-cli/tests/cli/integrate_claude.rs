@@ -38,8 +38,7 @@ fn project_settings_keep_every_other_key_and_undo_restores_the_bytes() {
     let env = TestEnv::new();
     let app = env.mkdir("p/app");
     let settings = app.join(".claude/settings.local.json");
-    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
-    std::fs::write(&settings, SETTINGS).unwrap();
+    write(&settings, SETTINGS);
 
     let r = env.run_in(&app, &["integrate", "claude"], None).ok();
     assert!(r.stdout.contains("Set apiKeyHelper"), "{}", r.stdout);
@@ -77,18 +76,17 @@ fn project_settings_keep_every_other_key_and_undo_restores_the_bytes() {
     assert!(r.stdout.contains("already"), "{}", r.stdout);
     assert_eq!(std::fs::read(&settings).unwrap(), after_once);
 
-    let r = env
-        .run(
-            &[
-                "integrate",
-                "claude",
-                "--project",
-                app.to_str().unwrap(),
-                "--undo",
-            ],
-            None,
-        )
-        .ok();
+    let undo = || {
+        let args = [
+            "integrate",
+            "claude",
+            "--project",
+            app.to_str().unwrap(),
+            "--undo",
+        ];
+        env.run(&args, None).ok()
+    };
+    let r = undo();
     assert!(
         r.stdout.contains("Removed session-vault's apiKeyHelper"),
         "{}",
@@ -100,18 +98,7 @@ fn project_settings_keep_every_other_key_and_undo_restores_the_bytes() {
         "undo must restore the exact bytes"
     );
     assert!(!backup(&env, &settings).exists());
-    let r = env
-        .run(
-            &[
-                "integrate",
-                "claude",
-                "--project",
-                app.to_str().unwrap(),
-                "--undo",
-            ],
-            None,
-        )
-        .ok();
+    let r = undo();
     assert!(r.stdout.contains("nothing to undo"), "{}", r.stdout);
 }
 
@@ -120,12 +107,10 @@ fn an_existing_helper_comes_back_and_later_edits_survive_undo() {
     let env = TestEnv::new();
     let app = env.mkdir("p/app");
     let settings = app.join(".claude/settings.local.json");
-    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
-    std::fs::write(
+    write(
         &settings,
         r#"{"apiKeyHelper": "~/bin/old-helper.sh", "a": 1}"#,
-    )
-    .unwrap();
+    );
     env.run_in(&app, &["integrate", "claude", "--project", "."], None)
         .ok();
     assert_eq!(json(&settings)["apiKeyHelper"], HELPER);
@@ -210,12 +195,10 @@ fn user_settings_are_created_and_removed_again() {
 fn a_plaintext_key_in_the_settings_is_pointed_out_without_printing_it() {
     let env = TestEnv::new();
     let settings = env.home.join(".claude/settings.json");
-    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
-    std::fs::write(
+    write(
         &settings,
         r#"{"env": {"ANTHROPIC_API_KEY": "sk-ant-api03-plaintext"}}"#,
-    )
-    .unwrap();
+    );
     let r = env.run(&["integrate", "claude", "--user"], None).ok();
     assert!(
         r.stderr.contains("ANTHROPIC_API_KEY in plaintext"),
@@ -296,8 +279,6 @@ fn a_settings_link_out_of_the_project_is_refused() {
 /// replaced. A real attacker thread swaps in a loop during each run.
 #[test]
 fn a_claude_dir_swapped_for_a_symlink_during_integrate_is_never_followed() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
     let env = TestEnv::new();
     let user_claude = env.home.join(".claude");
     std::fs::create_dir_all(&user_claude).unwrap();
@@ -312,31 +293,10 @@ fn a_claude_dir_swapped_for_a_symlink_during_integrate_is_never_followed() {
         let dot = app.join(".claude");
         std::fs::create_dir_all(&dot).unwrap();
         std::fs::write(dot.join("settings.local.json"), SETTINGS).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let attacker = {
-            let (stop, dot, aside, target) = (
-                stop.clone(),
-                dot.clone(),
-                app.join(".claude-real"),
-                user_claude.clone(),
-            );
-            std::thread::spawn(move || {
-                let mut n = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    if std::fs::rename(&dot, &aside).is_ok() {
-                        let _ = std::os::unix::fs::symlink(&target, &dot);
-                        n += 1;
-                        std::thread::sleep(std::time::Duration::from_micros(100 + n % 7 * 50));
-                        let _ = std::fs::remove_file(&dot);
-                        let _ = std::fs::rename(&aside, &dot);
-                    }
-                    std::thread::sleep(std::time::Duration::from_micros(100 + n % 5 * 50));
-                }
-            })
-        };
+        let attacker =
+            SymlinkSwapper::start(&dot, &app.join(".claude-real"), &user_claude, 100, 100, 50);
         let _ = env.run_in(&app, &["integrate", "claude"], None);
-        stop.store(true, Ordering::Relaxed);
-        attacker.join().unwrap();
+        attacker.stop();
         for name in ["settings.json", "settings.local.json"] {
             if std::fs::read_to_string(user_claude.join(name)).unwrap() != mine {
                 won += 1;

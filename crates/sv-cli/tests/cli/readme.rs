@@ -14,23 +14,9 @@ const APT_LIST: &str = include_str!("../../../../scripts/apt-packages.txt");
 const CI_RUN: &str = include_str!("../../../../.ci/run");
 const KEY: &str = "sk-ant-api03-readme-quick-start-test-key-'$(x)'";
 
-/// The fenced blocks of `text`: (language, body).
+/// The fenced blocks of (part of) the README: (language, body).
 fn blocks(text: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut cur: Option<(String, String)> = None;
-    for line in text.lines() {
-        match (&mut cur, line.strip_prefix("```")) {
-            (None, Some(lang)) => cur = Some((lang.trim().to_owned(), String::new())),
-            (Some(_), Some("")) => out.push(cur.take().unwrap()),
-            (Some((_, body)), _) => {
-                body.push_str(line);
-                body.push('\n');
-            }
-            (None, None) => {}
-        }
-    }
-    assert!(cur.is_none(), "unterminated code block in README.md");
-    out
+    code_blocks(text, "README.md")
 }
 
 /// The lines of a shell block that are commands (not blank, not comments).

@@ -29,7 +29,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(o: Output) -> Run {
+    pub fn from(o: Output) -> Run {
         Run {
             code: o.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -293,4 +293,77 @@ pub fn raw_request_as_nobody(socket: &Path, cwd: &Path, line: &str) -> (u32, Str
         pid,
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
     )
+}
+
+/// Writes `text` to `path`, creating its parent directories first.
+pub fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// The arguments of `session-vault exec --tool claude -- COMMAND...`.
+pub fn exec_claude<'a>(command: &[&'a str]) -> Vec<&'a str> {
+    [&["exec", "--tool", "claude", "--"][..], command].concat()
+}
+
+/// An attacker thread that, until stopped, moves the directory `dot` to
+/// `aside`, puts a symlink to `target` in its place for a moment and moves
+/// the directory back; pauses in microseconds are `base + n % 7 * step`
+/// with the link in place and `idle + n % 5 * step` between swaps.
+pub struct SymlinkSwapper {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl SymlinkSwapper {
+    pub fn start(dot: &Path, aside: &Path, target: &Path, base: u64, idle: u64, step: u64) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let (stopped, dot, aside, target) = (
+            stop.clone(),
+            dot.to_owned(),
+            aside.to_owned(),
+            target.to_owned(),
+        );
+        let thread = std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stopped.load(Ordering::Relaxed) {
+                if std::fs::rename(&dot, &aside).is_ok() {
+                    let _ = std::os::unix::fs::symlink(&target, &dot);
+                    n += 1;
+                    std::thread::sleep(Duration::from_micros(base + n % 7 * step));
+                    let _ = std::fs::remove_file(&dot);
+                    let _ = std::fs::rename(&aside, &dot);
+                }
+                std::thread::sleep(Duration::from_micros(idle + n % 5 * step));
+            }
+        });
+        SymlinkSwapper { stop, thread }
+    }
+
+    /// Stops the thread and waits until the directory is back in place.
+    pub fn stop(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap();
+    }
+}
+
+/// The fenced code blocks of `text`, a part of the document `doc`:
+/// (language, body).
+pub fn code_blocks(text: &str, doc: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut cur: Option<(String, String)> = None;
+    for line in text.lines() {
+        match (&mut cur, line.strip_prefix("```")) {
+            (None, Some(lang)) => cur = Some((lang.trim().to_owned(), String::new())),
+            (Some(_), Some("")) => out.push(cur.take().unwrap()),
+            (Some((_, body)), _) => {
+                body.push_str(line);
+                body.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    assert!(cur.is_none(), "unterminated code block in {doc}");
+    out
 }
