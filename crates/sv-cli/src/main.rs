@@ -47,7 +47,11 @@ fn fast_get(mut args: impl Iterator<Item = std::ffi::OsString>) -> Option<cli::G
     if args.next().is_some() || tool.is_empty() || tool.starts_with('-') {
         return None;
     }
-    Some(cli::GetArgs { tool, var: None })
+    Some(cli::GetArgs {
+        tool,
+        var: None,
+        stand_in: false,
+    })
 }
 
 #[cfg(test)]

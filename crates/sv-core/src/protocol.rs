@@ -177,6 +177,30 @@ pub struct StandInsParams {
     /// Only used where the kernel cannot tell the peer's directory.
     #[serde(default)]
     pub cwd: Option<String>,
+    /// Which process the stand-ins are bound to.
+    #[serde(default, skip_serializing_if = "Bind::is_caller")]
+    pub bind: Bind,
+}
+
+/// The process a stand-in lives with (docs/design.md §10).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bind {
+    /// The process that sent the request (`exec --proxy`, which then
+    /// execs the command in place).
+    #[default]
+    Caller,
+    /// The agent that ran the caller as a key helper: the first ancestor
+    /// that is neither a shell (`sh`, `bash`, `dash`, `zsh`) nor
+    /// session-vault. The same live stand-in is given again to the same
+    /// agent for the same tool and session.
+    Agent,
+}
+
+impl Bind {
+    pub fn is_caller(&self) -> bool {
+        *self == Bind::Caller
+    }
 }
 
 /// The variables to set for a command run through the proxy: each tool's

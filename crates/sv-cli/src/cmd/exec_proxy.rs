@@ -35,6 +35,7 @@ pub fn run(paths: &VaultPaths, a: ExecArgs) -> Result {
         p::StandInsParams {
             tools: a.tool.clone(),
             cwd,
+            bind: p::Bind::Caller,
         },
     )?;
     let mut cmd = std::process::Command::new(prog);

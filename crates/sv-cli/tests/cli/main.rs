@@ -36,6 +36,9 @@ mod doctor;
 mod hardening;
 // `integrate claude`: Claude Code's settings gain apiKeyHelper, `--undo`.
 mod integrate_claude;
+// `integrate --proxy`: settings and undo per agent; the helper's stand-in
+// lives with the agent that ran it.
+mod integrate_proxy;
 // Idle locking, `lock`, SIGUSR1, and `unlock` restoring service.
 mod locking;
 // `exec --proxy` through the daemon's credential proxy to a mock provider
