@@ -21,7 +21,6 @@ use crate::error::{CliError, Result};
 /// asking for stand-ins and before exec'ing the agent's command, while the
 /// process has one thread (the kernel refuses `unshare(CLONE_NEWUSER)` to a
 /// threaded process).
-#[cfg_attr(not(test), allow(dead_code))] // exec --proxy calls it (docs/design.md §10)
 #[cfg(target_os = "linux")]
 pub fn enter_agent_tree() -> Result<()> {
     // SAFETY: geteuid/getegid cannot fail.
@@ -47,7 +46,6 @@ pub fn enter_agent_tree() -> Result<()> {
 }
 
 /// No user namespaces here: no agent tree can be marked (docs/callers.md).
-#[cfg_attr(not(test), allow(dead_code))]
 #[cfg(not(target_os = "linux"))]
 pub fn enter_agent_tree() -> Result<()> {
     Err(CliError::Failed(

@@ -261,13 +261,40 @@ fn a_connection_handed_to_another_user_is_refused_per_message() {
 /// `exec --proxy` makes one), with `$SV` the CLI and `$OUT` a directory for
 /// results; waits up to 20 s for `$OUT/done`, which the script writes.
 fn in_agent_tree(env: &TestEnv, cwd: &Path, script: &str) -> std::path::PathBuf {
+    in_tree_made_by(
+        env,
+        cwd,
+        &["unshare", "--user", "--map-current-user", "--"],
+        script,
+    )
+}
+
+/// As [`in_agent_tree`], the tree made by `session-vault exec --proxy`
+/// itself, as a user runs an agent.
+fn in_exec_proxy(env: &TestEnv, cwd: &Path, script: &str) -> std::path::PathBuf {
+    let sv = sv_bin();
+    let sv = sv.to_str().unwrap();
+    in_tree_made_by(
+        env,
+        cwd,
+        &[sv, "exec", "--proxy", "--tool", "claude", "--"],
+        script,
+    )
+}
+
+fn in_tree_made_by(
+    env: &TestEnv,
+    cwd: &Path,
+    launcher: &[&str],
+    script: &str,
+) -> std::path::PathBuf {
     let out = tempfile::Builder::new()
         .prefix("tree")
         .tempdir_in(env.dir.path())
         .unwrap()
         .keep();
-    let mut cmd = Command::new("unshare");
-    cmd.args(["--user", "--map-current-user", "--", "sh", "-c", script]);
+    let mut cmd = Command::new(launcher[0]);
+    cmd.args(&launcher[1..]).args(["sh", "-c", script]);
     env.apply_env(&mut cmd);
     cmd.env("SV", sv_bin())
         .env("OUT", &out)
@@ -276,7 +303,8 @@ fn in_agent_tree(env: &TestEnv, cwd: &Path, script: &str) -> std::path::PathBuf 
     let status = cmd.status().expect("util-linux unshare is installed");
     assert!(
         status.success(),
-        "unshare --user failed ({status}): this test needs unprivileged user namespaces"
+        "{} failed ({status}): this test needs unprivileged user namespaces",
+        launcher.join(" ")
     );
     let deadline = Instant::now() + Duration::from_secs(20);
     while !out.join("done").exists() {
@@ -373,6 +401,31 @@ fn an_agent_tree_gets_no_plaintext_and_changes_nothing_however_it_detaches() {
         .filter(|e| e["outcome"] == "refused_agent_tree")
         .count();
     assert!(refusals >= 4 * REFUSED.len(), "{refusals} refusals audited");
+}
+
+#[test]
+fn what_exec_proxy_starts_gets_no_plaintext_however_it_detaches() {
+    let (env, app, _) = app_and_other();
+    let lines = refused_lines();
+    let out = in_exec_proxy(&env, &app, &format!("{lines}touch \"$OUT/done\""));
+    all_refused(&env, &out, "exec --proxy");
+    let double = format!("( ( {lines} touch \"$OUT/done\" ) & ) ; exit 0");
+    let out = in_exec_proxy(&env, &app, &double);
+    all_refused(&env, &out, "exec --proxy, double fork");
+    let setsid = format!(
+        "setsid -w sh -c '{}'; touch \"$OUT/done\"",
+        lines.replace('\'', "'\\''")
+    );
+    let out = in_exec_proxy(&env, &app, &setsid);
+    all_refused(&env, &out, "exec --proxy, setsid");
+    // lock still works from inside.
+    let out = in_exec_proxy(
+        &env,
+        &app,
+        "\"$SV\" lock >/dev/null 2>&1; echo $? >\"$OUT/lock\"; touch \"$OUT/done\"",
+    );
+    assert_eq!(code_of(&out, "lock"), 0);
+    env.get_in(&app, "claude").code(4);
 }
 
 #[test]
