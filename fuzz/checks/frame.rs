@@ -61,6 +61,7 @@ impl Harness {
             cwd: Some(project.join("sub")),
             exe: Some(PathBuf::from("/usr/bin/fuzz")),
             pin: None,
+            agent_tree: Some(false),
         };
         let open = vault_for_harness(a.path()).expect("open vault");
         call(

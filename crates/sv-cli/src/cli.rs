@@ -164,6 +164,10 @@ pub struct GetArgs {
     /// For tools with several variables: which one to print.
     #[arg(long)]
     pub var: Option<String>,
+    /// Print a stand-in for the proxy instead of the key, bound to the
+    /// agent that runs this command as its key helper (`integrate --proxy`).
+    #[arg(long)]
+    pub stand_in: bool,
 }
 
 #[derive(Args, Debug)]
@@ -285,8 +289,10 @@ pub struct ManArgs {
 /// An agent whose settings `integrate` knows.
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum Agent {
-    /// Claude Code: sets `apiKeyHelper`.
+    /// Claude Code: sets `apiKeyHelper` (with --proxy also `env.ANTHROPIC_BASE_URL`).
     Claude,
+    /// Gemini CLI (--proxy): sets `security.auth.selectedType` to the API key.
+    Gemini,
 }
 
 #[derive(Args, Debug)]
@@ -304,6 +310,10 @@ pub struct IntegrateArgs {
     /// Put the setting back as it was before `integrate`.
     #[arg(long)]
     pub undo: bool,
+    /// Send the agent's requests through the credential proxy: it gets a
+    /// stand-in, never the key.
+    #[arg(long)]
+    pub proxy: bool,
 }
 
 #[derive(Args, Debug)]

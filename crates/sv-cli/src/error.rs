@@ -31,6 +31,10 @@ pub enum CliError {
     /// No vault exists yet: the first `unlock` creates it (exit 4).
     #[error("no vault exists yet; create it with `session-vault unlock`, then store a key with `session-vault add`")]
     NoVault,
+    /// Refused by a caller rule (docs/design.md §11): the caller is inside
+    /// an agent tree, or the daemon could not tell who asked (exit 5).
+    #[error("{0}")]
+    Refused(String),
     /// The command has already printed why it did not succeed (`doctor`'s
     /// report): exit with this code and print nothing more.
     #[error("")]
@@ -44,6 +48,7 @@ impl CliError {
             CliError::Usage(_) | CliError::Arguments { .. } => 2,
             CliError::NoCredential(_) => 3,
             CliError::Unavailable(_) | CliError::Locked(_) | CliError::NoVault => 4,
+            CliError::Refused(_) => 5,
             CliError::Reported(code) => *code,
         }
     }
@@ -62,6 +67,7 @@ impl From<RpcError> for CliError {
         match e.code {
             code::NO_CREDENTIAL => CliError::NoCredential(e.message),
             code::LOCKED => CliError::Locked(e.message),
+            code::REFUSED => CliError::Refused(e.message),
             code::FORBIDDEN | code::SHUTTING_DOWN => CliError::Unavailable(e.message),
             code::UNKNOWN_TOOL => CliError::Usage(e.message),
             _ => CliError::Failed(e.message),

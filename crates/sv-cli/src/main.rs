@@ -1,6 +1,7 @@
 //! `session-vault`: parses the command line, talks to the daemon, prints.
 //! The rules live in `sv-core`; the key and the vault in `sv-daemon`.
 
+mod agent_tree;
 mod cli;
 mod client;
 mod cmd;
@@ -46,7 +47,11 @@ fn fast_get(mut args: impl Iterator<Item = std::ffi::OsString>) -> Option<cli::G
     if args.next().is_some() || tool.is_empty() || tool.starts_with('-') {
         return None;
     }
-    Some(cli::GetArgs { tool, var: None })
+    Some(cli::GetArgs {
+        tool,
+        var: None,
+        stand_in: false,
+    })
 }
 
 #[cfg(test)]

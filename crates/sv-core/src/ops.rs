@@ -46,10 +46,17 @@ pub enum AuditOutcome {
     /// The proxy refused a request: no live stand-in of the tool, or the
     /// vault locked.
     RefusedStandIn,
+    /// The caller is inside an agent tree (docs/design.md §11), where this
+    /// request is not allowed.
+    RefusedAgentTree,
+    /// The kernel could not say which process sent the request (no
+    /// credentials, a sender already gone, or bytes from two senders in
+    /// one frame): refused rather than served to the connection's opener.
+    RefusedUnknownCaller,
 }
 
 impl AuditOutcome {
-    pub const ALL: [AuditOutcome; 11] = [
+    pub const ALL: [AuditOutcome; 13] = [
         AuditOutcome::Served,
         AuditOutcome::RefusedScope,
         AuditOutcome::RefusedExpired,
@@ -61,6 +68,8 @@ impl AuditOutcome {
         AuditOutcome::StandIn,
         AuditOutcome::Proxied,
         AuditOutcome::RefusedStandIn,
+        AuditOutcome::RefusedAgentTree,
+        AuditOutcome::RefusedUnknownCaller,
     ];
 
     /// The name stored in the database and printed by `log`.
@@ -77,6 +86,8 @@ impl AuditOutcome {
             AuditOutcome::StandIn => "stand_in",
             AuditOutcome::Proxied => "proxied",
             AuditOutcome::RefusedStandIn => "refused_stand_in",
+            AuditOutcome::RefusedAgentTree => "refused_agent_tree",
+            AuditOutcome::RefusedUnknownCaller => "refused_unknown_caller",
         }
     }
 

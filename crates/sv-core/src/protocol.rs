@@ -53,6 +53,9 @@ pub mod code {
     pub const FRAME_TOO_LARGE: i64 = -32008;
     pub const NOT_FOUND: i64 = -32009;
     pub const SHUTTING_DOWN: i64 = -32010;
+    /// Refused by a caller rule (docs/design.md §11): the caller is inside
+    /// an agent tree, or the kernel could not say who sent the request.
+    pub const REFUSED: i64 = -32011;
 }
 
 /// A request as a client writes it.
@@ -174,6 +177,30 @@ pub struct StandInsParams {
     /// Only used where the kernel cannot tell the peer's directory.
     #[serde(default)]
     pub cwd: Option<String>,
+    /// Which process the stand-ins are bound to.
+    #[serde(default, skip_serializing_if = "Bind::is_caller")]
+    pub bind: Bind,
+}
+
+/// The process a stand-in lives with (docs/design.md §10).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bind {
+    /// The process that sent the request (`exec --proxy`, which then
+    /// execs the command in place).
+    #[default]
+    Caller,
+    /// The agent that ran the caller as a key helper: the first ancestor
+    /// that is neither a shell (`sh`, `bash`, `dash`, `zsh`) nor
+    /// session-vault. The same live stand-in is given again to the same
+    /// agent for the same tool and session.
+    Agent,
+}
+
+impl Bind {
+    pub fn is_caller(&self) -> bool {
+        *self == Bind::Caller
+    }
 }
 
 /// The variables to set for a command run through the proxy: each tool's

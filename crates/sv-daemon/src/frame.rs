@@ -1,12 +1,14 @@
 //! Frames: one JSON-RPC request or response per line (docs/design.md §7).
-//! Reading them off a connection with timeouts and a size limit, decoding a
-//! request, encoding a response; every byte that may be a secret stays in
-//! zeroising memory.
+//! Reading them off a connection with timeouts and a size limit, each with
+//! the process that sent it (docs/design.md §11), decoding a request,
+//! encoding a response; every byte that may be a secret stays in zeroising
+//! memory.
 
+use crate::platform::{Reader, Sender};
 use crate::rpc::{Dispatched, Outcome};
+use std::sync::Arc;
 use std::time::Duration;
 use sv_core::protocol::{self as p, code, RpcError, MAX_FRAME};
-use tokio::io::AsyncReadExt;
 use zeroize::{Zeroize, Zeroizing};
 
 /// How long a frame may take from its first byte to its newline.
@@ -18,7 +20,11 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// What [`FrameReader::next`] found.
 pub enum Frame {
-    Line(Zeroizing<Vec<u8>>),
+    /// A frame and who sent it (`None`: the kernel did not say).
+    Line(Zeroizing<Vec<u8>>, Option<Arc<Sender>>),
+    /// A frame whose bytes came from two different processes (one wrote
+    /// its start, another its end): refused, whoever asks.
+    MixedSenders,
     Eof,
     TooLarge,
     TimedOut,
@@ -27,9 +33,17 @@ pub enum Frame {
 /// Reads newline-terminated frames, keeping every byte it holds in
 /// zeroising memory (frames carry keys and passphrases): no `BufReader`
 /// buffer or reallocation leaves a copy behind.
-pub struct FrameReader<R> {
-    inner: R,
+pub struct FrameReader {
+    inner: Reader,
     pending: Zeroizing<Vec<u8>>,
+    /// Who sent the bytes in `pending` (the first read's sender), and
+    /// whether a later read into the same frame came from another process.
+    pending_sender: Option<Arc<Sender>>,
+    mixed: bool,
+    /// Who sent the last read: bytes left in `pending` after a frame are
+    /// always from the last read (a read starts only when `pending` holds
+    /// no newline).
+    last_sender: Option<Arc<Sender>>,
     /// Where reads land. Wiped as far as it was written after each frame
     /// (wiping all 4 KiB per frame was a tenth of a lookup's cost), and
     /// whole when the reader goes, also when a read is cancelled mid-frame
@@ -53,11 +67,19 @@ fn push_zeroizing(buf: &mut Zeroizing<Vec<u8>>, data: &[u8]) {
     buf.extend_from_slice(data);
 }
 
-impl<R: tokio::io::AsyncRead + Unpin> FrameReader<R> {
-    pub fn new(inner: R) -> Self {
+/// Whether two reads certainly came from one process.
+fn same_sender(a: &Option<Arc<Sender>>, b: &Option<Arc<Sender>>) -> bool {
+    matches!((a, b), (Some(a), Some(b)) if a.same_process(b))
+}
+
+impl FrameReader {
+    pub fn new(inner: Reader) -> Self {
         FrameReader {
             inner,
             pending: Zeroizing::new(Vec::new()),
+            pending_sender: None,
+            mixed: false,
+            last_sender: None,
             chunk: Zeroizing::new([0u8; 4096]),
             dirty: 0,
         }
@@ -82,21 +104,29 @@ impl<R: tokio::io::AsyncRead + Unpin> FrameReader<R> {
                 return Ok(Frame::TooLarge);
             }
             let limit = deadline.unwrap_or_else(|| tokio::time::Instant::now() + IDLE_TIMEOUT);
-            let n = match tokio::time::timeout_at(limit, self.inner.read(&mut self.chunk[..])).await
-            {
-                Ok(Ok(n)) => n,
-                Ok(Err(e)) => {
-                    self.wipe_chunk();
-                    return Err(e);
-                }
-                Err(_) => break None,
-            };
+            let (n, sender) =
+                match tokio::time::timeout_at(limit, self.inner.recv(&mut self.chunk[..])).await {
+                    Ok(Ok(read)) => read,
+                    Ok(Err(e)) => {
+                        self.wipe_chunk();
+                        return Err(e);
+                    }
+                    Err(_) => break None,
+                };
             self.dirty = self.dirty.max(n);
             if n == 0 {
                 self.wipe_chunk();
                 return Ok(Frame::Eof);
             }
             deadline.get_or_insert_with(|| tokio::time::Instant::now() + FRAME_TIMEOUT);
+            let sender = sender.map(Arc::new);
+            if self.pending.is_empty() {
+                self.pending_sender = sender.clone();
+                self.mixed = false;
+            } else if !same_sender(&self.pending_sender, &sender) {
+                self.mixed = true;
+            }
+            self.last_sender = sender;
             push_zeroizing(&mut self.pending, &self.chunk[..n]);
         };
         self.wipe_chunk();
@@ -106,19 +136,34 @@ impl<R: tokio::io::AsyncRead + Unpin> FrameReader<R> {
         if i > MAX_FRAME {
             return Ok(Frame::TooLarge);
         }
-        if i + 1 == self.pending.len() {
+        let mixed = std::mem::take(&mut self.mixed);
+        let line = if i + 1 == self.pending.len() {
             // The usual case, one whole frame: hand over the buffer itself
             // (its newline stays in the spare capacity, wiped with it).
             let mut line = std::mem::take(&mut *self.pending);
             line.truncate(i);
-            return Ok(Frame::Line(Zeroizing::new(line)));
+            Zeroizing::new(line)
+        } else {
+            let mut line = Zeroizing::new(Vec::with_capacity(i));
+            line.extend_from_slice(&self.pending[..i]);
+            let mut rest = Zeroizing::new(Vec::with_capacity(self.pending.len() - i - 1));
+            rest.extend_from_slice(&self.pending[i + 1..]);
+            self.pending = rest;
+            line
+        };
+        let sender = std::mem::take(&mut self.pending_sender);
+        if !self.pending.is_empty() {
+            // What is left after the newline came with the last read (a
+            // read starts only when `pending` holds no newline).
+            self.pending_sender = self.last_sender.clone();
+        } else {
+            self.last_sender = None;
         }
-        let mut line = Zeroizing::new(Vec::with_capacity(i));
-        line.extend_from_slice(&self.pending[..i]);
-        let mut rest = Zeroizing::new(Vec::with_capacity(self.pending.len() - i - 1));
-        rest.extend_from_slice(&self.pending[i + 1..]);
-        self.pending = rest;
-        Ok(Frame::Line(line))
+        Ok(if mixed {
+            Frame::MixedSenders
+        } else {
+            Frame::Line(line, sender)
+        })
     }
 }
 

@@ -16,6 +16,7 @@
 //! ([`reexec_with_clean_env`]), reads its command line, and calls [`run`].
 
 mod audit;
+mod callers;
 mod clock;
 mod error;
 mod frame;

@@ -1,5 +1,5 @@
-//! Who is asking: read from the kernel when the connection is accepted
-//! (see `platform`), never taken from the message.
+//! Who is asking: read from the kernel for every message (see `callers.rs`
+//! and `platform`), never taken from the message.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,4 +20,14 @@ pub struct Peer {
     pub pin: Option<Arc<crate::pidfd::ProcessPin>>,
     #[cfg(not(target_os = "linux"))]
     pub pin: Option<Arc<()>>,
+    /// Whether the caller is inside an agent tree (docs/design.md §11):
+    /// `None` when the kernel could not tell, which counts as inside.
+    pub agent_tree: Option<bool>,
+}
+
+impl Peer {
+    /// Outside every agent tree, for sure.
+    pub fn outside_agent_trees(&self) -> bool {
+        self.agent_tree == Some(false)
+    }
 }

@@ -40,15 +40,67 @@ impl ProcessPin {
                 return Some(ProcessPin { pid, fd });
             }
         }
+        ProcessPin::open(pid)
+    }
+
+    /// A process whose pidfd the daemon already holds: the sender of a
+    /// message (`callers.rs`).
+    #[cfg(target_os = "linux")]
+    pub fn from_pidfd(pid: i32, fd: std::os::fd::OwnedFd) -> Self {
+        ProcessPin { pid, fd }
+    }
+
+    /// The live process `pid`, pinned.
+    #[cfg(target_os = "linux")]
+    fn open(pid: i32) -> Option<Self> {
+        use std::os::fd::{FromRawFd, OwnedFd};
         // SAFETY: pidfd_open takes a pid and flags; the result is a new
         // descriptor or -1.
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
         if fd < 0 {
             return None;
         }
-        // SAFETY: as above.
+        // SAFETY: a descriptor the kernel just gave us.
         let fd = unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) };
         Some(ProcessPin { pid, fd })
+    }
+
+    /// The agent that ran `helper` as its key helper (docs/design.md §10):
+    /// the first ancestor that is neither a shell (its executable named
+    /// `sh`, `bash`, `dash` or `zsh`) nor session-vault (named
+    /// `session-vault`, or the helper's own executable), pinned. Each
+    /// parent is pinned, then the child is checked to be still alive and
+    /// still its child, so a parent that exited (and whose pid was given
+    /// to another process) is never taken for the agent.
+    #[cfg(target_os = "linux")]
+    pub fn agent_of(
+        helper: &std::sync::Arc<ProcessPin>,
+        helper_exe: Option<&std::path::Path>,
+    ) -> Result<std::sync::Arc<ProcessPin>, String> {
+        let mut cur = helper.clone();
+        for _ in 0..16 {
+            let ppid = parent_pid(cur.pid)
+                .filter(|&p| p > 1)
+                .ok_or("the helper has no parent process left to bind the stand-in to")?;
+            let parent = ProcessPin::open(ppid).ok_or("the helper's parent process exited")?;
+            if cur.exited() || parent_pid(cur.pid) != Some(ppid) {
+                return Err("the helper's parent process exited".into());
+            }
+            let exe = std::fs::read_link(format!("/proc/{ppid}/exe")).ok();
+            if parent.exited() {
+                return Err("the helper's parent process exited".into());
+            }
+            let passed = exe.as_deref().is_some_and(|e| {
+                let name = e.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                SKIPPED.contains(&name) || Some(e) == helper_exe
+            });
+            let parent = std::sync::Arc::new(parent);
+            if !passed {
+                return Ok(parent);
+            }
+            cur = parent;
+        }
+        Err("no agent process found within 16 ancestors of the helper".into())
     }
 
     /// The pid the process had (and keeps while it lives).
@@ -75,6 +127,20 @@ impl ProcessPin {
     pub fn exited(&self) -> bool {
         true
     }
+}
+
+/// The executables a key helper's call passes through on its way from the
+/// agent: shells, and session-vault itself.
+#[cfg(target_os = "linux")]
+const SKIPPED: &[&str] = &["sh", "bash", "dash", "zsh", "session-vault"];
+
+/// A process's parent pid, from `/proc/PID/stat` (the fields after the
+/// command name, which may itself hold spaces and parentheses).
+#[cfg(target_os = "linux")]
+fn parent_pid(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// `SO_PEERPIDFD` (not in the libc crate yet): 77 where the kernel uses the
@@ -133,5 +199,47 @@ mod tests {
         child.wait().unwrap();
         assert!(pin.exited());
         assert_eq!(pin.pid(), pid);
+    }
+
+    #[test]
+    fn the_agent_is_found_past_shells() {
+        // python (the agent) → bash → sleep (the helper, as far as the walk
+        // cares: its own executable is passed as the helper's).
+        let mut agent = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import subprocess; subprocess.run(['bash', '-c', 'sleep 30; true'])",
+            ])
+            .spawn()
+            .unwrap();
+        let mut helper = None;
+        for _ in 0..100 {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            // Find the sleep whose grandparent is the agent.
+            for e in std::fs::read_dir("/proc").unwrap().flatten() {
+                let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+                    continue;
+                };
+                let Some(pp) = parent_pid(pid) else { continue };
+                if parent_pid(pp) == Some(agent.id() as i32)
+                    && std::fs::read_link(format!("/proc/{pid}/exe"))
+                        .is_ok_and(|x| x.file_name().is_some_and(|n| n == "sleep"))
+                {
+                    helper = Some(pid);
+                }
+            }
+            if helper.is_some() {
+                break;
+            }
+        }
+        let helper = std::sync::Arc::new(ProcessPin::open(helper.expect("helper")).unwrap());
+        let exe = std::fs::read_link(format!("/proc/{}/exe", helper.pid())).unwrap();
+        let found = ProcessPin::agent_of(&helper, Some(&exe)).unwrap();
+        assert_eq!(found.pid(), agent.id() as i32);
+        // SAFETY: a signal to the helper this test started.
+        unsafe { libc::kill(helper.pid(), libc::SIGKILL) };
+        agent.kill().unwrap();
+        agent.wait().unwrap();
+        assert!(found.exited());
     }
 }

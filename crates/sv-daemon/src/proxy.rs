@@ -226,6 +226,15 @@ impl Vault {
                 "cannot pin the calling process (pidfd, Linux 5.3 or later); no stand-in was issued",
             ));
         };
+        let pin = match prm.bind {
+            p::Bind::Caller => pin,
+            p::Bind::Agent => ProcessPin::agent_of(&pin, peer.exe.as_deref()).map_err(|e| {
+                RpcError::new(
+                    code::INTERNAL,
+                    format!("{e}; no stand-in was issued (run the helper from the agent, or use `session-vault exec --proxy`)"),
+                )
+            })?,
+        };
         if prm.tools.is_empty() || prm.tools.len() > 16 {
             return Err(RpcError::new(
                 code::INVALID_PARAMS,
@@ -255,7 +264,24 @@ impl Vault {
             let answer = answer?;
             records.push(record);
             let value = &answer.values[0];
-            let stand_in = sv_proxy::stand_in_like(value.value.expose().as_bytes());
+            // A key helper is run again and again by its agent: the agent
+            // keeps the stand-in it has for this tool and session.
+            let kept = (prm.bind == p::Bind::Agent)
+                .then(|| {
+                    proxy.table.entries().iter().find_map(|(s, e)| {
+                        (e.tool == *tool
+                            && e.row.id == answer.session_id
+                            && e.pin.pid() == pin.pid()
+                            && !e.pin.exited())
+                        .then(|| zeroize::Zeroizing::new(s.clone()))
+                    })
+                })
+                .flatten();
+            let reused = kept.is_some();
+            let stand_in = match kept {
+                Some(s) => s,
+                None => sv_proxy::stand_in_like(value.value.expose().as_bytes()),
+            };
             let (row, sealed, seen_at_change) = {
                 let store = self.store();
                 let row = store
@@ -300,6 +326,9 @@ impl Vault {
                 session_id: answer.session_id.clone(),
                 vars: vars_out,
             });
+            if reused {
+                continue;
+            }
             issued.push((
                 stand_in.to_string(),
                 Issued {

@@ -2,11 +2,12 @@
 //! (socket or named pipe, peer credentials, file modes, signals) is in
 //! [`crate::platform`].
 
+use crate::callers::{Callers, Unknown};
 use crate::error::{setup, DaemonError};
 use crate::frame::{decode_frame, encode_response, request_id, Frame, FrameReader};
 use crate::hygiene;
 use crate::peer::Peer;
-use crate::platform::{self, peer_of, CwdProbe, Stream};
+use crate::platform::{self, peer_of, Stream};
 use crate::rpc::Dispatched;
 use crate::vault::Vault;
 use std::fs;
@@ -16,7 +17,7 @@ use std::time::Duration;
 use sv_core::paths::VaultPaths;
 use sv_core::protocol::{self as p, code, RpcError};
 use sv_store::Store;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 use zeroize::Zeroizing;
@@ -169,7 +170,7 @@ async fn serve_conn(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let null = serde_json::Value::Null;
-    let Some(mut peer) = peer_of(&stream) else {
+    let Some(peer) = peer_of(&stream) else {
         warn!("refused a connection whose credentials cannot be read");
         return;
     };
@@ -185,7 +186,8 @@ async fn serve_conn(
         return;
     }
     let mut reader = FrameReader::new(rd);
-    let mut cwd_probe = peer.pid.map(CwdProbe::new);
+    // Each frame is answered for the process that sent it (callers.rs).
+    let mut callers = Callers::new(peer, uid);
     loop {
         let frame = tokio::select! {
             r = reader.next() => r,
@@ -193,40 +195,52 @@ async fn serve_conn(
         };
         match frame {
             Ok(Frame::TimedOut) => {
-                debug!(pid = ?peer.pid, "closing an idle or stalled connection");
+                debug!(pid = ?callers.connector().pid, "closing an idle or stalled connection");
                 break;
             }
             Err(_) | Ok(Frame::Eof) => break,
             Ok(Frame::TooLarge) => {
-                warn!(pid = ?peer.pid, "refused a frame over 64 KiB");
+                warn!(pid = ?callers.connector().pid, "refused a frame over 64 KiB");
                 let err = RpcError::new(code::FRAME_TOO_LARGE, "request larger than 64 KiB");
                 let _ = wr.write_all(&encode_response(&null, Err(err))).await;
                 break;
             }
-            Ok(Frame::Line(buf)) => {
+            Ok(Frame::MixedSenders) => {
+                if !refuse_unknown(&vault, None, Unknown::MixedSenders, &mut wr).await {
+                    break;
+                }
+            }
+            Ok(Frame::Line(buf, sender)) => {
                 if buf.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                // The directory is read for every request, not once per
-                // connection: a client may chdir between requests.
-                if let Some(probe) = &mut cwd_probe {
-                    peer.cwd = probe.read();
-                }
+                // The sender, its directory included, is read for every
+                // request: a client may chdir, and a connection may be
+                // inherited or passed on, between requests.
+                let peer = match callers.identify(sender) {
+                    Ok(peer) => peer,
+                    Err(why) => {
+                        if !refuse_unknown(&vault, Some(&buf), why, &mut wr).await {
+                            break;
+                        }
+                        continue;
+                    }
+                };
                 let (id, mut handled) = if is_quick(&buf) {
                     // Decoded before the store's turn, handled within it.
                     match decode_frame(&buf) {
-                        Ok(req) => match vault.dispatch_cached(&req, &peer) {
+                        Ok(req) => match vault.dispatch_cached(&req, peer) {
                             // A repeated lookup needs no store (see lookups.rs).
                             Some(done) => (request_id(&req), done),
                             None => {
                                 let _turn = vault.store_turn.acquire().await.ok();
-                                dispatch_request(&vault, &req, &peer)
+                                dispatch_request(&vault, &req, peer)
                             }
                         },
                         Err(refused) => *refused,
                     }
                 } else {
-                    tokio::task::block_in_place(|| dispatch_frame(&vault, &buf, &peer))
+                    tokio::task::block_in_place(|| dispatch_frame(&vault, &buf, peer))
                 };
                 // A lookup's answer waits for its audit record's commit,
                 // which it shares with the lookups ready at the same time.
@@ -268,6 +282,26 @@ async fn serve_conn(
             }
         }
     }
+}
+
+/// Answers a frame whose sender is not known (docs/design.md §11) with a
+/// refusal, and records it. False when the connection has gone.
+async fn refuse_unknown<W: AsyncWrite + Unpin>(
+    vault: &Vault,
+    frame: Option<&[u8]>,
+    why: Unknown,
+    wr: &mut W,
+) -> bool {
+    let id = frame
+        .and_then(|f| decode_frame(f).ok().map(|req| request_id(&req)))
+        .unwrap_or(serde_json::Value::Null);
+    let error = why.error();
+    let (outcome, peer) = why.audited();
+    warn!(pid = ?peer.pid, outcome = outcome.as_str(), "refused a request whose sender is not known");
+    tokio::task::block_in_place(|| vault.audit_refused(&peer, outcome));
+    wr.write_all(&encode_response(&id, Err(error)))
+        .await
+        .is_ok()
 }
 
 /// Lookups and `status` take tens of microseconds (memory and one indexed

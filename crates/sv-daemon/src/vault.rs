@@ -126,7 +126,12 @@ impl Vault {
 
     /// Records a connection refused because its peer runs as another user.
     pub fn audit_refused_uid(&self, peer: &Peer) {
-        let record = AuditRecord::new(peer, None, None, None, AuditOutcome::RefusedUid);
+        self.audit_refused(peer, AuditOutcome::RefusedUid);
+    }
+
+    /// Records a request refused before it was read (docs/design.md §11).
+    pub fn audit_refused(&self, peer: &Peer, outcome: AuditOutcome) {
+        let record = AuditRecord::new(peer, None, None, None, outcome);
         self.audit.refusal(&mut self.store(), record);
     }
 
@@ -189,6 +194,9 @@ impl Vault {
     /// Handles one decoded request. A `get` leaves its audit record in the
     /// answer for the caller to commit (see [`Dispatched`]).
     pub fn dispatch(&self, req: &p::IncomingRequest<'_>, peer: &Peer) -> Dispatched {
+        if let Some(refused) = crate::callers::agent_tree_refusal(&req.method, peer) {
+            return self.refuse_in_agent_tree(req, peer, refused);
+        }
         if req.method == method::GET {
             return match params(req.params) {
                 Ok(prm) => self.get(prm, peer),
@@ -196,6 +204,32 @@ impl Vault {
             };
         }
         Dispatched::plain(self.dispatch_other(req, peer))
+    }
+
+    /// A request refused by the agent-tree rule, with its audit record
+    /// (the rule's name is the record's outcome).
+    fn refuse_in_agent_tree(
+        &self,
+        req: &p::IncomingRequest<'_>,
+        peer: &Peer,
+        refused: RpcError,
+    ) -> Dispatched {
+        let tool = (req.method == method::GET)
+            .then(|| params::<p::GetParams>(req.params).ok())
+            .flatten()
+            .map(|prm| prm.tool);
+        warn!(pid = ?peer.pid, exe = ?peer.exe, method = %req.method.chars().take(32).collect::<String>(), "refused: the caller is inside an agent tree");
+        let record = AuditRecord::new(
+            peer,
+            None,
+            tool.as_deref(),
+            None,
+            AuditOutcome::RefusedAgentTree,
+        );
+        Dispatched {
+            out: Err(refused),
+            audit: Some(record),
+        }
     }
 
     fn dispatch_other(&self, req: &p::IncomingRequest<'_>, peer: &Peer) -> Outcome {

@@ -298,6 +298,7 @@ mod tests {
             ],
             lock_after: None,
             hygiene: None,
+            proxy: None,
             wrappings: vec!["passphrase".into()],
             backend_note: None,
         };
@@ -346,6 +347,7 @@ mod tests {
             ],
             lock_after: None,
             hygiene: None,
+            proxy: None,
             wrappings: vec!["passphrase".into()],
             backend_note: None,
         };
@@ -393,6 +395,7 @@ mod tests {
             backends: Vec::new(),
             lock_after: None,
             hygiene: None,
+            proxy: None,
             wrappings: vec!["passphrase".into()],
             backend_note: None,
         };

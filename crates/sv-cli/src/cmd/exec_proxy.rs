@@ -3,6 +3,9 @@
 //! daemon's credential proxy (docs/design.md §10). No real key reaches this
 //! process, let alone CMD.
 //!
+//! CMD runs in an agent tree of its own (docs/callers.md): neither it nor
+//! anything it starts can ask the daemon for a plaintext key.
+//!
 //! The daemon binds each stand-in to the process that asked for it, this
 //! one; CMD replaces it in place (exec) and so keeps its pid: the stand-ins
 //! live exactly as long as CMD does.
@@ -26,6 +29,12 @@ pub fn run(paths: &VaultPaths, a: ExecArgs) -> Result {
         .command
         .split_first()
         .ok_or_else(|| CliError::Usage("give the command to run after `--`".into()))?;
+    // The daemon must run outside the tree (one started inside would take
+    // the tree's namespace for the user's own): start it first, then mark
+    // this process, which CMD replaces, as an agent tree (docs/callers.md),
+    // and only then ask for the stand-ins on a new connection.
+    drop(client::connect_or_start(paths)?);
+    crate::agent_tree::enter_agent_tree()?;
     let mut c = client::connect_or_start(paths)?;
     let cwd = std::env::current_dir()
         .ok()
@@ -35,6 +44,7 @@ pub fn run(paths: &VaultPaths, a: ExecArgs) -> Result {
         p::StandInsParams {
             tools: a.tool.clone(),
             cwd,
+            bind: p::Bind::Caller,
         },
     )?;
     let mut cmd = std::process::Command::new(prog);

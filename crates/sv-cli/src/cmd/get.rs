@@ -11,6 +11,9 @@ use sv_core::paths::VaultPaths;
 use sv_core::protocol::{self as p, method};
 
 pub fn run(paths: &VaultPaths, a: GetArgs) -> Result {
+    if a.stand_in {
+        return stand_in(paths, &a);
+    }
     let results = fetch(paths, std::slice::from_ref(&a.tool))?;
     let values = &results[0].values;
     let value = match (&a.var, values.len()) {
@@ -87,4 +90,50 @@ fn locked_or_none(c: &mut client::Client, locked: String) -> CliError {
         Ok(st) if !st.initialized => CliError::NoVault,
         _ => CliError::Locked(locked),
     }
+}
+
+/// `get --tool T --stand-in`: a key helper's answer when the agent goes
+/// through the proxy. The daemon binds the stand-in to the agent that ran
+/// this command (docs/design.md §10), not to this short-lived process.
+fn stand_in(paths: &VaultPaths, a: &GetArgs) -> Result {
+    let table = tool_table(paths)?;
+    let vars = tool_vars(&table, &a.tool)?;
+    let mut c = client::connect_or_start(paths)?;
+    let cwd = std::env::current_dir()
+        .ok()
+        .map(|d| d.to_string_lossy().into_owned());
+    let r: p::StandInsResult = match c.call(
+        method::STAND_INS,
+        p::StandInsParams {
+            tools: vec![a.tool.clone()],
+            cwd,
+            bind: p::Bind::Agent,
+        },
+    ) {
+        Ok(r) => r,
+        Err(CliError::Locked(m)) => return Err(locked_or_none(&mut c, m)),
+        Err(e) => return Err(e),
+    };
+    let wanted = a.var.as_deref().unwrap_or(vars[0].as_str());
+    if !vars.iter().any(|v| v == wanted) {
+        return Err(CliError::Usage(format!(
+            "tool `{}` has no variable {wanted}",
+            a.tool
+        )));
+    }
+    let value = r
+        .tools
+        .iter()
+        .filter(|g| g.tool == a.tool)
+        .flat_map(|g| g.vars.iter())
+        .find(|v| v.name == wanted)
+        .ok_or_else(|| {
+            CliError::Failed(format!(
+                "the daemon gave no stand-in for {wanted}; check config.toml matches the daemon's (restart it with `session-vault daemon stop`)"
+            ))
+        })?;
+    let mut line = zeroize::Zeroizing::new(String::with_capacity(value.value.len() + 1));
+    line.push_str(value.value.expose());
+    line.push('\n');
+    print(&line)
 }

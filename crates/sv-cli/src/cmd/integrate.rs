@@ -11,6 +11,13 @@
 //! refused and left untouched. `--undo` gives the setting back: byte for
 //! byte from the backup when nothing else changed since, otherwise by
 //! restoring only the `apiKeyHelper` key.
+//!
+//! With `--proxy` (docs/design.md §10) the agent gets a stand-in, never the
+//! key: Claude Code's `apiKeyHelper` becomes `session-vault get --tool
+//! claude --stand-in` and its settings' `env.ANTHROPIC_BASE_URL` the
+//! proxy's fixed base URL; Gemini CLI's `~/.gemini/settings.json` gets
+//! `security.auth.selectedType = "gemini-api-key"` (its launch goes through
+//! `exec --proxy`, see docs/agents.md). `--undo` puts back every key it set.
 
 use crate::cli::{Agent, IntegrateArgs};
 use crate::config::project_dir;
@@ -102,10 +109,152 @@ fn write(
     })
 }
 
-/// `session-vault integrate AGENT [--project DIR | --user] [--undo]`.
+/// The key helper that prints a stand-in bound to the agent running it.
+pub const CLAUDE_PROXY_HELPER: &str = "session-vault get --tool claude --stand-in";
+
+/// One setting `integrate` writes: where in the JSON object, and what.
+struct Edit {
+    path: &'static [&'static str],
+    value: Value,
+}
+
+/// The settings `a` asks for (the proxy's address from the daemon).
+fn edits(a: &IntegrateArgs) -> Result<Vec<Edit>> {
+    Ok(match (a.agent, a.proxy) {
+        (Agent::Claude, false) => vec![Edit {
+            path: &[KEY],
+            value: Value::String(CLAUDE_HELPER.into()),
+        }],
+        (Agent::Claude, true) => vec![
+            Edit {
+                path: &[KEY],
+                value: Value::String(CLAUDE_PROXY_HELPER.into()),
+            },
+            Edit {
+                path: &["env", "ANTHROPIC_BASE_URL"],
+                value: Value::String(format!("http://{}/t/claude", proxy_addr()?)),
+            },
+        ],
+        (Agent::Gemini, _) => vec![Edit {
+            path: &["security", "auth", "selectedType"],
+            value: Value::String("gemini-api-key".into()),
+        }],
+    })
+}
+
+/// Every setting `--undo` gives back for the agent.
+fn undo_paths(agent: Agent) -> &'static [&'static [&'static str]] {
+    match agent {
+        Agent::Claude => &[&[KEY], &["env", "ANTHROPIC_BASE_URL"]],
+        Agent::Gemini => &[&["security", "auth", "selectedType"]],
+    }
+}
+
+/// The proxy's `127.0.0.1:PORT`, fixed per vault (docs/design.md §10).
+fn proxy_addr() -> Result<String> {
+    let paths = crate::client::paths()?;
+    let mut c = crate::client::connect_or_start(&paths)?;
+    let st: sv_core::protocol::StatusResult = c.call(
+        sv_core::protocol::method::STATUS,
+        sv_core::protocol::Empty {},
+    )?;
+    st.proxy.and_then(|p| p.listen).ok_or_else(|| {
+        CliError::Failed(
+            "the credential proxy is not running; see `session-vault daemon status` and the daemon's log, then run this again".into(),
+        )
+    })
+}
+
+fn get_path<'m>(m: &'m Map<String, Value>, path: &[&str]) -> Option<&'m Value> {
+    let (last, parents) = path.split_last()?;
+    let mut cur = m;
+    for k in parents {
+        cur = cur.get(*k)?.as_object()?;
+    }
+    cur.get(*last)
+}
+
+/// Sets `path` to `v`, creating the objects on the way; refuses to replace
+/// a value that is not an object.
+fn set_path(shown: &Path, m: &mut Map<String, Value>, path: &[&str], v: Value) -> Result<()> {
+    let Some((last, parents)) = path.split_last() else {
+        return Ok(());
+    };
+    let mut cur = m;
+    for k in parents {
+        cur = cur
+            .entry((*k).to_owned())
+            .or_insert_with(|| Value::Object(Map::new()))
+            .as_object_mut()
+            .ok_or_else(|| {
+                CliError::Failed(format!(
+                    "{} has \"{k}\" but not as an object; nothing was changed: fix the file, then run this again",
+                    shown.display()
+                ))
+            })?;
+    }
+    cur.insert((*last).to_owned(), v);
+    Ok(())
+}
+
+/// Gives `path` back its value in `before`, or removes it, with any
+/// object on the way that `before` did not have and that is now empty.
+fn restore_path(m: &mut Map<String, Value>, before: Option<&Map<String, Value>>, path: &[&str]) {
+    let old = before.and_then(|b| get_path(b, path)).cloned();
+    match old {
+        Some(v) => {
+            let _ = set_path(Path::new(""), m, path, v);
+        }
+        None => remove_path(m, before, path, 0),
+    }
+}
+
+fn remove_path(
+    m: &mut Map<String, Value>,
+    before: Option<&Map<String, Value>>,
+    path: &[&str],
+    depth: usize,
+) {
+    let Some((first, rest)) = path[depth..].split_first() else {
+        return;
+    };
+    if rest.is_empty() {
+        m.shift_remove(*first);
+        return;
+    }
+    if let Some(Value::Object(child)) = m.get_mut(*first) {
+        remove_path(child, before, path, depth + 1);
+        let had = before.and_then(|b| get_path(b, &path[..=depth])).is_some();
+        if child.is_empty() && !had {
+            m.shift_remove(*first);
+        }
+    }
+}
+
+/// Gemini CLI's user settings (`GEMINI_CLI_HOME`, else `HOME`).
+fn gemini_settings() -> Result<PathBuf> {
+    let home = ["GEMINI_CLI_HOME", "HOME"]
+        .iter()
+        .find_map(|k| std::env::var_os(k).filter(|v| !v.is_empty()))
+        .ok_or_else(|| CliError::Usage("HOME is not set; set it, then run this again".into()))?;
+    Ok(PathBuf::from(home).join(".gemini/settings.json"))
+}
+
+/// `session-vault integrate AGENT [--project DIR | --user] [--proxy] [--undo]`.
 pub fn run(a: IntegrateArgs) -> Result {
-    let Agent::Claude = a.agent;
-    let shown = settings_path(&a)?;
+    let shown = match a.agent {
+        Agent::Claude => settings_path(&a)?,
+        Agent::Gemini if a.project.is_some() => return Err(CliError::Usage(
+            "integrate gemini edits your user settings (~/.gemini/settings.json); drop --project"
+                .into(),
+        )),
+        Agent::Gemini if !a.proxy && !a.undo => {
+            return Err(CliError::Usage(
+                "Gemini CLI has no key helper: use `session-vault integrate gemini --proxy`".into(),
+            ))
+        }
+        Agent::Gemini => gemini_settings()?,
+    };
     let target = rcfile::resolve_target(&shown).map_err(|e| {
         CliError::Failed(format!(
             "cannot follow the link {} ({e}); fix the link first",
@@ -133,18 +282,30 @@ pub fn run(a: IntegrateArgs) -> Result {
         ))
     })?;
     if a.undo {
-        return undo(&shown, &target, current);
+        return undo(a.agent, &shown, &target, current);
     }
     let mut settings = match &current {
         Some(bytes) => parse_settings(&shown, bytes)?,
         None => Map::new(),
     };
-    if settings.get(KEY).and_then(Value::as_str) == Some(CLAUDE_HELPER) {
+    let edits = edits(&a)?;
+    if edits
+        .iter()
+        .all(|e| get_path(&settings, e.path) == Some(&e.value))
+    {
         println!(
-            "Claude Code already asks session-vault for its key in {}; nothing changed.",
+            "{} is already set up for session-vault; nothing changed.",
             shown.display()
         );
         return Ok(());
+    }
+    // Switching between the plain helper and the proxy: undo first, so the
+    // backup stays the file as it was before session-vault.
+    if backup_exists(&target)? {
+        return Err(CliError::Failed(format!(
+            "{} was already changed by `session-vault integrate`; run it with --undo first, then again",
+            shown.display()
+        )));
     }
     // The backup first: if it cannot be written, the settings are not touched.
     let stamp = sv_fs::time::utc_stamp(sv_fs::time::now_unix());
@@ -161,7 +322,9 @@ pub fn run(a: IntegrateArgs) -> Result {
         .get("env")
         .and_then(|e| e.get("ANTHROPIC_API_KEY"))
         .is_some();
-    settings.insert(KEY.to_owned(), Value::String(CLAUDE_HELPER.to_owned()));
+    for e in edits.iter() {
+        set_path(&shown, &mut settings, e.path, e.value.clone())?;
+    }
     write(
         &shown,
         &target,
@@ -169,12 +332,20 @@ pub fn run(a: IntegrateArgs) -> Result {
         &render(settings)?,
         0o600,
     )?;
-    println!(
-        "Set apiKeyHelper to `{CLAUDE_HELPER}` in {} (backup: {}).",
-        shown.display(),
-        backup.display()
-    );
-    println!("Claude Code now asks the vault for its key; undo with `session-vault integrate claude --undo` and the same --project/--user.");
+    for e in &edits {
+        println!(
+            "Set {} to {} in {}.",
+            e.path.join("."),
+            e.value,
+            shown.display()
+        );
+    }
+    println!("(backup: {})", backup.display());
+    match (a.agent, a.proxy) {
+        (Agent::Claude, false) => println!("Claude Code now asks the vault for its key; undo with `session-vault integrate claude --undo` and the same --project/--user."),
+        (Agent::Claude, true) => println!("Claude Code now gets a stand-in from the vault and sends its requests through the proxy; undo with `session-vault integrate claude --undo` and the same --project/--user."),
+        (Agent::Gemini, _) => println!("Gemini CLI now takes its key from GEMINI_API_KEY: launch it with `session-vault exec --proxy --tool gemini -- gemini` (the shell hook's `gemini` function does); undo with `session-vault integrate gemini --undo`."),
+    }
     if plaintext_key {
         eprintln!(
             "warning: {} also sets ANTHROPIC_API_KEY in plaintext under \"env\": store it with `session-vault add --tool claude`, then delete it from the file and from the backup {} (or run `session-vault doctor --fix`)",
@@ -185,15 +356,26 @@ pub fn run(a: IntegrateArgs) -> Result {
     Ok(())
 }
 
-fn undo(shown: &Path, target: &Path, current: Option<Vec<u8>>) -> Result {
+fn backup_exists(target: &Path) -> Result<bool> {
+    Ok(sv_fs::Backups::latest(&backup_dir()?, target, BACKUP_BY).is_some())
+}
+
+fn undo(agent: Agent, shown: &Path, target: &Path, current: Option<Vec<u8>>) -> Result {
     let Some(current) = current else {
         println!("{} does not exist; nothing to undo.", shown.display());
         return Ok(());
     };
     let mut settings = parse_settings(shown, &current)?;
-    if settings.get(KEY).and_then(Value::as_str) != Some(CLAUDE_HELPER) {
+    let ours = match agent {
+        Agent::Claude => matches!(
+            settings.get(KEY).and_then(Value::as_str),
+            Some(CLAUDE_HELPER | CLAUDE_PROXY_HELPER)
+        ),
+        Agent::Gemini => backup_exists(target)?,
+    };
+    if !ours {
         println!(
-            "apiKeyHelper in {} is not session-vault's; nothing to undo.",
+            "{} holds no setting of session-vault's; nothing to undo.",
             shown.display()
         );
         return Ok(());
@@ -217,13 +399,13 @@ fn undo(shown: &Path, target: &Path, current: Option<Vec<u8>>) -> Result {
                 _ => None,
             }),
     };
-    match before.as_ref().and_then(|b| b.get(KEY)) {
-        Some(v) => {
-            settings.insert(KEY.to_owned(), v.clone());
+    let proxy_helper = settings.get(KEY).and_then(Value::as_str) == Some(CLAUDE_PROXY_HELPER);
+    for path in undo_paths(agent) {
+        // The plain helper never set a base URL: one there is the user's.
+        if matches!(agent, Agent::Claude) && path.len() > 1 && !proxy_helper {
+            continue;
         }
-        None => {
-            settings.shift_remove(KEY);
-        }
+        restore_path(&mut settings, before.as_ref(), path);
     }
     match (&backup, &before) {
         // Nothing else changed since: the original bytes come back.
@@ -249,10 +431,11 @@ fn undo(shown: &Path, target: &Path, current: Option<Vec<u8>>) -> Result {
             );
         }
     }
-    println!(
-        "Removed session-vault's apiKeyHelper from {}.",
-        shown.display()
-    );
+    let what = match agent {
+        Agent::Claude => "apiKeyHelper",
+        Agent::Gemini => "auth type",
+    };
+    println!("Removed session-vault's {what} from {}.", shown.display());
     Ok(())
 }
 

@@ -20,6 +20,8 @@ mod agents_doc;
 mod agents_real;
 // The audit log: what is recorded, `log` filters, retention, no secrets.
 mod audit_log;
+// Callers as the kernel sees them: per-message senders, agent trees.
+mod callers;
 // The Secret Service and TPM2 key backends on real services, and rekey.
 mod backends;
 // Every core command against the real daemon and vault file.
@@ -34,6 +36,9 @@ mod doctor;
 mod hardening;
 // `integrate claude`: Claude Code's settings gain apiKeyHelper, `--undo`.
 mod integrate_claude;
+// `integrate --proxy`: settings and undo per agent; the helper's stand-in
+// lives with the agent that ran it.
+mod integrate_proxy;
 // Idle locking, `lock`, SIGUSR1, and `unlock` restoring service.
 mod locking;
 // `exec --proxy` through the daemon's credential proxy to a mock provider

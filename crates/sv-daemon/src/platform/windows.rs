@@ -48,8 +48,42 @@ pub const OTHER_UID: u32 = u32::MAX;
 pub type Stream = NamedPipeServer;
 
 /// Splits a connection into a reading and a writing half.
-pub fn split(stream: Stream) -> (tokio::io::ReadHalf<Stream>, tokio::io::WriteHalf<Stream>) {
-    tokio::io::split(stream)
+pub fn split(stream: Stream) -> (Reader, tokio::io::WriteHalf<Stream>) {
+    let (rd, wr) = tokio::io::split(stream);
+    (Reader(rd), wr)
+}
+
+/// No user namespaces on Windows (no agent-tree marker yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserNamespace;
+
+pub fn own_user_namespace() -> Option<UserNamespace> {
+    None
+}
+
+/// Who sent a run of bytes: a named pipe tells no sender per message, so
+/// this is always the pipe's client as [`peer_of`] read it
+/// (docs/windows.md).
+#[derive(Debug)]
+pub struct Sender;
+
+impl Sender {
+    pub fn same_process(&self, _other: &Sender) -> bool {
+        true
+    }
+}
+
+/// The reading half of a connection.
+pub struct Reader(tokio::io::ReadHalf<Stream>);
+
+impl Reader {
+    /// Reads into `buf`: how many bytes, and the sender (always the
+    /// client).
+    pub async fn recv(&mut self, buf: &mut [u8]) -> io::Result<(usize, Option<Sender>)> {
+        use tokio::io::AsyncReadExt;
+        let n = self.0.read(buf).await?;
+        Ok((n, Some(Sender)))
+    }
 }
 
 /// No runtime directory on Windows: the lock file sits in the data
@@ -246,6 +280,8 @@ pub fn peer_of(stream: &Stream) -> Option<Peer> {
         cwd: None,
         exe: process_image(pid),
         pin: None,
+        // No marker for agent trees on Windows yet (docs/callers.md).
+        agent_tree: Some(false),
     })
 }
 

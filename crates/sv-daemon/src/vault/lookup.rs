@@ -68,7 +68,7 @@ impl Vault {
     /// (see `lookups.rs`); `None` for anything else, which then goes
     /// through [`Vault::dispatch`].
     pub fn dispatch_cached(&self, req: &p::IncomingRequest<'_>, peer: &Peer) -> Option<Dispatched> {
-        if req.method != method::GET {
+        if req.method != method::GET || !peer.outside_agent_trees() {
             return None;
         }
         let prm: p::GetParams = params(req.params).ok()?;
