@@ -42,6 +42,8 @@ mod rpc;
 mod select;
 mod server;
 mod settings;
+#[cfg(target_os = "linux")]
+mod stand_ins;
 mod vault;
 
 pub use error::DaemonError;

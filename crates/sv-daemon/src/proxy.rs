@@ -16,189 +16,18 @@ use crate::audit::AuditRecord;
 use crate::clock::now;
 use crate::peer::Peer;
 use crate::pidfd::ProcessPin;
+use crate::stand_ins::*;
 use crate::vault::Vault;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use sv_core::ops::{AuditOutcome, ProxiedRequest};
 use sv_core::protocol::{self as p, code, RpcError};
 use sv_core::seal::RecordBinding;
-use sv_core::ToolTable;
-use sv_proxy::{AuthPlace, Grant, ProxyConfig, ProxyServer, Refusal, StandIns, Upstream};
-use sv_store::{SealedValue, SessionRow};
+use sv_proxy::{Grant, ProxyConfig, ProxyServer, Refusal, StandIns};
 use tracing::{info, warn};
-
-/// Where a tool's requests go, fixed when the daemon reads `config.toml`.
-pub struct Route {
-    upstream: Arc<Upstream>,
-    auth: AuthPlace,
-    base_url_var: String,
-    base_url_suffix: String,
-}
-
-/// Every tool's route, or why it has none.
-#[derive(Default)]
-pub struct Routes(HashMap<String, Result<Route, String>>);
-
-impl Routes {
-    /// Built-in routes, with `config.toml`'s `upstream`, `auth`,
-    /// `base_url_var` and `ca_file` over them; a user tool needs all but
-    /// `ca_file`. A bad entry is kept as its error, told to whoever asks
-    /// for that tool's stand-in.
-    pub fn new(tools: &ToolTable) -> Self {
-        let mut map = HashMap::new();
-        for tool in tools.names() {
-            if let Some(r) = route(tools, tool) {
-                if let Err(e) = &r {
-                    warn!(tool, "no proxy route: {e}");
-                }
-                map.insert(tool.to_owned(), r);
-            }
-        }
-        Routes(map)
-    }
-
-    fn get(&self, tool: &str) -> Result<&Route, RpcError> {
-        match self.0.get(tool) {
-            Some(Ok(r)) => Ok(r),
-            Some(Err(e)) => Err(RpcError::new(code::INVALID_PARAMS, e.clone())),
-            None => Err(RpcError::new(
-                code::INVALID_PARAMS,
-                format!(
-                    "tool `{tool}` has no proxy route; give it `upstream`, `auth` and `base_url_var` under [tools.{tool}] in config.toml"
-                ),
-            )),
-        }
-    }
-}
-
-fn route(tools: &ToolTable, tool: &str) -> Option<Result<Route, String>> {
-    let builtin = sv_proxy::builtin_route(tool);
-    let cfg = tools.proxy(tool);
-    if builtin.is_none() && cfg.is_none() {
-        return None;
-    }
-    let cfg = cfg.cloned().unwrap_or_default();
-    let at = |what: &str| format!("config.toml [tools.{tool}]: {what}");
-    Some((|| {
-        let upstream = cfg
-            .upstream
-            .as_deref()
-            .or(builtin.map(|b| b.upstream))
-            .ok_or_else(|| at("set `upstream = \"https://…\"` for the proxy"))?;
-        let auth = match (&cfg.auth, builtin) {
-            (Some(a), _) => a.parse::<AuthPlace>().map_err(|e| at(&e.to_string()))?,
-            (None, Some(b)) => b.auth,
-            (None, None) => {
-                return Err(at(
-                    "set `auth` (x-api-key, bearer, x-goog-api-key or query-key)",
-                ))
-            }
-        };
-        let base_url_var = cfg
-            .base_url_var
-            .clone()
-            .or(builtin.map(|b| b.base_url_var.to_owned()))
-            .ok_or_else(|| {
-                at("set `base_url_var`, the variable the agent reads its base URL from")
-            })?;
-        // A user's own upstream carries its full base path: nothing follows
-        // `/t/<tool>` in the agent's base URL.
-        let base_url_suffix = match (builtin, &cfg.upstream) {
-            (Some(b), None) => b.base_url_suffix.to_owned(),
-            _ => String::new(),
-        };
-        let ca = cfg.ca_file.as_deref().map(Path::new);
-        let upstream = Upstream::new(upstream, ca).map_err(|e| at(&e.to_string()))?;
-        Ok(Route {
-            upstream: Arc::new(upstream),
-            auth,
-            base_url_var,
-            base_url_suffix,
-        })
-    })())
-}
-
-/// One issued stand-in.
-struct Issued {
-    tool: String,
-    /// The session it stands for, as it was when issued: its scope and id
-    /// bind the sealed value; its expiry is kept current here.
-    row: SessionRow,
-    sealed: SealedValue,
-    /// The store's change count when the session was last seen in it.
-    seen_at_change: u64,
-    pin: Arc<ProcessPin>,
-    upstream: Arc<Upstream>,
-    auth: AuthPlace,
-}
-
-/// The issued stand-ins, in memory only.
-pub struct StandInTable {
-    entries: Mutex<HashMap<String, Issued>>,
-    /// The store's change counter (see `Store::changes`).
-    changes: Arc<AtomicU64>,
-}
-
-impl StandInTable {
-    pub fn new(changes: Arc<AtomicU64>) -> Self {
-        StandInTable {
-            entries: Mutex::new(HashMap::new()),
-            changes,
-        }
-    }
-
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Issued>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The pids the live stand-ins are bound to: where an agent's
-    /// connection is looked for first.
-    fn pinned_pids(&self) -> Vec<i32> {
-        let mut pids: Vec<i32> = self.entries().values().map(|e| e.pin.pid()).collect();
-        pids.sort_unstable();
-        pids.dedup();
-        pids
-    }
-
-    /// Drops the stand-ins whose process has exited (periodically).
-    pub fn sweep(&self) {
-        self.entries().retain(|_, e| !e.pin.exited());
-    }
-}
-
-/// The proxy's state in the daemon.
-pub struct ProxyState {
-    /// Built at the first `stand_ins` (loading the system's roots is not
-    /// paid by a daemon that never proxies), then fixed.
-    routes: std::sync::OnceLock<Routes>,
-    tools: ToolTable,
-    pub table: StandInTable,
-    /// Where the proxy listens, once it does, or why not.
-    pub status: Mutex<Option<p::ProxyStatus>>,
-}
-
-impl ProxyState {
-    pub fn new(tools: &ToolTable, changes: Arc<AtomicU64>) -> Self {
-        ProxyState {
-            routes: std::sync::OnceLock::new(),
-            tools: tools.clone(),
-            table: StandInTable::new(changes),
-            status: Mutex::new(None),
-        }
-    }
-
-    fn routes(&self) -> &Routes {
-        self.routes.get_or_init(|| Routes::new(&self.tools))
-    }
-
-    fn listening(&self) -> Option<SocketAddr> {
-        let st = self.status.lock().unwrap_or_else(|p| p.into_inner());
-        st.as_ref()?.listen.as_deref()?.parse().ok()
-    }
-}
 
 /// The variable Codex 0.17x authenticates with (its base URL comes from its
 /// own config.toml, which `integrate codex --proxy` writes).
@@ -784,6 +613,8 @@ fn proc_net_addr(a: SocketAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sv_core::ToolTable;
+    use sv_proxy::AuthPlace;
 
     #[test]
     fn only_the_proxys_own_key_less_answers_stay_out_of_the_audit_log() {

@@ -56,7 +56,7 @@ pub struct Vault {
     lookups: LookupCache,
     /// The credential proxy's routes and issued stand-ins (`proxy.rs`).
     #[cfg(target_os = "linux")]
-    pub(crate) proxy: crate::proxy::ProxyState,
+    pub(crate) proxy: crate::stand_ins::ProxyState,
 }
 
 impl Vault {
@@ -69,7 +69,7 @@ impl Vault {
     ) -> Self {
         Vault {
             #[cfg(target_os = "linux")]
-            proxy: crate::proxy::ProxyState::new(&tools, store.changes()),
+            proxy: crate::stand_ins::ProxyState::new(&tools, store.changes()),
             lookups: LookupCache::new(store.changes()),
             store: Mutex::new(store),
             key: RwLock::new(None),
