@@ -227,7 +227,7 @@ impl Callers {
     pub fn identify(&mut self, sender: Option<Arc<Sender>>) -> Result<&Peer, Unknown> {
         let _ = (sender.ok_or(Unknown::NoCredentials)?, &self.own_userns);
         let pid = self.connector.pid;
-        let probe = &mut self.current.get_or_insert_with(|| Current {
+        let probe = self.current.get_or_insert_with(|| Current {
             sender: Arc::new(Sender {}),
             peer: Peer {
                 agent_tree: Some(false),
