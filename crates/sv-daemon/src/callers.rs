@@ -60,7 +60,9 @@ pub enum Unknown {
     NoCredentials,
     /// Its bytes came from two processes.
     MixedSenders,
-    /// Its sender has exited, or its pid cannot be pinned to it.
+    /// Its sender has exited, or its pid cannot be pinned to it (Linux
+    /// pins senders; elsewhere the connector is the sender).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     Gone(i32),
     /// Its sender runs as another user.
     OtherUser(Box<Peer>),
@@ -123,6 +125,8 @@ pub struct Callers {
 }
 
 struct Current {
+    // Compared with each frame's sender on Linux; elsewhere there is one.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     sender: Arc<Sender>,
     peer: Peer,
     probe: CwdProbe,
