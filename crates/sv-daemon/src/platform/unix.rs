@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use sv_core::paths::VaultPaths;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::signal::unix::{signal, Signal, SignalKind};
-use tracing::{info, warn};
+use tracing::info;
+#[cfg(target_os = "linux")]
+use tracing::warn;
 
 /// One accepted connection.
 pub type Stream = UnixStream;
@@ -158,6 +160,7 @@ impl CwdProbe {
 
     /// The process's executable now (it may have exec'd since the last
     /// request: the pid, and so the pidfd, survive an exec).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // callers.rs, Linux only
     pub fn exe(&self) -> Option<PathBuf> {
         use std::os::fd::AsRawFd;
         let dir = self.proc_dir.as_ref()?.as_raw_fd();
@@ -169,6 +172,7 @@ impl CwdProbe {
     /// the agent-tree marker of docs/design.md §11.
     /// A process can move to a new namespace between two requests, never
     /// back, so this is read for every request.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // callers.rs, Linux only
     pub fn user_namespace(&self) -> Option<UserNamespace> {
         use std::os::fd::AsRawFd;
         let dir = self.proc_dir.as_ref()?.as_raw_fd();
@@ -211,6 +215,7 @@ impl CwdProbe {
     }
 }
 
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 fn read_link_at(dir: std::os::fd::RawFd, name: &std::ffi::CStr) -> Option<PathBuf> {
     use std::os::unix::ffi::OsStrExt;
     let mut buf = [0u8; libc::PATH_MAX as usize];
