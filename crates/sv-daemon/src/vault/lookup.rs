@@ -79,29 +79,8 @@ impl Vault {
     /// A lookup, with its audit record (every lookup has one; the caller
     /// commits it before answering).
     pub(super) fn get(&self, prm: p::GetParams, peer: &Peer) -> Dispatched {
-        match self.decide(&prm, peer) {
-            Decision::Served { answer, cwd, at } => {
-                let mut record = AuditRecord::new(
-                    peer,
-                    Some(&cwd),
-                    Some(&prm.tool),
-                    Some(&answer.session_id),
-                    AuditOutcome::Served,
-                );
-                record.time = at;
-                Dispatched::served(Ok(answer), record)
-            }
-            Decision::Refused { why, cwd } => {
-                let record = AuditRecord::new(
-                    peer,
-                    cwd.as_deref(),
-                    Some(&prm.tool),
-                    why.session.as_deref(),
-                    why.outcome,
-                );
-                Dispatched::served(Err(why.error), record)
-            }
-        }
+        let (answer, record) = self.decide_recorded(&prm, peer, AuditOutcome::Served);
+        Dispatched::served(answer, record)
     }
 
     /// The lookup of `stand_ins`: the same decision as [`Vault::get`]'s,
@@ -114,6 +93,21 @@ impl Vault {
         prm: &p::GetParams,
         peer: &Peer,
     ) -> (Result<p::GetResult, RpcError>, AuditRecord) {
+        let (answer, record) = self.decide_recorded(prm, peer, AuditOutcome::StandIn);
+        if answer.is_err() {
+            self.audit.refusal(&mut self.store(), record.clone());
+        }
+        (answer, record)
+    }
+
+    /// [`Vault::decide`] and the audit record of its outcome, `served` when
+    /// it serves.
+    fn decide_recorded(
+        &self,
+        prm: &p::GetParams,
+        peer: &Peer,
+        served: AuditOutcome,
+    ) -> (Result<p::GetResult, RpcError>, AuditRecord) {
         match self.decide(prm, peer) {
             Decision::Served { answer, cwd, at } => {
                 let mut record = AuditRecord::new(
@@ -121,7 +115,7 @@ impl Vault {
                     Some(&cwd),
                     Some(&prm.tool),
                     Some(&answer.session_id),
-                    AuditOutcome::StandIn,
+                    served,
                 );
                 record.time = at;
                 (Ok(answer), record)
@@ -134,7 +128,6 @@ impl Vault {
                     why.session.as_deref(),
                     why.outcome,
                 );
-                self.audit.refusal(&mut self.store(), record.clone());
                 (Err(why.error), record)
             }
         }
