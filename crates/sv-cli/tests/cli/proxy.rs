@@ -204,7 +204,17 @@ fn exec_proxy_puts_the_real_key_on_the_request_and_nowhere_else() {
     // The audit log: the stand-in issued to the process that became the
     // agent (exec in place: the same pid), the proxied request without its
     // query values, and the refusals.
-    let r = env.run(&["log", "--json"], None).ok();
+    // The proxy's records are written by the daemon's audit writer a moment
+    // after each response ends (docs/proxy.md, Audit): wait for them.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let r = loop {
+        let r = env.run(&["log", "--json"], None).ok();
+        let done = r.stdout.contains("\"proxied\"") && r.stdout.contains("\"refused_stand_in\"");
+        if done || std::time::Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     assert!(!r.stdout.contains(CLAUDE_KEY) && !r.stdout.contains(&stand_in));
     assert!(!r.stdout.contains("beta=true"), "{}", r.stdout);
     let log: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
