@@ -27,14 +27,21 @@
 #
 # Needs: nginx (Debian nginx-light), python3 (venv for mitmproxy from PyPI,
 # MITMDUMP=path skips that; NO_MITM=1 leaves the column out), jq.
-# SECONDS_PER_RUN (default 5). Raw output goes to bench/runs/<date>/proxy/.
+# SECONDS_PER_RUN (default 5). Raw output goes to bench/runs/<date>/proxy/
+# (or $OUT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${SECONDS_PER_RUN:-5}
-cargo build --release --locked -p sv-cli -p sv-testkit >&2
-BIN=$PWD/target/release
+# SV_BIN_DIR: binaries built before (session-vault, sv-daemon, sv-load,
+# sv-mock-provider), e.g. one commit's copy to compare with another's.
+if [[ -n ${SV_BIN_DIR:-} ]]; then
+    BIN=$(cd "$SV_BIN_DIR" && pwd)
+else
+    cargo build --release --locked -p sv-cli -p sv-testkit >&2
+    BIN=$PWD/target/release
+fi
 
-OUT=$PWD/bench/runs/$(date -u +%F)/proxy
+OUT=${OUT:-$PWD/bench/runs/$(date -u +%F)/proxy}
 mkdir -p "$OUT"
 W=$(mktemp -d)
 pids=()
@@ -52,6 +59,7 @@ STANDIN=sk-ant-api03-bench-stand-in-fedcba9876543210fedcba98765432
 wait_file() { for _ in $(seq 100); do [[ -s $1 ]] && return 0; sleep 0.1; done; echo "timed out waiting for $1" >&2; return 1; }
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "nothing listens on $1" >&2; return 1; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
 rss_kib() { local t=0 p; for p in "$@"; do t=$((t + $(awk '/^VmRSS/{print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo "$t"; }
 
 echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/machine.txt"
@@ -169,7 +177,15 @@ for col in "${columns[@]}"; do
     IFS='|' read -r url header procs <<<"$(target "$col")"
     load=("$BIN/sv-load" --url "$url" --ca "$CA" --header "$header")
     echo "== $col ($url)" >&2
+    # The proxy's own CPU time per request (user + system), 32 clients.
+    cpu0=$( [[ -n $procs ]] && cpu_ticks $procs || echo 0)
     "${load[@]}" rps --clients 32 --seconds "$SECS" >"$OUT/$col-rps32.json"
+    cpu1=$( [[ -n $procs ]] && cpu_ticks $procs || echo 0)
+    if [[ -n $procs ]]; then
+        jq --argjson t "$((cpu1 - cpu0))" --argjson hz "$(getconf CLK_TCK)" \
+            '. + {proxy_cpu_us_per_request: (if .requests > 0 then ($t / $hz * 1e6 / .requests * 10 | round / 10) else null end)}' \
+            "$OUT/$col-rps32.json" >"$OUT/$col-rps32.json.tmp" && mv "$OUT/$col-rps32.json.tmp" "$OUT/$col-rps32.json"
+    fi
     "${load[@]}" rps --clients 1 --seconds "$SECS" >"$OUT/$col-rps1.json"
     "${load[@]}" stream --streams 10 --events 500 --interval-us 1000 >"$OUT/$col-stream.json"
     # 100 streams open for 6 s; the proxy's RSS measured in the middle.
@@ -178,23 +194,25 @@ for col in "${columns[@]}"; do
     hold=$!
     sleep 3
     rss=$( [[ -n $procs ]] && rss_kib $procs || echo 0)
+    threads=0
+    for p in $procs; do threads=$((threads + $(awk '/^Threads/{print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done
     wait "$hold"
     # sv-proxy: "idle" is the daemon alone, before any stand-in or request.
     [[ $col == sv-proxy && -n ${SV_DAEMON_ALONE_KIB:-} ]] && rss_before=$SV_DAEMON_ALONE_KIB
-    jq -n --arg col "$col" --argjson idle "$rss_before" --argjson open "$rss" \
-        '{column: $col, rss_idle_kib: $idle, rss_100_streams_kib: $open}' >"$OUT/$col-rss.json"
+    jq -n --arg col "$col" --argjson idle "$rss_before" --argjson open "$rss" --argjson threads "$threads" \
+        '{column: $col, rss_idle_kib: $idle, rss_100_streams_kib: $open, threads_100_streams: $threads}' >"$OUT/$col-rss.json"
 done
 
 # The table: one row per column; "added" is the column minus direct.
 {
-    echo "| column | req/s 32 clients | p50 / p99 µs (32) | p50 / p99 µs (1 client) | added p50 µs (1 client) | first event p50 µs | event delay p50 / p99 µs | added event delay p50 µs | RSS idle → 100 streams MiB |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| column | req/s 32 clients | proxy CPU µs/request (32) | p50 / p99 µs (32) | p50 / p99 µs (1 client) | added p50 µs (1 client) | first event p50 µs | event delay p50 / p99 µs | added event delay p50 µs | RSS idle → 100 streams MiB |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
     d1=$(jq '.latency.p50_us' "$OUT/direct-rps1.json")
     de=$(jq '.event_delay.p50_us' "$OUT/direct-stream.json")
     for col in "${columns[@]}"; do
         r32=$OUT/$col-rps32.json r1=$OUT/$col-rps1.json s=$OUT/$col-stream.json m=$OUT/$col-rss.json
-        printf '| %s | %s | %s / %s | %s / %s | %s | %s | %s / %s | %s | %s |\n' "$col" \
-            "$(jq '.rps' "$r32")" "$(jq '.latency.p50_us' "$r32")" "$(jq '.latency.p99_us' "$r32")" \
+        printf '| %s | %s | %s | %s / %s | %s / %s | %s | %s | %s / %s | %s | %s |\n' "$col" \
+            "$(jq '.rps' "$r32")" "$(jq -r '.proxy_cpu_us_per_request // "—"' "$r32")" "$(jq '.latency.p50_us' "$r32")" "$(jq '.latency.p99_us' "$r32")" \
             "$(jq '.latency.p50_us' "$r1")" "$(jq '.latency.p99_us' "$r1")" \
             "$(jq --argjson d "$d1" '(.latency.p50_us - $d) * 10 | round / 10' "$r1")" \
             "$(jq '.first_event.p50_us' "$s")" "$(jq '.event_delay.p50_us' "$s")" "$(jq '.event_delay.p99_us' "$s")" \

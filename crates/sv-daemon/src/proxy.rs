@@ -262,18 +262,36 @@ struct Port {
     callers: Arc<Callers>,
 }
 
+/// What a connection's caller lookup found: the process (pid, executable),
+/// or `None` when it was looked for and not found (gone, or not ours).
+type Caller = Option<(i32, Option<PathBuf>)>;
+
 /// The processes behind agents' connections, found when they connected
 /// (pid, executable), for their requests' audit records.
+///
+/// Connections are looked up in batches by one blocking task at a time:
+/// one read of `/proc/net/tcp` and one pass over the processes serve every
+/// connection accepted meanwhile (a burst of 100 connections used to start
+/// 100 blocking threads, each reading every process's descriptors, which
+/// cost CPU on the request path's cores and tens of MiB of resident
+/// memory).
 #[derive(Default)]
-struct Callers(Mutex<HashMap<SocketAddr, (i32, Option<PathBuf>)>>);
+struct Callers {
+    found: Mutex<HashMap<SocketAddr, Caller>>,
+    /// Accepted connections not looked up yet, and whether a lookup task
+    /// is running (it takes them all before it ends).
+    pending: Mutex<(Vec<SocketAddr>, bool)>,
+}
 
 impl Callers {
     /// Most connections remembered; beyond, the oldest are forgotten
     /// wholesale (their records then look the caller up themselves).
     const MAX: usize = 4096;
 
-    fn get(&self, peer: &SocketAddr) -> Option<(i32, Option<PathBuf>)> {
-        self.0
+    /// What the lookup found, `None` when the connection was not looked up
+    /// (yet).
+    fn get(&self, peer: &SocketAddr) -> Option<Caller> {
+        self.found
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(peer)
@@ -281,18 +299,46 @@ impl Callers {
     }
 
     fn forget(&self, peer: &SocketAddr) {
-        self.0
+        self.found
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(peer);
     }
 
-    fn put(&self, peer: SocketAddr, found: (i32, Option<PathBuf>)) {
-        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if m.len() >= Self::MAX {
+    fn put_all(&self, found: HashMap<SocketAddr, Caller>) {
+        let mut m = self.found.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() + found.len() > Self::MAX {
             m.clear();
         }
-        m.insert(peer, found);
+        m.extend(found);
+    }
+
+    /// Queues `peer` for a lookup; true when the caller must start the
+    /// lookup task (none is running).
+    fn queue(&self, peer: SocketAddr) -> bool {
+        let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        p.0.push(peer);
+        !std::mem::replace(&mut p.1, true)
+    }
+
+    /// The queued connections, or `None` (and the task marked ended) when
+    /// there are none.
+    fn take_queued(&self) -> Option<Vec<SocketAddr>> {
+        let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if p.0.is_empty() {
+            p.1 = false;
+            None
+        } else {
+            Some(std::mem::take(&mut p.0))
+        }
+    }
+
+    /// Looks up queued connections until none is left (blocking).
+    fn look_up_queued(&self, proxy: SocketAddr, vault: &Vault) {
+        while let Some(peers) = self.take_queued() {
+            let found = callers_of(&peers, proxy, &vault.proxy.table.pinned_pids());
+            self.put_all(found);
+        }
     }
 }
 
@@ -309,18 +355,17 @@ impl StandIns for Port {
         let Some(&listen) = self.listen.get() else {
             return;
         };
-        let callers = self.callers.clone();
         // What an earlier connection from the same address found is not
         // this one's.
-        callers.forget(&peer);
-        let first = self.vault.proxy.table.pinned_pids();
-        // Reading /proc takes a few milliseconds at most: off the proxy's
-        // workers, while the agent's first request is on its way.
-        tokio::task::spawn_blocking(move || {
-            if let Some(found) = caller_of(peer, listen, &first) {
-                callers.put(peer, found);
-            }
-        });
+        self.callers.forget(&peer);
+        if self.callers.queue(peer) {
+            // Reading /proc takes a few milliseconds at most: off the
+            // proxy's workers, while the agent's first request is on its
+            // way.
+            let callers = self.callers.clone();
+            let vault = self.vault.clone();
+            tokio::task::spawn_blocking(move || callers.look_up_queued(listen, &vault));
+        }
     }
 }
 
@@ -464,6 +509,12 @@ fn record_port(file: &Path, port: u16) -> std::io::Result<()> {
     std::fs::rename(&tmp, file)
 }
 
+/// How long the audit writer gathers records before it commits them.
+const AUDIT_WINDOW: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// Most records in one commit.
+const AUDIT_BATCH: usize = 1024;
+
 /// Commits the proxy's audit records in groups, off the request path.
 async fn audit_writer(
     vault: Arc<Vault>,
@@ -473,23 +524,53 @@ async fn audit_writer(
 ) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
-        while let Ok(r) = rx.try_recv() {
-            batch.push(r);
+        // The records of the next few milliseconds join this one's commit:
+        // one client's back-to-back requests (a few hundred microseconds
+        // each) otherwise cost a commit each, on the cores that carry the
+        // requests. The record is written a little later, never lost: at
+        // shutdown the channel closes and what is queued is committed.
+        let window = tokio::time::sleep(AUDIT_WINDOW);
+        tokio::pin!(window);
+        while batch.len() < AUDIT_BATCH {
+            tokio::select! {
+                biased;
+                r = rx.recv() => match r {
+                    Some(r) => batch.push(r),
+                    None => break,
+                },
+                _ = &mut window => break,
+            }
         }
         batch.retain(|r| !answered_by_the_proxy(r));
         if batch.is_empty() {
             continue;
         }
         let records = tokio::task::block_in_place(|| {
-            batch
+            // Connections not looked up yet (their lookup is still queued,
+            // or was forgotten): one pass for all of this batch's.
+            let mut missing: Vec<SocketAddr> = batch
+                .iter()
+                .map(|r| r.peer)
+                .filter(|p| callers.get(p).is_none())
+                .collect();
+            missing.sort_unstable();
+            missing.dedup();
+            let mut here = if missing.is_empty() {
+                HashMap::new()
+            } else {
+                callers_of(&missing, proxy, &vault.proxy.table.pinned_pids())
+            };
+            let records = batch
                 .into_iter()
                 .map(|r| {
-                    let caller = callers
-                        .get(&r.peer)
-                        .or_else(|| caller_of(r.peer, proxy, &vault.proxy.table.pinned_pids()));
-                    record_of(r, caller)
+                    let caller = here.get(&r.peer).cloned().or_else(|| callers.get(&r.peer));
+                    record_of(r, caller.flatten())
                 })
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>();
+            if !here.is_empty() {
+                callers.put_all(std::mem::take(&mut here));
+            }
+            records
         });
         let _turn = vault.store_turn.acquire().await.ok();
         if let Err(e) = tokio::task::block_in_place(|| vault.commit_audit(&records)) {
@@ -549,49 +630,114 @@ fn record_of(r: sv_proxy::AuditRecord, caller: Option<(i32, Option<PathBuf>)>) -
 /// the processes in `first` (the agents stand-ins are bound to) before the
 /// others. `None` when the connection is already gone or the owner is not
 /// ours.
-fn caller_of(
-    client: SocketAddr,
+#[cfg(test)]
+fn caller_of(client: SocketAddr, proxy: SocketAddr, first: &[i32]) -> Caller {
+    callers_of(&[client], proxy, first)
+        .remove(&client)
+        .flatten()
+}
+
+/// [`caller_of`] for several connections at once: each table of
+/// `/proc/net/tcp{,6}` is read once, and each process's descriptors are
+/// read at most once, until every connection's socket is found. Every
+/// connection asked about gets an entry.
+fn callers_of(
+    clients: &[SocketAddr],
     proxy: SocketAddr,
     first: &[i32],
-) -> Option<(i32, Option<PathBuf>)> {
-    let table = match client {
-        SocketAddr::V4(_) => "/proc/net/tcp",
-        SocketAddr::V6(_) => "/proc/net/tcp6",
-    };
-    let text = std::fs::read_to_string(table).ok()?;
-    let (local, remote) = (proc_net_addr(client), proc_net_addr(proxy));
+) -> HashMap<SocketAddr, Caller> {
+    let mut out: HashMap<SocketAddr, Caller> = clients.iter().map(|&c| (c, None)).collect();
     let me = crate::hygiene::uid();
-    let inode = text.lines().skip(1).find_map(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        (f.len() > 9
-            && f[1].eq_ignore_ascii_case(&local)
-            && f[2].eq_ignore_ascii_case(&remote)
-            && f[7].parse::<u32>().ok() == Some(me))
-        .then(|| f[9].parse::<u64>().ok())
-        .flatten()
-        .filter(|&i| i != 0)
-    })?;
-    let target = format!("socket:[{inode}]");
-    let holds = |pid: i32| -> Option<(i32, Option<PathBuf>)> {
-        let dir = PathBuf::from(format!("/proc/{pid}"));
-        let fds = std::fs::read_dir(dir.join("fd")).ok()?;
-        for fd in fds.flatten() {
-            if std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == target.as_str()) {
-                return Some((pid, std::fs::read_link(dir.join("exe")).ok()));
+    // socket inode -> connection
+    let mut wanted: HashMap<u64, SocketAddr> = HashMap::new();
+    for (v6, table) in [(false, "/proc/net/tcp"), (true, "/proc/net/tcp6")] {
+        let ours: HashMap<String, SocketAddr> = clients
+            .iter()
+            .filter(|c| c.is_ipv6() == v6)
+            .map(|&c| (proc_net_addr(c), c))
+            .collect();
+        if ours.is_empty() {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        let remote = proc_net_addr(proxy);
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() <= 9
+                || !f[2].eq_ignore_ascii_case(&remote)
+                || f[7].parse::<u32>().ok() != Some(me)
+            {
+                continue;
+            }
+            let Some(&client) = ours.get(&f[1].to_ascii_uppercase()) else {
+                continue;
+            };
+            if let Some(inode) = f[9].parse::<u64>().ok().filter(|&i| i != 0) {
+                wanted.insert(inode, client);
             }
         }
-        None
-    };
-    if let Some(found) = first.iter().find_map(|&pid| holds(pid)) {
-        return Some(found);
+    }
+    if wanted.is_empty() {
+        return out;
+    }
+    // Each process's descriptors, once: the connections whose socket it
+    // holds are its.
+    fn search(
+        pid: i32,
+        wanted: &mut HashMap<u64, SocketAddr>,
+        out: &mut HashMap<SocketAddr, Caller>,
+    ) {
+        let dir = PathBuf::from(format!("/proc/{pid}"));
+        let Ok(fds) = std::fs::read_dir(dir.join("fd")) else {
+            return;
+        };
+        let mut exe: Option<Option<PathBuf>> = None;
+        for fd in fds.flatten() {
+            let Ok(link) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            let Some(inode) = link
+                .to_str()
+                .and_then(|l| l.strip_prefix("socket:["))
+                .and_then(|l| l.strip_suffix(']'))
+                .and_then(|l| l.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            if let Some(client) = wanted.remove(&inode) {
+                let exe = exe
+                    .get_or_insert_with(|| std::fs::read_link(dir.join("exe")).ok())
+                    .clone();
+                out.insert(client, Some((pid, exe)));
+                if wanted.is_empty() {
+                    return;
+                }
+            }
+        }
+    }
+    for &pid in first {
+        search(pid, &mut wanted, &mut out);
+        if wanted.is_empty() {
+            return out;
+        }
     }
     let me_pid = std::process::id() as i32;
-    std::fs::read_dir("/proc")
-        .ok()?
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for pid in procs
         .flatten()
         .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
         .filter(|pid| *pid != me_pid && !first.contains(pid))
-        .find_map(holds)
+    {
+        search(pid, &mut wanted, &mut out);
+        if wanted.is_empty() {
+            break;
+        }
+    }
+    out
 }
 
 /// An address as `/proc/net/tcp{,6}` writes it: the address's bytes as

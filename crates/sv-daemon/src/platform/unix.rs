@@ -114,20 +114,11 @@ impl Listener {
     }
 }
 
-/// The caller's working directory, from the kernel. The path read from the
-/// `/proc/PID/cwd` link must be the very directory the link points at (same
-/// device and inode), which rules out deleted directories ("/x (deleted)")
-/// and a directory renamed in between.
-pub fn peer_cwd(pid: i32) -> Option<PathBuf> {
-    let link = format!("/proc/{pid}/cwd");
-    let path = fs::read_link(&link).ok()?;
-    let real = fs::metadata(&link).ok()?;
-    let named = fs::metadata(&path).ok()?;
-    (real.dev() == named.dev() && real.ino() == named.ino() && named.is_dir()).then_some(path)
-}
-
-/// [`peer_cwd`] for every request of one connection, cheaper when the
-/// caller has not moved. Each read still asks the kernel for the link and
+/// The caller's working directory, from the kernel, for every request of
+/// one connection: the path read from the `/proc/PID/cwd` link must be the
+/// very directory the link points at (same device and inode), which rules
+/// out deleted directories ("/x (deleted)") and a directory renamed in
+/// between. Cheaper when the caller has not moved. Each read still asks the kernel for the link and
 /// the directory it points at (so a `chdir`, a rename of the directory or
 /// of any parent, and a deletion are all seen, request by request); only
 /// when both are exactly what the last full check verified is the path not
@@ -179,7 +170,7 @@ impl CwdProbe {
         read_link_at(dir, c"ns/user").map(UserNamespace)
     }
 
-    /// The caller's working directory now, as [`peer_cwd`] gives it.
+    /// The caller's working directory now (see [`CwdProbe`]).
     pub fn read(&mut self) -> Option<PathBuf> {
         use std::os::fd::AsRawFd;
         use std::os::unix::ffi::OsStrExt;
@@ -257,36 +248,47 @@ fn open_proc_dir(_pid: i32) -> Option<std::os::fd::OwnedFd> {
     None
 }
 
-/// Who is at the other end (`SO_PEERCRED`), with the working directory and
-/// executable from `/proc` on Linux.
+/// Who is at the other end (`SO_PEERCRED`). On Linux that is all: every
+/// message is judged by its own sender (`callers.rs`), so the connector's
+/// working directory and pidfd would be read for nothing (they were six
+/// system calls and a pidfd per connection, a `get`'s whole connection);
+/// its executable is read only for the record of a connection refused as
+/// another user's. Elsewhere the connector is the caller of every message
+/// (and there is no `/proc` to read).
 pub fn peer_of(stream: &Stream) -> Option<Peer> {
     let cred = stream.peer_cred().ok()?;
     let pid = cred.pid();
-    let (cwd, exe) = match pid {
-        Some(pid) if cfg!(target_os = "linux") => {
-            let cwd = peer_cwd(pid);
-            let exe = fs::read_link(format!("/proc/{pid}/exe")).ok();
-            (cwd, exe)
-        }
-        _ => (None, None),
-    };
     #[cfg(target_os = "linux")]
-    let pin = {
-        use std::os::fd::AsFd;
-        crate::pidfd::ProcessPin::of_peer(stream.as_fd(), pid).map(std::sync::Arc::new)
-    };
+    {
+        let uid = cred.uid();
+        let exe = match pid {
+            Some(pid) if uid != crate::hygiene::uid() => {
+                fs::read_link(format!("/proc/{pid}/exe")).ok()
+            }
+            _ => None,
+        };
+        Some(Peer {
+            uid,
+            pid,
+            cwd: None,
+            exe,
+            pin: None,
+            agent_tree: None,
+        })
+    }
     #[cfg(not(target_os = "linux"))]
-    let pin = None;
-    Some(Peer {
-        uid: cred.uid(),
-        pid,
-        cwd,
-        exe,
-        pin,
-        // Linux judges every message by its own sender (`callers.rs`);
-        // elsewhere no agent tree is known (docs/callers.md).
-        agent_tree: (!cfg!(target_os = "linux")).then_some(false),
-    })
+    {
+        // No `/proc` to read here.
+        Some(Peer {
+            uid: cred.uid(),
+            pid,
+            cwd: None,
+            exe: None,
+            pin: None,
+            // No agent tree is known here (docs/callers.md).
+            agent_tree: Some(false),
+        })
+    }
 }
 
 // ---- Who sent each message (docs/design.md §11) ----
@@ -353,10 +355,6 @@ pub struct Sender {
     /// A pidfd of the sender, from `SCM_PIDFD` (Linux ≥ 6.5).
     #[cfg(target_os = "linux")]
     pub pidfd: Option<std::os::fd::OwnedFd>,
-    /// The pidfd's inode: on pidfs (Linux ≥ 6.9) unique to one process
-    /// for the life of the boot; 0 without a pidfd.
-    #[cfg(target_os = "linux")]
-    pub pidfd_ino: u64,
     /// When the bytes were read (`CLOCK_BOOTTIME`, in clock ticks), for
     /// the start-time check where the kernel gave no pidfd.
     #[cfg(target_os = "linux")]
@@ -370,6 +368,20 @@ pub struct Sender {
 }
 
 impl Sender {
+    /// The pidfd's inode: on pidfs (Linux ≥ 6.9) unique to one process for
+    /// the life of the boot. Asked only when two senders with the same pid
+    /// are compared (not for a connection's first sender, a `get`'s only
+    /// one).
+    #[cfg(target_os = "linux")]
+    fn pidfd_ino(&self) -> Option<u64> {
+        use std::os::fd::AsRawFd;
+        let fd = self.pidfd.as_ref()?;
+        // SAFETY: zeroed plain data, filled in by fstat.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: a live descriptor.
+        (unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == 0).then_some(st.st_ino as u64)
+    }
+
     /// Whether `other` is the same process (the kernel's view).
     pub fn same_process(&self, other: &Sender) -> bool {
         #[cfg(target_os = "linux")]
@@ -379,9 +391,10 @@ impl Sender {
                 && self.gid == other.gid
                 && (other.same_as_pinned
                     || self.same_as_pinned
-                    || (self.pidfd.is_some()
-                        && other.pidfd.is_some()
-                        && self.pidfd_ino == other.pidfd_ino))
+                    || matches!(
+                        (self.pidfd_ino(), other.pidfd_ino()),
+                        (Some(a), Some(b)) if a == b
+                    ))
         }
         #[cfg(not(target_os = "linux"))]
         {
@@ -466,12 +479,16 @@ fn recv_pinning(
     buf: &mut [u8],
     pinned: &mut i32,
 ) -> std::io::Result<(usize, Option<Sender>)> {
-    let mut first = [0u8; 1];
-    let (n, peeked) = recv_with_sender(fd, &mut first, libc::MSG_PEEK)?;
-    if n == 0 {
-        return Ok((0, None));
-    }
-    let same = matches!(&peeked, Some(p) if p.pid == *pinned && *pinned > 0);
+    // No sender pinned yet (a connection's first read: a `get`'s only
+    // one): the pidfd is asked for whoever sent it, no peek needed.
+    let same = *pinned > 0 && {
+        let mut first = [0u8; 1];
+        let (n, peeked) = recv_with_sender(fd, &mut first, libc::MSG_PEEK)?;
+        if n == 0 {
+            return Ok((0, None));
+        }
+        matches!(&peeked, Some(p) if p.pid == *pinned)
+    };
     let pidfd_on = !same && pass_pidfd(fd, true);
     let read = recv_with_sender(fd, buf, 0);
     if pidfd_on {
@@ -586,27 +603,14 @@ fn recv_with_sender(
     if n == 0 {
         return Ok((0, None));
     }
-    let sender = cred.filter(|c| c.pid > 0).map(|c| {
-        let pidfd_ino = pidfd
-            .as_ref()
-            .and_then(|fd| {
-                use std::os::fd::AsRawFd;
-                // SAFETY: zeroed plain data, filled in by fstat.
-                let mut st: libc::stat = unsafe { std::mem::zeroed() };
-                // SAFETY: a live descriptor.
-                (unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == 0).then_some(st.st_ino as u64)
-            })
-            .unwrap_or(0);
-        Sender {
-            pid: c.pid,
-            uid: c.uid,
-            gid: c.gid,
-            // Only the start-time check without a pidfd needs it.
-            read_at_ticks: if pidfd.is_none() { boottime_ticks() } else { 0 },
-            pidfd,
-            pidfd_ino,
-            same_as_pinned: false,
-        }
+    let sender = cred.filter(|c| c.pid > 0).map(|c| Sender {
+        pid: c.pid,
+        uid: c.uid,
+        gid: c.gid,
+        // Only the start-time check without a pidfd needs it.
+        read_at_ticks: if pidfd.is_none() { boottime_ticks() } else { 0 },
+        pidfd,
+        same_as_pinned: false,
     });
     Ok((n as usize, sender))
 }
