@@ -59,6 +59,7 @@ STANDIN=sk-ant-api03-bench-stand-in-fedcba9876543210fedcba98765432
 wait_file() { for _ in $(seq 100); do [[ -s $1 ]] && return 0; sleep 0.1; done; echo "timed out waiting for $1" >&2; return 1; }
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "nothing listens on $1" >&2; return 1; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+ctx_switches() { local t=0 p; for p in "$@"; do t=$((t + $(cat /proc/$p/task/*/status 2>/dev/null | awk '/ctxt_switches/{s+=$2} END{print s+0}'))); done; echo "$t"; }
 cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
 rss_kib() { local t=0 p; for p in "$@"; do t=$((t + $(awk '/^VmRSS/{print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo "$t"; }
 
@@ -179,11 +180,14 @@ for col in "${columns[@]}"; do
     echo "== $col ($url)" >&2
     # The proxy's own CPU time per request (user + system), 32 clients.
     cpu0=$( [[ -n $procs ]] && cpu_ticks $procs || echo 0)
+    cs0=$( [[ -n $procs ]] && ctx_switches $procs || echo 0)
     "${load[@]}" rps --clients 32 --seconds "$SECS" >"$OUT/$col-rps32.json"
     cpu1=$( [[ -n $procs ]] && cpu_ticks $procs || echo 0)
+    cs1=$( [[ -n $procs ]] && ctx_switches $procs || echo 0)
     if [[ -n $procs ]]; then
-        jq --argjson t "$((cpu1 - cpu0))" --argjson hz "$(getconf CLK_TCK)" \
-            '. + {proxy_cpu_us_per_request: (if .requests > 0 then ($t / $hz * 1e6 / .requests * 10 | round / 10) else null end)}' \
+        jq --argjson t "$((cpu1 - cpu0))" --argjson hz "$(getconf CLK_TCK)" --argjson cs "$((cs1 - cs0))" \
+            '. + {proxy_cpu_us_per_request: (if .requests > 0 then ($t / $hz * 1e6 / .requests * 10 | round / 10) else null end),
+                  proxy_context_switches_per_request: (if .requests > 0 then ($cs / .requests * 100 | round / 100) else null end)}' \
             "$OUT/$col-rps32.json" >"$OUT/$col-rps32.json.tmp" && mv "$OUT/$col-rps32.json.tmp" "$OUT/$col-rps32.json"
     fi
     "${load[@]}" rps --clients 1 --seconds "$SECS" >"$OUT/$col-rps1.json"
@@ -212,7 +216,7 @@ done
     for col in "${columns[@]}"; do
         r32=$OUT/$col-rps32.json r1=$OUT/$col-rps1.json s=$OUT/$col-stream.json m=$OUT/$col-rss.json
         printf '| %s | %s | %s | %s / %s | %s / %s | %s | %s | %s / %s | %s | %s |\n' "$col" \
-            "$(jq '.rps' "$r32")" "$(jq -r '.proxy_cpu_us_per_request // "—"' "$r32")" "$(jq '.latency.p50_us' "$r32")" "$(jq '.latency.p99_us' "$r32")" \
+            "$(jq '.rps' "$r32")" "$(jq -r 'if .proxy_cpu_us_per_request then "\(.proxy_cpu_us_per_request) (\(.proxy_context_switches_per_request) context switches)" else "—" end' "$r32")" "$(jq '.latency.p50_us' "$r32")" "$(jq '.latency.p99_us' "$r32")" \
             "$(jq '.latency.p50_us' "$r1")" "$(jq '.latency.p99_us' "$r1")" \
             "$(jq --argjson d "$d1" '(.latency.p50_us - $d) * 10 | round / 10' "$r1")" \
             "$(jq '.first_event.p50_us' "$s")" "$(jq '.event_delay.p50_us' "$s")" "$(jq '.event_delay.p99_us' "$s")" \

@@ -371,21 +371,95 @@ impl StandIns for Port {
 
 /// The running proxy and its audit writer.
 pub struct Running {
-    server: ProxyServer,
+    addr: SocketAddr,
+    /// Tells the proxy's thread to stop.
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
     writer: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
     /// Where the proxy listens.
     pub fn addr(&self) -> SocketAddr {
-        self.server.local_addr()
+        self.addr
     }
 
-    pub async fn shutdown(self) {
-        self.server.shutdown().await;
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
         // The server's port (holding the sender) is gone: the writer
         // commits what is queued and ends.
-        let _ = self.writer.await;
+        let _ = (&mut self.writer).await;
+    }
+}
+
+/// The proxy's thread, running.
+struct ProxyThread {
+    addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// Runs the proxy on a thread of its own, with a single-threaded runtime:
+/// an agent's connection, its upstream connection and the response body
+/// are tasks that wake each other for every request, and on the daemon's
+/// two workers each of those wake-ups could be a hand-off between threads
+/// (a context switch, most of the proxy's CPU per request on a 2-core VM).
+/// The daemon's own requests stay on its runtime; the audit writer too.
+fn spawn_proxy_thread(
+    listener: std::net::TcpListener,
+    port: Arc<Port>,
+) -> Result<ProxyThread, String> {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (ready_tx, ready) = std::sync::mpsc::channel::<Result<SocketAddr, String>>();
+    let thread = std::thread::Builder::new()
+        .name("sv-proxy".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(format!("cannot start its runtime: {e}")));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let started = tokio::net::TcpListener::from_std(listener)
+                    .map_err(|e| e.to_string())
+                    .and_then(|l| {
+                        ProxyServer::serve(l, port, ProxyConfig::default())
+                            .map_err(|e| e.to_string())
+                    });
+                let server = match started {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(server.local_addr()));
+                // Until told, or until the daemon's side is dropped.
+                let _ = stopped.await;
+                server.shutdown().await;
+            });
+        })
+        .map_err(|e| format!("cannot start its thread: {e}"))?;
+    match ready.recv() {
+        Ok(Ok(addr)) => Ok(ProxyThread { addr, stop, thread }),
+        Ok(Err(e)) => {
+            let _ = thread.join();
+            Err(e)
+        }
+        Err(_) => {
+            let _ = thread.join();
+            Err("its thread ended".to_owned())
+        }
     }
 }
 
@@ -422,17 +496,25 @@ pub async fn start(
     if let Ok(addr) = listener.local_addr() {
         let _ = port.listen.set(addr);
     }
-    match ProxyServer::serve(listener, port, ProxyConfig::default()) {
-        Ok(server) => {
-            let addr = server.local_addr();
+    let started = listener
+        .into_std()
+        .map_err(|e| e.to_string())
+        .and_then(|l| tokio::task::block_in_place(|| spawn_proxy_thread(l, port)));
+    match started {
+        Ok(ProxyThread { addr, stop, thread }) => {
             tracing::debug!(%addr, "credential proxy listening");
             set_status(Some(addr.to_string()), note);
             let writer = tokio::spawn(audit_writer(vault.clone(), rx, addr, callers));
-            Some(Running { server, writer })
+            Some(Running {
+                addr,
+                stop: Some(stop),
+                thread: Some(thread),
+                writer,
+            })
         }
         Err(e) => {
             warn!("the credential proxy is not running: {e}");
-            set_status(None, Some(e.to_string()));
+            set_status(None, Some(e));
             None
         }
     }

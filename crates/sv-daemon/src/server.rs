@@ -87,7 +87,22 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
         .enable_all()
         .build()
         .map_err(|e| DaemonError::Setup(format!("cannot start the runtime: {e}")))?;
-    let result = runtime.block_on(serve(vault.clone(), &paths, uid, proxy_listen));
+    // The accept loop runs on a worker, not on this thread: a connection's
+    // task then starts on the worker that accepted it, and its end reaches
+    // the loop there. From this thread each `get` cost three more thread
+    // hand-offs (accept here, serve on a worker, join back here), most of
+    // the daemon's CPU per `get` on a 2-core VM (context switches).
+    let served = {
+        let (vault, paths) = (vault.clone(), paths.clone());
+        runtime.block_on(async move {
+            tokio::spawn(async move { serve(vault, &paths, uid, proxy_listen).await }).await
+        })
+    };
+    let result = match served {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(DaemonError::Setup(format!("the daemon's loop ended: {e}"))),
+    };
     vault.checkpoint();
     drop(vault_lock);
     drop(lock);
