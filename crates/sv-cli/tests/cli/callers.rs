@@ -370,30 +370,41 @@ fn all_refused(env: &TestEnv, out: &Path, how: &str) {
     assert_eq!(r.stdout.trim(), KEY_APP, "{how}");
 }
 
+/// `lines` as scripts run in an agent tree: straight from it, and after
+/// each way of leaving it (a new session with setsid, a double fork, and
+/// with `nohup` a process that outlives its parent). Each script touches
+/// `$OUT/done` when it is through.
+fn ways_out(lines: &str, nohup: bool) -> Vec<(&'static str, String)> {
+    let quoted = lines.replace('\'', "'\\''");
+    let mut ways = vec![
+        ("direct", format!("{lines}touch \"$OUT/done\"")),
+        (
+            "setsid",
+            format!("setsid -w sh -c '{quoted}'; touch \"$OUT/done\""),
+        ),
+        (
+            "double fork",
+            format!("( ( {lines} touch \"$OUT/done\" ) & ) ; exit 0"),
+        ),
+    ];
+    if nohup {
+        ways.push((
+            "nohup",
+            format!(
+                "nohup sh -c 'sleep 0.5; {quoted}touch \"$OUT/done\"' >/dev/null 2>&1 & exit 0"
+            ),
+        ));
+    }
+    ways
+}
+
 #[test]
 fn an_agent_tree_gets_no_plaintext_and_changes_nothing_however_it_detaches() {
     let (env, app, _) = app_and_other();
-    let lines = refused_lines();
-    // Straight from the tree.
-    let out = in_agent_tree(&env, &app, &format!("{lines}touch \"$OUT/done\""));
-    all_refused(&env, &out, "direct");
-    // A new session (setsid), a double fork, and nohup outliving its parent.
-    let script = lines;
-    let setsid = format!(
-        "setsid -w sh -c '{}'; touch \"$OUT/done\"",
-        script.replace('\'', "'\\''")
-    );
-    let out = in_agent_tree(&env, &app, &setsid);
-    all_refused(&env, &out, "setsid");
-    let double = format!("( ( {script} touch \"$OUT/done\" ) & ) ; exit 0");
-    let out = in_agent_tree(&env, &app, &double);
-    all_refused(&env, &out, "double fork");
-    let nohup = format!(
-        "nohup sh -c 'sleep 0.5; {}touch \"$OUT/done\"' >/dev/null 2>&1 & exit 0",
-        script.replace('\'', "'\\''")
-    );
-    let out = in_agent_tree(&env, &app, &nohup);
-    all_refused(&env, &out, "nohup");
+    for (how, script) in ways_out(&refused_lines(), true) {
+        let out = in_agent_tree(&env, &app, &script);
+        all_refused(&env, &out, how);
+    }
 
     // Every refusal is audited, naming the rule.
     let refusals = log_json(&env)
@@ -406,18 +417,10 @@ fn an_agent_tree_gets_no_plaintext_and_changes_nothing_however_it_detaches() {
 #[test]
 fn what_exec_proxy_starts_gets_no_plaintext_however_it_detaches() {
     let (env, app, _) = app_and_other();
-    let lines = refused_lines();
-    let out = in_exec_proxy(&env, &app, &format!("{lines}touch \"$OUT/done\""));
-    all_refused(&env, &out, "exec --proxy");
-    let double = format!("( ( {lines} touch \"$OUT/done\" ) & ) ; exit 0");
-    let out = in_exec_proxy(&env, &app, &double);
-    all_refused(&env, &out, "exec --proxy, double fork");
-    let setsid = format!(
-        "setsid -w sh -c '{}'; touch \"$OUT/done\"",
-        lines.replace('\'', "'\\''")
-    );
-    let out = in_exec_proxy(&env, &app, &setsid);
-    all_refused(&env, &out, "exec --proxy, setsid");
+    for (how, script) in ways_out(&refused_lines(), false) {
+        let out = in_exec_proxy(&env, &app, &script);
+        all_refused(&env, &out, &format!("exec --proxy, {how}"));
+    }
     // lock still works from inside.
     let out = in_exec_proxy(
         &env,
