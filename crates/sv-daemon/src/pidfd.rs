@@ -145,30 +145,19 @@ fn parent_pid(pid: i32) -> Option<i32> {
 
 /// `SO_PEERPIDFD` (not in the libc crate yet): 77 where the kernel uses the
 /// generic socket option numbers; elsewhere `pidfd_open` is used.
-#[cfg(all(
-    target_os = "linux",
-    any(
-        target_arch = "x86_64",
-        target_arch = "x86",
-        target_arch = "aarch64",
-        target_arch = "arm",
-        target_arch = "riscv64",
-        target_arch = "loongarch64"
-    )
-))]
-const SO_PEERPIDFD: Option<libc::c_int> = Some(77);
-#[cfg(all(
-    target_os = "linux",
-    not(any(
-        target_arch = "x86_64",
-        target_arch = "x86",
-        target_arch = "aarch64",
-        target_arch = "arm",
-        target_arch = "riscv64",
-        target_arch = "loongarch64"
-    ))
-))]
-const SO_PEERPIDFD: Option<libc::c_int> = None;
+#[cfg(target_os = "linux")]
+const SO_PEERPIDFD: Option<libc::c_int> = if cfg!(any(
+    target_arch = "x86_64",
+    target_arch = "x86",
+    target_arch = "aarch64",
+    target_arch = "arm",
+    target_arch = "riscv64",
+    target_arch = "loongarch64"
+)) {
+    Some(77)
+} else {
+    None
+};
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {

@@ -87,18 +87,24 @@ pub fn scan_lines(text: &str, dialect: Dialect, det: &Detector) -> Vec<Finding> 
                 out.push(f);
             }
         }
-        for hit in find_keys(line) {
-            let key = &line[hit.start..hit.end];
-            if out[first..]
-                .iter()
-                .any(|f: &Finding| f.value.expose() == key)
-            {
-                continue;
-            }
-            let mut f = finding(det, None, key, Some(hit.provider));
+        for mut f in format_findings(det, line, &out[first..]) {
             f.line = Some(i + 1);
             out.push(f);
         }
+    }
+    out
+}
+
+/// Keys found in `text` by their format alone, each once, leaving out those
+/// that `known` (what was found in the same place by name) holds already.
+pub(crate) fn format_findings(det: &Detector, text: &str, known: &[Finding]) -> Vec<Finding> {
+    let mut out: Vec<Finding> = Vec::new();
+    for hit in find_keys(text) {
+        let key = &text[hit.start..hit.end];
+        if known.iter().chain(&out).any(|f| f.value.expose() == key) {
+            continue;
+        }
+        out.push(finding(det, None, key, Some(hit.provider)));
     }
     out
 }
@@ -178,15 +184,7 @@ pub fn scan_named(text: &str, det: &Detector) -> Vec<Finding> {
                 }
             }
         }
-        for hit in find_keys(line) {
-            let key = &line[hit.start..hit.end];
-            if out[first..]
-                .iter()
-                .any(|f: &Finding| f.value.expose() == key)
-            {
-                continue;
-            }
-            let mut f = finding(det, None, key, Some(hit.provider));
+        for mut f in format_findings(det, line, &out[first..]) {
             f.line = Some(i + 1);
             out.push(f);
         }

@@ -138,8 +138,9 @@ pub async fn serve(
 }
 
 /// A response body fed through a channel: each message is one write, sent
-/// when it is produced (never collected first).
-pub struct ChannelBody(mpsc::Receiver<Bytes>);
+/// when it is produced (never collected first), and the body ends when the
+/// sender is dropped. The proxy's own tests stream through it too.
+pub struct ChannelBody(pub mpsc::Receiver<Bytes>);
 
 impl Body for ChannelBody {
     type Data = Bytes;
