@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 const KEY_APP: &str = "sk-ant-api03-APP-only-for-p-app-000000000000";
 const KEY_OTHER: &str = "sk-ant-api03-OTHER-for-p-other-11111111111";
 
-/// Socket tricks no CLI does: `inherit`, `pass` and `reuse` (see each).
+/// Socket tricks no CLI does: `inherit`, `pass`, `other-user` and `reuse`
+/// (see each).
 const CLIENT: &str = r#"
 import json, os, socket, sys, time
 mode, sock, app, other, req = sys.argv[1:6]
@@ -22,8 +23,8 @@ req = req.encode() + b"\n"
 def reply(s):
     return s.makefile().readline()
 
-if mode == "inherit":
-    # Connect in APP, fork; the child moves to OTHER and asks on the
+def ask_from_forked_child(become):
+    # Connect in APP, fork; the child calls `become` and asks on the
     # inherited connection.
     os.chdir(app)
     s = socket.socket(socket.AF_UNIX)
@@ -31,13 +32,21 @@ if mode == "inherit":
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
-        os.chdir(other)
+        become()
         s.sendall(req)
         os.write(w, json.dumps({"pid": os.getpid(), "reply": reply(s)}).encode())
         os._exit(0)
     os.close(w)
     os.waitpid(pid, 0)
     print(os.read(r, 65536).decode())
+
+def another_user():
+    os.setgid(65534)
+    os.setuid(65534)
+
+if mode == "inherit":
+    # The child moves to OTHER.
+    ask_from_forked_child(lambda: os.chdir(other))
 elif mode == "pass":
     # Connect in APP, hand the connection over SCM_RIGHTS to a process
     # started in OTHER (which never inherited it), which asks.
@@ -61,22 +70,8 @@ elif mode == "pass":
     os.waitpid(child, 0)
     print(out)
 elif mode == "other-user":
-    # Connect as the user, fork; the child becomes another user (as
-    # root) and asks on the inherited connection.
-    os.chdir(app)
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(sock)
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.setgid(65534)
-        os.setuid(65534)
-        s.sendall(req)
-        os.write(w, json.dumps({"pid": os.getpid(), "reply": reply(s)}).encode())
-        os._exit(0)
-    os.close(w)
-    os.waitpid(pid, 0)
-    print(os.read(r, 65536).decode())
+    # The child becomes another user (as root).
+    ask_from_forked_child(another_user)
 elif mode in ("reuse", "reuse-partial"):
     # A connector P in APP hands its connection to this process (in OTHER)
     # and exits; a new process R takes P's pid (ns_last_pid, as root) and

@@ -2,8 +2,8 @@
 //! (`mcpServers.github.env.GITHUB_TOKEN`), judged by its key name and by key
 //! formats; a file that does not parse is still searched for formats.
 
-use super::{finding, format_findings, is_secret_value, judge, secret_config_key};
-use crate::formats::{find_keys, provider_of};
+use super::{finding, format_findings, is_secret_value, judge, scan_each_line, secret_config_key};
+use crate::formats::provider_of;
 use crate::stream::assigned_value;
 use crate::{Detector, Finding, JsonLoc, SourceKind};
 
@@ -239,13 +239,7 @@ pub fn scan_config(text: &str, kind: SourceKind, det: &Detector) -> (Vec<Finding
         }
     };
     if !parsed {
-        for (i, line) in text.lines().enumerate() {
-            for hit in find_keys(line) {
-                let mut f = finding(det, None, &line[hit.start..hit.end], Some(hit.provider));
-                f.line = Some(i + 1);
-                out.push(f);
-            }
-        }
+        out = scan_each_line(text, det, |_| None);
     }
     (out, !parsed)
 }
