@@ -1,7 +1,6 @@
-//! Bodies on both sides of the proxy, streamed frame by frame.
+//! The response body the agent gets, streamed frame by frame. The request's
+//! own body goes upstream as a [`RequestBody`](crate::request_body::RequestBody).
 //!
-//! The agent's request body goes upstream as a
-//! [`RequestBody`](crate::request_body::RequestBody), counted.
 //! [`ProxyBody`] passes the upstream's response to the agent through the
 //! [`Scrubber`], and carries the request's [`AuditGuard`] so that the audit
 //! record is written when the response ends, however it ends: dropping the
