@@ -28,11 +28,12 @@ const REFUSAL: &str = "inside an agent tree";
 
 /// The line Claude's `Bash` tool runs: `vault_command` (a session-vault
 /// command line, `session-vault` found on PATH) in a shell that prints its
-/// pid and then becomes that command, and the command's exit code after.
-/// `stdin` is piped into it when given.
+/// pid, lives long enough for the test's sampler to see it (and look for
+/// the key in its environment), then becomes that command; and the
+/// command's exit code after. `stdin` is piped into it when given.
 fn tool_line(vault_command: &str, stdin: Option<&str>) -> String {
     let pipe = stdin.map(|s| format!("echo {s} | ")).unwrap_or_default();
-    format!("{pipe}sh -c 'echo PID=$$; exec {vault_command}'; echo EXIT=$?")
+    format!("{pipe}sh -c 'echo PID=$$; sleep 0.5; exec {vault_command}'; echo EXIT=$?")
 }
 
 /// Claude Code through `exec --proxy`, told by the mock to run `line` with
@@ -63,10 +64,11 @@ fn claude_runs(line: &str) -> ProxiedRun {
 /// What every run here must show: the agent completed through the proxy
 /// (the checks of `agents_real`: the real key on every call, nowhere in the
 /// agent's processes, files or output), its tool's output went back in the
-/// second call with the refusal and exit 5 and without the key, and the
-/// daemon audited the refusal for the process that asked. Returns that
-/// audit record.
-fn check_refused_from_the_shell(r: &ProxiedRun, tool: Option<&str>) -> Value {
+/// second call with exit code `exit` and without the key, and the process
+/// that ran the session-vault command was one of the agent's (so the
+/// sampler looked for the key in its environment). Returns that output and
+/// that process's pid.
+fn check_tool_ran(r: &ProxiedRun, exit: i32) -> (String, i64) {
     let out = &r.outcome;
     check_proxied(Agent::Claude, &r.key, &r.mock, &r.home, out);
 
@@ -91,11 +93,8 @@ fn check_refused_from_the_shell(r: &ProxiedRun, tool: Option<&str>) -> Value {
     let result = calls[1]
         .tool_result()
         .unwrap_or_else(|| panic!("the second call carried no tool result: {:?}", calls[1]));
-    assert!(
-        result.contains("EXIT=5"),
-        "not refused with exit 5: {result}"
-    );
-    assert!(result.contains(REFUSAL), "no refusal message: {result}");
+    let exit_line = format!("EXIT={exit}");
+    assert!(result.contains(&exit_line), "not {exit_line}: {result}");
     assert!(
         !result.contains(&r.key),
         "the real key reached the agent's shell"
@@ -103,20 +102,36 @@ fn check_refused_from_the_shell(r: &ProxiedRun, tool: Option<&str>) -> Value {
     // The agent's final answer quotes what its shell got.
     assert!(
         out.stdout.contains("Tool output: PID=")
-            && out.stdout.contains("EXIT=5")
+            && out.stdout.contains(&exit_line)
             && out.stdout.contains(MOCK_TEXT),
         "{}",
         out.describe()
     );
 
-    // The refusal is audited for the process that asked: the shell's child
-    // that became session-vault. The records arrive through the daemon's
-    // batching audit writer: wait for them.
     let pid: i64 = result
         .lines()
         .find_map(|l| l.trim().strip_prefix("PID="))
         .and_then(|p| p.trim().parse().ok())
         .unwrap_or_else(|| panic!("no PID= line in the tool's output: {result}"));
+    assert!(
+        out.tree.processes.contains_key(&(pid as i32)),
+        "pid {pid} was never seen in the agent's tree: {:?}",
+        out.tree.processes
+    );
+    eprintln!(
+        "claude's shell through exec --proxy: {:.1}s, tool result {result:?}",
+        out.elapsed.as_secs_f64()
+    );
+    (result.to_owned(), pid)
+}
+
+/// [`check_tool_ran`] for a refused command: exit 5 with the refusal, the
+/// refusal audited as `refused_agent_tree` for the process that asked (the
+/// shell's child that became session-vault, in the project), with `tool`
+/// when given, and the key still served, unchanged, outside the tree.
+fn check_refused_from_the_shell(r: &ProxiedRun, tool: Option<&str>) {
+    let (result, pid) = check_tool_ran(r, 5);
+    assert!(result.contains(REFUSAL), "no refusal message: {result}");
     let record = wait_for_record(r, pid);
     assert_eq!(record["outcome"], "refused_agent_tree", "{record}");
     if let Some(tool) = tool {
@@ -134,17 +149,13 @@ fn check_refused_from_the_shell(r: &ProxiedRun, tool: Option<&str>) -> Value {
         Some(work.as_path()),
         "{record}"
     );
-    eprintln!(
-        "claude's shell through exec --proxy: {:.1}s, tool result {result:?}, audited {record}",
-        out.elapsed.as_secs_f64()
-    );
-    // Outside the tree the key is served as before, unchanged.
+    eprintln!("audited: {record}");
     let get = r.env.get_in(&work, "claude").ok();
     assert_eq!(get.stdout.trim(), r.key);
-    record
 }
 
-/// The audit record of `pid`, waited for up to 15 s.
+/// The audit record of `pid` (records arrive through the daemon's batching
+/// audit writer a moment after the request), waited for up to 15 s.
 fn wait_for_record(r: &ProxiedRun, pid: i64) -> Value {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -189,4 +200,40 @@ fn claude_shell_add_is_refused_and_changes_nothing() {
     // No global key was stored: outside the project nothing is served.
     let elsewhere = r.env.mkdir("elsewhere");
     r.env.get_in(&elsewhere, "claude").code(3);
+}
+
+#[test]
+#[ignore = "runs the real Claude Code: scripts/test-agents.sh installs it and runs this with --ignored"]
+fn claude_shell_exec_without_proxy_is_refused() {
+    let r = claude_runs(&tool_line("session-vault exec --tool claude -- env", None));
+    check_refused_from_the_shell(&r, Some("claude"));
+}
+
+/// What the agent's shell may do: start a command through `exec --proxy`
+/// itself. That command gets a stand-in of its own (the tree's stand-in
+/// request is allowed), never the key.
+#[test]
+#[ignore = "runs the real Claude Code: scripts/test-agents.sh installs it and runs this with --ignored"]
+fn claude_shell_exec_proxy_gets_a_stand_in_only() {
+    let r = claude_runs(&tool_line(
+        "session-vault exec --proxy --tool claude -- env",
+        None,
+    ));
+    let (result, pid) = check_tool_ran(&r, 0);
+    let stand_in = result
+        .lines()
+        .find_map(|l| l.strip_prefix("ANTHROPIC_API_KEY="))
+        .unwrap_or_else(|| panic!("no key variable in the command's environment: {result}"));
+    assert!(
+        stand_in.starts_with("sk-ant-") && stand_in.len() == r.key.len() && stand_in != r.key,
+        "not a stand-in of the key's shape: {stand_in:?}"
+    );
+    let base_url = result
+        .lines()
+        .find_map(|l| l.strip_prefix("ANTHROPIC_BASE_URL="))
+        .unwrap_or_else(|| panic!("no base URL in the command's environment: {result}"));
+    assert!(base_url.starts_with("http://127.0.0.1:"), "{base_url}");
+    let record = wait_for_record(&r, pid);
+    assert_eq!(record["outcome"], "stand_in", "{record}");
+    assert_eq!(record["tool"], "claude", "{record}");
 }
