@@ -33,7 +33,7 @@ const REFUSAL: &str = "inside an agent tree";
 /// command's exit code after. `stdin` is piped into it when given.
 fn tool_line(vault_command: &str, stdin: Option<&str>) -> String {
     let pipe = stdin.map(|s| format!("echo {s} | ")).unwrap_or_default();
-    format!("{pipe}sh -c 'echo PID=$$; sleep 0.5; exec {vault_command}'; echo EXIT=$?")
+    format!("{pipe}sh -c 'echo PID=$$; sleep 1; exec {vault_command}'; echo EXIT=$?")
 }
 
 /// Claude Code through `exec --proxy`, told by the mock to run `line` with
