@@ -293,6 +293,8 @@ pub enum Agent {
     Claude,
     /// Gemini CLI (--proxy): sets `security.auth.selectedType` to the API key.
     Gemini,
+    /// Codex CLI (--proxy): a provider at the proxy in ~/.codex/config.toml.
+    Codex,
 }
 
 #[derive(Args, Debug)]

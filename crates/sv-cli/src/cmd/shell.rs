@@ -24,6 +24,28 @@ impl HookShell {
         }
     }
 
+    /// The function that launches `agent` (a name from
+    /// `crate::wrappers::AGENTS`, letters only) through the proxy:
+    /// `command` reaches the real binaries, so it never calls itself; the
+    /// arguments pass through as given and the agent's exit status is the
+    /// function's. PowerShell gets none (docs/agents.md).
+    pub fn wrapper(self, agent: &str) -> String {
+        let note = format!(
+            "\n# `session-vault integrate {agent} --proxy` ran: `{agent}` starts through the\n\
+             # credential proxy with a stand-in (`session-vault integrate {agent} --undo` stops it).\n"
+        );
+        match self {
+            HookShell::Bash | HookShell::Zsh => format!(
+                "{note}function {agent} {{\n    command session-vault exec --proxy --tool {agent} -- {agent} \"$@\"\n}}\n"
+            ),
+            HookShell::Fish => format!(
+                "{note}function {agent} --wraps {agent} --description 'Start {agent} through session-vault\\'s credential proxy'\n    \
+                 command session-vault exec --proxy --tool {agent} -- {agent} $argv\nend\n"
+            ),
+            HookShell::Powershell => String::new(),
+        }
+    }
+
     /// The one line the startup file gets: load the hook when the binary is
     /// there, stay quiet when it is not.
     pub fn rc_line(self) -> &'static str {
@@ -72,9 +94,18 @@ impl HookShell {
     }
 }
 
-/// `session-vault init SHELL`.
+/// `session-vault init SHELL`: the hook, then a launch wrapper for each
+/// agent `integrate AGENT --proxy` listed (`crate::wrappers`). Reads one
+/// small file at most; quiet when it is absent.
 pub fn init(a: InitArgs) -> Result {
-    write_stdout(a.shell.hook().as_bytes())
+    let mut out = a.shell.hook().to_owned();
+    let agents = crate::client::paths()
+        .map(|p| crate::wrappers::listed(&p.data_dir))
+        .unwrap_or_default();
+    for agent in agents {
+        out.push_str(&a.shell.wrapper(agent));
+    }
+    write_stdout(out.as_bytes())
 }
 
 fn block_body(shell: HookShell) -> [String; 2] {
