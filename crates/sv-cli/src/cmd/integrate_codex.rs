@@ -337,7 +337,13 @@ fn undo_by_keys(
 ) -> Result<bool> {
     let mut doc = doc;
     restore(&mut doc, before);
-    write(shown, target, Some(current), doc.to_string().as_bytes(), 0o600)?;
+    write(
+        shown,
+        target,
+        Some(current),
+        doc.to_string().as_bytes(),
+        0o600,
+    )?;
     forget_backup(found);
     Ok(true)
 }
@@ -370,7 +376,9 @@ mod tests {
         apply(&mut d, URL).unwrap();
         let out = d.to_string();
         assert!(
-            out.starts_with("# my codex\nmodel = \"gpt-5\"   # the best\nmodel_provider = \"session-vault\"\n"),
+            out.starts_with(
+                "# my codex\nmodel = \"gpt-5\"   # the best\nmodel_provider = \"session-vault\"\n"
+            ),
             "{out}"
         );
         assert!(
@@ -390,7 +398,10 @@ mod tests {
         let mut d = doc(text);
         apply(&mut d, URL).unwrap();
         let out = d.to_string();
-        assert!(out.contains("model_provider = \"session-vault\" # was"), "{out}");
+        assert!(
+            out.contains("model_provider = \"session-vault\" # was"),
+            "{out}"
+        );
         let mut back = doc(&out);
         restore(&mut back, Some(&doc(text)));
         assert_eq!(back.to_string(), text);

@@ -12,6 +12,7 @@ use crate::error::{CliError, Result};
 use crate::output::write_stdout;
 use crate::rcfile::{self, Added, BlockError, Removed};
 use std::path::{Path, PathBuf};
+use sv_core::paths::VaultPaths;
 
 impl HookShell {
     /// The hook code `init` prints.
@@ -97,12 +98,9 @@ impl HookShell {
 /// `session-vault init SHELL`: the hook, then a launch wrapper for each
 /// agent `integrate AGENT --proxy` listed (`crate::wrappers`). Reads one
 /// small file at most; quiet when it is absent.
-pub fn init(a: InitArgs) -> Result {
+pub fn init(paths: &VaultPaths, a: InitArgs) -> Result {
     let mut out = a.shell.hook().to_owned();
-    let agents = crate::client::paths()
-        .map(|p| crate::wrappers::listed(&p.data_dir))
-        .unwrap_or_default();
-    for agent in agents {
+    for agent in crate::wrappers::listed(&paths.data_dir) {
         out.push_str(&a.shell.wrapper(agent));
     }
     write_stdout(out.as_bytes())

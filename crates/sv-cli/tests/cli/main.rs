@@ -36,9 +36,14 @@ mod doctor;
 mod hardening;
 // `integrate claude`: Claude Code's settings gain apiKeyHelper, `--undo`.
 mod integrate_claude;
+// `integrate codex --proxy`: Codex's config.toml, comments and layout
+// kept, byte-exact undo, a broken file refused.
+mod integrate_codex;
 // `integrate --proxy`: settings and undo per agent; the helper's stand-in
 // lives with the agent that ran it.
 mod integrate_proxy;
+// The hook's codex/gemini wrappers after `integrate --proxy`, in real shells.
+mod integrate_wrappers;
 // Idle locking, `lock`, SIGUSR1, and `unlock` restoring service.
 mod locking;
 // `exec --proxy` through the daemon's credential proxy to a mock provider
