@@ -7,14 +7,18 @@
 //! inside their services from `scripts/test-backends.sh` (`--ignored
 //! backends::keyring::`, `backends::tpm2::`), the tests that act as another
 //! user from `scripts/test.sh` as root (`--ignored --skip backends::
-//! --skip agents_real::`), the real agents' tests in [`agents_real`] from
-//! `scripts/test-agents.sh`, which installs the pinned agents first.
+//! --skip agents_real::`), the real agents' tests in [`agents_real`] and
+//! [`agents_integrate`] from `scripts/test-agents.sh`, which installs the
+//! pinned agents first.
 
 // The harness: a private HOME per test, the real binaries, `Run` results.
 mod util;
 
 // docs/agents.md's config, exec lines and .mcp.json run as written.
 mod agents_doc;
+// The real agents launched as a user does after `integrate AGENT --proxy`
+// (ignored: scripts/test-agents.sh runs `agents_integrate::`).
+mod agents_integrate;
 // The real Claude Code, Codex and Gemini CLI against the mock provider API
 // (ignored: scripts/test-agents.sh installs them and runs `agents_real::`).
 mod agents_real;
