@@ -48,7 +48,18 @@ fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-fn integrated_run(agent: Agent) -> IntegratedRun {
+/// How the agent is started after `integrate`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// As a user types it: `claude …`, or `codex …` / `gemini …` in a bash
+    /// that loaded the hook.
+    Normal,
+    /// `session-vault exec --proxy --tool T -- T …` (Claude Code as an agent
+    /// tree, with the `integrate claude --proxy` settings still in place).
+    ExecProxy,
+}
+
+fn integrated_run(agent: Agent, start: Start) -> IntegratedRun {
     let exe = agent.executable().unwrap_or_else(|| {
         panic!(
             "{} is not installed: run scripts/install-agents.sh (or set SV_AGENTS_BIN)",
@@ -125,6 +136,11 @@ fn integrated_run(agent: Agent) -> IntegratedRun {
     );
 
     let launch = match agent {
+        _ if start == Start::ExecProxy => Launch::agent(agent, &exe, &home, agent_env, "say hi")
+            .wrapped(
+                &sv_bin(),
+                &["exec", "--proxy", "--tool", agent.tool(), "--"],
+            ),
         // Exactly `claude -p …`, from the project.
         Agent::Claude => Launch::agent(agent, &exe, &home, agent_env, "say hi"),
         // `codex …` / `gemini …` typed in a bash that loaded the hook.
@@ -224,7 +240,7 @@ fn check(agent: Agent, r: &IntegratedRun) -> String {
 #[test]
 #[ignore = "runs the real Claude Code: scripts/test-agents.sh installs it and runs this with --ignored"]
 fn claude_plain_launch_after_integrate_proxy() {
-    let r = integrated_run(Agent::Claude);
+    let r = integrated_run(Agent::Claude, Start::Normal);
     check(Agent::Claude, &r);
     // The helper's lookups are stand-ins, never plaintext.
     let log = r.env.run(&["log", "--json"], None).ok().stdout;
@@ -235,7 +251,7 @@ fn claude_plain_launch_after_integrate_proxy() {
 #[test]
 #[ignore = "runs the real Codex CLI: scripts/test-agents.sh installs it and runs this with --ignored"]
 fn codex_through_the_shell_hook_after_integrate_proxy() {
-    let r = integrated_run(Agent::Codex);
+    let r = integrated_run(Agent::Codex, Start::Normal);
     let stand_in = check(Agent::Codex, &r);
     // Its provider from integrate goes straight to POST /v1/responses.
     assert!(r.mock.requests().iter().all(|q| q.method() == "POST"));
@@ -256,7 +272,7 @@ fn codex_through_the_shell_hook_after_integrate_proxy() {
 #[test]
 #[ignore = "runs the real Gemini CLI: scripts/test-agents.sh installs it and runs this with --ignored"]
 fn gemini_through_the_shell_hook_after_integrate_proxy() {
-    let r = integrated_run(Agent::Gemini);
+    let r = integrated_run(Agent::Gemini, Start::Normal);
     check(Agent::Gemini, &r);
     assert!(
         r.mock
@@ -266,4 +282,13 @@ fn gemini_through_the_shell_hook_after_integrate_proxy() {
         "{:?}",
         r.mock.requests()
     );
+}
+
+#[test]
+#[ignore = "runs the real Claude Code: scripts/test-agents.sh installs it and runs this with --ignored"]
+fn claude_through_exec_proxy_with_the_integrate_settings() {
+    // docs/agents.md: to make Claude Code an agent tree, launch it through
+    // exec --proxy; the settings `integrate claude --proxy` wrote stay.
+    let r = integrated_run(Agent::Claude, Start::ExecProxy);
+    check(Agent::Claude, &r);
 }
