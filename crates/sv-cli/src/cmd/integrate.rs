@@ -278,8 +278,9 @@ pub fn run(a: IntegrateArgs) -> Result {
         ))
     })?;
     // A project's settings file that is a link out of the project (to some
-    // other JSON file of the user's) is never edited.
-    if !a.user {
+    // other JSON file of the user's) is never edited. (Codex's and Gemini
+    // CLI's files are the user's own, wherever a link puts them.)
+    if matches!(a.agent, Agent::Claude) && !a.user {
         if let Some(project) = shown.parent().and_then(Path::parent) {
             let dir = target.parent().unwrap_or(Path::new("/"));
             if !dir.starts_with(project) {

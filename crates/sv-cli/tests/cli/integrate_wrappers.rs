@@ -51,15 +51,24 @@ fn init_defines_the_wrappers_only_for_integrated_agents_and_the_shells_parse_the
         ("bash", vec!["-n"]),
         ("zsh", vec!["-n"]),
         ("fish", vec!["--no-execute"]),
+        ("bash", vec!["shellcheck", "-s", "bash", "-S", "style"]),
     ] {
         let code = init(&env, sh);
         assert!(code.contains("codex"), "{sh}: {code}");
         let file = dir.join(sh);
         std::fs::write(&file, &code).unwrap();
-        let mut args = check.clone();
+        // A check that names its own program (shellcheck) runs that.
+        let (program, mut args) = match check.split_first() {
+            Some((p, rest)) if !p.starts_with('-') => (*p, rest.to_vec()),
+            _ => (sh, check.clone()),
+        };
         args.push(file.to_str().unwrap());
-        let r = shell(&env, &dir, &path, sh, &args);
-        assert_eq!(r.code, 0, "{sh} rejects the hook: {}", r.stderr);
+        let r = shell(&env, &dir, &path, program, &args);
+        assert_eq!(
+            r.code, 0,
+            "{program} rejects the {sh} hook: {}{}",
+            r.stdout, r.stderr
+        );
     }
     // PowerShell gets no wrapper (its hook is unchanged).
     let ps = init(&env, "powershell");
