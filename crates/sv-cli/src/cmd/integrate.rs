@@ -139,6 +139,7 @@ fn edits(a: &IntegrateArgs) -> Result<Vec<Edit>> {
                 value: Value::String(format!("http://{}/t/claude", proxy_addr()?)),
             },
         ],
+        // Codex's TOML is edited by `integrate_codex`.
         (Agent::Codex, _) => Vec::new(),
         (Agent::Gemini, _) => vec![Edit {
             path: &["security", "auth", "selectedType"],
@@ -514,7 +515,8 @@ fn undo(agent: Agent, shown: &Path, target: &Path, current: Option<Vec<u8>>) -> 
     }
     let what = match agent {
         Agent::Claude => "apiKeyHelper",
-        Agent::Gemini | Agent::Codex => "auth type",
+        Agent::Gemini => "auth type",
+        Agent::Codex => "provider",
     };
     println!("Removed session-vault's {what} from {}.", shown.display());
     Ok(())
