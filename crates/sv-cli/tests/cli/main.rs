@@ -7,7 +7,8 @@
 //! inside their services from `scripts/test-backends.sh` (`--ignored
 //! backends::keyring::`, `backends::tpm2::`), the tests that act as another
 //! user from `scripts/test.sh` as root (`--ignored --skip backends::
-//! --skip agents_real::`), the real agents' tests in [`agents_real`] and
+//! --skip agents_real:: --skip agents_shell:: --skip agents_integrate::`),
+//! the real agents' tests in [`agents_real`], [`agents_shell`] and
 //! [`agents_integrate`] from `scripts/test-agents.sh`, which installs the
 //! pinned agents first.
 
@@ -22,6 +23,9 @@ mod agents_integrate;
 // The real Claude Code, Codex and Gemini CLI against the mock provider API
 // (ignored: scripts/test-agents.sh installs them and runs `agents_real::`).
 mod agents_real;
+// The real Claude Code's shell asking for the key under `exec --proxy`: refused
+// and audited, while the agent completes (ignored: scripts/test-agents.sh).
+mod agents_shell;
 // The audit log: what is recorded, `log` filters, retention, no secrets.
 mod audit_log;
 // Callers as the kernel sees them: per-message senders, agent trees.
