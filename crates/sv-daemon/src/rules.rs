@@ -1,0 +1,317 @@
+//! A session's caller rules, checked (docs/design.md §11, docs/callers.md):
+//!
+//! - `--allow-exe`: a plaintext key goes only to a caller whose running
+//!   file, or an ancestor's, is one of the allowed files. The kernel's
+//!   view: device and inode of `/proc/PID/exe` (the open file, not argv[0]
+//!   nor the name), compared with those the allowed paths resolved to at
+//!   `add`. Ancestors are walked by parent pid, each pinned by a pidfd and
+//!   checked to be still the child's parent (`ProcessPin::parent`), so an
+//!   exited parent's reused pid never stands in for it.
+//! - `--confirm`: the first plaintext reveal to a process tree, and each
+//!   new stand-in, need the user's yes from an askpass program that the
+//!   daemon runs (never one the caller names: a caller must not choose
+//!   what approves it). The question is asked without holding up other
+//!   clients: the lookup answers [`Check::Ask`], the connection's task
+//!   awaits [`ask_user`], and on a yes the request is decided again.
+//!   A yes for a tree is bound to the tree's session leader (the caller's
+//!   session id, pinned) and holds until that leader exits; a yes for a
+//!   stand-in is bound to the process the stand-in is bound to.
+//!
+//! Sessions without rules never reach this module (`CallerRules::is_empty`).
+
+use crate::peer::Peer;
+use crate::pidfd::ProcessPin;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use sv_core::ops::AuditOutcome;
+use sv_core::protocol::{code, RpcError};
+use sv_core::rules::CallerRules;
+use sv_store::SessionRow;
+use tracing::{info, warn};
+
+/// The variables naming the askpass program, in the order they are read
+/// (from the daemon's own environment).
+pub const ASKPASS_VARS: [&str; 2] = ["SESSION_VAULT_ASKPASS", "SSH_ASKPASS"];
+
+/// What a lookup is for.
+#[derive(Clone, Copy)]
+pub enum Purpose<'a> {
+    /// A plaintext key (`get`, `env`, `exec` without `--proxy`).
+    Reveal,
+    /// A stand-in that will be bound to this process.
+    StandIn(&'a Arc<ProcessPin>),
+}
+
+/// What a yes is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Plaintext reveals to a process tree.
+    Tree,
+    /// Stand-ins bound to one process.
+    StandIn,
+}
+
+/// A question for the user, and what a yes will be bound to.
+#[derive(Debug)]
+pub struct Ask {
+    pub session_id: String,
+    pub kind: Kind,
+    /// The tree's session leader, or the stand-in's process.
+    pub holder: Arc<ProcessPin>,
+    /// One line, control characters escaped.
+    pub question: String,
+}
+
+/// A rule's verdict on one lookup.
+pub enum Check {
+    Pass,
+    Refused {
+        outcome: AuditOutcome,
+        rule: String,
+        error: RpcError,
+    },
+    Ask(Box<Ask>),
+}
+
+/// The yeses given, each bound to a live process.
+#[derive(Default)]
+pub struct Approvals(Mutex<Vec<(String, Kind, Arc<ProcessPin>)>>);
+
+impl Approvals {
+    fn entries(&self) -> std::sync::MutexGuard<'_, Vec<(String, Kind, Arc<ProcessPin>)>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether a yes for `session` and `kind` holds for the live process
+    /// `pid`. While that process lives no other has its pid, so a live
+    /// pin with that pid is that process. Yeses whose process exited go.
+    fn holds(&self, session: &str, kind: Kind, pid: i32) -> bool {
+        let mut e = self.entries();
+        e.retain(|(_, _, pin)| !pin.exited());
+        e.iter()
+            .any(|(s, k, pin)| s == session && *k == kind && pin.pid() == pid)
+    }
+
+    /// Records the user's yes to `ask`.
+    pub fn grant(&self, ask: &Ask) {
+        if ask.holder.exited() {
+            return;
+        }
+        info!(session = %ask.session_id, kind = ?ask.kind, pid = ask.holder.pid(), "confirmed by the user");
+        self.entries()
+            .push((ask.session_id.clone(), ask.kind, ask.holder.clone()));
+    }
+}
+
+/// Checks `row`'s rules for `peer` (the row has rules).
+pub fn check(row: &SessionRow, peer: &Peer, purpose: Purpose<'_>, approvals: &Approvals) -> Check {
+    let rules = &row.rules;
+    let Some(pin) = peer.pin.as_ref() else {
+        return refused(
+            AuditOutcome::RefusedUnknownCaller,
+            "caller rules: the calling process cannot be pinned".into(),
+            "refused: this session has caller rules and the daemon cannot pin the calling process (pidfd, Linux 5.3 or later)".into(),
+        );
+    };
+    if !rules.allow_exe.is_empty() && matches!(purpose, Purpose::Reveal) {
+        if let Err(why) = allowed_exe(rules, pin) {
+            let rule = format!("allow-exe {}", paths(rules));
+            return refused(
+                AuditOutcome::RefusedAllowExe,
+                rule.clone(),
+                format!(
+                    "refused a plaintext key for `{}`: {why}, and this session allows only {}; run it from an allowed program, or add the key again with that program in --allow-exe (docs/callers.md)",
+                    row.tool,
+                    paths(rules)
+                ),
+            );
+        }
+    }
+    if !rules.confirm {
+        return Check::Pass;
+    }
+    let (kind, holder) = match purpose {
+        Purpose::Reveal => (
+            Kind::Tree,
+            pin.session_leader()
+                .map(Arc::new)
+                .unwrap_or_else(|| pin.clone()),
+        ),
+        Purpose::StandIn(bound) => (Kind::StandIn, bound.clone()),
+    };
+    if approvals.holds(&row.id, kind, holder.pid()) {
+        return Check::Pass;
+    }
+    Check::Ask(Box::new(Ask {
+        session_id: row.id.clone(),
+        kind,
+        holder,
+        question: question(row, peer, purpose),
+    }))
+}
+
+fn refused(outcome: AuditOutcome, rule: String, message: String) -> Check {
+    Check::Refused {
+        outcome,
+        rule,
+        error: RpcError::new(code::REFUSED, message),
+    }
+}
+
+fn paths(rules: &CallerRules) -> String {
+    let p: Vec<&str> = rules.allow_exe.iter().map(|a| a.path.as_str()).collect();
+    p.join(", ")
+}
+
+/// Whether the caller's running file, or an ancestor's, is allowed.
+fn allowed_exe(rules: &CallerRules, caller: &Arc<ProcessPin>) -> Result<(), String> {
+    let mut cur = caller.clone();
+    // Deeper than any real tree; a loop cannot happen (each step is a
+    // live parent), this only bounds the work.
+    for _ in 0..64 {
+        if let Some((dev, ino)) = cur.exe_id() {
+            if rules.allows(dev, ino) {
+                return Ok(());
+            }
+        }
+        match cur.parent() {
+            Some(p) => cur = Arc::new(p),
+            None => break,
+        }
+    }
+    Err("neither the calling program nor any program it was started from is allowed".into())
+}
+
+/// The one-line question: what is asked for, by which program, where.
+fn question(row: &SessionRow, peer: &Peer, purpose: Purpose<'_>) -> String {
+    let what = match purpose {
+        Purpose::Reveal => "reveal the key",
+        Purpose::StandIn(_) => "issue a proxy stand-in",
+    };
+    let exe = peer
+        .exe
+        .as_deref()
+        .map(|e| e.display().to_string())
+        .unwrap_or_else(|| "an unknown program".into());
+    let cwd = peer
+        .cwd
+        .as_deref()
+        .map(|c| c.display().to_string())
+        .unwrap_or_else(|| "?".into());
+    one_line(&format!(
+        "session-vault: {what} of `{}` ({}) to {exe} (pid {}) in {cwd}?",
+        row.tool,
+        row.scope.as_db_str(),
+        peer.pid.unwrap_or(0),
+    ))
+}
+
+/// Control characters (a newline in a directory's name) escaped.
+fn one_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The user's answer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Answer {
+    Yes,
+    No,
+    NoProgram,
+    TimedOut(u64),
+    Failed(String),
+}
+
+impl Answer {
+    /// The audit record's rule.
+    pub fn rule(&self) -> String {
+        match self {
+            Answer::Yes => "confirm: yes".into(),
+            Answer::No => "confirm: no".into(),
+            Answer::NoProgram => "confirm: no askpass program".into(),
+            Answer::TimedOut(s) => format!("confirm: no answer in {s} s"),
+            Answer::Failed(_) => "confirm: askpass failed".into(),
+        }
+    }
+
+    /// The caller's refusal (exit 5).
+    pub fn error(&self) -> RpcError {
+        let vars = "SESSION_VAULT_ASKPASS (or SSH_ASKPASS)";
+        let why = match self {
+            Answer::Yes => "confirmed".to_owned(),
+            Answer::No => format!("the user said no (the askpass program named by {vars})"),
+            Answer::NoProgram => format!("this session needs the user's yes (add --confirm) and the daemon has no askpass program: set {vars} in the environment the daemon starts from, e.g. SESSION_VAULT_ASKPASS=/usr/bin/ssh-askpass, then restart it with `session-vault daemon stop`"),
+            Answer::TimedOut(s) => format!("the askpass program named by {vars} gave no answer in {s} s"),
+            Answer::Failed(e) => format!("the askpass program named by {vars} could not be run ({e})"),
+        };
+        RpcError::new(code::REFUSED, format!("refused: {why}; nothing was served"))
+    }
+}
+
+/// The askpass program from the daemon's own environment.
+fn askpass_program() -> Option<PathBuf> {
+    ASKPASS_VARS
+        .iter()
+        .filter_map(std::env::var_os)
+        .find(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Asks the user through the askpass program: the question as its one
+/// argument, `SSH_ASKPASS_PROMPT=confirm`, exit 0 = yes. No answer within
+/// `timeout` is a no (the program is killed). Awaits without blocking a
+/// worker: other clients are served meanwhile.
+pub async fn ask_user(ask: &Ask, timeout: Duration) -> Answer {
+    let Some(program) = askpass_program() else {
+        warn!(session = %ask.session_id, "confirm: no askpass program");
+        return Answer::NoProgram;
+    };
+    let child = tokio::process::Command::new(&program)
+        .arg(&ask.question)
+        .env("SSH_ASKPASS_PROMPT", "confirm")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            warn!(program = %program.display(), error = %e, "confirm: cannot run the askpass program");
+            return Answer::Failed(format!("{}: {e}", program.display()));
+        }
+    };
+    match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(Ok(st)) if st.success() => Answer::Yes,
+        Ok(Ok(_)) => Answer::No,
+        Ok(Err(e)) => Answer::Failed(e.to_string()),
+        Err(_) => {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+            Answer::TimedOut(timeout.as_secs())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn questions_stay_on_one_line() {
+        assert_eq!(one_line("a\nb\u{1b}c"), "a\\nb\\u{1b}c");
+        let e = Answer::NoProgram.error();
+        assert_eq!(e.code, code::REFUSED);
+        assert!(e.message.contains("SESSION_VAULT_ASKPASS"), "{}", e.message);
+        assert!(Answer::No.error().message.contains("SSH_ASKPASS"));
+        assert_eq!(Answer::TimedOut(60).rule(), "confirm: no answer in 60 s");
+    }
+}
