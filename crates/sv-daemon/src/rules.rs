@@ -165,15 +165,30 @@ fn paths(rules: &CallerRules) -> String {
 }
 
 /// Whether the caller's running file, or an ancestor's, is allowed.
+///
+/// An allowed entry counts only while its path still names that very file
+/// (same device and inode): an inode number is given to a new file once
+/// the old one is gone, so a file replaced at its path (an upgrade) must
+/// not leave its number allowed for whatever file gets it next.
 fn allowed_exe(rules: &CallerRules, caller: &Arc<ProcessPin>) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let live: Vec<(u64, u64)> = rules
+        .allow_exe
+        .iter()
+        .filter_map(|a| {
+            let m = std::fs::metadata(&a.path).ok()?;
+            (m.dev() == a.dev && m.ino() == a.ino).then_some((a.dev, a.ino))
+        })
+        .collect();
+    if live.is_empty() {
+        return Err("the allowed files are no longer at their paths (replaced or removed since the key was added; add it again to allow the new ones)".into());
+    }
     let mut cur = caller.clone();
     // Deeper than any real tree; a loop cannot happen (each step is a
     // live parent), this only bounds the work.
     for _ in 0..64 {
-        if let Some((dev, ino)) = cur.exe_id() {
-            if rules.allows(dev, ino) {
-                return Ok(());
-            }
+        if cur.exe_id().is_some_and(|id| live.contains(&id)) {
+            return Ok(());
         }
         match cur.parent() {
             Some(p) => cur = Arc::new(p),

@@ -362,6 +362,11 @@ fn allow_exe_serves_below_the_allowed_file_only() {
     std::fs::copy(&copy, &allowed).unwrap();
     let r = under(&env, &allowed, &app, "$SV get --tool claude || exit $?");
     assert_eq!(r.code, 5, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("no longer at their paths"),
+        "{}",
+        r.stderr
+    );
     // The log names the rule that refused.
     let refused: Vec<Value> = log_json(&env)
         .into_iter()
