@@ -230,6 +230,7 @@ impl AuditRetention {
 ///
 /// ```toml
 /// lock_after = 900        # lock after 15 idle minutes (passphrase backend)
+/// confirm_timeout = 45    # seconds an `add --confirm` question waits
 /// [audit]
 /// max_age_days = 90
 /// max_rows = 100000
@@ -247,8 +248,9 @@ pub struct DaemonConfig {
     pub confirm_timeout: u64,
 }
 
-/// How long a `--confirm` question waits by default (seconds).
-pub const DEFAULT_CONFIRM_TIMEOUT: u64 = 60;
+/// How long a `--confirm` question waits by default (seconds): less than
+/// the CLI waits for any answer (60 s), so a late yes still reaches it.
+pub const DEFAULT_CONFIRM_TIMEOUT: u64 = 45;
 
 impl Default for DaemonConfig {
     fn default() -> Self {

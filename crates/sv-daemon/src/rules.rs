@@ -214,8 +214,25 @@ fn question(row: &SessionRow, peer: &Peer, purpose: Purpose<'_>) -> String {
         .as_deref()
         .map(|c| c.display().to_string())
         .unwrap_or_else(|| "?".into());
+    // The CLI asks for whoever ran it: name that program too (the first
+    // ancestor that is neither a shell nor session-vault).
+    let by = peer
+        .pin
+        .as_ref()
+        .filter(|_| {
+            peer.exe
+                .as_deref()
+                .and_then(|e| e.file_name())
+                .is_some_and(|n| n == "session-vault")
+        })
+        .and_then(|pin| ProcessPin::agent_of(pin, peer.exe.as_deref()).ok())
+        .and_then(|a| {
+            let exe = std::fs::read_link(format!("/proc/{}/exe", a.pid())).ok()?;
+            (!a.exited()).then(|| format!(" run by {} (pid {})", exe.display(), a.pid()))
+        })
+        .unwrap_or_default();
     one_line(&format!(
-        "session-vault: {what} of `{}` ({}) to {exe} (pid {}) in {cwd}?",
+        "session-vault: {what} of `{}` ({}) to {exe} (pid {}){by} in {cwd}?",
         row.tool,
         row.scope.as_db_str(),
         peer.pid.unwrap_or(0),

@@ -136,7 +136,7 @@ mod tests {
             request: None,
             rule: None,
         };
-        let t = table(&[e.clone()]);
+        let t = table(std::slice::from_ref(&e));
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 2);
         assert!(lines[1].starts_with("1970-01-01 00:00:00  served "), "{t}");
