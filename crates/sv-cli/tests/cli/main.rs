@@ -7,8 +7,9 @@
 //! inside their services from `scripts/test-backends.sh` (`--ignored
 //! backends::keyring::`, `backends::tpm2::`), the tests that act as another
 //! user from `scripts/test.sh` as root (`--ignored --skip backends::
-//! --skip agents_real::`), the real agents' tests in [`agents_real`] from
-//! `scripts/test-agents.sh`, which installs the pinned agents first.
+//! --skip agents_real:: --skip agents_shell::`), the real agents' tests in
+//! [`agents_real`] and [`agents_shell`] from `scripts/test-agents.sh`, which
+//! installs the pinned agents first.
 
 // The harness: a private HOME per test, the real binaries, `Run` results.
 mod util;
@@ -18,6 +19,9 @@ mod agents_doc;
 // The real Claude Code, Codex and Gemini CLI against the mock provider API
 // (ignored: scripts/test-agents.sh installs them and runs `agents_real::`).
 mod agents_real;
+// The real Claude Code's shell asking for the key under `exec --proxy`: refused
+// and audited, while the agent completes (ignored: scripts/test-agents.sh).
+mod agents_shell;
 // The audit log: what is recorded, `log` filters, retention, no secrets.
 mod audit_log;
 // Callers as the kernel sees them: per-message senders, agent trees.
