@@ -52,7 +52,7 @@ impl ProcessPin {
 
     /// The live process `pid`, pinned.
     #[cfg(target_os = "linux")]
-    fn open(pid: i32) -> Option<Self> {
+    pub(crate) fn open(pid: i32) -> Option<Self> {
         use std::os::fd::{FromRawFd, OwnedFd};
         // SAFETY: pidfd_open takes a pid and flags; the result is a new
         // descriptor or -1.

@@ -169,7 +169,10 @@ fn paths(rules: &CallerRules) -> String {
 /// An allowed entry counts only while its path still names that very file
 /// (same device and inode): an inode number is given to a new file once
 /// the old one is gone, so a file replaced at its path (an upgrade) must
-/// not leave its number allowed for whatever file gets it next.
+/// not leave its number allowed for whatever file gets it next. While the
+/// path names (dev, ino), no other file has that number (a removed file
+/// that a process still runs keeps its number until it closes), so a
+/// caller running (dev, ino) runs the file at the path, or a hard link.
 fn allowed_exe(rules: &CallerRules, caller: &Arc<ProcessPin>) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
     let live: Vec<(u64, u64)> = rules
@@ -336,6 +339,91 @@ pub async fn ask_user(ask: &Ask, timeout: Duration) -> Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
+    use sv_core::rules::AllowedExe;
+
+    fn allowing(paths: &[&std::path::Path]) -> CallerRules {
+        CallerRules {
+            confirm: false,
+            allow_exe: paths
+                .iter()
+                .map(|p| {
+                    let m = std::fs::metadata(p).unwrap();
+                    AllowedExe {
+                        path: p.to_str().unwrap().to_owned(),
+                        dev: m.dev(),
+                        ino: m.ino(),
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    fn sleeper() -> (std::process::Child, Arc<ProcessPin>) {
+        let child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pin = Arc::new(ProcessPin::open(child.id() as i32).unwrap());
+        (child, pin)
+    }
+
+    #[test]
+    fn an_allowed_file_allows_its_process_and_descendants_only() {
+        let me = std::env::current_exe().unwrap();
+        let (mut child, pin) = sleeper();
+        // This test's own binary is the child's parent.
+        assert_eq!(allowed_exe(&allowing(&[&me]), &pin), Ok(()));
+        let own = Arc::new(ProcessPin::open(std::process::id() as i32).unwrap());
+        assert_eq!(allowed_exe(&allowing(&[&me]), &own), Ok(()));
+        // A copy of it is another file: allows nothing.
+        let d = tempfile::tempdir().unwrap();
+        let copy = d.path().join("copy");
+        std::fs::copy(&me, &copy).unwrap();
+        let e = allowed_exe(&allowing(&[&copy]), &pin).unwrap_err();
+        assert!(e.contains("neither"), "{e}");
+        // An entry whose path now names another file counts for nothing,
+        // even for the process still running the old one.
+        // (Written beside it and renamed over it, as package managers do:
+        // the old file still holds its inode number when the new one gets
+        // one.)
+        let rules = allowing(&[&copy]);
+        std::fs::write(d.path().join("new"), b"new").unwrap();
+        std::fs::rename(d.path().join("new"), &copy).unwrap();
+        let e = allowed_exe(&rules, &pin).unwrap_err();
+        assert!(e.contains("no longer"), "{e}");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // An exited process is no one's descendant.
+        assert!(allowed_exe(&allowing(&[&me]), &pin).is_err());
+    }
+
+    #[test]
+    fn a_yes_holds_while_its_process_lives() {
+        let (mut child, pin) = sleeper();
+        let approvals = Approvals::default();
+        let ask = Ask {
+            session_id: "s1".into(),
+            kind: Kind::Tree,
+            holder: pin.clone(),
+            question: String::new(),
+        };
+        assert!(!approvals.holds("s1", Kind::Tree, pin.pid()));
+        approvals.grant(&ask);
+        assert!(approvals.holds("s1", Kind::Tree, pin.pid()));
+        assert!(!approvals.holds("s2", Kind::Tree, pin.pid()), "per session");
+        assert!(!approvals.holds("s1", Kind::StandIn, pin.pid()), "per kind");
+        assert!(!approvals.holds("s1", Kind::Tree, pin.pid() + 1));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(
+            !approvals.holds("s1", Kind::Tree, pin.pid()),
+            "gone with it"
+        );
+        assert!(approvals.entries().is_empty());
+        approvals.grant(&ask);
+        assert!(approvals.entries().is_empty(), "no yes for the dead");
+    }
 
     #[test]
     fn questions_stay_on_one_line() {

@@ -356,10 +356,11 @@ fn allow_exe_serves_below_the_allowed_file_only() {
     );
     // Not below it at all (the test runner's child).
     env.get_in(&app, "claude").code(5);
-    // The file at the allowed path replaced (an upgrade writes a new
-    // inode): no longer the allowed file, until the key is added again.
-    std::fs::remove_file(&allowed).unwrap();
-    std::fs::copy(&copy, &allowed).unwrap();
+    // The file at the allowed path replaced (as package managers upgrade:
+    // written beside it, renamed over it; a new inode): no longer the allowed file, until the key is added again.
+    let new = env.mkdir("allowed").join("sh.new");
+    std::fs::copy(&copy, &new).unwrap();
+    std::fs::rename(&new, &allowed).unwrap();
     let r = under(&env, &allowed, &app, "$SV get --tool claude || exit $?");
     assert_eq!(r.code, 5, "{}", r.stderr);
     assert!(

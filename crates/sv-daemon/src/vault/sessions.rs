@@ -215,6 +215,7 @@ fn caller_rules(prm: &p::AddParams) -> Result<CallerRules, RpcError> {
             "give at most {MAX_ALLOWED_EXES} --allow-exe paths"
         )));
     }
+    #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
     let mut allow_exe = Vec::with_capacity(prm.allow_exe.len());
     #[cfg(target_os = "linux")]
     for path in &prm.allow_exe {
