@@ -12,7 +12,9 @@
 //!   daemon runs (never one the caller names: a caller must not choose
 //!   what approves it). The question is asked without holding up other
 //!   clients: the lookup answers [`Check::Ask`], the connection's task
-//!   awaits [`ask_user`], and on a yes the request is decided again.
+//!   awaits [`Approvals::answer`] (requests that need the same yes at the
+//!   same time share one question), and on a yes the request is decided
+//!   again.
 //!   A yes for a tree is bound to the tree's session leader (the caller's
 //!   session id, pinned) and holds until that leader exits; a yes for a
 //!   stand-in is bound to the process the stand-in is bound to.
@@ -21,6 +23,7 @@
 
 use crate::peer::Peer;
 use crate::pidfd::ProcessPin;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,6 +31,7 @@ use sv_core::ops::AuditOutcome;
 use sv_core::protocol::{code, RpcError};
 use sv_core::rules::CallerRules;
 use sv_store::SessionRow;
+use tokio::sync::watch;
 use tracing::{info, warn};
 
 /// The variables naming the askpass program, in the order they are read
@@ -44,7 +48,7 @@ pub enum Purpose<'a> {
 }
 
 /// What a yes is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     /// Plaintext reveals to a process tree.
     Tree,
@@ -74,13 +78,27 @@ pub enum Check {
     Ask(Box<Ask>),
 }
 
-/// The yeses given, each bound to a live process.
+/// The yeses given, each bound to a live process, and the questions open.
 #[derive(Default)]
-pub struct Approvals(Mutex<Vec<(String, Kind, Arc<ProcessPin>)>>);
+pub struct Approvals {
+    given: Mutex<Vec<(String, Kind, Arc<ProcessPin>)>>,
+    /// Questions being asked now, by what they ask (session, kind, holder
+    /// pid): a request that needs the same yes waits for that answer
+    /// rather than opening a second dialog.
+    open: Mutex<HashMap<QuestionKey, watch::Receiver<Option<Answer>>>>,
+}
+
+type QuestionKey = (String, Kind, i32);
 
 impl Approvals {
     fn entries(&self) -> std::sync::MutexGuard<'_, Vec<(String, Kind, Arc<ProcessPin>)>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.given.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn open(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<QuestionKey, watch::Receiver<Option<Answer>>>> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether a yes for `session` and `kind` holds for the live process
@@ -94,13 +112,74 @@ impl Approvals {
     }
 
     /// Records the user's yes to `ask`.
-    pub fn grant(&self, ask: &Ask) {
+    fn grant(&self, ask: &Ask) {
         if ask.holder.exited() {
             return;
         }
         info!(session = %ask.session_id, kind = ?ask.kind, pid = ask.holder.pid(), "confirmed by the user");
         self.entries()
             .push((ask.session_id.clone(), ask.kind, ask.holder.clone()));
+    }
+
+    /// The user's answer to `ask`: asked through the askpass program
+    /// ([`ask_user`]), or, when the same question is open already, that
+    /// question's answer; a yes is recorded before it is returned.
+    pub async fn answer(&self, ask: &Ask, timeout: Duration) -> Answer {
+        let key = (ask.session_id.clone(), ask.kind, ask.holder.pid());
+        let joined = {
+            let mut open = self.open();
+            if self.holds(&ask.session_id, ask.kind, ask.holder.pid()) {
+                // Said yes to while this request waited for its turn.
+                return Answer::Yes;
+            }
+            match open.get(&key) {
+                Some(rx) => Err(rx.clone()),
+                None => {
+                    let (tx, rx) = watch::channel(None);
+                    open.insert(key.clone(), rx);
+                    Ok(tx)
+                }
+            }
+        };
+        let mut rx = match joined {
+            Ok(tx) => {
+                // Closed however this ends, a dropped request included.
+                let _open = OpenQuestion {
+                    approvals: self,
+                    key,
+                };
+                let answer = ask_user(ask, timeout).await;
+                if answer == Answer::Yes {
+                    self.grant(ask);
+                }
+                let _ = tx.send(Some(answer.clone()));
+                return answer;
+            }
+            Err(rx) => rx,
+        };
+        loop {
+            if let Some(a) = rx.borrow_and_update().clone() {
+                return a;
+            }
+            if rx.changed().await.is_err() {
+                return rx
+                    .borrow()
+                    .clone()
+                    .unwrap_or_else(|| Answer::Failed("the question was withdrawn".into()));
+            }
+        }
+    }
+}
+
+/// An open question, closed when dropped.
+struct OpenQuestion<'a> {
+    approvals: &'a Approvals,
+    key: QuestionKey,
+}
+
+impl Drop for OpenQuestion<'_> {
+    fn drop(&mut self) {
+        self.approvals.open().remove(&self.key);
     }
 }
 
@@ -256,7 +335,7 @@ fn one_line(s: &str) -> String {
 }
 
 /// The user's answer.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
     Yes,
     No,
@@ -304,7 +383,7 @@ fn askpass_program() -> Option<PathBuf> {
 /// argument, `SSH_ASKPASS_PROMPT=confirm`, exit 0 = yes. No answer within
 /// `timeout` is a no (the program is killed). Awaits without blocking a
 /// worker: other clients are served meanwhile.
-pub async fn ask_user(ask: &Ask, timeout: Duration) -> Answer {
+async fn ask_user(ask: &Ask, timeout: Duration) -> Answer {
     let Some(program) = askpass_program() else {
         warn!(session = %ask.session_id, "confirm: no askpass program");
         return Answer::NoProgram;

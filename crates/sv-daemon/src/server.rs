@@ -295,8 +295,8 @@ async fn serve_conn(
 }
 
 /// Asks the user the question a request waits on (`--confirm`,
-/// docs/design.md §11) and, on a yes, records it and decides the request
-/// again; anything but a yes leaves the refusal, its record naming the
+/// docs/design.md §11), or waits for the same question already open, and
+/// on a yes decides the request again; anything but a yes leaves the refusal, its record naming the
 /// answer. A request asks each question at most once.
 #[cfg(target_os = "linux")]
 async fn confirmed(
@@ -305,7 +305,7 @@ async fn confirmed(
     peer: &Peer,
     mut handled: Dispatched,
 ) -> Dispatched {
-    use crate::rules::{ask_user, Answer};
+    use crate::rules::Answer;
     let mut asked = Vec::new();
     while let Some(ask) = handled.confirm.take() {
         let key = (ask.session_id.clone(), ask.kind);
@@ -314,7 +314,7 @@ async fn confirmed(
             break;
         }
         asked.push(key);
-        let answer = ask_user(&ask, vault.confirm_timeout()).await;
+        let answer = vault.approvals.answer(&ask, vault.confirm_timeout()).await;
         if answer != Answer::Yes {
             warn!(pid = ?peer.pid, session = %ask.session_id, answer = ?answer, "refused: not confirmed");
             handled.out = Err(answer.error());
@@ -323,7 +323,6 @@ async fn confirmed(
             }
             return handled;
         }
-        vault.approvals.grant(&ask);
         handled = tokio::task::block_in_place(|| dispatch_frame(vault, frame, peer)).1;
         if let Some(rec) = handled.audit.as_mut() {
             if handled.confirm.is_none() && !rec.outcome.is_denied() {

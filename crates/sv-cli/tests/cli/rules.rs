@@ -143,6 +143,24 @@ fn a_yes_is_asked_once_per_process_tree_and_holds_until_its_leader_exits() {
 }
 
 #[test]
+fn requests_of_one_tree_at_the_same_time_share_one_question() {
+    let env0 = TestEnv::new();
+    let (slow_yes, log) = askpass(&env0, "slow-yes", "sleep 1\nexit 0");
+    let env = env_asking(Some(&slow_yes));
+    let app = confirm_session(&env);
+    let together = "$SV get --tool claude & $SV get --tool claude & $SV get --tool claude & wait";
+    let r = tree(&env, &app, together).ok();
+    assert_eq!(
+        r.stdout.matches(KEY).count(),
+        3,
+        "{} {}",
+        r.stdout,
+        r.stderr
+    );
+    assert_eq!(asked(&log).len(), 1, "{:?}", asked(&log));
+}
+
+#[test]
 fn a_no_or_no_askpass_program_is_exit_5_naming_the_variable() {
     let env0 = TestEnv::new();
     let (no, log) = askpass(&env0, "no", "exit 1");
