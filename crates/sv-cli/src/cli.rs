@@ -66,7 +66,7 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff), or write all pages with --out-dir.
     Man(ManArgs),
-    /// Point an agent's own settings at session-vault (Claude Code's apiKeyHelper).
+    /// Point an agent's own settings at session-vault (Claude Code's apiKeyHelper; with --proxy also Codex and Gemini CLI).
     Integrate(IntegrateArgs),
     /// Check the setup and find plaintext keys; --fix moves them into the vault.
     Doctor(DoctorArgs),
@@ -303,6 +303,8 @@ pub enum Agent {
     Claude,
     /// Gemini CLI (--proxy): sets `security.auth.selectedType` to the API key.
     Gemini,
+    /// Codex CLI (--proxy): a provider at the proxy in ~/.codex/config.toml.
+    Codex,
 }
 
 #[derive(Args, Debug)]

@@ -7,15 +7,19 @@
 //! inside their services from `scripts/test-backends.sh` (`--ignored
 //! backends::keyring::`, `backends::tpm2::`), the tests that act as another
 //! user from `scripts/test.sh` as root (`--ignored --skip backends::
-//! --skip agents_real:: --skip agents_shell::`), the real agents' tests in
-//! [`agents_real`] and [`agents_shell`] from `scripts/test-agents.sh`, which
-//! installs the pinned agents first.
+//! --skip agents_real:: --skip agents_shell:: --skip agents_integrate::`),
+//! the real agents' tests in [`agents_real`], [`agents_shell`] and
+//! [`agents_integrate`] from `scripts/test-agents.sh`, which installs the
+//! pinned agents first.
 
 // The harness: a private HOME per test, the real binaries, `Run` results.
 mod util;
 
 // docs/agents.md's config, exec lines and .mcp.json run as written.
 mod agents_doc;
+// The real agents launched as a user does after `integrate AGENT --proxy`
+// (ignored: scripts/test-agents.sh runs `agents_integrate::`).
+mod agents_integrate;
 // The real Claude Code, Codex and Gemini CLI against the mock provider API
 // (ignored: scripts/test-agents.sh installs them and runs `agents_real::`).
 mod agents_real;
@@ -40,9 +44,14 @@ mod doctor;
 mod hardening;
 // `integrate claude`: Claude Code's settings gain apiKeyHelper, `--undo`.
 mod integrate_claude;
+// `integrate codex --proxy`: Codex's config.toml, comments and layout
+// kept, byte-exact undo, a broken file refused.
+mod integrate_codex;
 // `integrate --proxy`: settings and undo per agent; the helper's stand-in
 // lives with the agent that ran it.
 mod integrate_proxy;
+// The hook's codex/gemini wrappers after `integrate --proxy`, in real shells.
+mod integrate_wrappers;
 // Idle locking, `lock`, SIGUSR1, and `unlock` restoring service.
 mod locking;
 // `exec --proxy` through the daemon's credential proxy to a mock provider
