@@ -296,8 +296,9 @@ async fn serve_conn(
 
 /// Asks the user the question a request waits on (`--confirm`,
 /// docs/design.md §11), or waits for the same question already open, and
-/// on a yes decides the request again; anything but a yes leaves the refusal, its record naming the
-/// answer. A request asks each question at most once.
+/// on a yes decides the request again; anything but a yes leaves the
+/// refusal, its record naming the answer. A request asks each question at
+/// most once.
 #[cfg(target_os = "linux")]
 async fn confirmed(
     vault: &Vault,
