@@ -195,10 +195,12 @@ pub fn check(row: &SessionRow, peer: &Peer, purpose: Purpose<'_>, approvals: &Ap
     };
     if !rules.allow_exe.is_empty() && matches!(purpose, Purpose::Reveal) {
         if let Err(why) = allowed_exe(rules, pin) {
-            let rule = format!("allow-exe {}", paths(rules));
+            // As `list` shows the rule.
+            let listed: Vec<&str> = rules.allow_exe.iter().map(|a| a.path.as_str()).collect();
+            let rule = format!("allow-exe {}", listed.join(" "));
             return refused(
                 AuditOutcome::RefusedAllowExe,
-                rule.clone(),
+                rule,
                 format!(
                     "refused a plaintext key for `{}`: {why}, and this session allows only {}; run it from an allowed program, or add the key again with that program in --allow-exe (docs/callers.md)",
                     row.tool,
