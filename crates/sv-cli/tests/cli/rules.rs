@@ -3,7 +3,8 @@
 //! program the daemon was started with, once per process tree, and never
 //! holds up other clients meanwhile; `add --allow-exe` serves a plaintext
 //! key only below a program that runs the allowed file (by device and
-//! inode); `list` shows the rules and `log` the rule that refused.
+//! inode); `list` shows the rules and `log` the rule that refused; a vault
+//! of the previous schema migrates to sessions without rules.
 use crate::util::*;
 use serde_json::Value;
 use std::os::unix::process::CommandExt;
@@ -542,4 +543,42 @@ fn a_new_stand_in_needs_a_yes_too() {
         );
         assert_eq!(asked(&yes_log).len(), n);
     }
+}
+
+#[test]
+fn a_vault_of_the_previous_schema_migrates_with_no_rules() {
+    let env = TestEnv::new();
+    env.start_unlocked();
+    let app = env.mkdir("app");
+    env.add("claude", &["--project", app.to_str().unwrap()], KEY);
+    env.get_in(&app, "claude").ok();
+    env.run(&["daemon", "stop"], None).ok();
+    // Take the vault back to schema 4: without the rules' columns.
+    let back = "import sqlite3,sys\nc=sqlite3.connect(sys.argv[1])\nfor t,col in [('sessions','confirm'),('sessions','allow_exe'),('audit','rule')]:\n    c.execute(f'ALTER TABLE {t} DROP COLUMN {col}')\nc.execute('PRAGMA user_version=4')\nc.commit()\n";
+    let st = Command::new("python3")
+        .args(["-c", back])
+        .arg(env.vault_db())
+        .status()
+        .expect("python3 is installed");
+    assert!(st.success());
+    // The daemon migrates it: the key is served as before, without rules.
+    env.start_unlocked();
+    assert_eq!(env.get_in(&app, "claude").ok().stdout, format!("{KEY}\n"));
+    let list = env.run(&["list"], None).ok().stdout;
+    assert!(!list.contains("RULES") && list.contains("claude"), "{list}");
+    let log = log_json(&env);
+    assert_eq!(log.len(), 2, "the old record kept: {log:?}");
+    assert!(log
+        .iter()
+        .all(|e| e["outcome"] == "served" && e.get("rule").is_none()));
+    env.run(&["daemon", "stop"], None).ok();
+    let v = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys;print(sqlite3.connect(sys.argv[1]).execute('PRAGMA user_version').fetchone()[0])",
+        ])
+        .arg(env.vault_db())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), "5");
 }
