@@ -64,6 +64,10 @@ mod rc_install;
 mod readme;
 // Crashes, concurrency, hostile frames, hygiene and tampering.
 mod robustness;
+// Caller rules: `add --confirm` through an askpass program, once per
+// process tree; `add --allow-exe` by the running file's inode; list, log.
+#[cfg(target_os = "linux")]
+mod rules;
 // Project/global scope and expiry, and quoting in real shells.
 mod scope_expiry;
 // `sv_load` / `sv_unload` in real bash, zsh and fish.
