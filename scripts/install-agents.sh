@@ -6,7 +6,7 @@
 #
 #   scripts/install-agents.sh [PREFIX]      default: $SV_AGENTS_PREFIX or /opt/sv-agents
 #
-# Then: SV_AGENTS_BIN=PREFIX/node_modules/.bin cargo test -p sv-cli --test cli -- --ignored agents_real::
+# Then: SV_AGENTS_BIN=PREFIX/node_modules/.bin cargo test -p sv-cli --test cli -- --ignored agents_real:: agents_shell:: agents_integrate::
 # Needs node >= 20 and npm (Debian: apt-get install nodejs npm).
 set -euo pipefail
 

@@ -8,4 +8,4 @@ cd "$(dirname "$0")/.."
 bin=$(bash scripts/install-agents.sh "${SV_AGENTS_PREFIX:-/opt/sv-agents}")
 export SV_AGENTS_BIN=$bin
 echo "== real agents ($("$bin/claude" --version 2>/dev/null | head -1); $("$bin/codex" --version 2>/dev/null | head -1); gemini $("$bin/gemini" --version 2>/dev/null | head -1))"
-scripts/expect-ran.sh cargo test -p sv-cli --locked --test cli -- --ignored agents_real:: --test-threads 1
+scripts/expect-ran.sh cargo test -p sv-cli --locked --test cli -- --ignored agents_real:: agents_shell:: agents_integrate:: --test-threads 1

@@ -15,7 +15,7 @@ cargo test --workspace --locked --all-features
 if [ "$(id -u)" -eq 0 ]; then
     echo "== the tests that act as another user (root)"
     scripts/expect-ran.sh \
-        cargo test -p sv-cli --locked --all-features --test cli -- --ignored --skip backends:: --skip agents_real::
+        cargo test -p sv-cli --locked --all-features --test cli -- --ignored --skip backends:: --skip agents_real:: --skip agents_shell:: --skip agents_integrate::
 else
     echo "== NOT RUN: the tests that act as another user need root (they stay ignored)"
 fi

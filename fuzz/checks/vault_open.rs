@@ -39,6 +39,7 @@ pub fn template() -> &'static [u8] {
                 fingerprint: "0011aabb".into(),
                 expiry: Expiry::new(100, 3600, Some(7200)),
                 vars: vec!["ANTHROPIC_API_KEY".into()],
+                rules: Default::default(),
             };
             let v = [SealedValue {
                 var: "ANTHROPIC_API_KEY".into(),

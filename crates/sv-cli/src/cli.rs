@@ -26,7 +26,7 @@ fn backend_or_auto() -> PossibleValuesParser {
     long_about = "Keeps AI agents' API keys encrypted at rest, serves each key only to work \
 inside the project directory it was scoped to, and only until its idle or hard expiry.\n\n\
 Exit codes: 0 success, 1 error, 2 usage error, 3 no credential for this tool here, \
-4 daemon not reachable or vault locked."
+4 daemon not reachable or vault locked, 5 refused by a caller rule or not confirmed."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -66,7 +66,7 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff), or write all pages with --out-dir.
     Man(ManArgs),
-    /// Point an agent's own settings at session-vault (Claude Code's apiKeyHelper).
+    /// Point an agent's own settings at session-vault (Claude Code's apiKeyHelper; with --proxy also Codex and Gemini CLI).
     Integrate(IntegrateArgs),
     /// Check the setup and find plaintext keys; --fix moves them into the vault.
     Doctor(DoctorArgs),
@@ -124,6 +124,16 @@ pub struct AddArgs {
     /// Hard deadline in seconds from now.
     #[arg(long)]
     pub max_age: Option<u64>,
+    /// Ask the user (the askpass program in SESSION_VAULT_ASKPASS, else
+    /// SSH_ASKPASS, of the daemon's environment) before the key first goes
+    /// to a new process tree, and before each new stand-in.
+    #[arg(long)]
+    pub confirm: bool,
+    /// Give the plaintext key only to a caller that runs one of these
+    /// files, or was started from one (compared as the kernel sees the
+    /// running file: device and inode, not the name).
+    #[arg(long = "allow-exe", value_name = "PATH", num_args = 1..)]
+    pub allow_exe: Vec<PathBuf>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -293,6 +303,8 @@ pub enum Agent {
     Claude,
     /// Gemini CLI (--proxy): sets `security.auth.selectedType` to the API key.
     Gemini,
+    /// Codex CLI (--proxy): a provider at the proxy in ~/.codex/config.toml.
+    Codex,
 }
 
 #[derive(Args, Debug)]

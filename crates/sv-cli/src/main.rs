@@ -11,6 +11,7 @@ mod input;
 mod output;
 mod platform;
 mod rcfile;
+mod wrappers;
 
 use std::process::ExitCode;
 

@@ -11,6 +11,7 @@ pub mod ops;
 pub mod paths;
 pub mod protocol;
 pub mod quote;
+pub mod rules;
 pub mod scope;
 pub mod seal;
 pub mod secret;

@@ -53,10 +53,16 @@ pub enum AuditOutcome {
     /// credentials, a sender already gone, or bytes from two senders in
     /// one frame): refused rather than served to the connection's opener.
     RefusedUnknownCaller,
+    /// The session's `--allow-exe` rule (docs/design.md §11): neither the
+    /// caller's executable nor an ancestor's is one of the allowed files.
+    RefusedAllowExe,
+    /// The session's `--confirm` rule: the user said no, the askpass
+    /// program was missing or failed, or it did not answer in time.
+    RefusedConfirm,
 }
 
 impl AuditOutcome {
-    pub const ALL: [AuditOutcome; 13] = [
+    pub const ALL: [AuditOutcome; 15] = [
         AuditOutcome::Served,
         AuditOutcome::RefusedScope,
         AuditOutcome::RefusedExpired,
@@ -70,6 +76,8 @@ impl AuditOutcome {
         AuditOutcome::RefusedStandIn,
         AuditOutcome::RefusedAgentTree,
         AuditOutcome::RefusedUnknownCaller,
+        AuditOutcome::RefusedAllowExe,
+        AuditOutcome::RefusedConfirm,
     ];
 
     /// The name stored in the database and printed by `log`.
@@ -88,6 +96,8 @@ impl AuditOutcome {
             AuditOutcome::RefusedStandIn => "refused_stand_in",
             AuditOutcome::RefusedAgentTree => "refused_agent_tree",
             AuditOutcome::RefusedUnknownCaller => "refused_unknown_caller",
+            AuditOutcome::RefusedAllowExe => "refused_allow_exe",
+            AuditOutcome::RefusedConfirm => "refused_confirm",
         }
     }
 
@@ -137,6 +147,10 @@ pub struct AuditEntry {
     /// For a request through the proxy: what was asked and answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<ProxiedRequest>,
+    /// The caller rule that refused it, or that a yes was given for
+    /// (docs/design.md §11): `allow-exe /usr/bin/node`, `confirm: no`, …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 /// Parameters of the `log` method.
@@ -216,11 +230,12 @@ impl AuditRetention {
 ///
 /// ```toml
 /// lock_after = 900        # lock after 15 idle minutes (passphrase backend)
+/// confirm_timeout = 45    # seconds an `add --confirm` question waits
 /// [audit]
 /// max_age_days = 90
 /// max_rows = 100000
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DaemonConfig {
     /// Idle seconds after which the vault locks itself; `None` = never.
     pub lock_after: Option<u64>,
@@ -228,6 +243,24 @@ pub struct DaemonConfig {
     /// `proxy_listen = "127.0.0.1:PORT"`: where the credential proxy
     /// listens instead of the port recorded for the vault. Loopback only.
     pub proxy_listen: Option<std::net::SocketAddr>,
+    /// `confirm_timeout = SECS`: how long a `--confirm` question waits
+    /// for the askpass program's answer before it counts as a no.
+    pub confirm_timeout: u64,
+}
+
+/// How long a `--confirm` question waits by default (seconds): less than
+/// the CLI waits for any answer (60 s), so a late yes still reaches it.
+pub const DEFAULT_CONFIRM_TIMEOUT: u64 = 45;
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            lock_after: None,
+            audit: AuditRetention::default(),
+            proxy_listen: None,
+            confirm_timeout: DEFAULT_CONFIRM_TIMEOUT,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -236,6 +269,8 @@ struct RawConfig {
     lock_after: Option<u64>,
     #[serde(default)]
     proxy_listen: Option<String>,
+    #[serde(default)]
+    confirm_timeout: Option<u64>,
     #[serde(default)]
     audit: Option<AuditRetention>,
     /// `[tools]` and anything else: not ours.
@@ -280,6 +315,15 @@ impl DaemonConfig {
             lock_after: raw.lock_after.filter(|&s| s > 0),
             audit,
             proxy_listen,
+            confirm_timeout: match raw.confirm_timeout {
+                None => DEFAULT_CONFIRM_TIMEOUT,
+                Some(s) if (1..=3600).contains(&s) => s,
+                Some(_) => {
+                    return Err(ConfigError::Invalid(
+                        "confirm_timeout must be between 1 and 3600 seconds".into(),
+                    ))
+                }
+            },
         })
     }
 }
@@ -396,6 +440,13 @@ mod tests {
         assert!(DaemonConfig::from_toml("[audit]\nmax_rows = 0").is_err());
         assert!(DaemonConfig::from_toml("[audit]\nmax_age_days = 0").is_err());
         assert!(DaemonConfig::from_toml("[audit]\nmax_days = 3").is_err());
+        assert_eq!(
+            DaemonConfig::from_toml("confirm_timeout = 2")
+                .unwrap()
+                .confirm_timeout,
+            2
+        );
+        assert!(DaemonConfig::from_toml("confirm_timeout = 0").is_err());
         assert_eq!(
             DaemonConfig::from_toml("proxy_listen = \"127.0.0.1:8787\"")
                 .unwrap()

@@ -40,6 +40,13 @@ pub const DAEMON_ENV: &[&str] = &[
     "SESSION_VAULT_TCTI",
     "RUST_LOG",
     "TSS2_LOG",
+    // `add --confirm` (docs/design.md §11): the askpass program the daemon
+    // runs to ask the user, and what a graphical one needs to show itself.
+    "SESSION_VAULT_ASKPASS",
+    "SSH_ASKPASS",
+    "DISPLAY",
+    "WAYLAND_DISPLAY",
+    "XAUTHORITY",
     // Test-only: abort mid-rekey (the `test-hooks` feature; never in a
     // release build).
     #[cfg(feature = "test-hooks")]

@@ -151,6 +151,13 @@ pub struct AddParams {
     #[serde(default)]
     pub max_age: Option<u64>,
     pub values: Vec<VarValue>,
+    /// `--confirm` (docs/design.md §11).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub confirm: bool,
+    /// `--allow-exe`: absolute paths; the daemon resolves each to the
+    /// file's device and inode.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_exe: Vec<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -255,6 +262,12 @@ pub struct SessionInfo {
     pub idle_ttl: u64,
     pub hard_deadline: Option<i64>,
     pub expires_at: Option<i64>,
+    /// `add --confirm` (docs/design.md §11).
+    #[serde(default)]
+    pub confirm: bool,
+    /// `add --allow-exe`: the allowed executables' paths as resolved then.
+    #[serde(default)]
+    pub allow_exe: Vec<String>,
 }
 
 /// One session as `list` sends it: a JSON array with [`SessionInfo`]'s
@@ -274,6 +287,8 @@ pub struct ListRow<'a>(
     pub u64,
     pub Option<i64>,
     pub Option<i64>,
+    pub bool,
+    #[serde(borrow)] pub Vec<Cow<'a, str>>,
 );
 
 impl ListRow<'_> {
@@ -290,6 +305,8 @@ impl ListRow<'_> {
             idle_ttl: self.8,
             hard_deadline: self.9,
             expires_at: self.10,
+            confirm: self.11,
+            allow_exe: self.12.iter().map(|p| p.to_string()).collect(),
         }
     }
 }
@@ -303,7 +320,7 @@ pub struct ListResult<R> {
 }
 
 /// A session as a `brief` list sends it: the table's columns, `[id, tool,
-/// fingerprint, scope, expires_at]`.
+/// fingerprint, scope, expires_at, confirm, allow_exe paths]`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BriefRow<'a>(
     #[serde(borrow)] pub Cow<'a, str>,
@@ -311,6 +328,8 @@ pub struct BriefRow<'a>(
     #[serde(borrow)] pub Cow<'a, str>,
     #[serde(borrow)] pub Cow<'a, str>,
     pub Option<i64>,
+    pub bool,
+    #[serde(borrow)] pub Vec<Cow<'a, str>>,
 );
 
 #[derive(Debug, Default, Serialize, Deserialize)]

@@ -32,6 +32,9 @@ pub struct AuditRecord {
     pub cwd: Option<String>,
     /// A request through the credential proxy.
     pub request: Option<ProxiedRequest>,
+    /// The caller rule that refused it, or that a yes was given for
+    /// (docs/design.md §11).
+    pub rule: Option<String>,
 }
 
 impl AuditRecord {
@@ -60,6 +63,7 @@ impl AuditRecord {
             exe: peer.exe.as_deref().map(lossy),
             cwd: cwd.or(peer.cwd.as_deref()).map(lossy),
             request: None,
+            rule: None,
         }
     }
 
@@ -79,6 +83,7 @@ impl AuditRecord {
             exe: self.exe.as_deref(),
             cwd: self.cwd.as_deref(),
             request: self.request.as_ref(),
+            rule: self.rule.as_deref(),
         }
     }
 }
@@ -208,6 +213,7 @@ mod tests {
             exe: None,
             cwd: None,
             request: None,
+            rule: None,
         }
     }
 

@@ -39,6 +39,8 @@ mod platform;
 #[cfg(target_os = "linux")]
 mod proxy;
 mod rpc;
+#[cfg(target_os = "linux")]
+mod rules;
 mod select;
 mod server;
 mod settings;

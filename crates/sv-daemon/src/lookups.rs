@@ -147,6 +147,7 @@ mod tests {
                 hard_deadline: hard,
             },
             vars: vec!["ANTHROPIC_API_KEY".into()],
+            rules: Default::default(),
         }
     }
 

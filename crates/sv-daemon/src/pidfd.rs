@@ -21,7 +21,7 @@ impl ProcessPin {
 
     /// The live process `pid`, pinned.
     #[cfg(target_os = "linux")]
-    fn open(pid: i32) -> Option<Self> {
+    pub(crate) fn open(pid: i32) -> Option<Self> {
         use std::os::fd::{FromRawFd, OwnedFd};
         // SAFETY: pidfd_open takes a pid and flags; the result is a new
         // descriptor or -1.
@@ -38,9 +38,9 @@ impl ProcessPin {
     /// the first ancestor that is neither a shell (its executable named
     /// `sh`, `bash`, `dash` or `zsh`) nor session-vault (named
     /// `session-vault`, or the helper's own executable), pinned. Each
-    /// parent is pinned, then the child is checked to be still alive and
-    /// still its child, so a parent that exited (and whose pid was given
-    /// to another process) is never taken for the agent.
+    /// parent is pinned by [`ProcessPin::parent`], so a parent that exited
+    /// (and whose pid was given to another process) is never taken for
+    /// the agent.
     #[cfg(target_os = "linux")]
     pub fn agent_of(
         helper: &std::sync::Arc<ProcessPin>,
@@ -48,14 +48,11 @@ impl ProcessPin {
     ) -> Result<std::sync::Arc<ProcessPin>, String> {
         let mut cur = helper.clone();
         for _ in 0..16 {
-            let ppid = parent_pid(cur.pid)
-                .filter(|&p| p > 1)
-                .ok_or("the helper has no parent process left to bind the stand-in to")?;
-            let parent = ProcessPin::open(ppid).ok_or("the helper's parent process exited")?;
-            if cur.exited() || parent_pid(cur.pid) != Some(ppid) {
-                return Err("the helper's parent process exited".into());
+            if parent_pid(cur.pid).is_some_and(|p| p <= 1) {
+                return Err("the helper has no parent process left to bind the stand-in to".into());
             }
-            let exe = std::fs::read_link(format!("/proc/{ppid}/exe")).ok();
+            let parent = cur.parent().ok_or("the helper's parent process exited")?;
+            let exe = std::fs::read_link(format!("/proc/{}/exe", parent.pid)).ok();
             if parent.exited() {
                 return Err("the helper's parent process exited".into());
             }
@@ -70,6 +67,57 @@ impl ProcessPin {
             cur = parent;
         }
         Err("no agent process found within 16 ancestors of the helper".into())
+    }
+
+    /// This process's parent, pinned: the parent pid is read, a pidfd
+    /// opened on it, then this process is checked to be still alive and
+    /// still that pid's child. A parent that exited before the pidfd was
+    /// opened would have left this child reparented, so the pidfd names
+    /// the very parent. `None` once this process or its parent exited, or
+    /// for the first process (no parent).
+    #[cfg(target_os = "linux")]
+    pub fn parent(&self) -> Option<ProcessPin> {
+        let ppid = parent_pid(self.pid).filter(|&p| p > 0)?;
+        let parent = ProcessPin::open(ppid)?;
+        if self.exited() || parent_pid(self.pid) != Some(ppid) {
+            return None;
+        }
+        Some(parent)
+    }
+
+    /// The device and inode of the file this process runs, as the kernel
+    /// sees it (`/proc/PID/exe` followed: the open file, even if its path
+    /// was since removed or replaced). Read while the process is known to
+    /// be alive before and after, so the pid was its own throughout.
+    #[cfg(target_os = "linux")]
+    pub fn exe_id(&self) -> Option<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(format!("/proc/{}/exe", self.pid)).ok()?;
+        if self.exited() {
+            return None;
+        }
+        Some((m.dev(), m.ino()))
+    }
+
+    /// The leader of this process's session (`getsid`), pinned, while it
+    /// lives. A session id's number is not given to another process while
+    /// any process is in that session, so the live process with that pid
+    /// that leads its own session is the leader. `None` when the leader
+    /// has exited.
+    #[cfg(target_os = "linux")]
+    pub fn session_leader(&self) -> Option<ProcessPin> {
+        // SAFETY: getsid takes a pid and returns a pid or -1.
+        let sid = unsafe { libc::getsid(self.pid) };
+        if sid <= 0 {
+            return None;
+        }
+        let leader = ProcessPin::open(sid)?;
+        // SAFETY: as above.
+        let (mine, theirs) = unsafe { (libc::getsid(self.pid), libc::getsid(sid)) };
+        if self.exited() || leader.exited() || mine != sid || theirs != sid {
+            return None;
+        }
+        Some(leader)
     }
 
     /// The pid the process had (and keeps while it lives).
@@ -138,6 +186,36 @@ mod tests {
         child.wait().unwrap();
         assert!(pin.exited());
         assert_eq!(pin.pid(), pid);
+    }
+
+    #[test]
+    fn parents_sessions_and_executables_are_the_kernels() {
+        use std::os::unix::fs::MetadataExt;
+        use std::os::unix::process::CommandExt;
+        // A child in a session of its own: it leads it, its parent is us.
+        let mut child = std::process::Command::new("sleep");
+        child.arg("30");
+        // SAFETY: setsid is async-signal-safe.
+        unsafe {
+            child.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+        let mut child = child.spawn().unwrap();
+        let pin = ProcessPin::open(child.id() as i32).unwrap();
+        let parent = pin.parent().unwrap();
+        assert_eq!(parent.pid(), std::process::id() as i32);
+        assert_eq!(pin.session_leader().unwrap().pid(), pin.pid());
+        let sleep =
+            std::fs::metadata(std::fs::read_link(format!("/proc/{}/exe", pin.pid())).unwrap())
+                .unwrap();
+        assert_eq!(pin.exe_id(), Some((sleep.dev(), sleep.ino())));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(pin.exe_id(), None, "an exited process runs nothing");
+        assert!(pin.parent().is_none());
+        assert!(pin.session_leader().is_none());
     }
 
     #[test]

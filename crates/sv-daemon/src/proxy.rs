@@ -37,10 +37,13 @@ impl Vault {
     /// `stand_ins`: for each tool, the session `get` would serve the caller
     /// here, a stand-in for its key bound to the calling process, and the
     /// variables to set. All tools or none: one refused, none is issued.
+    /// A tool whose session needs the user's yes first (`--confirm`)
+    /// stops here: its question and the refusal's record go to `waiting`.
     pub(crate) fn stand_ins(
         &self,
         prm: p::StandInsParams,
         peer: &Peer,
+        waiting: &mut Option<(Box<crate::rules::Ask>, AuditRecord)>,
     ) -> Result<p::StandInsResult, RpcError> {
         let proxy = &self.proxy;
         let Some(addr) = proxy.listening() else {
@@ -89,7 +92,13 @@ impl Vault {
                 tool: tool.clone(),
                 cwd: prm.cwd.clone(),
             };
-            let (answer, record) = self.lookup_for_stand_in(&get, peer);
+            let (answer, record, ask) = self.lookup_for_stand_in(&get, peer, &pin);
+            if let Some(ask) = ask {
+                let refused = answer.err();
+                *waiting = Some((ask, record));
+                return Err(refused
+                    .unwrap_or_else(|| RpcError::new(code::REFUSED, "refused: not confirmed")));
+            }
             let answer = answer?;
             records.push(record);
             let value = &answer.values[0];
@@ -703,6 +712,7 @@ fn record_of(r: sv_proxy::AuditRecord, caller: Option<(i32, Option<PathBuf>)>) -
             bytes_down: r.bytes_down,
             duration_ms: u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX),
         }),
+        rule: None,
     }
 }
 

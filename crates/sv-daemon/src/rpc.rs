@@ -21,12 +21,28 @@ pub type Outcome = Result<Zeroizing<Vec<u8>>, RpcError>;
 pub struct Dispatched {
     pub out: Outcome,
     pub audit: Option<AuditRecord>,
+    /// A question for the user that decides the request (`--confirm`,
+    /// docs/design.md §11): the server asks it without blocking, then
+    /// decides the request again on a yes; `out` and `audit` are the
+    /// refusal that stands on anything else.
+    pub confirm: Option<Box<Ask>>,
 }
+
+/// A `--confirm` question (Linux; elsewhere caller rules are refused
+/// outright and no question is ever asked).
+#[cfg(target_os = "linux")]
+pub type Ask = crate::rules::Ask;
+#[cfg(not(target_os = "linux"))]
+pub enum Ask {}
 
 impl Dispatched {
     /// An answer with no audit record to wait for.
     pub fn plain(out: Outcome) -> Self {
-        Dispatched { out, audit: None }
+        Dispatched {
+            out,
+            audit: None,
+            confirm: None,
+        }
     }
 
     /// A lookup's answer, serialised, with its record.
@@ -43,6 +59,7 @@ impl Dispatched {
         Dispatched {
             out,
             audit: Some(record),
+            confirm: None,
         }
     }
 

@@ -115,6 +115,10 @@ async fn serve(
     uid: u32,
     proxy_listen: Option<std::net::SocketAddr>,
 ) -> Result<(), DaemonError> {
+    // Signals first: once the socket exists a client (or systemd) may send
+    // SIGTERM at once, and it must find the handler that removes the socket
+    // and exits 0, not the default action.
+    let mut signals = platform::Signals::new()?;
     let mut listener = platform::bind(paths)?;
     // The credential proxy (docs/design.md §10), on the vault's loopback
     // port; the daemon serves on without it if it cannot start.
@@ -122,7 +126,6 @@ async fn serve(
     let proxy = crate::proxy::start(&vault, &paths.data_dir, proxy_listen).await;
     #[cfg(not(target_os = "linux"))]
     let _ = proxy_listen;
-    let mut signals = platform::Signals::new()?;
     let mut idle = tokio::time::interval(Duration::from_secs(1));
     let mut shutdown = vault.shutdown.subscribe();
     let mut purge = tokio::time::interval(Duration::from_secs(60));
@@ -257,6 +260,16 @@ async fn serve_conn(
                 } else {
                     tokio::task::block_in_place(|| dispatch_frame(&vault, &buf, peer))
                 };
+                // A `--confirm` question is asked here, on this
+                // connection's task: other clients go on being served.
+                #[cfg(target_os = "linux")]
+                if handled.confirm.is_some() {
+                    handled = confirmed(&vault, &buf, peer, handled).await;
+                }
+                #[cfg(not(target_os = "linux"))]
+                if let Some(ask) = handled.confirm.take() {
+                    match *ask {}
+                }
                 // A lookup's answer waits for its audit record's commit,
                 // which it shares with the lookups ready at the same time.
                 let committed = match handled.audit.take() {
@@ -297,6 +310,46 @@ async fn serve_conn(
             }
         }
     }
+}
+
+/// Asks the user the question a request waits on (`--confirm`,
+/// docs/design.md §11), or waits for the same question already open, and
+/// on a yes decides the request again; anything but a yes leaves the
+/// refusal, its record naming the answer. A request asks each question at
+/// most once.
+#[cfg(target_os = "linux")]
+async fn confirmed(
+    vault: &Vault,
+    frame: &[u8],
+    peer: &Peer,
+    mut handled: Dispatched,
+) -> Dispatched {
+    use crate::rules::Answer;
+    let mut asked = Vec::new();
+    while let Some(ask) = handled.confirm.take() {
+        let key = (ask.session_id.clone(), ask.kind);
+        if asked.contains(&key) || asked.len() >= 16 {
+            // Asked already and still not confirmed: its tree has gone.
+            break;
+        }
+        asked.push(key);
+        let answer = vault.approvals.answer(&ask, vault.confirm_timeout()).await;
+        if answer != Answer::Yes {
+            warn!(pid = ?peer.pid, session = %ask.session_id, answer = ?answer, "refused: not confirmed");
+            handled.out = Err(answer.error());
+            if let Some(rec) = handled.audit.as_mut() {
+                rec.rule = Some(answer.rule());
+            }
+            return handled;
+        }
+        handled = tokio::task::block_in_place(|| dispatch_frame(vault, frame, peer)).1;
+        if let Some(rec) = handled.audit.as_mut() {
+            if handled.confirm.is_none() && !rec.outcome.is_denied() {
+                rec.rule = Some(Answer::Yes.rule());
+            }
+        }
+    }
+    handled
 }
 
 /// Answers a frame whose sender is not known (docs/design.md §11) with a

@@ -57,6 +57,12 @@ pub struct Vault {
     /// The credential proxy's routes and issued stand-ins (`proxy.rs`).
     #[cfg(target_os = "linux")]
     pub(crate) proxy: crate::stand_ins::ProxyState,
+    /// The user's yeses to `--confirm` questions (`rules.rs`).
+    #[cfg(target_os = "linux")]
+    pub(crate) approvals: crate::rules::Approvals,
+    /// How long a `--confirm` question waits for its answer.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    confirm_timeout: std::time::Duration,
 }
 
 impl Vault {
@@ -70,6 +76,9 @@ impl Vault {
         Vault {
             #[cfg(target_os = "linux")]
             proxy: crate::stand_ins::ProxyState::new(&tools, store.changes()),
+            #[cfg(target_os = "linux")]
+            approvals: Default::default(),
+            confirm_timeout: std::time::Duration::from_secs(sv_core::ops::DEFAULT_CONFIRM_TIMEOUT),
             lookups: LookupCache::new(store.changes()),
             store: Mutex::new(store),
             key: RwLock::new(None),
@@ -94,6 +103,7 @@ impl Vault {
     /// vault on the next request anyway.
     pub fn with_config(mut self, cfg: DaemonConfig) -> Self {
         self.audit = AuditTrail::new(cfg.audit);
+        self.confirm_timeout = std::time::Duration::from_secs(cfg.confirm_timeout);
         self.audit.trim(&self.store());
         let lock_after = cfg.lock_after.filter(|_| self.backend().needs_passphrase());
         if cfg.lock_after.is_some() && lock_after.is_none() {
@@ -122,6 +132,13 @@ impl Vault {
             info!(lock_after = ?self.idle.after(), "idle: locking the vault");
             self.wipe_key(&mut key);
         }
+    }
+
+    /// How long a `--confirm` question waits for its answer
+    /// (`confirm_timeout` in config.toml).
+    #[cfg(target_os = "linux")]
+    pub(crate) fn confirm_timeout(&self) -> std::time::Duration {
+        self.confirm_timeout
     }
 
     /// Records a connection refused because its peer runs as another user.
@@ -203,6 +220,24 @@ impl Vault {
                 Err(e) => Dispatched::error(e),
             };
         }
+        #[cfg(target_os = "linux")]
+        if req.method == method::STAND_INS {
+            // A stand-in of a `--confirm` session may wait on the user's
+            // yes: the question comes back with the refusal that stands
+            // otherwise.
+            let mut waiting = None;
+            let out = params(req.params)
+                .and_then(|prm| self.stand_ins(prm, peer, &mut waiting))
+                .and_then(|r| to_raw(&r));
+            return match waiting {
+                Some((ask, record)) => Dispatched {
+                    out,
+                    audit: Some(record),
+                    confirm: Some(ask),
+                },
+                None => Dispatched::plain(out),
+            };
+        }
         Dispatched::plain(self.dispatch_other(req, peer))
     }
 
@@ -229,6 +264,7 @@ impl Vault {
         Dispatched {
             out: Err(refused),
             audit: Some(record),
+            confirm: None,
         }
     }
 
@@ -249,8 +285,6 @@ impl Vault {
             method::REMOVE => to_raw(&self.remove(params(req.params)?)?),
             method::REKEY => to_raw(&self.rekey(params(req.params)?)?),
             method::LOG => to_raw(&self.log(params(req.params)?)?),
-            #[cfg(target_os = "linux")]
-            method::STAND_INS => to_raw(&self.stand_ins(params(req.params)?, peer)?),
             #[cfg(not(target_os = "linux"))]
             method::STAND_INS => Err(RpcError::new(
                 code::INTERNAL,

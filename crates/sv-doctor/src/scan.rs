@@ -77,28 +77,43 @@ pub(crate) fn judge(det: &Detector, var: &str, value: &str) -> Option<Option<&'s
 
 /// Keys in a line-oriented file (profiles, `.env`).
 pub fn scan_lines(text: &str, dialect: Dialect, det: &Detector) -> Vec<Finding> {
+    scan_each_line(text, det, |line| {
+        let a = parse_assignment(line, dialect)?;
+        let provider = judge(det, a.name, &a.value)?;
+        Some(finding(det, Some(a.name), &a.value, provider))
+    })
+}
+
+/// Each line of `text`: what `by_name` finds in it, then the key formats
+/// it did not find, all with their line number.
+pub(crate) fn scan_each_line(
+    text: &str,
+    det: &Detector,
+    mut by_name: impl FnMut(&str) -> Option<Finding>,
+) -> Vec<Finding> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let first = out.len();
-        if let Some(a) = parse_assignment(line, dialect) {
-            if let Some(provider) = judge(det, a.name, &a.value) {
-                let mut f = finding(det, Some(a.name), &a.value, provider);
-                f.line = Some(i + 1);
-                out.push(f);
-            }
-        }
-        for hit in find_keys(line) {
-            let key = &line[hit.start..hit.end];
-            if out[first..]
-                .iter()
-                .any(|f: &Finding| f.value.expose() == key)
-            {
-                continue;
-            }
-            let mut f = finding(det, None, key, Some(hit.provider));
+        out.extend(by_name(line));
+        let by_format = format_findings(det, line, &out[first..]);
+        out.extend(by_format);
+        for f in &mut out[first..] {
             f.line = Some(i + 1);
-            out.push(f);
         }
+    }
+    out
+}
+
+/// Keys found in `text` by their format alone, each once, leaving out those
+/// that `known` (what was found in the same place by name) holds already.
+pub(crate) fn format_findings(det: &Detector, text: &str, known: &[Finding]) -> Vec<Finding> {
+    let mut out: Vec<Finding> = Vec::new();
+    for hit in find_keys(text) {
+        let key = &text[hit.start..hit.end];
+        if known.iter().chain(&out).any(|f| f.value.expose() == key) {
+            continue;
+        }
+        out.push(finding(det, None, key, Some(hit.provider)));
     }
     out
 }
@@ -153,45 +168,29 @@ pub(crate) fn is_secret_value(value: &str) -> bool {
 /// a value under a [`secret_config_key`] (also `//host/:_authToken=`), and
 /// key formats anywhere.
 pub fn scan_named(text: &str, det: &Detector) -> Vec<Finding> {
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let first = out.len();
+    scan_each_line(text, det, |line| {
         let t = line.trim_start().trim_start_matches("- ");
-        if !t.starts_with(['#', ';']) {
-            // YAML `name: value`, else ini `name=value`
-            // (`//registry.npmjs.org/:_authToken=…`: the name after the last `:`).
-            let yaml = t.find(": ").or_else(|| t.strip_suffix(':').map(str::len));
-            if let Some(at) = yaml.or_else(|| t.find('=')) {
-                let (mut name, rest) = (t[..at].trim(), &t[at + 1..]);
-                name = name.rsplit(':').next().unwrap_or(name).trim();
-                let value = rest.trim().trim_matches(['"', '\'']);
-                // Aider: `api-key: gemini=KEY`.
-                let value = value.split_once('=').map_or(value, |(_, v)| v).trim();
-                if let Some(tool) = secret_config_key(name) {
-                    if is_secret_value(value) {
-                        let mut f = finding(det, None, value, provider_of(value));
-                        f.variable = Some(name.to_owned());
-                        f.tool = tool.map(str::to_owned);
-                        f.line = Some(i + 1);
-                        out.push(f);
-                    }
-                }
-            }
+        if t.starts_with(['#', ';']) {
+            return None;
         }
-        for hit in find_keys(line) {
-            let key = &line[hit.start..hit.end];
-            if out[first..]
-                .iter()
-                .any(|f: &Finding| f.value.expose() == key)
-            {
-                continue;
-            }
-            let mut f = finding(det, None, key, Some(hit.provider));
-            f.line = Some(i + 1);
-            out.push(f);
+        // YAML `name: value`, else ini `name=value`
+        // (`//registry.npmjs.org/:_authToken=…`: the name after the last `:`).
+        let yaml = t.find(": ").or_else(|| t.strip_suffix(':').map(str::len));
+        let at = yaml.or_else(|| t.find('='))?;
+        let (mut name, rest) = (t[..at].trim(), &t[at + 1..]);
+        name = name.rsplit(':').next().unwrap_or(name).trim();
+        let value = rest.trim().trim_matches(['"', '\'']);
+        // Aider: `api-key: gemini=KEY`.
+        let value = value.split_once('=').map_or(value, |(_, v)| v).trim();
+        let tool = secret_config_key(name)?;
+        if !is_secret_value(value) {
+            return None;
         }
-    }
-    out
+        let mut f = finding(det, None, value, provider_of(value));
+        f.variable = Some(name.to_owned());
+        f.tool = tool.map(str::to_owned);
+        Some(f)
+    })
 }
 
 /// Keys in the environment: tools' variables and key formats under any name.

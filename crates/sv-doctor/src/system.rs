@@ -267,17 +267,10 @@ mod tests {
         );
     }
 
-    fn report(name: &str, reason: Option<&str>) -> sv_core::protocol::BackendReport {
-        sv_core::protocol::BackendReport {
-            name: name.into(),
-            available: reason.is_none(),
-            reason: reason.map(Into::into),
-        }
-    }
-
-    #[test]
-    fn a_passphrase_vault_where_nothing_stronger_is_reachable_is_ok_and_suggests_nothing() {
-        let st = StatusResult {
+    /// A running daemon with an unlocked passphrase vault, which reports
+    /// `backends`.
+    fn passphrase_vault(backends: Vec<sv_core::protocol::BackendReport>) -> StatusResult {
+        StatusResult {
             version: "0.1.0".into(),
             pid: 1,
             uptime_secs: 1,
@@ -288,20 +281,33 @@ mod tests {
             initialized: true,
             vault: String::new(),
             socket: String::new(),
-            backends: vec![
-                report(
-                    "tpm2",
-                    Some("not built into this release (build with cargo feature `tpm2`)"),
-                ),
-                report("libsecret", Some("no D-Bus session bus")),
-                report("passphrase", None),
-            ],
+            backends,
             lock_after: None,
             hygiene: None,
             proxy: None,
             wrappings: vec!["passphrase".into()],
             backend_note: None,
-        };
+        }
+    }
+
+    fn report(name: &str, reason: Option<&str>) -> sv_core::protocol::BackendReport {
+        sv_core::protocol::BackendReport {
+            name: name.into(),
+            available: reason.is_none(),
+            reason: reason.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn a_passphrase_vault_where_nothing_stronger_is_reachable_is_ok_and_suggests_nothing() {
+        let st = passphrase_vault(vec![
+            report(
+                "tpm2",
+                Some("not built into this release (build with cargo feature `tpm2`)"),
+            ),
+            report("libsecret", Some("no D-Bus session bus")),
+            report("passphrase", None),
+        ]);
         let c = backend_check(&DaemonState::Running(st.clone()));
         assert_eq!(c.status, Status::Ok);
         assert!(
@@ -329,28 +335,11 @@ mod tests {
 
     #[test]
     fn a_passphrase_vault_warns_only_with_a_rekey_to_what_is_reachable() {
-        let st = StatusResult {
-            version: "0.1.0".into(),
-            pid: 1,
-            uptime_secs: 1,
-            sessions: 0,
-            backend: "passphrase".into(),
-            locked: false,
-            locked_since: None,
-            initialized: true,
-            vault: String::new(),
-            socket: String::new(),
-            backends: vec![
-                report("tpm2", Some("not built into this release")),
-                report("libsecret", None),
-                report("passphrase", None),
-            ],
-            lock_after: None,
-            hygiene: None,
-            proxy: None,
-            wrappings: vec!["passphrase".into()],
-            backend_note: None,
-        };
+        let st = passphrase_vault(vec![
+            report("tpm2", Some("not built into this release")),
+            report("libsecret", None),
+            report("passphrase", None),
+        ]);
         let c = backend_check(&DaemonState::Running(st.clone()));
         assert_eq!(c.status, Status::Warn);
         let fix = c.fix.unwrap();
@@ -381,38 +370,10 @@ mod tests {
 
     #[test]
     fn hardware_backends_and_failures() {
-        let st = StatusResult {
-            version: "0.1.0".into(),
-            pid: 1,
-            uptime_secs: 1,
-            sessions: 0,
-            backend: "passphrase".into(),
-            locked: false,
-            locked_since: None,
-            initialized: true,
-            vault: String::new(),
-            socket: String::new(),
-            backends: Vec::new(),
-            lock_after: None,
-            hygiene: None,
-            proxy: None,
-            wrappings: vec!["passphrase".into()],
-            backend_note: None,
-        };
+        let st = passphrase_vault(Vec::new());
         let hw = StatusResult {
             backend: "libsecret".into(),
-            backends: vec![
-                sv_core::protocol::BackendReport {
-                    name: "tpm2".into(),
-                    available: false,
-                    reason: Some("no TPM".into()),
-                },
-                sv_core::protocol::BackendReport {
-                    name: "libsecret".into(),
-                    available: true,
-                    reason: None,
-                },
-            ],
+            backends: vec![report("tpm2", Some("no TPM")), report("libsecret", None)],
             ..st.clone()
         };
         let c = backend_check(&DaemonState::Running(hw.clone()));

@@ -1,6 +1,6 @@
-//! Bodies on both sides of the proxy, streamed frame by frame.
+//! The response body the agent gets, streamed frame by frame. The request's
+//! own body goes upstream as a [`RequestBody`](crate::request_body::RequestBody).
 //!
-//! [`RequestBody`] passes the agent's request body upstream and counts it.
 //! [`ProxyBody`] passes the upstream's response to the agent through the
 //! [`Scrubber`], and carries the request's [`AuditGuard`] so that the audit
 //! record is written when the response ends, however it ends: dropping the
@@ -8,6 +8,7 @@
 //! closes or resets the upstream stream.
 
 use crate::port::{AuditRecord, Outcome, StandIns};
+use crate::request_body::NextFrame;
 use crate::scrub::Scrubber;
 use bytes::Bytes;
 use http::HeaderMap;
@@ -18,44 +19,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Instant;
-
-/// What `poll_frame` returns on both sides.
-type NextFrame = Poll<Option<Result<Frame<Bytes>, hyper::Error>>>;
-
-/// The agent's request body on its way upstream, counted.
-pub(crate) struct RequestBody {
-    inner: Incoming,
-    sent: Arc<AtomicU64>,
-}
-
-impl RequestBody {
-    pub(crate) fn new(inner: Incoming, sent: Arc<AtomicU64>) -> Self {
-        RequestBody { inner, sent }
-    }
-}
-
-impl Body for RequestBody {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> NextFrame {
-        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
-        if let Some(Ok(f)) = &frame {
-            if let Some(data) = f.data_ref() {
-                self.sent.fetch_add(data.len() as u64, Ordering::Relaxed);
-            }
-        }
-        Poll::Ready(frame)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
 
 /// Writes a request's audit record exactly once: when dropped. Whatever is
 /// known by then (status, bytes, outcome) is what the record says.

@@ -60,6 +60,7 @@
 mod body;
 mod port;
 mod reply;
+mod request_body;
 mod scrub;
 mod server;
 mod standin;

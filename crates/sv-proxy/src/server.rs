@@ -8,9 +8,10 @@
 //! never choose where a request goes: the only destination is the upstream
 //! that the daemon's grant pins.
 
-use crate::body::{AuditGuard, ProxyBody, RequestBody};
+use crate::body::{AuditGuard, ProxyBody};
 use crate::port::{AuditRecord, AuthPlace, Grant, Outcome, Refusal, StandIns};
 use crate::reply::Reply;
+use crate::request_body::RequestBody;
 use crate::scrub::Scrubber;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Version};

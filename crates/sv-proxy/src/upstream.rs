@@ -17,7 +17,7 @@
 //! learned no connection exists, so the first request must connect and its
 //! connection is what tells.
 
-use crate::body::RequestBody;
+use crate::request_body::RequestBody;
 use http::uri::{Authority, Scheme};
 use http::{Request, Response, Uri};
 use hyper::body::Incoming;

@@ -27,6 +27,8 @@ pub struct NewAuditRecord<'a> {
     pub cwd: Option<&'a str>,
     /// A request through the proxy.
     pub request: Option<&'a ProxiedRequest>,
+    /// The caller rule that refused it, or that a yes was given for.
+    pub rule: Option<&'a str>,
 }
 
 /// Most records one `log` query returns.
@@ -77,7 +79,7 @@ impl Store {
         let limit = q.limit.unwrap_or(MAX_LOG_ENTRIES).min(MAX_LOG_ENTRIES);
         let mut st = self.wrap(self.conn.prepare_cached(
             "SELECT id, time, tool, session_id, outcome, pid, exe, cwd,
-                    method, host, path, status, bytes_up, bytes_down, duration_ms FROM audit
+                    method, host, path, status, bytes_up, bytes_down, duration_ms, rule FROM audit
              WHERE (?1 IS NULL OR tool = ?1)
                AND (?2 IS NULL OR time >= ?2)
                AND (?3 = 0 OR outcome NOT IN ('served', 'stand_in', 'proxied'))
@@ -110,6 +112,7 @@ impl Store {
                             duration_ms: r.get::<_, Option<i64>>(14)?.unwrap_or(0) as u64,
                         }),
                     },
+                    rule: r.get(15)?,
                 })
             },
         ))?;
@@ -142,8 +145,8 @@ fn append_and_trim(
     {
         let mut insert = conn.prepare_cached(
             "INSERT INTO audit (time, tool, session_id, outcome, pid, exe, cwd,
-                                method, host, path, status, bytes_up, bytes_down, duration_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                                method, host, path, status, bytes_up, bytes_down, duration_ms, rule)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         )?;
         let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         for rec in recs {
@@ -163,6 +166,7 @@ fn append_and_trim(
                 q.map(|q| clamp(q.bytes_up)),
                 q.map(|q| clamp(q.bytes_down)),
                 q.map(|q| clamp(q.duration_ms)),
+                rec.rule,
             ])?;
         }
     }
@@ -209,6 +213,7 @@ mod tests {
             exe: Some("/usr/bin/x"),
             cwd: Some("/p/app"),
             request: None,
+            rule: None,
         }
     }
 

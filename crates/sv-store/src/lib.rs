@@ -15,6 +15,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use sv_core::rules::CallerRules;
 use sv_core::{Expiry, Scope, SealedSecret};
 
 mod audit;
@@ -22,7 +23,7 @@ pub use audit::NewAuditRecord;
 use sv_fs::private as private_fs;
 
 /// The schema this build writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 /// `PRAGMA application_id` of a session-vault file ("SVLT").
 pub const APPLICATION_ID: i64 = 0x5356_4c54;
 
@@ -77,6 +78,13 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE audit ADD COLUMN bytes_up INTEGER;
      ALTER TABLE audit ADD COLUMN bytes_down INTEGER;
      ALTER TABLE audit ADD COLUMN duration_ms INTEGER;",
+    // v5: caller rules (docs/design.md §11). `confirm` is `add --confirm`;
+    // `allow_exe` the allowed executables, one `DEV INO PATH` per line
+    // (see `sv_core::rules`); the audit log names the rule that refused a
+    // request, or that a yes was given for. Older sessions have none.
+    "ALTER TABLE sessions ADD COLUMN confirm INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE sessions ADD COLUMN allow_exe TEXT NOT NULL DEFAULT '';
+     ALTER TABLE audit ADD COLUMN rule TEXT;",
 ];
 
 /// Fills v3's `sessions.vars` from the values already stored.
@@ -148,6 +156,8 @@ pub struct SessionRow {
     pub fingerprint: String,
     pub expiry: Expiry,
     pub vars: Vec<String>,
+    /// `--confirm` and `--allow-exe` (docs/design.md §11).
+    pub rules: CallerRules,
 }
 
 /// A session as [`Store::visit_sessions`] shows it, borrowed from the row.
@@ -162,6 +172,11 @@ pub struct SessionView<'a> {
     pub expiry: Expiry,
     /// The variable names, newline-separated (see [`SessionView::vars`]).
     pub vars: &'a str,
+    /// `add --confirm`.
+    pub confirm: bool,
+    /// The allowed executables as stored (see
+    /// [`CallerRules::paths_from_db`]).
+    pub allow_exe: &'a str,
 }
 
 impl<'a> SessionView<'a> {
@@ -470,8 +485,8 @@ impl Store {
             let tx = conn.transaction()?;
             let vars: Vec<&str> = values.iter().map(|v| v.var.as_str()).collect();
             tx.execute(
-                "INSERT INTO sessions (id, tool, scope, label, fingerprint, created_at, last_used, idle_ttl, hard_deadline, vars)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO sessions (id, tool, scope, label, fingerprint, created_at, last_used, idle_ttl, hard_deadline, vars, confirm, allow_exe)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
                     row.id,
                     row.tool,
@@ -482,7 +497,9 @@ impl Store {
                     row.expiry.last_used,
                     i64::try_from(row.expiry.idle_ttl).unwrap_or(i64::MAX),
                     row.expiry.hard_deadline,
-                    vars.join("\n")
+                    vars.join("\n"),
+                    row.rules.confirm,
+                    row.rules.allow_exe_to_db(),
                 ],
             )?;
             for v in values {
@@ -506,7 +523,7 @@ impl Store {
         // index gives that order without a sort when nothing narrower is
         // asked; a filtered query sorts only its few rows.
         let sql = format!(
-            "SELECT s.id, s.tool, s.scope, s.label, s.fingerprint, s.created_at, s.last_used, s.idle_ttl, s.hard_deadline, s.vars
+            "SELECT s.id, s.tool, s.scope, s.label, s.fingerprint, s.created_at, s.last_used, s.idle_ttl, s.hard_deadline, s.vars, s.confirm, s.allow_exe
              FROM sessions s {filter} ORDER BY s.created_at, s.rowid"
         );
         let mut st = self.wrap(self.conn.prepare_cached(&sql))?;
@@ -526,6 +543,10 @@ impl Store {
                         hard_deadline: r.get(8)?,
                     },
                     vars: split_vars(r.get_ref(9)?.as_str()?),
+                    rules: CallerRules {
+                        confirm: r.get(10)?,
+                        allow_exe: CallerRules::allow_exe_from_db(r.get_ref(11)?.as_str()?),
+                    },
                 },
             ))
         }))?;
@@ -587,7 +608,7 @@ impl Store {
     ) -> Result<usize> {
         let scope_s = scope.map(|s| s.as_db_str().into_owned());
         let mut st = self.wrap(self.conn.prepare_cached(
-            "SELECT id, tool, scope, label, fingerprint, created_at, last_used, idle_ttl, hard_deadline, vars
+            "SELECT id, tool, scope, label, fingerprint, created_at, last_used, idle_ttl, hard_deadline, vars, confirm, allow_exe
              FROM sessions
              WHERE (?1 IS NULL OR tool = ?1) AND (?2 IS NULL OR scope = ?2)
              ORDER BY created_at, rowid",
@@ -615,6 +636,8 @@ impl Store {
                     fingerprint: text(4)?,
                     expiry,
                     vars: text(9)?,
+                    confirm: r.get(10)?,
+                    allow_exe: text(11)?,
                 })
             })())?;
             f(&view);
@@ -834,6 +857,7 @@ mod tests {
             fingerprint: "0011aabb".into(),
             expiry: Expiry::new(now, ttl, None),
             vars: vec!["ANTHROPIC_API_KEY".into()],
+            rules: CallerRules::default(),
         }
     }
 
@@ -848,6 +872,7 @@ mod tests {
             exe: None,
             cwd: None,
             request: None,
+            rule: None,
         }
     }
 
@@ -998,6 +1023,78 @@ mod tests {
                 ("s2".to_owned(), "ANTHROPIC_API_KEY".to_owned())
             ]
         );
+    }
+
+    #[test]
+    fn caller_rules_are_stored_and_a_v4_file_migrates_to_none() {
+        use sv_core::rules::AllowedExe;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("v.db");
+        {
+            // A vault as the previous schema wrote it, with a session and
+            // an audit record.
+            let c = Connection::open(&p).unwrap();
+            for m in &MIGRATIONS[..4] {
+                c.execute_batch(m).unwrap();
+            }
+            c.execute_batch(
+                "INSERT INTO sessions VALUES ('s1','claude','global',NULL,'00aa',1,1,0,NULL,'ANTHROPIC_API_KEY');
+                 INSERT INTO session_values VALUES ('s1','ANTHROPIC_API_KEY',x'00',x'00');
+                 INSERT INTO audit (time, tool, outcome) VALUES (5, 'claude', 'served');",
+            )
+            .unwrap();
+            c.pragma_update(None, "user_version", 4).unwrap();
+            c.pragma_update(None, "application_id", APPLICATION_ID)
+                .unwrap();
+        }
+        let mut s = Store::open(&p).unwrap();
+        let v: i64 = s
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        let old = s.list(None, None).unwrap();
+        assert_eq!(
+            old[0].rules,
+            CallerRules::default(),
+            "no rules after migration"
+        );
+        let log = s.audit_entries(&Default::default()).unwrap();
+        assert_eq!((log.len(), log[0].rule.as_deref()), (1, None));
+        // A session with rules keeps them, and `visit_sessions` shows them.
+        let mut r = row("s2", "claude", Scope::Global, 2, 0);
+        r.rules = CallerRules {
+            confirm: true,
+            allow_exe: vec![AllowedExe {
+                path: "/usr/bin/node".into(),
+                dev: 64769,
+                ino: 1234,
+            }],
+        };
+        s.insert_session(&r, &val()).unwrap();
+        let got = s.list(None, None).unwrap();
+        assert_eq!(got[1].rules, r.rules);
+        let mut seen = Vec::new();
+        s.visit_sessions(None, None, |v| {
+            seen.push((
+                v.confirm,
+                CallerRules::paths_from_db(v.allow_exe)
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>(),
+            ))
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            [(false, vec![]), (true, vec!["/usr/bin/node".to_owned()])]
+        );
+        let mut rec = served_record();
+        rec.outcome = sv_core::ops::AuditOutcome::RefusedAllowExe;
+        rec.rule = Some("allow-exe /usr/bin/node");
+        s.append_audit(&rec, &Default::default()).unwrap();
+        let log = s.audit_entries(&Default::default()).unwrap();
+        assert_eq!(log[1].rule.as_deref(), Some("allow-exe /usr/bin/node"));
+        assert_eq!(log[1].outcome, sv_core::ops::AuditOutcome::RefusedAllowExe);
     }
 
     #[test]

@@ -3,8 +3,13 @@
 //! non-interactive prompt (the wire facts are in docs/agents.md).
 //!
 //! Every request is appended to `requests.jsonl` in the mock's directory
-//! (method, path with query, and the values of the three auth headers), so a
-//! test can check which key arrived in which header. A model request can be
+//! (method, path with query, the values of the three auth headers, and the
+//! output an Anthropic request carries back from a tool call), so a test can
+//! check which key arrived in which header and what the agent's tool saw.
+//! With a tool command (`MockConfig::tool_command`) the mock answers
+//! Claude's first message with a streamed `Bash` tool call (stop reason
+//! `tool_use`) and the request carrying its result with a text that quotes
+//! that output. A model request can be
 //! held open (`hold_ms`) while the file `holding` exists in that directory,
 //! so a test can look at the agent's processes while one is in flight. The
 //! reply text can carry a configured string or the key the mock received,
@@ -138,8 +143,9 @@ pub async fn serve(
 }
 
 /// A response body fed through a channel: each message is one write, sent
-/// when it is produced (never collected first).
-pub struct ChannelBody(mpsc::Receiver<Bytes>);
+/// when it is produced (never collected first), and the body ends when the
+/// sender is dropped. The proxy's own tests stream through it too.
+pub struct ChannelBody(pub mpsc::Receiver<Bytes>);
 
 impl Body for ChannelBody {
     type Data = Bytes;
@@ -241,7 +247,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| path.clone());
     let key = received_key(&req);
-    shared.record(&req, &path_and_query);
+    let mut record = request_record(&req, &path_and_query);
     let hold_ms = query_param(&req, "hold_ms").unwrap_or(config.hold_ms);
     let events = query_param(&req, "events").map_or(config.events, |n| n as u32);
     let interval =
@@ -251,6 +257,12 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
         Ok(b) => serde_json::from_slice(&b.to_bytes()).unwrap_or(Value::Null),
         Err(_) => Value::Null,
     };
+    let tool_result = last_tool_result(&body);
+    if let Some(result) = &tool_result {
+        record["tool_result"] = json!(result.text);
+        record["tool_result_is_error"] = json!(result.is_error);
+    }
+    shared.record(&record);
     let is_model_request = method == Method::POST
         && (path == "/v1/messages"
             || path == "/v1/responses"
@@ -297,13 +309,15 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
                     vec![Chunk::Stamped(events, interval)],
                 );
             }
+            // With a tool command: a tool call first, and a text that shows
+            // the tool's output once the request carries it back.
             let tool = config
                 .tool_command
                 .as_deref()
-                .filter(|_| last_tool_result(&body).is_none());
-            let reply_text = match last_tool_result(&body) {
-                Some(output) if config.tool_command.is_some() => ReplyText {
-                    text: format!("{} Tool output: {output}", reply_text.text),
+                .filter(|_| tool_result.is_none());
+            let reply_text = match tool_result {
+                Some(result) if config.tool_command.is_some() => ReplyText {
+                    text: format!("{} Tool output: {}", reply_text.text, result.text),
                     split_at: None,
                 },
                 _ => reply_text,
@@ -427,22 +441,36 @@ fn anthropic(id: u64, model: &str, stream: bool, text: &ReplyText, tool: Option<
             "usage": usage});
         return json_reply(StatusCode::OK, &message);
     }
-    let delta = match tool {
-        Some(cmd) => json!({"type": "input_json_delta",
-            "partial_json": json!({"command": cmd}).to_string()}),
-        None => json!({"type": "text_delta", "text": "\u{0}"}),
+    // A tool's input arrives as pieces of its JSON text, as the API streams
+    // it: here in two, cut inside the command.
+    let deltas = match tool {
+        Some(cmd) => {
+            let input = json!({"command": cmd}).to_string();
+            let (head, tail) = input.split_at(floor_char(&input, input.len() / 2));
+            vec![
+                json!({"type": "input_json_delta", "partial_json": head}),
+                json!({"type": "input_json_delta", "partial_json": tail}),
+            ]
+        }
+        None => vec![json!({"type": "text_delta", "text": "\u{0}"})],
     };
-    let events = vec![
+    let mut events = vec![
         json!({"type": "message_start", "message": {"id": format!("msg_mock{id}"), "type": "message",
             "role": "assistant", "model": model, "content": [], "stop_reason": null,
             "stop_sequence": null, "usage": {"input_tokens": 10, "output_tokens": 1}}}),
         json!({"type": "content_block_start", "index": 0, "content_block": block}),
-        json!({"type": "content_block_delta", "index": 0, "delta": delta}),
+    ];
+    events.extend(
+        deltas
+            .into_iter()
+            .map(|delta| json!({"type": "content_block_delta", "index": 0, "delta": delta})),
+    );
+    events.extend([
         json!({"type": "content_block_stop", "index": 0}),
         json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null},
             "usage": {"output_tokens": 5}}),
         json!({"type": "message_stop"}),
-    ];
+    ]);
     let events = events
         .into_iter()
         .map(|e| format!("event: {}\ndata: {e}", e["type"].as_str().unwrap_or("")))
@@ -456,14 +484,22 @@ fn anthropic(id: u64, model: &str, stream: bool, text: &ReplyText, tool: Option<
     )
 }
 
-/// The output of the last `tool_result` in an Anthropic request, if any.
-fn last_tool_result(body: &Value) -> Option<String> {
+/// What an Anthropic request carries back from a tool call.
+struct ToolResult {
+    /// The output the agent reports (its text parts joined).
+    text: String,
+    /// The agent marked it as failed (e.g. the command exited non-zero).
+    is_error: bool,
+}
+
+/// The `tool_result` in the last message of an Anthropic request, if any.
+fn last_tool_result(body: &Value) -> Option<ToolResult> {
     let last = body["messages"].as_array()?.last()?;
     let result = last["content"]
         .as_array()?
         .iter()
         .find(|c| c["type"] == "tool_result")?;
-    Some(match &result["content"] {
+    let text = match &result["content"] {
         Value::String(s) => s.clone(),
         Value::Array(parts) => parts
             .iter()
@@ -471,6 +507,10 @@ fn last_tool_result(body: &Value) -> Option<String> {
             .collect::<Vec<_>>()
             .join(""),
         other => other.to_string(),
+    };
+    Some(ToolResult {
+        text,
+        is_error: result["is_error"].as_bool().unwrap_or(false),
     })
 }
 
@@ -587,27 +627,32 @@ pub fn instance_of(schema: &Value) -> Value {
     }
 }
 
+/// The line `requests.jsonl` gets for a request: taken from its head, as
+/// it arrived; [`handle`] adds what its body carried back from a tool.
+fn request_record(req: &Request<Incoming>, path_and_query: &str) -> Value {
+    let h = req.headers();
+    let header = |name: &str| {
+        h.get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    };
+    json!({
+        "t_ms": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64).unwrap_or(0),
+        "method": req.method().as_str(),
+        "path": path_and_query,
+        "version": format!("{:?}", req.version()),
+        "host": header("host").or_else(|| req.uri().authority().map(|a| a.to_string())),
+        "x-api-key": header("x-api-key"),
+        "authorization": header("authorization"),
+        "x-goog-api-key": header("x-goog-api-key"),
+        "upgrade": header("upgrade"),
+    })
+}
+
 impl Shared {
-    fn record(&self, req: &Request<Incoming>, path_and_query: &str) {
+    fn record(&self, line: &Value) {
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         let Some(file) = log.as_mut() else { return };
-        let h = req.headers();
-        let header = |name: &str| {
-            h.get(name)
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        };
-        let line = json!({
-            "t_ms": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64).unwrap_or(0),
-            "method": req.method().as_str(),
-            "path": path_and_query,
-            "version": format!("{:?}", req.version()),
-            "host": header("host").or_else(|| req.uri().authority().map(|a| a.to_string())),
-            "x-api-key": header("x-api-key"),
-            "authorization": header("authorization"),
-            "x-goog-api-key": header("x-goog-api-key"),
-            "upgrade": header("upgrade"),
-        });
         let _ = writeln!(file, "{line}");
     }
 
@@ -643,6 +688,14 @@ impl Recorded {
     }
     pub fn header(&self, name: &str) -> Option<&str> {
         self.0[name].as_str()
+    }
+    /// The output an Anthropic request carried back from a tool call.
+    pub fn tool_result(&self) -> Option<&str> {
+        self.0["tool_result"].as_str()
+    }
+    /// Whether the agent marked that output as a failure.
+    pub fn tool_result_is_error(&self) -> bool {
+        self.0["tool_result_is_error"].as_bool().unwrap_or(false)
     }
 }
 
@@ -720,5 +773,119 @@ impl Drop for MockServer {
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_background();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    /// One HTTP/1.1 POST of `body` to the mock with a key; the reply's body.
+    fn post(mock: &MockServer, path: &str, body: &Value) -> String {
+        let body = body.to_string();
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", mock.port)).expect("connect");
+        write!(
+            s,
+            "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nx-api-key: sk-ant-test\r\n\
+             content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("send");
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).expect("read");
+        let (head, rest) = reply.split_once("\r\n\r\n").expect("a reply head");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        rest.to_owned()
+    }
+
+    /// The `data:` payloads of an SSE body (chunked framing lines skipped).
+    fn events(body: &str) -> Vec<Value> {
+        body.lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .map(|d| serde_json::from_str(d).expect("an event's JSON"))
+            .collect()
+    }
+
+    fn start(tool_command: Option<&str>) -> (tempfile::TempDir, MockServer) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = MockConfig::new(dir.path().to_path_buf());
+        config.tool_command = tool_command.map(str::to_owned);
+        let mock = MockServer::start(config, false).expect("start the mock");
+        (dir, mock)
+    }
+
+    const COMMAND: &str = "session-vault get --tool claude; echo EXIT=$?";
+
+    fn first_request() -> Value {
+        json!({"model": "claude-test", "stream": true,
+            "messages": [{"role": "user", "content": "go"}]})
+    }
+
+    #[test]
+    fn a_tool_command_is_streamed_as_a_bash_tool_call_then_its_output_is_answered() {
+        let (_dir, mock) = start(Some(COMMAND));
+        let first = events(&post(&mock, "/v1/messages?beta=true", &first_request()));
+        let kinds: Vec<&str> = first.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "message_start",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_delta",
+                "content_block_stop",
+                "message_delta",
+                "message_stop"
+            ]
+        );
+        let block = &first[1]["content_block"];
+        assert_eq!(block["type"], "tool_use");
+        assert_eq!(block["name"], "Bash");
+        assert_eq!(block["input"], json!({}));
+        let input: String = first[2..4]
+            .iter()
+            .map(|e| {
+                assert_eq!(e["delta"]["type"], "input_json_delta");
+                e["delta"]["partial_json"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        let input: Value = serde_json::from_str(&input).expect("the pieces join to JSON");
+        assert_eq!(input, json!({"command": COMMAND}));
+        assert_eq!(first[5]["delta"]["stop_reason"], "tool_use");
+
+        // The follow-up carries the tool's output back; the answer is text.
+        let tool_id = block["id"].as_str().unwrap();
+        let follow_up = json!({"model": "claude-test", "stream": true, "messages": [
+            {"role": "user", "content": "go"},
+            {"role": "assistant", "content": [block]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_id,
+                "is_error": true, "content": [{"type": "text", "text": "refused\nEXIT=5"}]}]},
+        ]});
+        let second = events(&post(&mock, "/v1/messages?beta=true", &follow_up));
+        assert_eq!(second[1]["content_block"]["type"], "text");
+        let text = second[2]["delta"]["text"].as_str().unwrap();
+        assert!(text.ends_with("Tool output: refused\nEXIT=5"), "{text}");
+        assert_eq!(second[4]["delta"]["stop_reason"], "end_turn");
+
+        // The log has what each request carried back.
+        let log = mock.requests();
+        assert_eq!(log.len(), 2);
+        assert_eq!(log[0].tool_result(), None);
+        assert_eq!(log[1].tool_result(), Some("refused\nEXIT=5"));
+        assert!(log[1].tool_result_is_error());
+        assert_eq!(log[1].header("x-api-key"), Some("sk-ant-test"));
+    }
+
+    #[test]
+    fn without_a_tool_command_every_message_is_answered_with_text() {
+        let (_dir, mock) = start(None);
+        let reply = events(&post(&mock, "/v1/messages", &first_request()));
+        assert_eq!(reply[1]["content_block"]["type"], "text");
+        assert_eq!(
+            reply[2]["delta"]["text"],
+            "Hello from the session-vault mock provider."
+        );
+        assert_eq!(reply[4]["delta"]["stop_reason"], "end_turn");
     }
 }

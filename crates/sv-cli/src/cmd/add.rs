@@ -9,9 +9,47 @@ use crate::input::SecretInput;
 use sv_core::paths::VaultPaths;
 use sv_core::protocol::{self as p, method};
 
+/// The variables naming the askpass program `--confirm` asks through.
+const ASKPASS_VARS: [&str; 2] = ["SESSION_VAULT_ASKPASS", "SSH_ASKPASS"];
+
+/// An `--allow-exe` path, absolute and with its links resolved (the daemon
+/// resolves it again to the file's device and inode).
+fn allowed_exe(path: &std::path::Path) -> Result<String> {
+    let c = std::fs::canonicalize(path).map_err(|e| {
+        CliError::Usage(format!(
+            "--allow-exe {}: {e}; give the path of an existing program",
+            path.display()
+        ))
+    })?;
+    if !c.is_file() {
+        return Err(CliError::Usage(format!(
+            "--allow-exe {}: not a file; give the path of a program",
+            path.display()
+        )));
+    }
+    c.into_os_string().into_string().map_err(|_| {
+        CliError::Usage(format!(
+            "--allow-exe {}: its path is not valid UTF-8",
+            path.display()
+        ))
+    })
+}
+
 pub fn run(paths: &VaultPaths, a: AddArgs) -> Result {
     let vars = tool_vars(&tool_table(paths)?, &a.tool)?;
     let project = a.project.as_deref().map(project_dir).transpose()?;
+    let allow_exe = a
+        .allow_exe
+        .iter()
+        .map(|p| allowed_exe(p))
+        .collect::<Result<Vec<_>>>()?;
+    if a.confirm
+        && !ASKPASS_VARS
+            .iter()
+            .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
+    {
+        eprintln!("note: --confirm asks through the askpass program the daemon finds in SESSION_VAULT_ASKPASS (else SSH_ASKPASS); neither is set here, so unless the daemon was started with one, every reveal of this key is refused");
+    }
     // Reach the daemon before asking for the secret, so a locked vault or a
     // missing daemon does not cost the user a paste.
     let mut c = client::connect_or_start(paths)?;
@@ -52,6 +90,8 @@ pub fn run(paths: &VaultPaths, a: AddArgs) -> Result {
             ttl: a.ttl,
             max_age: a.max_age,
             values,
+            confirm: a.confirm,
+            allow_exe,
         },
     )?;
     println!("Stored session {}", r.id);

@@ -131,6 +131,8 @@ impl VaultSink for DaemonSink {
                         value: value.clone(),
                     })
                     .collect(),
+                confirm: false,
+                allow_exe: Vec::new(),
             },
         );
         r.map(|a| a.id).map_err(|e| {

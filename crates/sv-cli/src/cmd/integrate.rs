@@ -16,8 +16,12 @@
 //! key: Claude Code's `apiKeyHelper` becomes `session-vault get --tool
 //! claude --stand-in` and its settings' `env.ANTHROPIC_BASE_URL` the
 //! proxy's fixed base URL; Gemini CLI's `~/.gemini/settings.json` gets
-//! `security.auth.selectedType = "gemini-api-key"` (its launch goes through
-//! `exec --proxy`, see docs/agents.md). `--undo` puts back every key it set.
+//! `security.auth.selectedType = "gemini-api-key"`; Codex's
+//! `config.toml` gets a provider at the proxy (`integrate_codex`). Those
+//! two have no key helper: `integrate` also lists them for the shell hook
+//! (`crate::wrappers`), whose `codex` and `gemini` functions launch them
+//! through `exec --proxy`. `--undo` puts back every key it set and takes
+//! the agent off that list.
 
 use crate::cli::{Agent, IntegrateArgs};
 use crate::config::project_dir;
@@ -62,10 +66,10 @@ fn settings_path(a: &IntegrateArgs) -> Result<PathBuf> {
 }
 
 /// What `integrate` writes in the backup index's `by` field.
-const BACKUP_BY: &str = "integrate";
+pub(super) const BACKUP_BY: &str = "integrate";
 
 /// Where the backups go (shared with `doctor --fix`).
-fn backup_dir() -> Result<PathBuf> {
+pub(super) fn backup_dir() -> Result<PathBuf> {
     Ok(sv_doctor::fix::backup_dir(&crate::client::paths()?))
 }
 
@@ -94,7 +98,7 @@ fn render(m: Map<String, Value>) -> Result<Vec<u8>> {
 }
 
 /// Replaces the settings while they still hold `current`.
-fn write(
+pub(super) fn write(
     shown: &Path,
     target: &Path,
     current: Option<&[u8]>,
@@ -135,6 +139,8 @@ fn edits(a: &IntegrateArgs) -> Result<Vec<Edit>> {
                 value: Value::String(format!("http://{}/t/claude", proxy_addr()?)),
             },
         ],
+        // Codex's TOML is edited by `integrate_codex`.
+        (Agent::Codex, _) => Vec::new(),
         (Agent::Gemini, _) => vec![Edit {
             path: &["security", "auth", "selectedType"],
             value: Value::String("gemini-api-key".into()),
@@ -147,11 +153,12 @@ fn undo_paths(agent: Agent) -> &'static [&'static [&'static str]] {
     match agent {
         Agent::Claude => &[&[KEY], &["env", "ANTHROPIC_BASE_URL"]],
         Agent::Gemini => &[&["security", "auth", "selectedType"]],
+        Agent::Codex => &[],
     }
 }
 
 /// The proxy's `127.0.0.1:PORT`, fixed per vault (docs/design.md §10).
-fn proxy_addr() -> Result<String> {
+pub(super) fn proxy_addr() -> Result<String> {
     let paths = crate::client::paths()?;
     let mut c = crate::client::connect_or_start(&paths)?;
     let st: sv_core::protocol::StatusResult = c.call(
@@ -248,12 +255,22 @@ pub fn run(a: IntegrateArgs) -> Result {
             "integrate gemini edits your user settings (~/.gemini/settings.json); drop --project"
                 .into(),
         )),
+        Agent::Codex if a.project.is_some() => return Err(CliError::Usage(
+            "integrate codex edits your user config ($CODEX_HOME/config.toml, default ~/.codex/config.toml); drop --project"
+                .into(),
+        )),
         Agent::Gemini if !a.proxy && !a.undo => {
             return Err(CliError::Usage(
                 "Gemini CLI has no key helper: use `session-vault integrate gemini --proxy`".into(),
             ))
         }
+        Agent::Codex if !a.proxy && !a.undo => {
+            return Err(CliError::Usage(
+                "Codex has no key helper: use `session-vault integrate codex --proxy`".into(),
+            ))
+        }
         Agent::Gemini => gemini_settings()?,
+        Agent::Codex => super::integrate_codex::config_path()?,
     };
     let target = rcfile::resolve_target(&shown).map_err(|e| {
         CliError::Failed(format!(
@@ -262,8 +279,9 @@ pub fn run(a: IntegrateArgs) -> Result {
         ))
     })?;
     // A project's settings file that is a link out of the project (to some
-    // other JSON file of the user's) is never edited.
-    if !a.user {
+    // other JSON file of the user's) is never edited. (Codex's and Gemini
+    // CLI's files are the user's own, wherever a link puts them.)
+    if matches!(a.agent, Agent::Claude) && !a.user {
         if let Some(project) = shown.parent().and_then(Path::parent) {
             let dir = target.parent().unwrap_or(Path::new("/"));
             if !dir.starts_with(project) {
@@ -275,6 +293,20 @@ pub fn run(a: IntegrateArgs) -> Result {
             }
         }
     }
+    if let Agent::Codex = a.agent {
+        if a.undo {
+            let changed = super::integrate_codex::undo(&shown, &target)?;
+            forget_wrapper(a.agent)?;
+            if changed {
+                println!("Removed session-vault's provider from {}.", shown.display());
+            }
+            return Ok(());
+        }
+        super::integrate_codex::integrate(&shown, &target)?;
+        record_wrapper(a.agent)?;
+        println!("{}", launch_note(a.agent));
+        return Ok(());
+    }
     let current = rcfile::read_optional(&target).map_err(|e| {
         CliError::Failed(format!(
             "cannot read {} ({e}); nothing was changed",
@@ -282,7 +314,8 @@ pub fn run(a: IntegrateArgs) -> Result {
         ))
     })?;
     if a.undo {
-        return undo(a.agent, &shown, &target, current);
+        undo(a.agent, &shown, &target, current)?;
+        return forget_wrapper(a.agent);
     }
     let mut settings = match &current {
         Some(bytes) => parse_settings(&shown, bytes)?,
@@ -297,7 +330,7 @@ pub fn run(a: IntegrateArgs) -> Result {
             "{} is already set up for session-vault; nothing changed.",
             shown.display()
         );
-        return Ok(());
+        return record_wrapper(a.agent);
     }
     // Switching between the plain helper and the proxy: undo first, so the
     // backup stays the file as it was before session-vault.
@@ -344,7 +377,10 @@ pub fn run(a: IntegrateArgs) -> Result {
     match (a.agent, a.proxy) {
         (Agent::Claude, false) => println!("Claude Code now asks the vault for its key; undo with `session-vault integrate claude --undo` and the same --project/--user."),
         (Agent::Claude, true) => println!("Claude Code now gets a stand-in from the vault and sends its requests through the proxy; undo with `session-vault integrate claude --undo` and the same --project/--user."),
-        (Agent::Gemini, _) => println!("Gemini CLI now takes its key from GEMINI_API_KEY: launch it with `session-vault exec --proxy --tool gemini -- gemini` (the shell hook's `gemini` function does); undo with `session-vault integrate gemini --undo`."),
+        (Agent::Gemini | Agent::Codex, _) => {
+            record_wrapper(a.agent)?;
+            println!("{}", launch_note(a.agent));
+        }
     }
     if plaintext_key {
         eprintln!(
@@ -356,8 +392,54 @@ pub fn run(a: IntegrateArgs) -> Result {
     Ok(())
 }
 
-fn backup_exists(target: &Path) -> Result<bool> {
+pub(super) fn backup_exists(target: &Path) -> Result<bool> {
     Ok(sv_fs::Backups::latest(&backup_dir()?, target, BACKUP_BY).is_some())
+}
+
+/// The agent's command, for the shell hook's wrappers.
+fn command_name(agent: Agent) -> &'static str {
+    match agent {
+        Agent::Claude => "claude",
+        Agent::Codex => "codex",
+        Agent::Gemini => "gemini",
+    }
+}
+
+/// Lists an agent without a key helper for the shell hook's wrapper.
+fn record_wrapper(agent: Agent) -> Result {
+    set_wrapper(agent, true)
+}
+
+/// Takes the agent off that list (`--undo`).
+fn forget_wrapper(agent: Agent) -> Result {
+    set_wrapper(agent, false)
+}
+
+fn set_wrapper(agent: Agent, on: bool) -> Result {
+    if let Agent::Claude = agent {
+        return Ok(());
+    }
+    let paths = crate::client::paths()?;
+    crate::wrappers::set(&paths.data_dir, command_name(agent), on).map_err(|e| {
+        CliError::Failed(format!(
+            "cannot update {} ({e}); the settings were changed: fix that, then run this again",
+            paths.data_dir.join(crate::wrappers::FILE).display()
+        ))
+    })
+}
+
+/// What the user does next after `integrate codex|gemini --proxy`.
+fn launch_note(agent: Agent) -> String {
+    let (name, var, c) = match agent {
+        Agent::Codex => ("Codex", super::integrate_codex::KEY_VAR, "codex"),
+        _ => ("Gemini CLI", "GEMINI_API_KEY", "gemini"),
+    };
+    format!(
+        "{name} now takes a stand-in from {var} and sends its requests through the proxy. \
+         A shell that loads session-vault's hook (`session-vault install SHELL`; open a new shell) \
+         runs `{c} …` as `session-vault exec --proxy --tool {c} -- {c} …`; elsewhere launch it that way yourself. \
+         Undo with `session-vault integrate {c} --undo`."
+    )
 }
 
 fn undo(agent: Agent, shown: &Path, target: &Path, current: Option<Vec<u8>>) -> Result {
@@ -371,7 +453,7 @@ fn undo(agent: Agent, shown: &Path, target: &Path, current: Option<Vec<u8>>) -> 
             settings.get(KEY).and_then(Value::as_str),
             Some(CLAUDE_HELPER | CLAUDE_PROXY_HELPER)
         ),
-        Agent::Gemini => backup_exists(target)?,
+        Agent::Gemini | Agent::Codex => backup_exists(target)?,
     };
     if !ours {
         println!(
@@ -434,6 +516,7 @@ fn undo(agent: Agent, shown: &Path, target: &Path, current: Option<Vec<u8>>) -> 
     let what = match agent {
         Agent::Claude => "apiKeyHelper",
         Agent::Gemini => "auth type",
+        Agent::Codex => "provider",
     };
     println!("Removed session-vault's {what} from {}.", shown.display());
     Ok(())

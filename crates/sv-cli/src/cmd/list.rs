@@ -10,6 +10,23 @@ use sv_core::paths::VaultPaths;
 use sv_core::protocol::{self as p, method};
 use sv_core::ttl::format_remaining;
 
+/// A session's caller rules in one cell (docs/design.md §11):
+/// `confirm, allow-exe /usr/bin/node`, or `-`.
+fn rules_cell(confirm: bool, allow_exe: &[std::borrow::Cow<'_, str>]) -> String {
+    sv_core::rules::CallerRules {
+        confirm,
+        allow_exe: allow_exe
+            .iter()
+            .map(|p| sv_core::rules::AllowedExe {
+                path: p.to_string(),
+                dev: 0,
+                ino: 0,
+            })
+            .collect(),
+    }
+    .summary()
+}
+
 pub fn run(paths: &VaultPaths, a: ListArgs) -> Result {
     let project = a.project.as_deref().map(project_filter);
     let mut c = client::connect_or_start(paths)?;
@@ -29,7 +46,7 @@ pub fn run(paths: &VaultPaths, a: ListArgs) -> Result {
         }
         let r: p::ListResult<p::BriefRow<'_>> = client::read_response(line)?;
         // Tool names and project paths come from whoever added the session.
-        let cells: Vec<[_; 5]> = r
+        let cells: Vec<[_; 6]> = r
             .sessions
             .iter()
             .map(|s| {
@@ -39,10 +56,29 @@ pub fn run(paths: &VaultPaths, a: ListArgs) -> Result {
                     escape_control(&s.2),
                     escape_control(&s.3),
                     format_remaining(s.4.map(|t| (t - r.now).max(0) as u64)).into(),
+                    escape_control(&rules_cell(s.5, &s.6)).into_owned().into(),
                 ]
             })
             .collect();
-        let rows: Vec<[&str; 5]> = cells.iter().map(|c| c.each_ref().map(|s| &**s)).collect();
+        // The RULES column only when a session has caller rules.
+        if r.sessions.iter().any(|s| s.5 || !s.6.is_empty()) {
+            let rows: Vec<[&str; 6]> = cells.iter().map(|c| c.each_ref().map(|s| &**s)).collect();
+            return Ok(render_table(
+                [
+                    "ID",
+                    "TOOL",
+                    "FINGERPRINT",
+                    "PROJECT",
+                    "EXPIRES IN",
+                    "RULES",
+                ],
+                &rows,
+            ));
+        }
+        let rows: Vec<[&str; 5]> = cells
+            .iter()
+            .map(|c| [&*c[0], &*c[1], &*c[2], &*c[3], &*c[4]])
+            .collect();
         Ok(render_table(
             ["ID", "TOOL", "FINGERPRINT", "PROJECT", "EXPIRES IN"],
             &rows,

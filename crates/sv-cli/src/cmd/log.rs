@@ -86,22 +86,35 @@ fn table(entries: &[AuditEntry]) -> String {
             ]
         })
         .collect();
+    let head = [
+        "TIME (UTC)",
+        "OUTCOME",
+        "TOOL",
+        "SESSION",
+        "PID",
+        "EXE",
+        "CWD / REQUEST",
+    ];
+    // The rule that refused (or was confirmed) in a column of its own, when
+    // a record names one (docs/design.md §11).
+    if entries.iter().any(|e| e.rule.is_some()) {
+        let rules: Vec<String> = entries.iter().map(|e| outside(&e.rule)).collect();
+        let rows: Vec<[&str; 8]> = cells
+            .iter()
+            .zip(&rules)
+            .map(|(r, rule)| {
+                let [a, b, c, d, e, f, g] = r.each_ref().map(String::as_str);
+                [a, b, c, d, e, f, g, rule.as_str()]
+            })
+            .collect();
+        let [a, b, c, d, e, f, g] = head;
+        return render_table([a, b, c, d, e, f, g, "RULE"], &rows);
+    }
     let rows: Vec<[&str; 7]> = cells
         .iter()
         .map(|r| r.each_ref().map(String::as_str))
         .collect();
-    render_table(
-        [
-            "TIME (UTC)",
-            "OUTCOME",
-            "TOOL",
-            "SESSION",
-            "PID",
-            "EXE",
-            "CWD / REQUEST",
-        ],
-        &rows,
-    )
+    render_table(head, &rows)
 }
 
 #[cfg(test)]
@@ -121,13 +134,28 @@ mod tests {
             exe: None,
             cwd: Some("/p".into()),
             request: None,
+            rule: None,
         };
-        let t = table(&[e]);
+        let t = table(std::slice::from_ref(&e));
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 2);
         assert!(lines[1].starts_with("1970-01-01 00:00:00  served "), "{t}");
         assert!(
             lines[1].contains(" 01234567 ") && lines[1].ends_with("/p"),
+            "{t}"
+        );
+        assert!(!t.contains("RULE"), "{t}");
+        let refused = AuditEntry {
+            outcome: AuditOutcome::RefusedAllowExe,
+            rule: Some("allow-exe /usr/bin/node".into()),
+            ..e.clone()
+        };
+        let t = table(&[e, refused]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].ends_with("RULE"), "{t}");
+        assert!(lines[1].trim_end().ends_with("-"), "{t}");
+        assert!(
+            lines[2].contains("refused_allow_exe") && lines[2].ends_with("allow-exe /usr/bin/node"),
             "{t}"
         );
     }

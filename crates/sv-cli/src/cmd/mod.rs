@@ -10,6 +10,7 @@ mod exec;
 mod exec_proxy;
 mod get;
 mod integrate;
+mod integrate_codex;
 mod list;
 mod log;
 mod rekey;
@@ -34,7 +35,7 @@ pub fn run(cmd: Command) -> Result {
         Command::Exec(a) => exec::run(&paths, a),
         Command::List(a) => list::run(&paths, a),
         Command::Remove(a) => remove::run(&paths, a),
-        Command::Init(a) => shell::init(a),
+        Command::Init(a) => shell::init(&paths, a),
         Command::Install(a) => shell::install(a),
         Command::Uninstall(a) => shell::uninstall(a),
         Command::Completions(a) => shell::completions(a),

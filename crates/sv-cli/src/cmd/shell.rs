@@ -12,6 +12,7 @@ use crate::error::{CliError, Result};
 use crate::output::write_stdout;
 use crate::rcfile::{self, Added, BlockError, Removed};
 use std::path::{Path, PathBuf};
+use sv_core::paths::VaultPaths;
 
 impl HookShell {
     /// The hook code `init` prints.
@@ -21,6 +22,28 @@ impl HookShell {
             HookShell::Zsh => include_str!("../../templates/zsh.zsh"),
             HookShell::Fish => include_str!("../../templates/fish.fish"),
             HookShell::Powershell => include_str!("../../templates/powershell.ps1"),
+        }
+    }
+
+    /// The function that launches `agent` (a name from
+    /// `crate::wrappers::AGENTS`, letters only) through the proxy:
+    /// `command` reaches the real binaries, so it never calls itself; the
+    /// arguments pass through as given and the agent's exit status is the
+    /// function's. PowerShell gets none (docs/agents.md).
+    pub fn wrapper(self, agent: &str) -> String {
+        let note = format!(
+            "\n# `session-vault integrate {agent} --proxy` ran: `{agent}` starts through the\n\
+             # credential proxy with a stand-in (`session-vault integrate {agent} --undo` stops it).\n"
+        );
+        match self {
+            HookShell::Bash | HookShell::Zsh => format!(
+                "{note}function {agent} {{\n    command session-vault exec --proxy --tool {agent} -- {agent} \"$@\"\n}}\n"
+            ),
+            HookShell::Fish => format!(
+                "{note}function {agent} --wraps {agent} --description 'Start {agent} through session-vault\\'s credential proxy'\n    \
+                 command session-vault exec --proxy --tool {agent} -- {agent} $argv\nend\n"
+            ),
+            HookShell::Powershell => String::new(),
         }
     }
 
@@ -72,9 +95,15 @@ impl HookShell {
     }
 }
 
-/// `session-vault init SHELL`.
-pub fn init(a: InitArgs) -> Result {
-    write_stdout(a.shell.hook().as_bytes())
+/// `session-vault init SHELL`: the hook, then a launch wrapper for each
+/// agent `integrate AGENT --proxy` listed (`crate::wrappers`). Reads one
+/// small file at most; quiet when it is absent.
+pub fn init(paths: &VaultPaths, a: InitArgs) -> Result {
+    let mut out = a.shell.hook().to_owned();
+    for agent in crate::wrappers::listed(&paths.data_dir) {
+        out.push_str(&a.shell.wrapper(agent));
+    }
+    write_stdout(out.as_bytes())
 }
 
 fn block_body(shell: HookShell) -> [String; 2] {

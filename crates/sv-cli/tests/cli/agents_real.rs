@@ -148,7 +148,13 @@ fn check_direct(agent: Agent, r: &DirectRun, min_processes_with_key: usize) {
 /// the agent's header, the echoed key came back scrubbed, and no process of
 /// the agent's tree nor any file under its HOME or working directory ever
 /// held the real key.
-fn check_proxied(agent: Agent, real_key: &str, mock: &MockServer, home: &AgentHome, out: &Outcome) {
+pub(crate) fn check_proxied(
+    agent: Agent,
+    real_key: &str,
+    mock: &MockServer,
+    home: &AgentHome,
+    out: &Outcome,
+) {
     assert!(out.success(), "{} failed: {}", agent.tool(), out.describe());
     assert!(out.stdout.contains(MOCK_TEXT), "{}", out.describe());
     assert!(
@@ -204,16 +210,27 @@ fn gemini_direct_over_tls() {
 /// directory), config.toml pointing the tool's upstream at the mock over TLS
 /// with the mock's CA as `ca_file`. The agent talks plain HTTP to the proxy
 /// on loopback and trusts no extra CA; only the proxy talks TLS to the mock.
-struct ProxiedRun {
-    key: String,
-    mock: MockServer,
-    home: AgentHome,
-    outcome: Outcome,
+pub(crate) struct ProxiedRun {
+    pub(crate) key: String,
+    pub(crate) mock: MockServer,
+    pub(crate) home: AgentHome,
+    pub(crate) outcome: Outcome,
     /// Dropped last: its Drop stops the daemon.
-    env: TestEnv,
+    pub(crate) env: TestEnv,
 }
 
 fn proxied_run(agent: Agent) -> ProxiedRun {
+    proxied_run_with(agent, |_| {}, |_| {})
+}
+
+/// [`proxied_run`] with the mock's configuration and the agent's launch
+/// (its arguments and environment, before `exec --proxy` wraps it) adjusted
+/// by the caller.
+pub(crate) fn proxied_run_with(
+    agent: Agent,
+    configure_mock: impl FnOnce(&mut MockConfig),
+    adjust_launch: impl FnOnce(&mut Launch),
+) -> ProxiedRun {
     let exe = agent.executable().unwrap_or_else(|| {
         panic!(
             "{} is not installed: run scripts/install-agents.sh (or set SV_AGENTS_BIN)",
@@ -225,6 +242,7 @@ fn proxied_run(agent: Agent) -> ProxiedRun {
     let mut config = MockConfig::new(env.mkdir("mock"));
     config.hold_ms = 1000;
     config.echo_received_key = true;
+    configure_mock(&mut config);
     let mock = MockServer::start(config, true).expect("start the mock provider");
     let ca = mock.ca_file.clone().expect("the mock serves TLS");
     env.write_config(&format!(
@@ -267,7 +285,9 @@ fn proxied_run(agent: Agent) -> ProxiedRun {
         .collect();
     agent_env.extend(vault_env);
 
-    let launch = Launch::agent(agent, &exe, &home, agent_env, "say hi").wrapped(
+    let mut launch = Launch::agent(agent, &exe, &home, agent_env, "say hi");
+    adjust_launch(&mut launch);
+    let launch = launch.wrapped(
         &crate::util::sv_bin(),
         &["exec", "--proxy", "--tool", agent.tool(), "--"],
     );

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 const KEY_APP: &str = "sk-ant-api03-APP-only-for-p-app-000000000000";
 const KEY_OTHER: &str = "sk-ant-api03-OTHER-for-p-other-11111111111";
 
-/// Socket tricks no CLI does: `inherit`, `pass` and `reuse` (see each).
+/// Socket tricks no CLI does: `inherit`, `pass`, `other-user` and `reuse`
+/// (see each).
 const CLIENT: &str = r#"
 import json, os, socket, sys, time
 mode, sock, app, other, req = sys.argv[1:6]
@@ -22,8 +23,8 @@ req = req.encode() + b"\n"
 def reply(s):
     return s.makefile().readline()
 
-if mode == "inherit":
-    # Connect in APP, fork; the child moves to OTHER and asks on the
+def ask_from_forked_child(become):
+    # Connect in APP, fork; the child calls `become` and asks on the
     # inherited connection.
     os.chdir(app)
     s = socket.socket(socket.AF_UNIX)
@@ -31,13 +32,21 @@ if mode == "inherit":
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
-        os.chdir(other)
+        become()
         s.sendall(req)
         os.write(w, json.dumps({"pid": os.getpid(), "reply": reply(s)}).encode())
         os._exit(0)
     os.close(w)
     os.waitpid(pid, 0)
     print(os.read(r, 65536).decode())
+
+def another_user():
+    os.setgid(65534)
+    os.setuid(65534)
+
+if mode == "inherit":
+    # The child moves to OTHER.
+    ask_from_forked_child(lambda: os.chdir(other))
 elif mode == "pass":
     # Connect in APP, hand the connection over SCM_RIGHTS to a process
     # started in OTHER (which never inherited it), which asks.
@@ -61,22 +70,8 @@ elif mode == "pass":
     os.waitpid(child, 0)
     print(out)
 elif mode == "other-user":
-    # Connect as the user, fork; the child becomes another user (as
-    # root) and asks on the inherited connection.
-    os.chdir(app)
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(sock)
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.setgid(65534)
-        os.setuid(65534)
-        s.sendall(req)
-        os.write(w, json.dumps({"pid": os.getpid(), "reply": reply(s)}).encode())
-        os._exit(0)
-    os.close(w)
-    os.waitpid(pid, 0)
-    print(os.read(r, 65536).decode())
+    # The child becomes another user (as root).
+    ask_from_forked_child(another_user)
 elif mode in ("reuse", "reuse-partial"):
     # A connector P in APP hands its connection to this process (in OTHER)
     # and exits; a new process R takes P's pid (ns_last_pid, as root) and
@@ -370,30 +365,41 @@ fn all_refused(env: &TestEnv, out: &Path, how: &str) {
     assert_eq!(r.stdout.trim(), KEY_APP, "{how}");
 }
 
+/// `lines` as scripts run in an agent tree: straight from it, and after
+/// each way of leaving it (a new session with setsid, a double fork, and
+/// with `nohup` a process that outlives its parent). Each script touches
+/// `$OUT/done` when it is through.
+fn ways_out(lines: &str, nohup: bool) -> Vec<(&'static str, String)> {
+    let quoted = lines.replace('\'', "'\\''");
+    let mut ways = vec![
+        ("direct", format!("{lines}touch \"$OUT/done\"")),
+        (
+            "setsid",
+            format!("setsid -w sh -c '{quoted}'; touch \"$OUT/done\""),
+        ),
+        (
+            "double fork",
+            format!("( ( {lines} touch \"$OUT/done\" ) & ) ; exit 0"),
+        ),
+    ];
+    if nohup {
+        ways.push((
+            "nohup",
+            format!(
+                "nohup sh -c 'sleep 0.5; {quoted}touch \"$OUT/done\"' >/dev/null 2>&1 & exit 0"
+            ),
+        ));
+    }
+    ways
+}
+
 #[test]
 fn an_agent_tree_gets_no_plaintext_and_changes_nothing_however_it_detaches() {
     let (env, app, _) = app_and_other();
-    let lines = refused_lines();
-    // Straight from the tree.
-    let out = in_agent_tree(&env, &app, &format!("{lines}touch \"$OUT/done\""));
-    all_refused(&env, &out, "direct");
-    // A new session (setsid), a double fork, and nohup outliving its parent.
-    let script = lines;
-    let setsid = format!(
-        "setsid -w sh -c '{}'; touch \"$OUT/done\"",
-        script.replace('\'', "'\\''")
-    );
-    let out = in_agent_tree(&env, &app, &setsid);
-    all_refused(&env, &out, "setsid");
-    let double = format!("( ( {script} touch \"$OUT/done\" ) & ) ; exit 0");
-    let out = in_agent_tree(&env, &app, &double);
-    all_refused(&env, &out, "double fork");
-    let nohup = format!(
-        "nohup sh -c 'sleep 0.5; {}touch \"$OUT/done\"' >/dev/null 2>&1 & exit 0",
-        script.replace('\'', "'\\''")
-    );
-    let out = in_agent_tree(&env, &app, &nohup);
-    all_refused(&env, &out, "nohup");
+    for (how, script) in ways_out(&refused_lines(), true) {
+        let out = in_agent_tree(&env, &app, &script);
+        all_refused(&env, &out, how);
+    }
 
     // Every refusal is audited, naming the rule.
     let refusals = log_json(&env)
@@ -406,18 +412,10 @@ fn an_agent_tree_gets_no_plaintext_and_changes_nothing_however_it_detaches() {
 #[test]
 fn what_exec_proxy_starts_gets_no_plaintext_however_it_detaches() {
     let (env, app, _) = app_and_other();
-    let lines = refused_lines();
-    let out = in_exec_proxy(&env, &app, &format!("{lines}touch \"$OUT/done\""));
-    all_refused(&env, &out, "exec --proxy");
-    let double = format!("( ( {lines} touch \"$OUT/done\" ) & ) ; exit 0");
-    let out = in_exec_proxy(&env, &app, &double);
-    all_refused(&env, &out, "exec --proxy, double fork");
-    let setsid = format!(
-        "setsid -w sh -c '{}'; touch \"$OUT/done\"",
-        lines.replace('\'', "'\\''")
-    );
-    let out = in_exec_proxy(&env, &app, &setsid);
-    all_refused(&env, &out, "exec --proxy, setsid");
+    for (how, script) in ways_out(&refused_lines(), false) {
+        let out = in_exec_proxy(&env, &app, &script);
+        all_refused(&env, &out, &format!("exec --proxy, {how}"));
+    }
     // lock still works from inside.
     let out = in_exec_proxy(
         &env,

@@ -7,17 +7,25 @@
 //! inside their services from `scripts/test-backends.sh` (`--ignored
 //! backends::keyring::`, `backends::tpm2::`), the tests that act as another
 //! user from `scripts/test.sh` as root (`--ignored --skip backends::
-//! --skip agents_real::`), the real agents' tests in [`agents_real`] from
-//! `scripts/test-agents.sh`, which installs the pinned agents first.
+//! --skip agents_real:: --skip agents_shell:: --skip agents_integrate::`),
+//! the real agents' tests in [`agents_real`], [`agents_shell`] and
+//! [`agents_integrate`] from `scripts/test-agents.sh`, which installs the
+//! pinned agents first.
 
 // The harness: a private HOME per test, the real binaries, `Run` results.
 mod util;
 
 // docs/agents.md's config, exec lines and .mcp.json run as written.
 mod agents_doc;
+// The real agents launched as a user does after `integrate AGENT --proxy`
+// (ignored: scripts/test-agents.sh runs `agents_integrate::`).
+mod agents_integrate;
 // The real Claude Code, Codex and Gemini CLI against the mock provider API
 // (ignored: scripts/test-agents.sh installs them and runs `agents_real::`).
 mod agents_real;
+// The real Claude Code's shell asking for the key under `exec --proxy`: refused
+// and audited, while the agent completes (ignored: scripts/test-agents.sh).
+mod agents_shell;
 // The audit log: what is recorded, `log` filters, retention, no secrets.
 mod audit_log;
 // Callers as the kernel sees them: per-message senders, agent trees.
@@ -36,9 +44,14 @@ mod doctor;
 mod hardening;
 // `integrate claude`: Claude Code's settings gain apiKeyHelper, `--undo`.
 mod integrate_claude;
+// `integrate codex --proxy`: Codex's config.toml, comments and layout
+// kept, byte-exact undo, a broken file refused.
+mod integrate_codex;
 // `integrate --proxy`: settings and undo per agent; the helper's stand-in
 // lives with the agent that ran it.
 mod integrate_proxy;
+// The hook's codex/gemini wrappers after `integrate --proxy`, in real shells.
+mod integrate_wrappers;
 // Idle locking, `lock`, SIGUSR1, and `unlock` restoring service.
 mod locking;
 // `exec --proxy` through the daemon's credential proxy to a mock provider
@@ -51,6 +64,10 @@ mod rc_install;
 mod readme;
 // Crashes, concurrency, hostile frames, hygiene and tampering.
 mod robustness;
+// Caller rules: `add --confirm` through an askpass program, once per
+// process tree; `add --allow-exe` by the running file's inode; list, log.
+#[cfg(target_os = "linux")]
+mod rules;
 // Project/global scope and expiry, and quoting in real shells.
 mod scope_expiry;
 // `sv_load` / `sv_unload` in real bash, zsh and fish.

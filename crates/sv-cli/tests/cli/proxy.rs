@@ -274,16 +274,10 @@ fn exec_proxy_puts_the_real_key_on_the_request_and_nowhere_else() {
     assert_eq!(proxy_addr(&env), addr);
 }
 
-#[test]
-fn a_live_stand_in_serves_while_its_process_lives_and_not_after() {
-    let env = TestEnv::passphrase();
-    let mock = start_mock(&env);
-    env.write_config(&config(&mock));
-    env.start_unlocked();
-    env.add("claude", &["--global"], CLAUDE_KEY);
-    let addr = proxy_addr(&env);
-    // The agent prints its stand-in and waits for a line on stdin.
-    let mut cmd = env.command(&[
+/// `exec --proxy` starts an agent that prints its claude stand-in and then
+/// waits for a line on stdin.
+fn agent_holding_its_stand_in(env: &TestEnv) -> (std::process::Child, String) {
+    spawn_and_read_line(env.command(&[
         "exec",
         "--proxy",
         "--tool",
@@ -292,17 +286,18 @@ fn a_live_stand_in_serves_while_its_process_lives_and_not_after() {
         "sh",
         "-c",
         "echo \"$ANTHROPIC_API_KEY\"; read line",
-    ]);
-    cmd.stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut line = String::new();
-    {
-        use std::io::BufRead;
-        let mut rd = std::io::BufReader::new(child.stdout.as_mut().unwrap());
-        rd.read_line(&mut line).unwrap();
-    }
-    let stand_in = line.trim().to_owned();
+    ]))
+}
+
+#[test]
+fn a_live_stand_in_serves_while_its_process_lives_and_not_after() {
+    let env = TestEnv::passphrase();
+    let mock = start_mock(&env);
+    env.write_config(&config(&mock));
+    env.start_unlocked();
+    env.add("claude", &["--global"], CLAUDE_KEY);
+    let addr = proxy_addr(&env);
+    let (mut child, stand_in) = agent_holding_its_stand_in(&env);
     // Another process presents it while the agent lives: served (the
     // limit of a stand-in, docs/design.md §1).
     let (status, body) = post(&addr, "/t/claude/v1/messages", ("x-api-key", &stand_in));
@@ -316,26 +311,7 @@ fn a_live_stand_in_serves_while_its_process_lives_and_not_after() {
     assert_eq!(posts(&mock).len(), 1);
 
     // Removal: a live agent's stand-in dies with its session.
-    let mut cmd = env.command(&[
-        "exec",
-        "--proxy",
-        "--tool",
-        "claude",
-        "--",
-        "sh",
-        "-c",
-        "echo \"$ANTHROPIC_API_KEY\"; read line",
-    ]);
-    cmd.stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut line = String::new();
-    {
-        use std::io::BufRead;
-        let mut rd = std::io::BufReader::new(child.stdout.as_mut().unwrap());
-        rd.read_line(&mut line).unwrap();
-    }
-    let stand_in = line.trim().to_owned();
+    let (mut child, stand_in) = agent_holding_its_stand_in(&env);
     env.run(&["remove", "--tool", "claude"], None).ok();
     let (status, _) = post(&addr, "/t/claude/v1/messages", ("x-api-key", &stand_in));
     assert_eq!(status, 401);

@@ -1,9 +1,9 @@
 //! Test harness: a private HOME / XDG tree per test, the real
 //! `session-vault` and `sv-daemon` binaries, a real socket and vault file.
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub const PASS: &str = "correct horse battery staple";
@@ -260,6 +260,19 @@ pub fn run_cmd(mut cmd: Command, stdin: Option<&str>) -> Run {
         }
     }
     Run::from(child.wait_with_output().expect("wait"))
+}
+
+/// Starts `cmd` with its stdin and stdout piped and reads the first line it
+/// prints (newline trimmed). The child keeps running: it is the caller's to
+/// finish (a line on its stdin, or a kill) and wait for.
+pub fn spawn_and_read_line(mut cmd: Command) -> (Child, String) {
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .expect("read the child's first line");
+    (child, line.trim().to_owned())
 }
 
 /// Whether `needle` occurs anywhere in `hay`.

@@ -8,7 +8,9 @@ use super::Vault;
 use crate::audit::AuditRecord;
 use crate::clock::now;
 use crate::peer::Peer;
-use crate::rpc::{locked_error, params, store_err, Dispatched};
+use crate::rpc::{locked_error, params, store_err, Ask, Dispatched};
+#[cfg(target_os = "linux")]
+pub(crate) use crate::rules::Purpose;
 use std::path::{Path, PathBuf};
 use sv_core::ops::AuditOutcome;
 use sv_core::protocol::{self as p, code, method, RpcError};
@@ -17,6 +19,15 @@ use sv_core::seal::RecordBinding;
 use sv_core::VaultKey;
 use sv_store::{SealedValue, SessionRow};
 use tracing::{debug, warn};
+
+/// What a lookup is for (elsewhere than Linux: only plaintext keys).
+#[cfg(not(target_os = "linux"))]
+#[derive(Clone, Copy)]
+pub(crate) enum Purpose<'a> {
+    Reveal,
+    #[allow(dead_code)]
+    Never(std::marker::PhantomData<&'a ()>),
+}
 
 /// What a lookup decided, with all its audit record needs.
 enum Decision {
@@ -41,6 +52,10 @@ struct Refusal {
     error: RpcError,
     outcome: AuditOutcome,
     session: Option<String>,
+    /// The caller rule that refused (docs/design.md §11).
+    rule: Option<String>,
+    /// `--confirm`: the question whose yes would serve.
+    ask: Option<Box<Ask>>,
 }
 
 impl Refusal {
@@ -49,6 +64,8 @@ impl Refusal {
             error,
             outcome,
             session: None,
+            rule: None,
+            ask: None,
         })
     }
 
@@ -79,25 +96,36 @@ impl Vault {
     /// A lookup, with its audit record (every lookup has one; the caller
     /// commits it before answering).
     pub(super) fn get(&self, prm: p::GetParams, peer: &Peer) -> Dispatched {
-        let (answer, record) = self.decide_recorded(&prm, peer, AuditOutcome::Served);
-        Dispatched::served(answer, record)
+        let (answer, record, ask) =
+            self.decide_recorded(&prm, peer, AuditOutcome::Served, Purpose::Reveal);
+        let mut d = Dispatched::served(answer, record);
+        d.confirm = ask;
+        d
     }
 
     /// The lookup of `stand_ins`: the same decision as [`Vault::get`]'s,
     /// and its audit record (`stand_in` when served: the caller gets no
     /// key). A refusal's record is written here; a served one is left to
     /// the caller, which commits it before answering.
+    /// A refusal that waits on the user's yes (`--confirm`) is not
+    /// written: its question comes back with it.
     #[cfg(target_os = "linux")]
     pub(crate) fn lookup_for_stand_in(
         &self,
         prm: &p::GetParams,
         peer: &Peer,
-    ) -> (Result<p::GetResult, RpcError>, AuditRecord) {
-        let (answer, record) = self.decide_recorded(prm, peer, AuditOutcome::StandIn);
-        if answer.is_err() {
+        bound: &std::sync::Arc<crate::pidfd::ProcessPin>,
+    ) -> (
+        Result<p::GetResult, RpcError>,
+        AuditRecord,
+        Option<Box<Ask>>,
+    ) {
+        let (answer, record, ask) =
+            self.decide_recorded(prm, peer, AuditOutcome::StandIn, Purpose::StandIn(bound));
+        if answer.is_err() && ask.is_none() {
             self.audit.refusal(&mut self.store(), record.clone());
         }
-        (answer, record)
+        (answer, record, ask)
     }
 
     /// [`Vault::decide`] and the audit record of its outcome, `served` when
@@ -107,8 +135,13 @@ impl Vault {
         prm: &p::GetParams,
         peer: &Peer,
         served: AuditOutcome,
-    ) -> (Result<p::GetResult, RpcError>, AuditRecord) {
-        match self.decide(prm, peer) {
+        purpose: Purpose<'_>,
+    ) -> (
+        Result<p::GetResult, RpcError>,
+        AuditRecord,
+        Option<Box<Ask>>,
+    ) {
+        match self.decide(prm, peer, purpose) {
             Decision::Served { answer, cwd, at } => {
                 let mut record = AuditRecord::new(
                     peer,
@@ -118,23 +151,27 @@ impl Vault {
                     served,
                 );
                 record.time = at;
-                (Ok(answer), record)
+                (Ok(answer), record, None)
             }
             Decision::Refused { why, cwd } => {
-                let record = AuditRecord::new(
+                let mut record = AuditRecord::new(
                     peer,
                     cwd.as_deref(),
                     Some(&prm.tool),
                     why.session.as_deref(),
                     why.outcome,
                 );
-                (Err(why.error), record)
+                let Refusal {
+                    error, rule, ask, ..
+                } = *why;
+                record.rule = rule;
+                (Err(error), record, ask)
             }
         }
     }
 
     /// The lookup proper, by the store.
-    fn decide(&self, prm: &p::GetParams, peer: &Peer) -> Decision {
+    fn decide(&self, prm: &p::GetParams, peer: &Peer, purpose: Purpose<'_>) -> Decision {
         let cwd = match self
             .tool_vars(&prm.tool)
             .map_err(|e| Refusal::new(AuditOutcome::RefusedUnknownTool, e))
@@ -143,7 +180,7 @@ impl Vault {
             Ok(cwd) => cwd,
             Err(why) => return Decision::Refused { why, cwd: None },
         };
-        match self.decide_in(prm, peer, &cwd) {
+        match self.decide_in(prm, peer, &cwd, purpose) {
             Ok((answer, at)) => Decision::Served { answer, cwd, at },
             Err(why) => Decision::Refused {
                 why,
@@ -160,6 +197,7 @@ impl Vault {
         prm: &p::GetParams,
         peer: &Peer,
         cwd: &Path,
+        purpose: Purpose<'_>,
     ) -> Result<(p::GetResult, i64), Box<Refusal>> {
         let key_guard = self.key.read().unwrap_or_else(|p| p.into_inner());
         let Some(key) = key_guard.as_ref() else {
@@ -203,6 +241,10 @@ impl Vault {
         };
         let failed = |e: RpcError| Refusal::failed(e).naming(Some(&row.id));
         purge_rows(&mut store, &expired, &prm.tool).map_err(failed)?;
+        // Only a session with caller rules pays for them.
+        if !row.rules.is_empty() {
+            self.check_rules(row, peer, purpose)?;
+        }
         let sealed = store
             .sealed_values(&row.id)
             .map_err(|e| failed(store_err(e)))?;
@@ -236,6 +278,11 @@ impl Vault {
         let result = self
             .lookups
             .answer(&prm.tool, cwd, t, |row, sealed| {
+                // A session with caller rules is decided by the store's
+                // path, where they are checked.
+                if !row.rules.is_empty() {
+                    return None;
+                }
                 open_session(key, row, sealed).ok()
             })
             .flatten()?;
@@ -253,6 +300,70 @@ impl Vault {
         // record restarts nothing.
         record.time = t;
         Some((result, record))
+    }
+}
+
+impl Vault {
+    /// The session's caller rules for this caller (docs/design.md §11).
+    #[cfg(target_os = "linux")]
+    fn check_rules(
+        &self,
+        row: &SessionRow,
+        peer: &Peer,
+        purpose: Purpose<'_>,
+    ) -> Result<(), Box<Refusal>> {
+        use crate::rules::{check, Check};
+        match check(row, peer, purpose, &self.approvals) {
+            Check::Pass => Ok(()),
+            Check::Refused {
+                outcome,
+                rule,
+                error,
+            } => {
+                warn!(pid = ?peer.pid, exe = ?peer.exe, session = %row.id, rule = %rule, "refused by a caller rule");
+                crate::logging::note_refusal();
+                let mut why = Refusal::new(outcome, error).naming(Some(&row.id));
+                why.rule = Some(rule);
+                Err(why)
+            }
+            Check::Ask(ask) => {
+                // The refusal that stands unless the user says yes.
+                let mut why = Refusal::new(
+                    AuditOutcome::RefusedConfirm,
+                    RpcError::new(code::REFUSED, "refused: not confirmed"),
+                )
+                .naming(Some(&row.id));
+                why.rule = Some("confirm".into());
+                why.ask = Some(ask);
+                Err(why)
+            }
+        }
+    }
+
+    /// Caller rules need the kernel's per-process view (Linux): elsewhere
+    /// a session that has them is never served.
+    #[cfg(not(target_os = "linux"))]
+    fn check_rules(
+        &self,
+        row: &SessionRow,
+        _peer: &Peer,
+        _purpose: Purpose<'_>,
+    ) -> Result<(), Box<Refusal>> {
+        let outcome = if row.rules.confirm {
+            AuditOutcome::RefusedConfirm
+        } else {
+            AuditOutcome::RefusedAllowExe
+        };
+        let mut why = Refusal::new(
+            outcome,
+            RpcError::new(
+                code::REFUSED,
+                "refused: this session has caller rules (--confirm, --allow-exe), which are enforced on Linux only",
+            ),
+        )
+        .naming(Some(&row.id));
+        why.rule = Some(row.rules.summary());
+        Err(why)
     }
 }
 

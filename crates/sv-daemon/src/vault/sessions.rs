@@ -6,6 +6,7 @@ use crate::clock::now;
 use crate::rpc::{keyring_err, locked_error, store_err, Outcome};
 use std::path::{Path, PathBuf};
 use sv_core::protocol::{self as p, code, RpcError};
+use sv_core::rules::CallerRules;
 use sv_core::seal::{RecordBinding, NONCE_LEN};
 use sv_core::{Expiry, Scope, SecretString};
 use sv_store::{SealedValue, SessionRow, Store};
@@ -57,6 +58,7 @@ impl Vault {
             None => Scope::Global,
             Some(dir) => Scope::Project(canonical_dir(dir)?),
         };
+        let rules = caller_rules(&prm)?;
         let key_guard = self.key.read().unwrap_or_else(|p| p.into_inner());
         let key = key_guard.as_ref().ok_or_else(locked_error)?;
         let id = crate::ids::new_session_id().map_err(keyring_err)?;
@@ -92,6 +94,7 @@ impl Vault {
             fingerprint: fingerprint.clone(),
             expiry: Expiry::new(now(), prm.ttl, prm.max_age),
             vars: vars.to_vec(),
+            rules,
         };
         self.store()
             .insert_session(&row, &sealed)
@@ -134,6 +137,10 @@ impl Vault {
                         v.fingerprint.into(),
                         v.scope.into(),
                         e.expires_at(),
+                        v.confirm,
+                        CallerRules::paths_from_db(v.allow_exe)
+                            .map(Into::into)
+                            .collect(),
                     );
                     serde_json::to_writer(&mut buf, &row)
                 } else {
@@ -149,6 +156,10 @@ impl Vault {
                         e.idle_ttl,
                         e.hard_deadline,
                         e.expires_at(),
+                        v.confirm,
+                        CallerRules::paths_from_db(v.allow_exe)
+                            .map(Into::into)
+                            .collect(),
                     );
                     serde_json::to_writer(&mut buf, &row)
                 };
@@ -184,6 +195,56 @@ impl Vault {
         info!(count = removed, "removed sessions");
         Ok(p::RemoveResult { removed })
     }
+}
+
+/// Most executables one `--allow-exe` names.
+const MAX_ALLOWED_EXES: usize = 32;
+
+/// `add`'s caller rules (docs/design.md §11): each `--allow-exe` path
+/// resolved now to the file it names, kept as its device and inode (what
+/// `/proc/PID/exe` is compared with) and its canonical path.
+fn caller_rules(prm: &p::AddParams) -> Result<CallerRules, RpcError> {
+    let bad = |m: String| RpcError::new(code::INVALID_PARAMS, m);
+    if !cfg!(target_os = "linux") && (prm.confirm || !prm.allow_exe.is_empty()) {
+        return Err(bad(
+            "--confirm and --allow-exe are enforced on Linux only; nothing was stored".into(),
+        ));
+    }
+    if prm.allow_exe.len() > MAX_ALLOWED_EXES {
+        return Err(bad(format!(
+            "give at most {MAX_ALLOWED_EXES} --allow-exe paths"
+        )));
+    }
+    #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
+    let mut allow_exe = Vec::with_capacity(prm.allow_exe.len());
+    #[cfg(target_os = "linux")]
+    for path in &prm.allow_exe {
+        use std::os::unix::fs::MetadataExt;
+        let p = Path::new(path);
+        if !p.is_absolute() {
+            return Err(bad(format!("--allow-exe {path}: give an absolute path")));
+        }
+        let c = std::fs::canonicalize(p)
+            .map_err(|e| bad(format!("--allow-exe {path}: {e}; give the program's path")))?;
+        let m = std::fs::metadata(&c).map_err(|e| bad(format!("--allow-exe {path}: {e}")))?;
+        if !m.is_file() {
+            return Err(bad(format!("--allow-exe {path}: not a file")));
+        }
+        let Some(text) = c.to_str().filter(|t| !t.contains('\n')) else {
+            return Err(bad(format!(
+                "--allow-exe {path}: resolves to a path that is not valid UTF-8 or holds a newline"
+            )));
+        };
+        allow_exe.push(sv_core::rules::AllowedExe {
+            path: text.to_owned(),
+            dev: m.dev(),
+            ino: m.ino(),
+        });
+    }
+    Ok(CallerRules {
+        confirm: prm.confirm,
+        allow_exe,
+    })
 }
 
 /// Deletes expired sessions met on the way (SQLite `secure_delete`).

@@ -3,7 +3,7 @@
 //! wrapped in `session-vault exec --tool T --`, Codex `auth.json`'s key
 //! becomes `null`. Every other key keeps its place and order.
 
-use super::plan::Group;
+use super::group::Group;
 use super::CLAUDE_HELPER;
 use crate::scan::SecretJson;
 use crate::JsonLoc;

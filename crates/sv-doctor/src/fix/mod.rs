@@ -24,6 +24,7 @@
 //! key is set to `null`. Anything else gets a hint to do by hand.
 
 mod apply;
+mod group;
 mod json;
 mod plan;
 pub mod shell;

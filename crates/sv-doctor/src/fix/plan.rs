@@ -2,6 +2,7 @@
 //! lines and JSON places change, and what is left with a hint. Reads, never
 //! writes.
 
+use super::group::Group;
 use super::json::json_edit;
 use super::shell::{self, LineEdit};
 use super::{skip, FilePlan, FixOptions, FixSkip, Plan, StoreRequest};
@@ -82,13 +83,6 @@ pub fn plan(report: &Report, det: &Detector, opts: &FixOptions) -> Plan {
         );
     }
     plan
-}
-
-/// Credentials of one tool found in one file (one MCP server for MCP files).
-pub(super) struct Group<'a> {
-    pub tool: String,
-    pub server: Option<String>,
-    pub findings: Vec<&'a Finding>,
 }
 
 /// The (tool, scope) a key from `src` is stored under.

@@ -8,7 +8,7 @@
 //! commenting it out could leave an empty `then` or lose the other
 //! commands. A file whose blocks do not balance has no movable line.
 
-use super::plan::Group;
+use super::group::Group;
 use crate::lines::Dialect;
 use std::collections::{BTreeMap, BTreeSet};
 use zeroize::Zeroizing;

@@ -2,8 +2,8 @@
 //! (`mcpServers.github.env.GITHUB_TOKEN`), judged by its key name and by key
 //! formats; a file that does not parse is still searched for formats.
 
-use super::{finding, is_secret_value, judge, secret_config_key};
-use crate::formats::{find_keys, provider_of};
+use super::{finding, format_findings, is_secret_value, judge, scan_each_line, secret_config_key};
+use crate::formats::provider_of;
 use crate::stream::assigned_value;
 use crate::{Detector, Finding, JsonLoc, SourceKind};
 
@@ -65,9 +65,47 @@ fn classify(path: &[Seg], kind: SourceKind) -> JsonLoc {
 }
 
 /// A parsed config tree, JSON or TOML, walked the same way.
+#[derive(Clone, Copy)]
 enum Tree<'a> {
     Json(&'a serde_json::Value),
     Toml(&'a toml::Value),
+}
+
+impl<'a> Tree<'a> {
+    /// The string this node holds, if it is one.
+    fn string(self) -> Option<&'a str> {
+        match self {
+            Tree::Json(serde_json::Value::String(s)) | Tree::Toml(toml::Value::String(s)) => {
+                Some(s)
+            }
+            _ => None,
+        }
+    }
+
+    /// The nodes under this one, each with its key or index.
+    fn children(self) -> Vec<(Seg, Tree<'a>)> {
+        match self {
+            Tree::Json(serde_json::Value::Object(m)) => m
+                .iter()
+                .map(|(k, v)| (Seg::Key(k.clone()), Tree::Json(v)))
+                .collect(),
+            Tree::Json(serde_json::Value::Array(a)) => a
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (Seg::Index(i), Tree::Json(v)))
+                .collect(),
+            Tree::Toml(toml::Value::Table(m)) => m
+                .iter()
+                .map(|(k, v)| (Seg::Key(k.clone()), Tree::Toml(v)))
+                .collect(),
+            Tree::Toml(toml::Value::Array(a)) => a
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (Seg::Index(i), Tree::Toml(v)))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 fn walk(
@@ -78,102 +116,68 @@ fn walk(
     det: &Detector,
     out: &mut Vec<Finding>,
 ) {
-    let leaf = |s: &str, path: &mut Vec<Seg>, out: &mut Vec<Finding>| {
-        let name = match path.last() {
-            Some(Seg::Key(k)) => Some(k.as_str()),
-            _ => None,
-        };
-        let mut push = |var: Option<&str>, value: &str, provider| {
-            let mut f = finding(det, var, value, provider);
-            f.json_path = Some(path_string(path));
-            f.line = line_of(text, value);
-            f.loc = classify(path, kind);
-            out.push(f);
-        };
-        if let Some(provider) = name.and_then(|n| judge(det, n, s)) {
-            push(name, s, provider);
+    match tree.string() {
+        Some(s) => leaf(s, path, kind, text, det, out),
+        None => {
+            for (seg, child) in tree.children() {
+                path.push(seg);
+                walk(child, path, kind, text, det, out);
+                path.pop();
+            }
+        }
+    }
+}
+
+/// The keys in one string of the tree, at `path`.
+fn leaf(
+    s: &str,
+    path: &[Seg],
+    kind: SourceKind,
+    text: &str,
+    det: &Detector,
+    out: &mut Vec<Finding>,
+) {
+    // Where the finding stands: its path, line and place in the file.
+    let placed = |mut f: Finding| {
+        f.json_path = Some(path_string(path));
+        f.line = line_of(text, f.value.expose());
+        f.loc = classify(path, kind);
+        f
+    };
+    let name = match path.last() {
+        Some(Seg::Key(k)) => Some(k.as_str()),
+        _ => None,
+    };
+    if let Some(provider) = name.and_then(|n| judge(det, n, s)) {
+        out.push(placed(finding(det, name, s, provider)));
+        return;
+    }
+    // `primaryApiKey` in `~/.claude.json`, and the like.
+    if let Some(tool) = name.and_then(secret_config_key) {
+        if is_secret_value(s) {
+            let mut f = finding(det, None, s, provider_of(s));
+            f.variable = name.map(str::to_owned);
+            f.tool = tool.map(str::to_owned);
+            out.push(placed(f));
             return;
         }
-        // `primaryApiKey` in `~/.claude.json`, and the like.
-        if let Some(tool) = name.and_then(secret_config_key) {
-            if is_secret_value(s) {
-                let mut f = finding(det, None, s, provider_of(s));
-                f.variable = name.map(str::to_owned);
-                f.tool = tool.map(str::to_owned);
-                f.json_path = Some(path_string(path));
-                f.line = line_of(text, s);
-                f.loc = classify(path, kind);
-                out.push(f);
-                return;
-            }
-        }
-        let first = out.len();
-        let mut push = |var: Option<&str>, value: &str, provider| {
-            let mut f = finding(det, var, value, provider);
-            f.json_path = Some(path_string(path));
-            f.line = line_of(text, value);
-            f.loc = classify(path, kind);
-            out.push(f);
-        };
-        // A tool's variable set inside a string: a permission rule such as
-        // `Bash(OPENAI_API_KEY=… codex exec)`, a hook command.
-        for (_, var) in det.tools.all_vars() {
-            for (at, _) in s.match_indices(var) {
-                let Some((from, n)) = assigned_value(s.as_bytes(), at, at + var.len()) else {
-                    continue;
-                };
-                let value = &s[from..from + n];
-                if let Some(provider) = judge(det, var, value) {
-                    push(Some(var), value, provider);
-                }
-            }
-        }
-        for hit in find_keys(s) {
-            let key = &s[hit.start..hit.end];
-            if out[first..].iter().any(|f| f.value.expose() == key) {
-                continue;
-            }
-            let mut f = finding(det, None, key, Some(hit.provider));
-            f.json_path = Some(path_string(path));
-            f.line = line_of(text, key);
-            f.loc = classify(path, kind);
-            out.push(f);
-        }
-    };
-    match tree {
-        Tree::Json(serde_json::Value::String(s)) => leaf(s, path, out),
-        Tree::Json(serde_json::Value::Object(m)) => {
-            for (k, v) in m {
-                path.push(Seg::Key(k.clone()));
-                walk(Tree::Json(v), path, kind, text, det, out);
-                path.pop();
-            }
-        }
-        Tree::Json(serde_json::Value::Array(a)) => {
-            for (i, v) in a.iter().enumerate() {
-                path.push(Seg::Index(i));
-                walk(Tree::Json(v), path, kind, text, det, out);
-                path.pop();
-            }
-        }
-        Tree::Json(_) => {}
-        Tree::Toml(toml::Value::String(s)) => leaf(s, path, out),
-        Tree::Toml(toml::Value::Table(m)) => {
-            for (k, v) in m {
-                path.push(Seg::Key(k.clone()));
-                walk(Tree::Toml(v), path, kind, text, det, out);
-                path.pop();
-            }
-        }
-        Tree::Toml(toml::Value::Array(a)) => {
-            for (i, v) in a.iter().enumerate() {
-                path.push(Seg::Index(i));
-                walk(Tree::Toml(v), path, kind, text, det, out);
-                path.pop();
-            }
-        }
-        Tree::Toml(_) => {}
     }
+    let first = out.len();
+    // A tool's variable set inside a string: a permission rule such as
+    // `Bash(OPENAI_API_KEY=… codex exec)`, a hook command.
+    for (_, var) in det.tools.all_vars() {
+        for (at, _) in s.match_indices(var) {
+            let Some((from, n)) = assigned_value(s.as_bytes(), at, at + var.len()) else {
+                continue;
+            };
+            let value = &s[from..from + n];
+            if let Some(provider) = judge(det, var, value) {
+                out.push(placed(finding(det, Some(var), value, provider)));
+            }
+        }
+    }
+    let hits = format_findings(det, s, &out[first..]);
+    out.extend(hits.into_iter().map(placed));
 }
 
 /// A parsed JSON document that may hold keys: every string in it is
@@ -235,13 +239,7 @@ pub fn scan_config(text: &str, kind: SourceKind, det: &Detector) -> (Vec<Finding
         }
     };
     if !parsed {
-        for (i, line) in text.lines().enumerate() {
-            for hit in find_keys(line) {
-                let mut f = finding(det, None, &line[hit.start..hit.end], Some(hit.provider));
-                f.line = Some(i + 1);
-                out.push(f);
-            }
-        }
+        out = scan_each_line(text, det, |_| None);
     }
     (out, !parsed)
 }

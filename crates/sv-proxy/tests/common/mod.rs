@@ -6,7 +6,6 @@
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use http_body::{Body, Frame};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -20,12 +19,12 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 use sv_core::SecretString;
 use sv_proxy::{
     AuditRecord, AuthPlace, Grant, ProxyConfig, ProxyServer, Refusal, StandIns, Upstream,
 };
+use sv_testkit::mock::ChannelBody;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
@@ -217,23 +216,6 @@ pub fn answer(status: u16, body: &'static str) -> Handler {
             r
         })
     })
-}
-
-/// A response body fed through a channel: each `send` is one chunk on the
-/// wire, and the body ends when the sender is dropped.
-pub struct ChannelBody(pub mpsc::Receiver<Bytes>);
-
-impl Body for ChannelBody {
-    type Data = Bytes;
-    type Error = Infallible;
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.0
-            .poll_recv(cx)
-            .map(|chunk| chunk.map(|b| Ok(Frame::data(b))))
-    }
 }
 
 pub fn streamed_response(

@@ -1,0 +1,294 @@
+//! The real agents launched as a user launches them after `session-vault
+//! integrate AGENT --proxy` (docs/design.md §10, docs/agents.md):
+//!
+//! - Claude Code: plain `claude -p …` in the project; its settings'
+//!   `apiKeyHelper` gets a stand-in bound to it and `env.ANTHROPIC_BASE_URL`
+//!   points it at the proxy.
+//! - Codex and Gemini CLI: `codex …` / `gemini …` typed in a bash that
+//!   loaded session-vault's hook (`eval "$(session-vault init bash)"`),
+//!   whose wrapper function runs them through `exec --proxy`; Codex's
+//!   provider and Gemini CLI's auth type come from `integrate`.
+//!
+//! Each run uses the real daemon with the key stored for the project,
+//! `config.toml` pointing the tool's upstream at the mock provider over TLS,
+//! the mock holding each call a second and echoing the key it received.
+//! It must show: the agent completes and prints the mock's reply (the echo
+//! scrubbed to the stand-in), every model call reached the mock with the
+//! REAL key in the agent's header, and no process of the agent's tree nor
+//! any file under its HOME or project ever held the real key.
+//!
+//! Skipped unless asked for: `scripts/test-agents.sh` installs the agents
+//! and runs these with `--ignored agents_integrate::`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sv_testkit::agents::{
+    prepare, run, Agent, AgentHome, Exposure, Launch, Outcome, Wiring, MOCK_TEXT,
+};
+use sv_testkit::mock::{MockConfig, MockServer};
+
+use crate::util::{sv_bin, TestEnv};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+struct IntegratedRun {
+    key: String,
+    mock: MockServer,
+    home: AgentHome,
+    outcome: Outcome,
+    /// What `integrate` printed.
+    integrated: String,
+    /// Dropped last: its Drop stops the daemon.
+    env: TestEnv,
+}
+
+/// Single quotes for bash.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// How the agent is started after `integrate`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// As a user types it: `claude …`, or `codex …` / `gemini …` in a bash
+    /// that loaded the hook.
+    Normal,
+    /// `session-vault exec --proxy --tool T -- T …` (Claude Code as an agent
+    /// tree, with the `integrate claude --proxy` settings still in place).
+    ExecProxy,
+}
+
+fn integrated_run(agent: Agent, start: Start) -> IntegratedRun {
+    let exe = agent.executable().unwrap_or_else(|| {
+        panic!(
+            "{} is not installed: run scripts/install-agents.sh (or set SV_AGENTS_BIN)",
+            agent.tool()
+        )
+    });
+    let env = TestEnv::passphrase();
+    let key = agent.fake_key();
+    let mut config = MockConfig::new(env.mkdir("mock"));
+    config.hold_ms = 1000;
+    config.echo_received_key = true;
+    let mock = MockServer::start(config, true).expect("start the mock provider");
+    let ca = mock.ca_file.clone().expect("the mock serves TLS");
+    env.write_config(&format!(
+        "[tools.{tool}]\nupstream = \"https://127.0.0.1:{port}\"\nca_file = \"{ca}\"\n",
+        tool = agent.tool(),
+        port = mock.port,
+        ca = ca.display()
+    ));
+    env.start_unlocked();
+
+    // The agent's HOME is the vault's HOME (env.home): integrate edits the
+    // files the agent reads.
+    let home = AgentHome::new(env.dir.path()).expect("agent home");
+    assert_eq!(home.home, env.home);
+    let work = home.work.canonicalize().expect("work dir");
+    env.add(agent.tool(), &["--project", work.to_str().unwrap()], &key);
+
+    // The agent's offline environment, and no settings pointing anywhere:
+    // those are integrate's to write.
+    let wiring = Wiring {
+        base_url: "http://unused.invalid".into(),
+        key: None,
+        set_base_url_var: false,
+        ca_file: None,
+        codex_builtin_provider: false,
+    };
+    let mut agent_env = prepare(agent, &home, &wiring).expect("the agent's environment");
+    match agent {
+        Agent::Claude => {}
+        // A user's own config: a model, no provider.
+        Agent::Codex => std::fs::write(
+            home.codex_home.join("config.toml"),
+            "# mine\nmodel = \"gpt-5-codex\"\n",
+        )
+        .unwrap(),
+        // Updates and statistics off (offline), no auth type selected.
+        Agent::Gemini => std::fs::write(
+            home.home.join(".gemini/settings.json"),
+            "{\n  \"general\": {\"disableAutoUpdate\": true, \"disableUpdateNag\": true},\n  \"privacy\": {\"usageStatisticsEnabled\": false}\n}\n",
+        )
+        .unwrap(),
+    }
+    let integrated = match agent {
+        Agent::Claude => env.run_in(&work, &["integrate", "claude", "--proxy"], None),
+        _ => env.run(&["integrate", agent.tool(), "--proxy"], None),
+    }
+    .ok()
+    .stdout;
+
+    // session-vault on PATH (Claude Code's helper, the hook) and what it
+    // needs to find its daemon.
+    let bin_dir = sv_bin().parent().unwrap().display().to_string();
+    for (k, v) in agent_env.iter_mut() {
+        if k == "PATH" {
+            *v = format!("{bin_dir}:{v}");
+        }
+    }
+    let cmd = env.command(&[]);
+    agent_env.extend(
+        cmd.get_envs()
+            .filter_map(|(k, v)| Some((k.to_str()?.to_owned(), v?.to_str()?.to_owned())))
+            .filter(|(k, _)| k.starts_with("XDG_") || k.starts_with("SESSION_VAULT_")),
+    );
+
+    let launch = match agent {
+        _ if start == Start::ExecProxy => Launch::agent(agent, &exe, &home, agent_env, "say hi")
+            .wrapped(
+                &sv_bin(),
+                &["exec", "--proxy", "--tool", agent.tool(), "--"],
+            ),
+        // Exactly `claude -p …`, from the project.
+        Agent::Claude => Launch::agent(agent, &exe, &home, agent_env, "say hi"),
+        // `codex …` / `gemini …` typed in a bash that loaded the hook.
+        _ => {
+            let typed: Vec<String> = std::iter::once(agent.tool().to_owned())
+                .chain(agent.prompt_args("say hi").iter().map(|a| sh_quote(a)))
+                .collect();
+            let script = format!(
+                "eval \"$(session-vault init bash)\" || exit 90\n\
+                 [ \"$(type -t {tool})\" = function ] || exit 91\n\
+                 {typed}\n",
+                tool = agent.tool(),
+                typed = typed.join(" ")
+            );
+            Launch {
+                program: "/bin/bash".into(),
+                args: vec![
+                    "--norc".into(),
+                    "--noprofile".into(),
+                    "-c".into(),
+                    script.into(),
+                ],
+                env: agent_env,
+                cwd: home.work.clone(),
+            }
+        }
+    };
+    let holding = mock.dir.join("holding");
+    let outcome = run(&launch, TIMEOUT, key.as_bytes(), Some(&holding)).expect("start the agent");
+    IntegratedRun {
+        key,
+        mock,
+        home,
+        outcome,
+        integrated,
+        env,
+    }
+}
+
+/// What every run through `integrate --proxy` must show; returns the
+/// stand-in the agent saw (the mock's echo, scrubbed by the proxy).
+fn check(agent: Agent, r: &IntegratedRun) -> String {
+    let out = &r.outcome;
+    assert!(
+        out.success(),
+        "{} failed: {}\n(integrate said: {})",
+        agent.tool(),
+        out.describe(),
+        r.integrated
+    );
+    assert!(out.stdout.contains(MOCK_TEXT), "{}", out.describe());
+    assert!(
+        !out.stdout.contains(&r.key) && !out.stderr.contains(&r.key),
+        "the real key reached the agent's output: the proxy did not scrub the reply"
+    );
+    let requests = r.mock.requests();
+    let model_calls: Vec<_> = requests
+        .iter()
+        .filter(|q| agent.is_model_request(q))
+        .collect();
+    assert!(
+        !model_calls.is_empty(),
+        "no model call reached the mock: {requests:?}"
+    );
+    for call in &model_calls {
+        assert_eq!(
+            agent.key_sent(call),
+            Some(r.key.as_str()),
+            "the mock did not get the real key in {}: {call:?}",
+            agent.auth_header()
+        );
+    }
+    let roots: [&Path; 2] = [&r.home.home, &r.home.work];
+    Exposure::of(&r.key, out, &roots).assert_none(out);
+    let after = out
+        .stdout
+        .split_once(&format!("{MOCK_TEXT} "))
+        .map(|(_, rest)| rest)
+        .unwrap_or_else(|| panic!("no echo after the mock's text: {}", out.describe()));
+    let stand_in: String = after.chars().take(r.key.len()).collect();
+    assert_eq!(stand_in.len(), r.key.len(), "{}", out.describe());
+    assert_ne!(stand_in, r.key);
+    eprintln!(
+        "{} after integrate --proxy: {} processes seen, {} samples ({} while held), requests at the mock {:?}",
+        agent.tool(),
+        out.tree.processes.len(),
+        out.tree.samples,
+        out.tree.samples_while_holding,
+        requests
+            .iter()
+            .map(|q| format!("{} {}", q.method(), q.path()))
+            .collect::<Vec<_>>(),
+    );
+    stand_in
+}
+
+#[test]
+#[ignore = "runs the real Claude Code: scripts/test-agents.sh installs it and runs this with --ignored"]
+fn claude_plain_launch_after_integrate_proxy() {
+    let r = integrated_run(Agent::Claude, Start::Normal);
+    check(Agent::Claude, &r);
+    // The helper's lookups are stand-ins, never plaintext.
+    let log = r.env.run(&["log", "--json"], None).ok().stdout;
+    assert!(log.contains("stand_in"), "{log}");
+    assert!(!log.contains(&r.key));
+}
+
+#[test]
+#[ignore = "runs the real Codex CLI: scripts/test-agents.sh installs it and runs this with --ignored"]
+fn codex_through_the_shell_hook_after_integrate_proxy() {
+    let r = integrated_run(Agent::Codex, Start::Normal);
+    let stand_in = check(Agent::Codex, &r);
+    // Its provider from integrate goes straight to POST /v1/responses.
+    assert!(r.mock.requests().iter().all(|q| q.method() == "POST"));
+    // Its session files hold what it saw: the stand-in.
+    let files = sv_testkit::agents::files_containing(&r.home.codex_home, stand_in.as_bytes());
+    assert!(
+        !files.is_empty(),
+        "no file under CODEX_HOME holds the stand-in"
+    );
+    // The user's own line is still in its config.
+    let config = std::fs::read_to_string(r.home.codex_home.join("config.toml")).unwrap();
+    assert!(
+        config.starts_with("# mine\nmodel = \"gpt-5-codex\"\n"),
+        "{config}"
+    );
+}
+
+#[test]
+#[ignore = "runs the real Gemini CLI: scripts/test-agents.sh installs it and runs this with --ignored"]
+fn gemini_through_the_shell_hook_after_integrate_proxy() {
+    let r = integrated_run(Agent::Gemini, Start::Normal);
+    check(Agent::Gemini, &r);
+    assert!(
+        r.mock
+            .requests()
+            .iter()
+            .any(|q| q.path().ends_with(":streamGenerateContent?alt=sse")),
+        "{:?}",
+        r.mock.requests()
+    );
+}
+
+#[test]
+#[ignore = "runs the real Claude Code: scripts/test-agents.sh installs it and runs this with --ignored"]
+fn claude_through_exec_proxy_with_the_integrate_settings() {
+    // docs/agents.md: to make Claude Code an agent tree, launch it through
+    // exec --proxy; the settings `integrate claude --proxy` wrote stay.
+    let r = integrated_run(Agent::Claude, Start::ExecProxy);
+    check(Agent::Claude, &r);
+}
