@@ -134,8 +134,8 @@ pub struct CwdProbe {
 
 impl CwdProbe {
     /// Linux opens the directory pinned to a message's sender instead
-    /// ([`CwdProbe::over`]).
-    #[cfg_attr(target_os = "linux", allow(dead_code))]
+    /// ([`CwdProbe::over`]), except for a connection refused as another
+    /// user's.
     pub fn new(pid: i32) -> Self {
         CwdProbe::over(open_proc_dir(pid))
     }
@@ -252,8 +252,8 @@ fn open_proc_dir(_pid: i32) -> Option<std::os::fd::OwnedFd> {
 /// message is judged by its own sender (`callers.rs`), so the connector's
 /// working directory and pidfd would be read for nothing (they were six
 /// system calls and a pidfd per connection, a `get`'s whole connection);
-/// its executable is read only for the record of a connection refused as
-/// another user's. Elsewhere the connector is the caller of every message
+/// its directory and executable are read only for the record of a
+/// connection refused as another user's. Elsewhere the connector is the caller of every message
 /// (and there is no `/proc` to read).
 pub fn peer_of(stream: &Stream) -> Option<Peer> {
     let cred = stream.peer_cred().ok()?;
@@ -261,16 +261,18 @@ pub fn peer_of(stream: &Stream) -> Option<Peer> {
     #[cfg(target_os = "linux")]
     {
         let uid = cred.uid();
-        let exe = match pid {
-            Some(pid) if uid != crate::hygiene::uid() => {
-                fs::read_link(format!("/proc/{pid}/exe")).ok()
-            }
-            _ => None,
+        let (cwd, exe) = match pid {
+            // For the audit record of the refusal.
+            Some(pid) if uid != crate::hygiene::uid() => (
+                CwdProbe::new(pid).read(),
+                fs::read_link(format!("/proc/{pid}/exe")).ok(),
+            ),
+            _ => (None, None),
         };
         Some(Peer {
             uid,
             pid,
-            cwd: None,
+            cwd,
             exe,
             pin: None,
             agent_tree: None,
