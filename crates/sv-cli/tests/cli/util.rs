@@ -195,6 +195,20 @@ impl TestEnv {
         id.to_owned()
     }
 
+    /// `daemon status --json`, parsed.
+    pub fn status_json(&self) -> serde_json::Value {
+        let r = self.run(&["daemon", "status", "--json"], None).ok();
+        serde_json::from_str(&r.stdout).expect("status JSON")
+    }
+
+    /// The proxy's `127.0.0.1:PORT`, as `daemon status` shows it.
+    pub fn proxy_addr(&self) -> String {
+        self.status_json()["proxy"]["listen"]
+            .as_str()
+            .expect("the proxy listens")
+            .to_owned()
+    }
+
     /// `get --tool` from `cwd`.
     pub fn get_in(&self, cwd: &Path, tool: &str) -> Run {
         self.run_in(cwd, &["get", "--tool", tool], None)
