@@ -206,6 +206,22 @@ mod tests {
         }
     }
 
+    /// A new vault in a directory that lives as long as the first.
+    fn open() -> (tempfile::TempDir, Store) {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(&d.path().join("v.db")).unwrap();
+        (d, s)
+    }
+
+    /// The times of the records `q` returns, in its order.
+    fn times(s: &Store, q: &LogParams) -> Vec<i64> {
+        s.audit_entries(q)
+            .unwrap()
+            .iter()
+            .map(|e| e.record.time)
+            .collect()
+    }
+
     const WIDE: AuditRetention = AuditRetention {
         max_age_days: 36_500,
         max_rows: 1_000_000,
@@ -213,8 +229,7 @@ mod tests {
 
     #[test]
     fn append_and_filter() {
-        let d = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&d.path().join("v.db")).unwrap();
+        let (_d, mut s) = open();
         s.append_audit(&rec(100, "claude", AuditOutcome::Served), &WIDE)
             .unwrap();
         s.append_audit(&rec(200, "codex", AuditOutcome::RefusedScope), &WIDE)
@@ -222,10 +237,7 @@ mod tests {
         s.append_audit(&rec(300, "claude", AuditOutcome::RefusedLocked), &WIDE)
             .unwrap();
         let all = s.audit_entries(&LogParams::default()).unwrap();
-        assert_eq!(
-            all.iter().map(|e| e.record.time).collect::<Vec<_>>(),
-            [100, 200, 300]
-        );
+        assert_eq!(times(&s, &LogParams::default()), [100, 200, 300]);
         assert_eq!(all[0].record.pid, Some(42));
         assert_eq!(all[0].record.cwd.as_deref(), Some("/p/app"));
         let q = |tool: Option<&str>, since, denied, limit| LogParams {
@@ -234,13 +246,7 @@ mod tests {
             denied,
             limit,
         };
-        let times = |p: LogParams| -> Vec<i64> {
-            s.audit_entries(&p)
-                .unwrap()
-                .iter()
-                .map(|e| e.record.time)
-                .collect()
-        };
+        let times = |p: LogParams| times(&s, &p);
         assert_eq!(times(q(Some("claude"), None, false, None)), [100, 300]);
         assert_eq!(times(q(None, Some(200), false, None)), [200, 300]);
         assert_eq!(times(q(None, None, true, None)), [200, 300]);
@@ -250,8 +256,7 @@ mod tests {
 
     #[test]
     fn proxied_requests_keep_their_request_and_are_not_denied() {
-        let d = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&d.path().join("v.db")).unwrap();
+        let (_d, mut s) = open();
         let q = ProxiedRequest {
             method: "POST".into(),
             host: Some("api.anthropic.com".into()),
@@ -281,8 +286,7 @@ mod tests {
 
     #[test]
     fn a_batch_is_one_transaction_and_trims_once() {
-        let d = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&d.path().join("v.db")).unwrap();
+        let (_d, mut s) = open();
         let keep = AuditRetention {
             max_age_days: 36_500,
             max_rows: 4,
@@ -291,20 +295,14 @@ mod tests {
             .map(|i| rec(1_000 + i, "claude", AuditOutcome::Served))
             .collect();
         s.append_audit_batch(&batch, &keep).unwrap();
-        let times: Vec<i64> = s
-            .audit_entries(&LogParams::default())
-            .unwrap()
-            .iter()
-            .map(|e| e.record.time)
-            .collect();
+        let times = times(&s, &LogParams::default());
         assert_eq!(times, [1_002, 1_003, 1_004, 1_005], "in order, newest kept");
         assert_eq!(s.audit_count().unwrap(), 4);
     }
 
     #[test]
     fn a_large_limit_is_applied_in_steps() {
-        let d = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&d.path().join("v.db")).unwrap();
+        let (_d, mut s) = open();
         let keep = AuditRetention {
             max_age_days: 36_500,
             max_rows: 64 * TRIM_STEPS, // steps of 64
@@ -334,8 +332,7 @@ mod tests {
 
     #[test]
     fn retention_by_age_and_count() {
-        let d = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&d.path().join("v.db")).unwrap();
+        let (_d, mut s) = open();
         let keep = AuditRetention {
             max_age_days: 1,
             max_rows: 5,
@@ -344,12 +341,7 @@ mod tests {
             s.append_audit(&rec(1_000_000 + i, "claude", AuditOutcome::Served), &keep)
                 .unwrap();
         }
-        let times: Vec<i64> = s
-            .audit_entries(&LogParams::default())
-            .unwrap()
-            .iter()
-            .map(|e| e.record.time)
-            .collect();
+        let times = times(&s, &LogParams::default());
         assert_eq!(times, (1_000_007..1_000_012).collect::<Vec<_>>());
         // A day and a second later, everything before is gone.
         s.append_audit(
