@@ -26,8 +26,9 @@ use std::time::Duration;
 use sv_testkit::agents::{
     prepare, run, Agent, AgentHome, Exposure, Launch, Outcome, Wiring, MOCK_TEXT,
 };
-use sv_testkit::mock::{MockConfig, MockServer};
+use sv_testkit::mock::MockServer;
 
+use crate::agents_real::{agent_vault, vault_env, AgentVault};
 use crate::util::{sv_bin, TestEnv};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -60,33 +61,17 @@ enum Start {
 }
 
 fn integrated_run(agent: Agent, start: Start) -> IntegratedRun {
-    let exe = agent.executable().unwrap_or_else(|| {
-        panic!(
-            "{} is not installed: run scripts/install-agents.sh (or set SV_AGENTS_BIN)",
-            agent.tool()
-        )
-    });
-    let env = TestEnv::passphrase();
-    let key = agent.fake_key();
-    let mut config = MockConfig::new(env.mkdir("mock"));
-    config.hold_ms = 1000;
-    config.echo_received_key = true;
-    let mock = MockServer::start(config, true).expect("start the mock provider");
-    let ca = mock.ca_file.clone().expect("the mock serves TLS");
-    env.write_config(&format!(
-        "[tools.{tool}]\nupstream = \"https://127.0.0.1:{port}\"\nca_file = \"{ca}\"\n",
-        tool = agent.tool(),
-        port = mock.port,
-        ca = ca.display()
-    ));
-    env.start_unlocked();
-
+    let AgentVault {
+        exe,
+        key,
+        mock,
+        home,
+        env,
+    } = agent_vault(agent, |_| {});
     // The agent's HOME is the vault's HOME (env.home): integrate edits the
     // files the agent reads.
-    let home = AgentHome::new(env.dir.path()).expect("agent home");
     assert_eq!(home.home, env.home);
     let work = home.work.canonicalize().expect("work dir");
-    env.add(agent.tool(), &["--project", work.to_str().unwrap()], &key);
 
     // The agent's offline environment, and no settings pointing anywhere:
     // those are integrate's to write.
@@ -128,12 +113,7 @@ fn integrated_run(agent: Agent, start: Start) -> IntegratedRun {
             *v = format!("{bin_dir}:{v}");
         }
     }
-    let cmd = env.command(&[]);
-    agent_env.extend(
-        cmd.get_envs()
-            .filter_map(|(k, v)| Some((k.to_str()?.to_owned(), v?.to_str()?.to_owned())))
-            .filter(|(k, _)| k.starts_with("XDG_") || k.starts_with("SESSION_VAULT_")),
-    );
+    agent_env.extend(vault_env(&env));
 
     let launch = match agent {
         _ if start == Start::ExecProxy => Launch::agent(agent, &exe, &home, agent_env, "say hi")

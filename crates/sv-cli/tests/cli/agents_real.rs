@@ -15,6 +15,7 @@
 //! and runs these with `--ignored agents_real::`; then a missing agent
 //! fails.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use sv_testkit::agents::{
@@ -219,18 +220,25 @@ pub(crate) struct ProxiedRun {
     pub(crate) env: TestEnv,
 }
 
-fn proxied_run(agent: Agent) -> ProxiedRun {
-    proxied_run_with(agent, |_| {}, |_| {})
+/// The vault an agent runs against: the real daemon, its HOME the
+/// agent's, the key stored for the agent's project, and the tool's upstream
+/// the mock provider over TLS (its CA as `ca_file`), holding each call a
+/// second and echoing the key it received.
+pub(crate) struct AgentVault {
+    pub(crate) exe: PathBuf,
+    pub(crate) key: String,
+    pub(crate) mock: MockServer,
+    pub(crate) home: AgentHome,
+    /// Dropped last: its Drop stops the daemon.
+    pub(crate) env: TestEnv,
 }
 
-/// [`proxied_run`] with the mock's configuration and the agent's launch
-/// (its arguments and environment, before `exec --proxy` wraps it) adjusted
-/// by the caller.
-pub(crate) fn proxied_run_with(
+/// Sets up the [`AgentVault`] for `agent`, the mock configured further by
+/// the caller; panics when the agent is not installed.
+pub(crate) fn agent_vault(
     agent: Agent,
     configure_mock: impl FnOnce(&mut MockConfig),
-    adjust_launch: impl FnOnce(&mut Launch),
-) -> ProxiedRun {
+) -> AgentVault {
     let exe = agent.executable().unwrap_or_else(|| {
         panic!(
             "{} is not installed: run scripts/install-agents.sh (or set SV_AGENTS_BIN)",
@@ -252,20 +260,51 @@ pub(crate) fn proxied_run_with(
         ca = ca.display()
     ));
     env.start_unlocked();
-
-    // The agent's HOME is the vault's HOME: whatever the agent writes there
-    // (or under the XDG directories the vault uses) is scanned; the vault's
-    // own files hold the key sealed only.
     let home = AgentHome::new(env.dir.path()).expect("agent home");
     let work = home.work.canonicalize().expect("work dir");
     env.add(agent.tool(), &["--project", work.to_str().unwrap()], &key);
+    AgentVault {
+        exe,
+        key,
+        mock,
+        home,
+        env,
+    }
+}
 
-    let status = env.run(&["daemon", "status", "--json"], None).ok();
-    let status: serde_json::Value = serde_json::from_str(&status.stdout).expect("status JSON");
-    let proxy = status["proxy"]["listen"]
-        .as_str()
-        .expect("the daemon's proxy listens")
-        .to_owned();
+/// What session-vault run by the agent needs to find its daemon (the same
+/// HOME): the vault's `XDG_*` and `SESSION_VAULT_*` variables.
+pub(crate) fn vault_env(env: &TestEnv) -> Vec<(String, String)> {
+    env.command(&[])
+        .get_envs()
+        .filter_map(|(k, v)| Some((k.to_str()?.to_owned(), v?.to_str()?.to_owned())))
+        .filter(|(k, _)| k.starts_with("XDG_") || k.starts_with("SESSION_VAULT_"))
+        .collect()
+}
+
+fn proxied_run(agent: Agent) -> ProxiedRun {
+    proxied_run_with(agent, |_| {}, |_| {})
+}
+
+/// [`proxied_run`] with the mock's configuration and the agent's launch
+/// (its arguments and environment, before `exec --proxy` wraps it) adjusted
+/// by the caller.
+pub(crate) fn proxied_run_with(
+    agent: Agent,
+    configure_mock: impl FnOnce(&mut MockConfig),
+    adjust_launch: impl FnOnce(&mut Launch),
+) -> ProxiedRun {
+    let AgentVault {
+        exe,
+        key,
+        mock,
+        home,
+        env,
+    } = agent_vault(agent, configure_mock);
+    // The agent's HOME is the vault's HOME: whatever the agent writes there
+    // (or under the XDG directories the vault uses) is scanned; the vault's
+    // own files hold the key sealed only.
+    let proxy = env.proxy_addr();
     let wiring = Wiring {
         // Codex takes its base URL from its config.toml only: the provider's
         // base_url is the proxy's (prepare adds `/v1`).
@@ -276,14 +315,7 @@ pub(crate) fn proxied_run_with(
         codex_builtin_provider: false,
     };
     let mut agent_env = prepare(agent, &home, &wiring).expect("write the agent's settings");
-    // What session-vault needs to find its daemon (the same HOME).
-    let cmd = env.command(&[]);
-    let vault_env: Vec<(String, String)> = cmd
-        .get_envs()
-        .filter_map(|(k, v)| Some((k.to_str()?.to_owned(), v?.to_str()?.to_owned())))
-        .filter(|(k, _)| k.starts_with("XDG_") || k.starts_with("SESSION_VAULT_"))
-        .collect();
-    agent_env.extend(vault_env);
+    agent_env.extend(vault_env(&env));
 
     let mut launch = Launch::agent(agent, &exe, &home, agent_env, "say hi");
     adjust_launch(&mut launch);
