@@ -334,6 +334,21 @@ pub(crate) fn proxied_run_with(
     }
 }
 
+/// The stand-in the agent saw: the reply is "<MOCK_TEXT> <echo>", the
+/// mock's echo of the key it received, which the proxy turned into the
+/// stand-in on the way back.
+pub(crate) fn echoed_stand_in(real_key: &str, out: &Outcome) -> String {
+    let after = out
+        .stdout
+        .split_once(&format!("{MOCK_TEXT} "))
+        .map(|(_, rest)| rest)
+        .unwrap_or_else(|| panic!("no echo after the mock's text: {}", out.describe()));
+    let stand_in: String = after.chars().take(real_key.len()).collect();
+    assert_eq!(stand_in.len(), real_key.len(), "{}", out.describe());
+    assert_ne!(stand_in, real_key);
+    stand_in
+}
+
 /// The checks of [`check_proxied`], and that they looked where it matters:
 /// the mock echoed the key it received, the proxy turned it into the
 /// stand-in on the way back, and the files the agent wrote are returned
@@ -341,15 +356,7 @@ pub(crate) fn proxied_run_with(
 fn check_proxied_run(agent: Agent, r: &ProxiedRun) -> Vec<std::path::PathBuf> {
     check_proxied(agent, &r.key, &r.mock, &r.home, &r.outcome);
     let out = &r.outcome;
-    // The reply is "<MOCK_TEXT> <echo>": the echo is the stand-in.
-    let after = out
-        .stdout
-        .split_once(&format!("{MOCK_TEXT} "))
-        .map(|(_, rest)| rest)
-        .unwrap_or_else(|| panic!("no echo after the mock's text: {}", out.describe()));
-    let stand_in: String = after.chars().take(r.key.len()).collect();
-    assert_eq!(stand_in.len(), r.key.len(), "{}", out.describe());
-    assert_ne!(stand_in, r.key);
+    let stand_in = echoed_stand_in(&r.key, out);
     let files: Vec<_> = [&r.home.home, &r.home.work]
         .iter()
         .flat_map(|d| sv_testkit::agents::files_containing(d, stand_in.as_bytes()))
