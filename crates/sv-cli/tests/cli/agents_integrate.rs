@@ -25,7 +25,7 @@ use std::time::Duration;
 use sv_testkit::agents::{prepare, run, Agent, Launch, Wiring};
 
 use crate::agents_real::{
-    agent_vault, check_proxied, echoed_stand_in, vault_env, AgentVault, ProxiedRun,
+    agent_vault, check_proxied, echoed_stand_in, vault_env, what_was_seen, AgentVault, ProxiedRun,
 };
 use crate::util::sv_bin;
 
@@ -169,16 +169,9 @@ fn check(agent: Agent, r: &IntegratedRun) -> String {
     check_proxied(agent, &run.key, &run.mock, &run.home, out);
     let stand_in = echoed_stand_in(&run.key, out);
     eprintln!(
-        "{} after integrate --proxy: {} processes seen, {} samples ({} while held), requests at the mock {:?}",
+        "{} after integrate --proxy: {}",
         agent.tool(),
-        out.tree.processes.len(),
-        out.tree.samples,
-        out.tree.samples_while_holding,
-        run.mock
-            .requests()
-            .iter()
-            .map(|q| format!("{} {}", q.method(), q.path()))
-            .collect::<Vec<_>>(),
+        what_was_seen(out, &run.mock)
     );
     stand_in
 }

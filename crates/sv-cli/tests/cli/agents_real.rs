@@ -334,6 +334,22 @@ pub(crate) fn proxied_run_with(
     }
 }
 
+/// A run's figures for the test's output: the agent's processes and
+/// samples, and the requests the mock got.
+pub(crate) fn what_was_seen(out: &Outcome, mock: &MockServer) -> String {
+    let requests: Vec<String> = mock
+        .requests()
+        .iter()
+        .map(|q| format!("{} {}", q.method(), q.path()))
+        .collect();
+    format!(
+        "{} processes seen, {} samples ({} while held), requests at the mock {requests:?}",
+        out.tree.processes.len(),
+        out.tree.samples,
+        out.tree.samples_while_holding,
+    )
+}
+
 /// The stand-in the agent saw: the reply is "<MOCK_TEXT> <echo>", the
 /// mock's echo of the key it received, which the proxy turned into the
 /// stand-in on the way back.
@@ -362,17 +378,9 @@ fn check_proxied_run(agent: Agent, r: &ProxiedRun) -> Vec<std::path::PathBuf> {
         .flat_map(|d| sv_testkit::agents::files_containing(d, stand_in.as_bytes()))
         .collect();
     eprintln!(
-        "{} through exec --proxy: {} processes seen, {} samples ({} while held), requests at the mock {:?}; files holding the stand-in: {:?}",
+        "{} through exec --proxy: {}; files holding the stand-in: {files:?}",
         agent.tool(),
-        out.tree.processes.len(),
-        out.tree.samples,
-        out.tree.samples_while_holding,
-        r.mock
-            .requests()
-            .iter()
-            .map(|q| format!("{} {}", q.method(), q.path()))
-            .collect::<Vec<_>>(),
-        files
+        what_was_seen(out, &r.mock)
     );
     files
 }
