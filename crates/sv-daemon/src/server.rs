@@ -100,6 +100,10 @@ async fn serve(
     uid: u32,
     proxy_listen: Option<std::net::SocketAddr>,
 ) -> Result<(), DaemonError> {
+    // Signals first: once the socket exists a client (or systemd) may send
+    // SIGTERM at once, and it must find the handler that removes the socket
+    // and exits 0, not the default action.
+    let mut signals = platform::Signals::new()?;
     let mut listener = platform::bind(paths)?;
     // The credential proxy (docs/design.md §10), on the vault's loopback
     // port; the daemon serves on without it if it cannot start.
@@ -107,7 +111,6 @@ async fn serve(
     let proxy = crate::proxy::start(&vault, &paths.data_dir, proxy_listen).await;
     #[cfg(not(target_os = "linux"))]
     let _ = proxy_listen;
-    let mut signals = platform::Signals::new()?;
     let mut idle = tokio::time::interval(Duration::from_secs(1));
     let mut shutdown = vault.shutdown.subscribe();
     let mut purge = tokio::time::interval(Duration::from_secs(60));
