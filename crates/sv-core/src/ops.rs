@@ -131,10 +131,11 @@ pub struct ProxiedRequest {
     pub duration_ms: u64,
 }
 
-/// One audit record as the `log` method returns it.
+/// One audit record (docs/design.md §7): what the daemon writes, the vault
+/// stores and, with its row id, `log` returns. It has no field a secret
+/// could go in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuditEntry {
-    pub id: i64,
+pub struct AuditRecord {
     /// Unix time.
     pub time: i64,
     /// `None` when the request was refused before its tool was read.
@@ -151,6 +152,23 @@ pub struct AuditEntry {
     /// (docs/design.md §11): `allow-exe /usr/bin/node`, `confirm: no`, …
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
+}
+
+impl AuditRecord {
+    /// A serve must not be answered unless this record is committed ("no
+    /// audit record, no credential"); a refusal is answered either way.
+    pub fn required(&self) -> bool {
+        self.outcome == AuditOutcome::Served
+    }
+}
+
+/// One stored audit record as the `log` method returns it: its row id,
+/// then the record's fields at the same level of the JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    #[serde(flatten)]
+    pub record: AuditRecord,
 }
 
 /// Parameters of the `log` method.
@@ -394,6 +412,37 @@ mod tests {
         assert!(!AuditOutcome::Served.is_denied());
         assert!(AuditOutcome::RefusedUid.is_denied());
         assert_eq!(AuditOutcome::parse("nope"), None);
+    }
+
+    #[test]
+    fn an_entry_is_its_id_then_the_records_fields_flat() {
+        let mut record = AuditRecord {
+            time: 7,
+            tool: Some("claude".into()),
+            session_id: None,
+            outcome: AuditOutcome::Served,
+            pid: Some(42),
+            exe: None,
+            cwd: Some("/w".into()),
+            request: None,
+            rule: None,
+        };
+        let entry = AuditEntry {
+            id: 3,
+            record: record.clone(),
+        };
+        let json = serde_json::to_string(&entry).unwrap();
+        assert_eq!(
+            json,
+            r#"{"id":3,"time":7,"tool":"claude","session_id":null,"outcome":"served","pid":42,"exe":null,"cwd":"/w"}"#
+        );
+        assert_eq!(serde_json::from_str::<AuditEntry>(&json).unwrap(), entry);
+        record.rule = Some("confirm: no".into());
+        record.request = Some(ProxiedRequest::default());
+        let entry = AuditEntry { id: 4, record };
+        let json = serde_json::to_string(&entry).unwrap();
+        assert!(json.ends_with(r#""rule":"confirm: no"}"#), "{json}");
+        assert_eq!(serde_json::from_str::<AuditEntry>(&json).unwrap(), entry);
     }
 
     #[test]

@@ -15,76 +15,41 @@ use crate::clock::now;
 use crate::peer::Peer;
 use std::path::Path;
 use std::sync::Mutex;
-use sv_core::ops::{AuditOutcome, AuditRetention, ProxiedRequest};
-use sv_store::{NewAuditRecord, Store, StoreError};
+use sv_core::ops::{AuditOutcome, AuditRetention};
+use sv_store::{Store, StoreError};
 use tokio::sync::oneshot;
 use tracing::warn;
 
-/// One audit record, owned so it can wait in the queue.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AuditRecord {
-    pub time: i64,
-    pub tool: Option<String>,
-    pub session_id: Option<String>,
-    pub outcome: AuditOutcome,
-    pub pid: Option<i32>,
-    pub exe: Option<String>,
-    pub cwd: Option<String>,
-    /// A request through the credential proxy.
-    pub request: Option<ProxiedRequest>,
-    /// The caller rule that refused it, or that a yes was given for
-    /// (docs/design.md §11).
-    pub rule: Option<String>,
-}
+/// The record type is sv-core's, shared with the vault and `log`; the
+/// proxy's records (`crate::proxy`) are made straight into it.
+pub use sv_core::ops::AuditRecord;
 
-impl AuditRecord {
-    /// The record for a request from `peer`. `cwd` is the directory the
-    /// decision was made for (the kernel's view of the caller where there
-    /// is one).
-    pub fn new(
-        peer: &Peer,
-        cwd: Option<&Path>,
-        tool: Option<&str>,
-        session_id: Option<&str>,
-        outcome: AuditOutcome,
-    ) -> Self {
-        // A tool name from a refused request is caller input: keep it short.
-        let tool = tool.map(|t| match t.char_indices().nth(64) {
-            Some((i, _)) => t[..i].to_owned(),
-            None => t.to_owned(),
-        });
-        let lossy = |p: &Path| p.to_string_lossy().into_owned();
-        AuditRecord {
-            time: now(),
-            tool,
-            session_id: session_id.map(str::to_owned),
-            outcome,
-            pid: peer.pid,
-            exe: peer.exe.as_deref().map(lossy),
-            cwd: cwd.or(peer.cwd.as_deref()).map(lossy),
-            request: None,
-            rule: None,
-        }
-    }
-
-    /// A serve must not be answered unless this record is committed;
-    /// a refusal is answered either way.
-    pub fn required(&self) -> bool {
-        self.outcome == AuditOutcome::Served
-    }
-
-    fn borrowed(&self) -> NewAuditRecord<'_> {
-        NewAuditRecord {
-            time: self.time,
-            tool: self.tool.as_deref(),
-            session_id: self.session_id.as_deref(),
-            outcome: self.outcome,
-            pid: self.pid,
-            exe: self.exe.as_deref(),
-            cwd: self.cwd.as_deref(),
-            request: self.request.as_ref(),
-            rule: self.rule.as_deref(),
-        }
+/// The record for a request from `peer`. `cwd` is the directory the
+/// decision was made for (the kernel's view of the caller where there is
+/// one).
+pub fn record_for(
+    peer: &Peer,
+    cwd: Option<&Path>,
+    tool: Option<&str>,
+    session_id: Option<&str>,
+    outcome: AuditOutcome,
+) -> AuditRecord {
+    // A tool name from a refused request is caller input: keep it short.
+    let tool = tool.map(|t| match t.char_indices().nth(64) {
+        Some((i, _)) => t[..i].to_owned(),
+        None => t.to_owned(),
+    });
+    let lossy = |p: &Path| p.to_string_lossy().into_owned();
+    AuditRecord {
+        time: now(),
+        tool,
+        session_id: session_id.map(str::to_owned),
+        outcome,
+        pid: peer.pid,
+        exe: peer.exe.as_deref().map(lossy),
+        cwd: cwd.or(peer.cwd.as_deref()).map(lossy),
+        request: None,
+        rule: None,
     }
 }
 
@@ -101,8 +66,7 @@ impl AuditTrail {
 
     /// Commits `records` in one transaction (all or none).
     pub fn append(&self, store: &mut Store, records: &[AuditRecord]) -> Result<(), StoreError> {
-        let borrowed: Vec<NewAuditRecord<'_>> = records.iter().map(AuditRecord::borrowed).collect();
-        store.append_audit_batch(&borrowed, &self.retention)
+        store.append_audit_batch(records, &self.retention)
     }
 
     /// Records a refusal now; a failure to record is logged, not fatal (the

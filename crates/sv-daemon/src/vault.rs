@@ -6,7 +6,7 @@
 //! of a request to its handler. Lookups are in `lookup.rs`, session writes
 //! and `list` in `sessions.rs`, `rekey` in `rekey.rs`.
 
-use crate::audit::{AuditQueue, AuditRecord, AuditTrail};
+use crate::audit::{self, AuditQueue, AuditRecord, AuditTrail};
 use crate::clock::now;
 use crate::idle::IdleClock;
 use crate::lookups::LookupCache;
@@ -148,7 +148,7 @@ impl Vault {
 
     /// Records a request refused before it was read (docs/design.md §11).
     pub fn audit_refused(&self, peer: &Peer, outcome: AuditOutcome) {
-        let record = AuditRecord::new(peer, None, None, None, outcome);
+        let record = audit::record_for(peer, None, None, None, outcome);
         self.audit.refusal(&mut self.store(), record);
     }
 
@@ -254,7 +254,7 @@ impl Vault {
             .flatten()
             .map(|prm| prm.tool);
         warn!(pid = ?peer.pid, exe = ?peer.exe, method = %req.method.chars().take(32).collect::<String>(), "refused: the caller is inside an agent tree");
-        let record = AuditRecord::new(
+        let record = audit::record_for(
             peer,
             None,
             tool.as_deref(),

@@ -13,30 +13,16 @@
 
 use crate::{Result, Store};
 use rusqlite::params;
-use sv_core::ops::{AuditEntry, AuditOutcome, AuditRetention, LogParams, ProxiedRequest};
-
-/// A record to append.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewAuditRecord<'a> {
-    pub time: i64,
-    pub tool: Option<&'a str>,
-    pub session_id: Option<&'a str>,
-    pub outcome: AuditOutcome,
-    pub pid: Option<i32>,
-    pub exe: Option<&'a str>,
-    pub cwd: Option<&'a str>,
-    /// A request through the proxy.
-    pub request: Option<&'a ProxiedRequest>,
-    /// The caller rule that refused it, or that a yes was given for.
-    pub rule: Option<&'a str>,
-}
+use sv_core::ops::{
+    AuditEntry, AuditOutcome, AuditRecord, AuditRetention, LogParams, ProxiedRequest,
+};
 
 /// Most records one `log` query returns.
 pub const MAX_LOG_ENTRIES: u32 = 100_000;
 
 impl Store {
     /// Appends one record, then trims the log to `keep`.
-    pub fn append_audit(&mut self, rec: &NewAuditRecord<'_>, keep: &AuditRetention) -> Result<()> {
+    pub fn append_audit(&mut self, rec: &AuditRecord, keep: &AuditRetention) -> Result<()> {
         self.append_audit_batch(std::slice::from_ref(rec), keep)
     }
 
@@ -45,7 +31,7 @@ impl Store {
     /// into one call: a commit per serve was most of a lookup's cost.
     pub fn append_audit_batch(
         &mut self,
-        recs: &[NewAuditRecord<'_>],
+        recs: &[AuditRecord],
         keep: &AuditRetention,
     ) -> Result<()> {
         let path = self.path.clone();
@@ -89,8 +75,7 @@ impl Store {
             params![q.tool, q.since, q.denied as i64, i64::from(limit)],
             |r| {
                 let outcome: String = r.get(4)?;
-                Ok(AuditEntry {
-                    id: r.get(0)?,
+                let record = AuditRecord {
                     time: r.get(1)?,
                     tool: r.get(2)?,
                     session_id: r.get(3)?,
@@ -113,6 +98,10 @@ impl Store {
                         }),
                     },
                     rule: r.get(15)?,
+                };
+                Ok(AuditEntry {
+                    id: r.get(0)?,
+                    record,
                 })
             },
         ))?;
@@ -139,7 +128,7 @@ const TRIM_STEPS: u32 = 1024;
 
 fn append_and_trim(
     conn: &rusqlite::Connection,
-    recs: &[NewAuditRecord<'_>],
+    recs: &[AuditRecord],
     keep: &AuditRetention,
 ) -> rusqlite::Result<()> {
     {
@@ -150,7 +139,7 @@ fn append_and_trim(
         )?;
         let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         for rec in recs {
-            let q = rec.request;
+            let q = rec.request.as_ref();
             insert.execute(params![
                 rec.time,
                 rec.tool,
@@ -203,18 +192,34 @@ mod tests {
     use super::*;
     use rusqlite::Connection;
 
-    fn rec(time: i64, tool: &str, outcome: AuditOutcome) -> NewAuditRecord<'_> {
-        NewAuditRecord {
+    fn rec(time: i64, tool: &str, outcome: AuditOutcome) -> AuditRecord {
+        AuditRecord {
             time,
-            tool: Some(tool),
+            tool: Some(tool.into()),
             session_id: None,
             outcome,
             pid: Some(42),
-            exe: Some("/usr/bin/x"),
-            cwd: Some("/p/app"),
+            exe: Some("/usr/bin/x".into()),
+            cwd: Some("/p/app".into()),
             request: None,
             rule: None,
         }
+    }
+
+    /// A new vault in a directory that lives as long as the first.
+    fn open() -> (tempfile::TempDir, Store) {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(&d.path().join("v.db")).unwrap();
+        (d, s)
+    }
+
+    /// The times of the records `q` returns, in its order.
+    fn times(s: &Store, q: &LogParams) -> Vec<i64> {
+        s.audit_entries(q)
+            .unwrap()
+            .iter()
+            .map(|e| e.record.time)
+            .collect()
     }
 
     const WIDE: AuditRetention = AuditRetention {
@@ -224,8 +229,7 @@ mod tests {
 
     #[test]
     fn append_and_filter() {
-        let d = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&d.path().join("v.db")).unwrap();
+        let (_d, mut s) = open();
         s.append_audit(&rec(100, "claude", AuditOutcome::Served), &WIDE)
             .unwrap();
         s.append_audit(&rec(200, "codex", AuditOutcome::RefusedScope), &WIDE)
@@ -233,25 +237,16 @@ mod tests {
         s.append_audit(&rec(300, "claude", AuditOutcome::RefusedLocked), &WIDE)
             .unwrap();
         let all = s.audit_entries(&LogParams::default()).unwrap();
-        assert_eq!(
-            all.iter().map(|e| e.time).collect::<Vec<_>>(),
-            [100, 200, 300]
-        );
-        assert_eq!(all[0].pid, Some(42));
-        assert_eq!(all[0].cwd.as_deref(), Some("/p/app"));
+        assert_eq!(times(&s, &LogParams::default()), [100, 200, 300]);
+        assert_eq!(all[0].record.pid, Some(42));
+        assert_eq!(all[0].record.cwd.as_deref(), Some("/p/app"));
         let q = |tool: Option<&str>, since, denied, limit| LogParams {
             tool: tool.map(Into::into),
             since,
             denied,
             limit,
         };
-        let times = |p: LogParams| -> Vec<i64> {
-            s.audit_entries(&p)
-                .unwrap()
-                .iter()
-                .map(|e| e.time)
-                .collect()
-        };
+        let times = |p: LogParams| times(&s, &p);
         assert_eq!(times(q(Some("claude"), None, false, None)), [100, 300]);
         assert_eq!(times(q(None, Some(200), false, None)), [200, 300]);
         assert_eq!(times(q(None, None, true, None)), [200, 300]);
@@ -261,8 +256,7 @@ mod tests {
 
     #[test]
     fn proxied_requests_keep_their_request_and_are_not_denied() {
-        let d = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&d.path().join("v.db")).unwrap();
+        let (_d, mut s) = open();
         let q = ProxiedRequest {
             method: "POST".into(),
             host: Some("api.anthropic.com".into()),
@@ -273,13 +267,13 @@ mod tests {
             duration_ms: 45,
         };
         let mut r = rec(100, "claude", AuditOutcome::Proxied);
-        r.request = Some(&q);
+        r.request = Some(q.clone());
         s.append_audit(&r, &WIDE).unwrap();
         s.append_audit(&rec(101, "claude", AuditOutcome::RefusedStandIn), &WIDE)
             .unwrap();
         let all = s.audit_entries(&LogParams::default()).unwrap();
-        assert_eq!(all[0].request.as_ref(), Some(&q));
-        assert_eq!(all[1].request, None);
+        assert_eq!(all[0].record.request.as_ref(), Some(&q));
+        assert_eq!(all[1].record.request, None);
         let denied = s
             .audit_entries(&LogParams {
                 denied: true,
@@ -287,13 +281,12 @@ mod tests {
             })
             .unwrap();
         assert_eq!(denied.len(), 1);
-        assert_eq!(denied[0].outcome, AuditOutcome::RefusedStandIn);
+        assert_eq!(denied[0].record.outcome, AuditOutcome::RefusedStandIn);
     }
 
     #[test]
     fn a_batch_is_one_transaction_and_trims_once() {
-        let d = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&d.path().join("v.db")).unwrap();
+        let (_d, mut s) = open();
         let keep = AuditRetention {
             max_age_days: 36_500,
             max_rows: 4,
@@ -302,20 +295,14 @@ mod tests {
             .map(|i| rec(1_000 + i, "claude", AuditOutcome::Served))
             .collect();
         s.append_audit_batch(&batch, &keep).unwrap();
-        let times: Vec<i64> = s
-            .audit_entries(&LogParams::default())
-            .unwrap()
-            .iter()
-            .map(|e| e.time)
-            .collect();
+        let times = times(&s, &LogParams::default());
         assert_eq!(times, [1_002, 1_003, 1_004, 1_005], "in order, newest kept");
         assert_eq!(s.audit_count().unwrap(), 4);
     }
 
     #[test]
     fn a_large_limit_is_applied_in_steps() {
-        let d = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&d.path().join("v.db")).unwrap();
+        let (_d, mut s) = open();
         let keep = AuditRetention {
             max_age_days: 36_500,
             max_rows: 64 * TRIM_STEPS, // steps of 64
@@ -345,8 +332,7 @@ mod tests {
 
     #[test]
     fn retention_by_age_and_count() {
-        let d = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&d.path().join("v.db")).unwrap();
+        let (_d, mut s) = open();
         let keep = AuditRetention {
             max_age_days: 1,
             max_rows: 5,
@@ -355,12 +341,7 @@ mod tests {
             s.append_audit(&rec(1_000_000 + i, "claude", AuditOutcome::Served), &keep)
                 .unwrap();
         }
-        let times: Vec<i64> = s
-            .audit_entries(&LogParams::default())
-            .unwrap()
-            .iter()
-            .map(|e| e.time)
-            .collect();
+        let times = times(&s, &LogParams::default());
         assert_eq!(times, (1_000_007..1_000_012).collect::<Vec<_>>());
         // A day and a second later, everything before is gone.
         s.append_audit(

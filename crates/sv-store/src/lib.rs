@@ -19,7 +19,6 @@ use sv_core::rules::CallerRules;
 use sv_core::{Expiry, Scope, SealedSecret};
 
 mod audit;
-pub use audit::NewAuditRecord;
 use sv_fs::private as private_fs;
 
 /// The schema this build writes.
@@ -862,10 +861,10 @@ mod tests {
     }
 
     /// An audit record of a serve, for the tests that write the log.
-    fn served_record() -> crate::NewAuditRecord<'static> {
-        crate::NewAuditRecord {
+    fn served_record() -> sv_core::ops::AuditRecord {
+        sv_core::ops::AuditRecord {
             time: 1,
-            tool: Some("claude"),
+            tool: Some("claude".into()),
             session_id: None,
             outcome: sv_core::ops::AuditOutcome::Served,
             pid: None,
@@ -1060,7 +1059,7 @@ mod tests {
             "no rules after migration"
         );
         let log = s.audit_entries(&Default::default()).unwrap();
-        assert_eq!((log.len(), log[0].rule.as_deref()), (1, None));
+        assert_eq!((log.len(), log[0].record.rule.as_deref()), (1, None));
         // A session with rules keeps them, and `visit_sessions` shows them.
         let mut r = row("s2", "claude", Scope::Global, 2, 0);
         r.rules = CallerRules {
@@ -1090,11 +1089,17 @@ mod tests {
         );
         let mut rec = served_record();
         rec.outcome = sv_core::ops::AuditOutcome::RefusedAllowExe;
-        rec.rule = Some("allow-exe /usr/bin/node");
+        rec.rule = Some("allow-exe /usr/bin/node".into());
         s.append_audit(&rec, &Default::default()).unwrap();
         let log = s.audit_entries(&Default::default()).unwrap();
-        assert_eq!(log[1].rule.as_deref(), Some("allow-exe /usr/bin/node"));
-        assert_eq!(log[1].outcome, sv_core::ops::AuditOutcome::RefusedAllowExe);
+        assert_eq!(
+            log[1].record.rule.as_deref(),
+            Some("allow-exe /usr/bin/node")
+        );
+        assert_eq!(
+            log[1].record.outcome,
+            sv_core::ops::AuditOutcome::RefusedAllowExe
+        );
     }
 
     #[test]

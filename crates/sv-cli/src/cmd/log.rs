@@ -68,7 +68,7 @@ fn table(entries: &[AuditEntry]) -> String {
     };
     let cells: Vec<[String; 7]> = entries
         .iter()
-        .map(|e| {
+        .map(|AuditEntry { record: e, .. }| {
             [
                 format_utc(e.time),
                 e.outcome.as_str().to_owned(),
@@ -97,8 +97,8 @@ fn table(entries: &[AuditEntry]) -> String {
     ];
     // The rule that refused (or was confirmed) in a column of its own, when
     // a record names one (docs/design.md §11).
-    if entries.iter().any(|e| e.rule.is_some()) {
-        let rules: Vec<String> = entries.iter().map(|e| outside(&e.rule)).collect();
+    if entries.iter().any(|e| e.record.rule.is_some()) {
+        let rules: Vec<String> = entries.iter().map(|e| outside(&e.record.rule)).collect();
         let rows: Vec<[&str; 8]> = cells
             .iter()
             .zip(&rules)
@@ -120,21 +120,23 @@ fn table(entries: &[AuditEntry]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sv_core::ops::AuditOutcome;
+    use sv_core::ops::{AuditOutcome, AuditRecord};
 
     #[test]
     fn table_has_one_row_per_record() {
         let e = AuditEntry {
             id: 1,
-            time: 0,
-            tool: Some("claude".into()),
-            session_id: Some("0123456789abcdef".into()),
-            outcome: AuditOutcome::Served,
-            pid: Some(7),
-            exe: None,
-            cwd: Some("/p".into()),
-            request: None,
-            rule: None,
+            record: AuditRecord {
+                time: 0,
+                tool: Some("claude".into()),
+                session_id: Some("0123456789abcdef".into()),
+                outcome: AuditOutcome::Served,
+                pid: Some(7),
+                exe: None,
+                cwd: Some("/p".into()),
+                request: None,
+                rule: None,
+            },
         };
         let t = table(std::slice::from_ref(&e));
         let lines: Vec<&str> = t.lines().collect();
@@ -146,9 +148,12 @@ mod tests {
         );
         assert!(!t.contains("RULE"), "{t}");
         let refused = AuditEntry {
-            outcome: AuditOutcome::RefusedAllowExe,
-            rule: Some("allow-exe /usr/bin/node".into()),
-            ..e.clone()
+            id: 2,
+            record: AuditRecord {
+                outcome: AuditOutcome::RefusedAllowExe,
+                rule: Some("allow-exe /usr/bin/node".into()),
+                ..e.record.clone()
+            },
         };
         let t = table(&[e, refused]);
         let lines: Vec<&str> = t.lines().collect();

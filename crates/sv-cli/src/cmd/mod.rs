@@ -10,7 +10,6 @@ mod exec;
 mod exec_proxy;
 mod get;
 mod integrate;
-mod integrate_codex;
 mod list;
 mod log;
 mod rekey;

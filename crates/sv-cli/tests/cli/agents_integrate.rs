@@ -20,27 +20,21 @@
 //! Skipped unless asked for: `scripts/test-agents.sh` installs the agents
 //! and runs these with `--ignored agents_integrate::`.
 
-use std::path::Path;
 use std::time::Duration;
 
-use sv_testkit::agents::{
-    prepare, run, Agent, AgentHome, Exposure, Launch, Outcome, Wiring, MOCK_TEXT,
-};
-use sv_testkit::mock::{MockConfig, MockServer};
+use sv_testkit::agents::{prepare, run, Agent, Launch, Wiring};
 
-use crate::util::{sv_bin, TestEnv};
+use crate::agents_real::{
+    agent_vault, check_proxied, echoed_stand_in, vault_env, what_was_seen, AgentVault, ProxiedRun,
+};
+use crate::util::sv_bin;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 struct IntegratedRun {
-    key: String,
-    mock: MockServer,
-    home: AgentHome,
-    outcome: Outcome,
+    run: ProxiedRun,
     /// What `integrate` printed.
     integrated: String,
-    /// Dropped last: its Drop stops the daemon.
-    env: TestEnv,
 }
 
 /// Single quotes for bash.
@@ -60,33 +54,17 @@ enum Start {
 }
 
 fn integrated_run(agent: Agent, start: Start) -> IntegratedRun {
-    let exe = agent.executable().unwrap_or_else(|| {
-        panic!(
-            "{} is not installed: run scripts/install-agents.sh (or set SV_AGENTS_BIN)",
-            agent.tool()
-        )
-    });
-    let env = TestEnv::passphrase();
-    let key = agent.fake_key();
-    let mut config = MockConfig::new(env.mkdir("mock"));
-    config.hold_ms = 1000;
-    config.echo_received_key = true;
-    let mock = MockServer::start(config, true).expect("start the mock provider");
-    let ca = mock.ca_file.clone().expect("the mock serves TLS");
-    env.write_config(&format!(
-        "[tools.{tool}]\nupstream = \"https://127.0.0.1:{port}\"\nca_file = \"{ca}\"\n",
-        tool = agent.tool(),
-        port = mock.port,
-        ca = ca.display()
-    ));
-    env.start_unlocked();
-
+    let AgentVault {
+        exe,
+        key,
+        mock,
+        home,
+        env,
+    } = agent_vault(agent, |_| {});
     // The agent's HOME is the vault's HOME (env.home): integrate edits the
     // files the agent reads.
-    let home = AgentHome::new(env.dir.path()).expect("agent home");
     assert_eq!(home.home, env.home);
     let work = home.work.canonicalize().expect("work dir");
-    env.add(agent.tool(), &["--project", work.to_str().unwrap()], &key);
 
     // The agent's offline environment, and no settings pointing anywhere:
     // those are integrate's to write.
@@ -128,12 +106,7 @@ fn integrated_run(agent: Agent, start: Start) -> IntegratedRun {
             *v = format!("{bin_dir}:{v}");
         }
     }
-    let cmd = env.command(&[]);
-    agent_env.extend(
-        cmd.get_envs()
-            .filter_map(|(k, v)| Some((k.to_str()?.to_owned(), v?.to_str()?.to_owned())))
-            .filter(|(k, _)| k.starts_with("XDG_") || k.starts_with("SESSION_VAULT_")),
-    );
+    agent_env.extend(vault_env(&env));
 
     let launch = match agent {
         _ if start == Start::ExecProxy => Launch::agent(agent, &exe, &home, agent_env, "say hi")
@@ -171,19 +144,21 @@ fn integrated_run(agent: Agent, start: Start) -> IntegratedRun {
     let holding = mock.dir.join("holding");
     let outcome = run(&launch, TIMEOUT, key.as_bytes(), Some(&holding)).expect("start the agent");
     IntegratedRun {
-        key,
-        mock,
-        home,
-        outcome,
+        run: ProxiedRun {
+            key,
+            mock,
+            home,
+            outcome,
+            env,
+        },
         integrated,
-        env,
     }
 }
 
 /// What every run through `integrate --proxy` must show; returns the
 /// stand-in the agent saw (the mock's echo, scrubbed by the proxy).
 fn check(agent: Agent, r: &IntegratedRun) -> String {
-    let out = &r.outcome;
+    let (run, out) = (&r.run, &r.run.outcome);
     assert!(
         out.success(),
         "{} failed: {}\n(integrate said: {})",
@@ -191,48 +166,12 @@ fn check(agent: Agent, r: &IntegratedRun) -> String {
         out.describe(),
         r.integrated
     );
-    assert!(out.stdout.contains(MOCK_TEXT), "{}", out.describe());
-    assert!(
-        !out.stdout.contains(&r.key) && !out.stderr.contains(&r.key),
-        "the real key reached the agent's output: the proxy did not scrub the reply"
-    );
-    let requests = r.mock.requests();
-    let model_calls: Vec<_> = requests
-        .iter()
-        .filter(|q| agent.is_model_request(q))
-        .collect();
-    assert!(
-        !model_calls.is_empty(),
-        "no model call reached the mock: {requests:?}"
-    );
-    for call in &model_calls {
-        assert_eq!(
-            agent.key_sent(call),
-            Some(r.key.as_str()),
-            "the mock did not get the real key in {}: {call:?}",
-            agent.auth_header()
-        );
-    }
-    let roots: [&Path; 2] = [&r.home.home, &r.home.work];
-    Exposure::of(&r.key, out, &roots).assert_none(out);
-    let after = out
-        .stdout
-        .split_once(&format!("{MOCK_TEXT} "))
-        .map(|(_, rest)| rest)
-        .unwrap_or_else(|| panic!("no echo after the mock's text: {}", out.describe()));
-    let stand_in: String = after.chars().take(r.key.len()).collect();
-    assert_eq!(stand_in.len(), r.key.len(), "{}", out.describe());
-    assert_ne!(stand_in, r.key);
+    check_proxied(agent, &run.key, &run.mock, &run.home, out);
+    let stand_in = echoed_stand_in(&run.key, out);
     eprintln!(
-        "{} after integrate --proxy: {} processes seen, {} samples ({} while held), requests at the mock {:?}",
+        "{} after integrate --proxy: {}",
         agent.tool(),
-        out.tree.processes.len(),
-        out.tree.samples,
-        out.tree.samples_while_holding,
-        requests
-            .iter()
-            .map(|q| format!("{} {}", q.method(), q.path()))
-            .collect::<Vec<_>>(),
+        what_was_seen(out, &run.mock)
     );
     stand_in
 }
@@ -243,9 +182,9 @@ fn claude_plain_launch_after_integrate_proxy() {
     let r = integrated_run(Agent::Claude, Start::Normal);
     check(Agent::Claude, &r);
     // The helper's lookups are stand-ins, never plaintext.
-    let log = r.env.run(&["log", "--json"], None).ok().stdout;
+    let log = r.run.env.run(&["log", "--json"], None).ok().stdout;
     assert!(log.contains("stand_in"), "{log}");
-    assert!(!log.contains(&r.key));
+    assert!(!log.contains(&r.run.key));
 }
 
 #[test]
@@ -254,15 +193,15 @@ fn codex_through_the_shell_hook_after_integrate_proxy() {
     let r = integrated_run(Agent::Codex, Start::Normal);
     let stand_in = check(Agent::Codex, &r);
     // Its provider from integrate goes straight to POST /v1/responses.
-    assert!(r.mock.requests().iter().all(|q| q.method() == "POST"));
+    assert!(r.run.mock.requests().iter().all(|q| q.method() == "POST"));
     // Its session files hold what it saw: the stand-in.
-    let files = sv_testkit::agents::files_containing(&r.home.codex_home, stand_in.as_bytes());
+    let files = sv_testkit::agents::files_containing(&r.run.home.codex_home, stand_in.as_bytes());
     assert!(
         !files.is_empty(),
         "no file under CODEX_HOME holds the stand-in"
     );
     // The user's own line is still in its config.
-    let config = std::fs::read_to_string(r.home.codex_home.join("config.toml")).unwrap();
+    let config = std::fs::read_to_string(r.run.home.codex_home.join("config.toml")).unwrap();
     assert!(
         config.starts_with("# mine\nmodel = \"gpt-5-codex\"\n"),
         "{config}"
@@ -275,12 +214,13 @@ fn gemini_through_the_shell_hook_after_integrate_proxy() {
     let r = integrated_run(Agent::Gemini, Start::Normal);
     check(Agent::Gemini, &r);
     assert!(
-        r.mock
+        r.run
+            .mock
             .requests()
             .iter()
             .any(|q| q.path().ends_with(":streamGenerateContent?alt=sse")),
         "{:?}",
-        r.mock.requests()
+        r.run.mock.requests()
     );
 }
 

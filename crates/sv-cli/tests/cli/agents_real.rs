@@ -15,6 +15,7 @@
 //! and runs these with `--ignored agents_real::`; then a missing agent
 //! fails.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use sv_testkit::agents::{
@@ -219,18 +220,25 @@ pub(crate) struct ProxiedRun {
     pub(crate) env: TestEnv,
 }
 
-fn proxied_run(agent: Agent) -> ProxiedRun {
-    proxied_run_with(agent, |_| {}, |_| {})
+/// The vault an agent runs against: the real daemon, its HOME the
+/// agent's, the key stored for the agent's project, and the tool's upstream
+/// the mock provider over TLS (its CA as `ca_file`), holding each call a
+/// second and echoing the key it received.
+pub(crate) struct AgentVault {
+    pub(crate) exe: PathBuf,
+    pub(crate) key: String,
+    pub(crate) mock: MockServer,
+    pub(crate) home: AgentHome,
+    /// Dropped last: its Drop stops the daemon.
+    pub(crate) env: TestEnv,
 }
 
-/// [`proxied_run`] with the mock's configuration and the agent's launch
-/// (its arguments and environment, before `exec --proxy` wraps it) adjusted
-/// by the caller.
-pub(crate) fn proxied_run_with(
+/// Sets up the [`AgentVault`] for `agent`, the mock configured further by
+/// the caller; panics when the agent is not installed.
+pub(crate) fn agent_vault(
     agent: Agent,
     configure_mock: impl FnOnce(&mut MockConfig),
-    adjust_launch: impl FnOnce(&mut Launch),
-) -> ProxiedRun {
+) -> AgentVault {
     let exe = agent.executable().unwrap_or_else(|| {
         panic!(
             "{} is not installed: run scripts/install-agents.sh (or set SV_AGENTS_BIN)",
@@ -252,20 +260,51 @@ pub(crate) fn proxied_run_with(
         ca = ca.display()
     ));
     env.start_unlocked();
-
-    // The agent's HOME is the vault's HOME: whatever the agent writes there
-    // (or under the XDG directories the vault uses) is scanned; the vault's
-    // own files hold the key sealed only.
     let home = AgentHome::new(env.dir.path()).expect("agent home");
     let work = home.work.canonicalize().expect("work dir");
     env.add(agent.tool(), &["--project", work.to_str().unwrap()], &key);
+    AgentVault {
+        exe,
+        key,
+        mock,
+        home,
+        env,
+    }
+}
 
-    let status = env.run(&["daemon", "status", "--json"], None).ok();
-    let status: serde_json::Value = serde_json::from_str(&status.stdout).expect("status JSON");
-    let proxy = status["proxy"]["listen"]
-        .as_str()
-        .expect("the daemon's proxy listens")
-        .to_owned();
+/// What session-vault run by the agent needs to find its daemon (the same
+/// HOME): the vault's `XDG_*` and `SESSION_VAULT_*` variables.
+pub(crate) fn vault_env(env: &TestEnv) -> Vec<(String, String)> {
+    env.command(&[])
+        .get_envs()
+        .filter_map(|(k, v)| Some((k.to_str()?.to_owned(), v?.to_str()?.to_owned())))
+        .filter(|(k, _)| k.starts_with("XDG_") || k.starts_with("SESSION_VAULT_"))
+        .collect()
+}
+
+fn proxied_run(agent: Agent) -> ProxiedRun {
+    proxied_run_with(agent, |_| {}, |_| {})
+}
+
+/// [`proxied_run`] with the mock's configuration and the agent's launch
+/// (its arguments and environment, before `exec --proxy` wraps it) adjusted
+/// by the caller.
+pub(crate) fn proxied_run_with(
+    agent: Agent,
+    configure_mock: impl FnOnce(&mut MockConfig),
+    adjust_launch: impl FnOnce(&mut Launch),
+) -> ProxiedRun {
+    let AgentVault {
+        exe,
+        key,
+        mock,
+        home,
+        env,
+    } = agent_vault(agent, configure_mock);
+    // The agent's HOME is the vault's HOME: whatever the agent writes there
+    // (or under the XDG directories the vault uses) is scanned; the vault's
+    // own files hold the key sealed only.
+    let proxy = env.proxy_addr();
     let wiring = Wiring {
         // Codex takes its base URL from its config.toml only: the provider's
         // base_url is the proxy's (prepare adds `/v1`).
@@ -276,14 +315,7 @@ pub(crate) fn proxied_run_with(
         codex_builtin_provider: false,
     };
     let mut agent_env = prepare(agent, &home, &wiring).expect("write the agent's settings");
-    // What session-vault needs to find its daemon (the same HOME).
-    let cmd = env.command(&[]);
-    let vault_env: Vec<(String, String)> = cmd
-        .get_envs()
-        .filter_map(|(k, v)| Some((k.to_str()?.to_owned(), v?.to_str()?.to_owned())))
-        .filter(|(k, _)| k.starts_with("XDG_") || k.starts_with("SESSION_VAULT_"))
-        .collect();
-    agent_env.extend(vault_env);
+    agent_env.extend(vault_env(&env));
 
     let mut launch = Launch::agent(agent, &exe, &home, agent_env, "say hi");
     adjust_launch(&mut launch);
@@ -302,6 +334,37 @@ pub(crate) fn proxied_run_with(
     }
 }
 
+/// A run's figures for the test's output: the agent's processes and
+/// samples, and the requests the mock got.
+pub(crate) fn what_was_seen(out: &Outcome, mock: &MockServer) -> String {
+    let requests: Vec<String> = mock
+        .requests()
+        .iter()
+        .map(|q| format!("{} {}", q.method(), q.path()))
+        .collect();
+    format!(
+        "{} processes seen, {} samples ({} while held), requests at the mock {requests:?}",
+        out.tree.processes.len(),
+        out.tree.samples,
+        out.tree.samples_while_holding,
+    )
+}
+
+/// The stand-in the agent saw: the reply is "<MOCK_TEXT> <echo>", the
+/// mock's echo of the key it received, which the proxy turned into the
+/// stand-in on the way back.
+pub(crate) fn echoed_stand_in(real_key: &str, out: &Outcome) -> String {
+    let after = out
+        .stdout
+        .split_once(&format!("{MOCK_TEXT} "))
+        .map(|(_, rest)| rest)
+        .unwrap_or_else(|| panic!("no echo after the mock's text: {}", out.describe()));
+    let stand_in: String = after.chars().take(real_key.len()).collect();
+    assert_eq!(stand_in.len(), real_key.len(), "{}", out.describe());
+    assert_ne!(stand_in, real_key);
+    stand_in
+}
+
 /// The checks of [`check_proxied`], and that they looked where it matters:
 /// the mock echoed the key it received, the proxy turned it into the
 /// stand-in on the way back, and the files the agent wrote are returned
@@ -309,31 +372,15 @@ pub(crate) fn proxied_run_with(
 fn check_proxied_run(agent: Agent, r: &ProxiedRun) -> Vec<std::path::PathBuf> {
     check_proxied(agent, &r.key, &r.mock, &r.home, &r.outcome);
     let out = &r.outcome;
-    // The reply is "<MOCK_TEXT> <echo>": the echo is the stand-in.
-    let after = out
-        .stdout
-        .split_once(&format!("{MOCK_TEXT} "))
-        .map(|(_, rest)| rest)
-        .unwrap_or_else(|| panic!("no echo after the mock's text: {}", out.describe()));
-    let stand_in: String = after.chars().take(r.key.len()).collect();
-    assert_eq!(stand_in.len(), r.key.len(), "{}", out.describe());
-    assert_ne!(stand_in, r.key);
+    let stand_in = echoed_stand_in(&r.key, out);
     let files: Vec<_> = [&r.home.home, &r.home.work]
         .iter()
         .flat_map(|d| sv_testkit::agents::files_containing(d, stand_in.as_bytes()))
         .collect();
     eprintln!(
-        "{} through exec --proxy: {} processes seen, {} samples ({} while held), requests at the mock {:?}; files holding the stand-in: {:?}",
+        "{} through exec --proxy: {}; files holding the stand-in: {files:?}",
         agent.tool(),
-        out.tree.processes.len(),
-        out.tree.samples,
-        out.tree.samples_while_holding,
-        r.mock
-            .requests()
-            .iter()
-            .map(|q| format!("{} {}", q.method(), q.path()))
-            .collect::<Vec<_>>(),
-        files
+        what_was_seen(out, &r.mock)
     );
     files
 }

@@ -22,10 +22,6 @@ fn status_field(status: &str, name: &str) -> String {
         .to_owned()
 }
 
-fn status_json(env: &TestEnv) -> serde_json::Value {
-    serde_json::from_str(&env.run(&["daemon", "status", "--json"], None).ok().stdout).unwrap()
-}
-
 #[test]
 fn key_memory_is_locked_and_no_core_can_be_written() {
     let env = TestEnv::new();
@@ -72,7 +68,7 @@ fn key_memory_is_locked_and_no_core_can_be_written() {
     );
 
     // The daemon's own view agrees.
-    let h = &status_json(&env)["hygiene"];
+    let h = &env.status_json()["hygiene"];
     assert_eq!(h["dumpable"], false, "{h}");
     assert_eq!(h["core_limit"], 0, "{h}");
     assert!(h["locked_kb"].as_u64().is_some_and(|k| k > 0), "{h}");
@@ -469,7 +465,7 @@ exec "$@""#;
         "{root}"
     );
     assert_eq!(status_field(&proc_status(pid), "NoNewPrivs"), "1");
-    let st = status_json(&env);
+    let st = env.status_json();
     assert_eq!(st["hygiene"]["deny_write_execute"], true, "{st}");
     assert_eq!(st["hygiene"]["dumpable"], false, "{st}");
 

@@ -10,15 +10,6 @@ use std::path::{Path, PathBuf};
 /// table after it.
 const CONFIG: &str = "# my Codex settings\nmodel = \"gpt-5-codex\"   # keep this comment\napproval_policy=\"on-request\"\n\n[model_providers.mine]\nname = \"Mine\"\nbase_url = \"https://example.invalid/v1\"\n\n# the UI\n[tui]\nnotifications = true\n";
 
-fn proxy_addr(env: &TestEnv) -> String {
-    let r = env.run(&["daemon", "status", "--json"], None).ok();
-    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    v["proxy"]["listen"]
-        .as_str()
-        .expect("the proxy listens")
-        .to_owned()
-}
-
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap()
 }
@@ -45,7 +36,7 @@ fn check_provider(text: &str, addr: &str) {
 fn codex_config_gets_the_proxy_provider_and_undo_is_byte_exact() {
     let env = TestEnv::passphrase();
     env.run(&["daemon", "start"], None).ok();
-    let addr = proxy_addr(&env);
+    let addr = env.proxy_addr();
     let config = env.home.join(".codex/config.toml");
     std::fs::create_dir_all(config.parent().unwrap()).unwrap();
     std::fs::write(&config, CONFIG).unwrap();
@@ -126,7 +117,7 @@ fn codex_home_is_honoured() {
     env.extra_env
         .push(("CODEX_HOME".into(), codex_home.display().to_string()));
     env.run(&["daemon", "start"], None).ok();
-    let addr = proxy_addr(&env);
+    let addr = env.proxy_addr();
     env.run(&["integrate", "codex", "--proxy"], None).ok();
     check_provider(&read(&codex_home.join("config.toml")), &addr);
     assert!(!env.home.join(".codex").exists());

@@ -19,15 +19,6 @@ fn json(p: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
 }
 
-fn proxy_addr(env: &TestEnv) -> String {
-    let r = env.run(&["daemon", "status", "--json"], None).ok();
-    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    v["proxy"]["listen"]
-        .as_str()
-        .expect("the proxy listens")
-        .to_owned()
-}
-
 /// One HTTP/1.1 request on a fresh connection: the status.
 fn post(addr: &str, path: &str, key: &str) -> u16 {
     let mut s = TcpStream::connect(addr).expect("connect to the proxy");
@@ -52,7 +43,7 @@ fn claude_user_settings_get_the_stand_in_helper_and_base_url_and_undo_is_byte_ex
     let settings: PathBuf = env.home.join(".claude/settings.json");
     std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
     std::fs::write(&settings, SETTINGS).unwrap();
-    let addr = proxy_addr(&env);
+    let addr = env.proxy_addr();
 
     env.run(&["integrate", "claude", "--user", "--proxy"], None)
         .ok();
@@ -174,7 +165,7 @@ fn the_helpers_stand_in_lives_with_the_agent_that_ran_it() {
     ));
     env.start_unlocked();
     env.add("claude", &["--global"], CLAUDE_KEY);
-    let addr = proxy_addr(&env);
+    let addr = env.proxy_addr();
 
     let (mut child, v) = agent(&env);
     let stand_in = v["a"].as_str().unwrap().to_owned();

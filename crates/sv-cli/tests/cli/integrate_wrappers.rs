@@ -114,9 +114,7 @@ fn a_shell_with_the_hook_runs_codex_through_exec_proxy() {
     env.start_unlocked();
     env.add("codex", &["--global"], CODEX_KEY);
     env.run(&["integrate", "codex", "--proxy"], None).ok();
-    let status = env.run(&["daemon", "status", "--json"], None).ok();
-    let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
-    let addr = status["proxy"]["listen"].as_str().unwrap().to_owned();
+    let addr = env.proxy_addr();
 
     let fake_dir = env.mkdir("fake-bin");
     let fake = fake_dir.join("codex");

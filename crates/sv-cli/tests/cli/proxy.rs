@@ -82,18 +82,6 @@ fn post(addr: &str, path: &str, header: (&str, &str)) -> (u16, String) {
     (status, body.to_owned())
 }
 
-fn status_json(env: &TestEnv) -> serde_json::Value {
-    let r = env.run(&["daemon", "status", "--json"], None).ok();
-    serde_json::from_str(&r.stdout).unwrap()
-}
-
-fn proxy_addr(env: &TestEnv) -> String {
-    status_json(env)["proxy"]["listen"]
-        .as_str()
-        .expect("the proxy listens")
-        .to_owned()
-}
-
 fn config(mock: &MockServer) -> String {
     let ca: &Path = mock.ca_file.as_deref().expect("TLS");
     format!(
@@ -112,7 +100,7 @@ fn exec_proxy_puts_the_real_key_on_the_request_and_nowhere_else() {
     env.start_unlocked();
     let claude_session = env.add("claude", &["--global"], CLAUDE_KEY);
     env.add("codex", &["--global"], OPENAI_KEY);
-    let addr = proxy_addr(&env);
+    let addr = env.proxy_addr();
     assert!(addr.starts_with("127.0.0.1:"), "{addr}");
 
     // `daemon status` names the proxy, and the port is recorded 0600.
@@ -271,7 +259,7 @@ fn exec_proxy_puts_the_real_key_on_the_request_and_nowhere_else() {
     // The port is the vault's: the same after a restart.
     env.run(&["daemon", "stop"], None).ok();
     env.run(&["daemon", "start"], None).ok();
-    assert_eq!(proxy_addr(&env), addr);
+    assert_eq!(env.proxy_addr(), addr);
 }
 
 /// `exec --proxy` starts an agent that prints its claude stand-in and then
@@ -296,7 +284,7 @@ fn a_live_stand_in_serves_while_its_process_lives_and_not_after() {
     env.write_config(&config(&mock));
     env.start_unlocked();
     env.add("claude", &["--global"], CLAUDE_KEY);
-    let addr = proxy_addr(&env);
+    let addr = env.proxy_addr();
     let (mut child, stand_in) = agent_holding_its_stand_in(&env);
     // Another process presents it while the agent lives: served (the
     // limit of a stand-in, docs/design.md §1).
@@ -335,7 +323,7 @@ fn proxy_listen_in_config_is_used_and_must_be_loopback() {
     };
     env.write_config(&format!("proxy_listen = \"127.0.0.1:{port}\"\n"));
     env.start_unlocked();
-    assert_eq!(proxy_addr(&env), format!("127.0.0.1:{port}"));
+    assert_eq!(env.proxy_addr(), format!("127.0.0.1:{port}"));
     env.run(&["daemon", "stop"], None).ok();
     env.write_config("proxy_listen = \"0.0.0.0:8787\"\n");
     let r = env.run(&["daemon", "start"], None);
@@ -371,7 +359,7 @@ print(urllib.request.urlopen(req, timeout=30).status, os.environ["ROUTER_BASE_UR
             None,
         )
         .ok();
-    let addr = proxy_addr(&env);
+    let addr = env.proxy_addr();
     assert_eq!(r.stdout.trim(), format!("200 http://{addr}/t/router"));
     let seen = posts(&mock);
     assert_eq!(seen.len(), 1);

@@ -122,35 +122,7 @@ fn three_hundred_concurrent_lookups_across_two_projects() {
     let b = env.mkdir("b");
     env.add("claude", &["--project", a.to_str().unwrap()], "key-a");
     env.add("claude", &["--project", b.to_str().unwrap()], "key-b");
-    let children: Vec<_> = (0..300)
-        .map(|i| {
-            let dir = if i % 2 == 0 { &a } else { &b };
-            let mut cmd = env.command(&["get", "--tool", "claude"]);
-            cmd.current_dir(dir)
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-            (i, cmd.spawn().unwrap())
-        })
-        .collect();
-    let mut wrong = Vec::new();
-    for (i, c) in children {
-        let o = c.wait_with_output().unwrap();
-        let want = if i % 2 == 0 { "key-a\n" } else { "key-b\n" };
-        if !o.status.success() || o.stdout != want.as_bytes() {
-            wrong.push((
-                i,
-                o.status.code(),
-                String::from_utf8_lossy(&o.stderr).into_owned(),
-            ));
-        }
-    }
-    assert!(
-        wrong.is_empty(),
-        "{} of 300 wrong: {:?}",
-        wrong.len(),
-        &wrong[..wrong.len().min(5)]
-    );
+    env.gets_across(&a, &b, 300);
 }
 
 #[test]

@@ -195,6 +195,55 @@ impl TestEnv {
         id.to_owned()
     }
 
+    /// `daemon status --json`, parsed.
+    pub fn status_json(&self) -> serde_json::Value {
+        let r = self.run(&["daemon", "status", "--json"], None).ok();
+        serde_json::from_str(&r.stdout).expect("status JSON")
+    }
+
+    /// The proxy's `127.0.0.1:PORT`, as `daemon status` shows it.
+    pub fn proxy_addr(&self) -> String {
+        self.status_json()["proxy"]["listen"]
+            .as_str()
+            .expect("the proxy listens")
+            .to_owned()
+    }
+
+    /// `n` `get --tool claude` at once, alternately from `a` (whose key is
+    /// `key-a`) and `b` (`key-b`); asserts that each printed its own
+    /// project's key.
+    pub fn gets_across(&self, a: &Path, b: &Path, n: usize) {
+        let children: Vec<_> = (0..n)
+            .map(|i| {
+                let dir = if i % 2 == 0 { a } else { b };
+                let mut cmd = self.command(&["get", "--tool", "claude"]);
+                cmd.current_dir(dir)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+                (i, cmd.spawn().unwrap())
+            })
+            .collect();
+        let mut wrong = Vec::new();
+        for (i, c) in children {
+            let o = c.wait_with_output().unwrap();
+            let want = if i % 2 == 0 { "key-a\n" } else { "key-b\n" };
+            if !o.status.success() || o.stdout != want.as_bytes() {
+                wrong.push((
+                    i,
+                    o.status.code(),
+                    String::from_utf8_lossy(&o.stderr).into_owned(),
+                ));
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "{} of {n} wrong: {:?}",
+            wrong.len(),
+            &wrong[..wrong.len().min(5)]
+        );
+    }
+
     /// `get --tool` from `cwd`.
     pub fn get_in(&self, cwd: &Path, tool: &str) -> Run {
         self.run_in(cwd, &["get", "--tool", tool], None)

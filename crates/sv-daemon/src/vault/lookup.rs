@@ -5,7 +5,7 @@
 
 use super::sessions::{canonical_dir, purge_rows};
 use super::Vault;
-use crate::audit::AuditRecord;
+use crate::audit::{self, AuditRecord};
 use crate::clock::now;
 use crate::peer::Peer;
 use crate::rpc::{locked_error, params, store_err, Ask, Dispatched};
@@ -143,7 +143,7 @@ impl Vault {
     ) {
         match self.decide(prm, peer, purpose) {
             Decision::Served { answer, cwd, at } => {
-                let mut record = AuditRecord::new(
+                let mut record = audit::record_for(
                     peer,
                     Some(&cwd),
                     Some(&prm.tool),
@@ -154,7 +154,7 @@ impl Vault {
                 (Ok(answer), record, None)
             }
             Decision::Refused { why, cwd } => {
-                let mut record = AuditRecord::new(
+                let mut record = audit::record_for(
                     peer,
                     cwd.as_deref(),
                     Some(&prm.tool),
@@ -288,7 +288,7 @@ impl Vault {
             .flatten()?;
         drop(key_guard);
         self.idle.touch();
-        let mut record = AuditRecord::new(
+        let mut record = audit::record_for(
             peer,
             Some(cwd),
             Some(&prm.tool),

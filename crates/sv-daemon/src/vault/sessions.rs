@@ -129,6 +129,9 @@ impl Vault {
                 }
                 first = false;
                 let e = &v.expiry;
+                let allow_exe = CallerRules::paths_from_db(v.allow_exe)
+                    .map(Into::into)
+                    .collect();
                 // Writing to a Vec cannot fail.
                 let _ = if prm.brief {
                     let row = p::BriefRow(
@@ -138,9 +141,7 @@ impl Vault {
                         v.scope.into(),
                         e.expires_at(),
                         v.confirm,
-                        CallerRules::paths_from_db(v.allow_exe)
-                            .map(Into::into)
-                            .collect(),
+                        allow_exe,
                     );
                     serde_json::to_writer(&mut buf, &row)
                 } else {
@@ -157,9 +158,7 @@ impl Vault {
                         e.hard_deadline,
                         e.expires_at(),
                         v.confirm,
-                        CallerRules::paths_from_db(v.allow_exe)
-                            .map(Into::into)
-                            .collect(),
+                        allow_exe,
                     );
                     serde_json::to_writer(&mut buf, &row)
                 };

@@ -25,17 +25,16 @@
 //! exactly what `integrate` wrote, and otherwise removes only what it added
 //! (or puts back the values it replaced).
 
-use super::integrate::{backup_dir, proxy_addr, write, BACKUP_BY};
+use super::edit::{self, Backup};
 use crate::error::{CliError, Result};
-use crate::rcfile;
 use std::path::{Path, PathBuf};
 use toml_edit::{DocumentMut, InlineTable, Item, Table, TableLike, Value};
 
 /// The provider's id in `model_providers`, and `model_provider`'s value.
-pub const PROVIDER: &str = "session-vault";
+const PROVIDER: &str = "session-vault";
 /// The variable the provider reads its key from; `exec --proxy --tool
 /// codex` sets it to the stand-in.
-pub const KEY_VAR: &str = "CODEX_API_KEY";
+pub(super) const KEY_VAR: &str = "CODEX_API_KEY";
 
 const MODEL_PROVIDER: &str = "model_provider";
 const PROVIDERS: &str = "model_providers";
@@ -51,7 +50,7 @@ fn provider_keys(base_url: &str) -> [(&'static str, String); 4] {
 }
 
 /// Codex's config file: `$CODEX_HOME/config.toml`, else `~/.codex/config.toml`.
-pub fn config_path() -> Result<PathBuf> {
+pub(super) fn config_path() -> Result<PathBuf> {
     let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
     if let Some(home) = var("CODEX_HOME") {
         return Ok(PathBuf::from(home).join("config.toml"));
@@ -191,23 +190,14 @@ fn restore(doc: &mut DocumentMut, before: Option<&DocumentMut>) {
     }
 }
 
-fn read(shown: &Path, target: &Path) -> Result<Option<Vec<u8>>> {
-    rcfile::read_optional(target).map_err(|e| {
-        CliError::Failed(format!(
-            "cannot read {} ({e}); nothing was changed",
-            shown.display()
-        ))
-    })
-}
-
-/// `integrate codex --proxy`. Returns the file it names (for the message).
-pub fn integrate(shown: &Path, target: &Path) -> Result {
-    let current = read(shown, target)?;
+/// `integrate codex --proxy`.
+pub(super) fn integrate(shown: &Path, target: &Path) -> Result {
+    let current = edit::read(shown, target)?;
     let mut doc = match &current {
         Some(bytes) => parse(shown, bytes)?,
         None => DocumentMut::new(),
     };
-    let base_url = format!("http://{}/t/codex/v1", proxy_addr()?);
+    let base_url = format!("http://{}/t/codex/v1", edit::proxy_addr()?);
     if is_set_up(&doc, &base_url) {
         println!(
             "{} is already set up for session-vault; nothing changed.",
@@ -215,34 +205,19 @@ pub fn integrate(shown: &Path, target: &Path) -> Result {
         );
         return Ok(());
     }
-    if super::integrate::backup_exists(target)? {
-        return Err(CliError::Failed(format!(
-            "{} was already changed by `session-vault integrate`; run `session-vault integrate codex --undo` first, then again",
-            shown.display()
-        )));
-    }
+    edit::refuse_if_changed(shown, target)?;
     apply(&mut doc, &base_url).map_err(|why| {
         CliError::Failed(format!(
             "{}: {why}; nothing was changed: fix the file, then run this again",
             shown.display()
         ))
     })?;
-    let stamp = sv_fs::time::utc_stamp(sv_fs::time::now_unix());
-    let backups = sv_fs::Backups::new(backup_dir()?, &stamp);
-    let backup = backups
-        .save(target, current.as_deref().unwrap_or_default(), BACKUP_BY)
-        .map_err(|e| {
-            CliError::Failed(format!(
-                "cannot write the backup in {} ({e}); nothing was changed",
-                backups.dir().display()
-            ))
-        })?;
-    write(
+    let backup = edit::save_backup(target, current.as_deref())?;
+    edit::write(
         shown,
         target,
         current.as_deref(),
         doc.to_string().as_bytes(),
-        0o600,
     )?;
     println!(
         "Set model_provider = \"{PROVIDER}\" and [model_providers.{PROVIDER}] (base_url = \"{base_url}\", env_key = \"{KEY_VAR}\") in {}.",
@@ -266,97 +241,54 @@ fn active_profile_provider(doc: &DocumentMut) -> Option<String> {
     (own != PROVIDER).then(|| format!("\"{name}\""))
 }
 
-/// `integrate codex --undo`. Returns whether it changed anything.
-pub fn undo(shown: &Path, target: &Path) -> Result<bool> {
-    let Some(current) = read(shown, target)? else {
+/// `integrate codex --undo`.
+pub(super) fn undo(shown: &Path, target: &Path) -> Result {
+    let Some(current) = edit::read(shown, target)? else {
         println!("{} does not exist; nothing to undo.", shown.display());
-        return Ok(false);
+        return Ok(());
     };
-    let doc = parse(shown, &current)?;
-    let found = sv_fs::Backups::latest(&backup_dir()?, target, BACKUP_BY);
-    if found.is_none() && str_at(doc.as_table(), MODEL_PROVIDER) != Some(PROVIDER) {
+    let mut doc = parse(shown, &current)?;
+    let backup = Backup::latest(target)?;
+    if backup.is_none() && str_at(doc.as_table(), MODEL_PROVIDER) != Some(PROVIDER) {
         println!(
             "{} holds no setting of session-vault's; nothing to undo.",
             shown.display()
         );
-        return Ok(false);
+        return Ok(());
     }
-    let backup = match &found {
-        None => None,
-        Some(b) => Some(std::fs::read(&b.path).map_err(|e| {
-            CliError::Failed(format!(
-                "cannot read the backup {} ({e}); nothing was changed",
-                b.path.display()
-            ))
-        })?),
-    };
     let before: Option<DocumentMut> = backup
-        .as_deref()
-        .and_then(|b| std::str::from_utf8(b).ok())
+        .as_ref()
+        .and_then(|b| std::str::from_utf8(&b.bytes).ok())
         .and_then(|t| t.parse().ok());
     // Still exactly what `integrate` wrote over the backup: the backup's
-    // bytes come back (or no file, when there was none).
+    // bytes come back (or no file, when there was none). Otherwise
+    // something else changed since, and only its keys are given back.
     let base_url = provider(&doc).and_then(|p| str_at(p, "base_url").map(str::to_owned));
     let untouched = match (&backup, &base_url) {
-        (Some(bytes), Some(url)) => {
-            let mut again = match &before {
-                Some(b) => b.clone(),
-                None if bytes.is_empty() => DocumentMut::new(),
-                None => return undo_by_keys(shown, target, &current, doc, None, found),
+        (Some(b), Some(url)) => {
+            let again = match &before {
+                Some(d) => Some(d.clone()),
+                None if b.bytes.is_empty() => Some(DocumentMut::new()),
+                None => None,
             };
-            apply(&mut again, url).is_ok() && again.to_string().as_bytes() == current.as_slice()
+            again.is_some_and(|mut again| {
+                apply(&mut again, url).is_ok() && again.to_string().as_bytes() == current.as_slice()
+            })
         }
         _ => false,
     };
-    if untouched {
-        let bytes = backup.as_deref().unwrap_or_default();
-        if bytes.is_empty() {
-            rcfile::remove_anchored(target).map_err(|e| {
-                CliError::Failed(format!(
-                    "cannot remove {} ({e}); delete it by hand",
-                    shown.display()
-                ))
-            })?;
-        } else {
-            write(shown, target, Some(&current), bytes, 0o600)?;
-        }
-        forget_backup(found);
-        return Ok(true);
-    }
-    undo_by_keys(shown, target, &current, doc, before.as_ref(), found)
-}
-
-/// Something else changed since `integrate`: only its keys are given back.
-fn undo_by_keys(
-    shown: &Path,
-    target: &Path,
-    current: &[u8],
-    doc: DocumentMut,
-    before: Option<&DocumentMut>,
-    found: Option<sv_fs::BackupEntry>,
-) -> Result<bool> {
-    let mut doc = doc;
-    restore(&mut doc, before);
-    write(
-        shown,
-        target,
-        Some(current),
-        doc.to_string().as_bytes(),
-        0o600,
-    )?;
-    forget_backup(found);
-    Ok(true)
-}
-
-fn forget_backup(found: Option<sv_fs::BackupEntry>) {
-    if let Some(b) = found {
-        if let Err(e) = std::fs::remove_file(&b.path) {
-            eprintln!(
-                "warning: cannot remove the backup {} ({e}); delete it by hand",
-                b.path.display()
-            );
+    match &backup {
+        Some(b) if untouched => edit::put_back(shown, target, &current, &b.bytes)?,
+        _ => {
+            restore(&mut doc, before.as_ref());
+            edit::write(shown, target, Some(&current), doc.to_string().as_bytes())?;
         }
     }
+    if let Some(b) = backup {
+        b.forget();
+    }
+    println!("Removed session-vault's provider from {}.", shown.display());
+    Ok(())
 }
 
 #[cfg(test)]
