@@ -92,12 +92,17 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     // the loop there. From this thread each `get` cost three more thread
     // hand-offs (accept here, serve on a worker, join back here), most of
     // the daemon's CPU per `get` on a 2-core VM (context switches).
+    // (Windows' named-pipe listener is not `Send`: it stays on this thread.)
+    #[cfg(unix)]
     let served = {
         let (vault, paths) = (vault.clone(), paths.clone());
         runtime.block_on(async move {
             tokio::spawn(async move { serve(vault, &paths, uid, proxy_listen).await }).await
         })
     };
+    #[cfg(not(unix))]
+    let served: Result<_, tokio::task::JoinError> =
+        Ok(runtime.block_on(serve(vault.clone(), &paths, uid, proxy_listen)));
     let result = match served {
         Ok(result) => result,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
