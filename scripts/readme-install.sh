@@ -49,10 +49,11 @@ if [ "$cli" != "$CARGO_INSTALL_ROOT/bin/session-vault" ] || [ ! -x "$CARGO_INSTA
     echo "readme-install: the binaries are not where the install line put them ($cli)" >&2
     exit 1
 fi
-if ldd "$cli" >/dev/null 2>&1; then
-    echo "readme-install: note: $cli is dynamically linked"
-else
+# (ldd exits 0 on a static-pie binary too: read what it says.)
+if ldd "$cli" 2>&1 | grep -q 'statically linked'; then
     echo "readme-install: $cli is statically linked"
+else
+    echo "readme-install: note: $cli is dynamically linked"
 fi
 got=$(cd "$project" && session-vault get --tool claude)
 if [ "$got" != "$key" ]; then
