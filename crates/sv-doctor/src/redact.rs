@@ -336,4 +336,59 @@ mod tests {
             .replace(&k, "[session-vault:0123abcd]");
         assert_eq!(String::from_utf8(out).unwrap(), want);
     }
+
+    /// docs/doctor.md, "Transcripts, histories and shell snapshots": a
+    /// history that is a link into a dotfiles repository is redacted at its
+    /// target (the link stays, the mode is kept), and the backup is a 0600
+    /// file in the 0700 backup directory, named in its index, with nothing
+    /// left in the repository the link points into.
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_history_is_redacted_at_its_target_with_an_indexed_private_backup() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let d = tempfile::tempdir().unwrap();
+        let (home, dots, backups) = (
+            d.path().join("home"),
+            d.path().join("dotfiles"),
+            d.path().join("data/backups"),
+        );
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::create_dir_all(&dots).unwrap();
+        let k = anthropic(2);
+        let text = format!(": 1700000000:0;ls\n: 1700000001:0;export ANTHROPIC_API_KEY={k}\n");
+        let target = dots.join("zsh_history");
+        std::fs::write(&target, &text).unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let link = home.join(".zsh_history");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let id = "89abcdef-0000-4000-8000-000000000000".to_owned();
+        let pairs = vec![(Zeroizing::new(k.clone()), id)];
+
+        let backup = redact_file(&link, &pairs, &backups, "20261202T120000Z").unwrap();
+
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            text.replace(&k, "[session-vault:89abcdef]")
+        );
+        assert_eq!(mode(&target), 0o640);
+        let listed: Vec<_> = std::fs::read_dir(&dots).unwrap().flatten().collect();
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert_eq!(backup, backups.join("20261202T120000Z-zsh_history"));
+        assert_eq!(std::fs::read_to_string(&backup).unwrap(), text);
+        assert_eq!(mode(&backup), 0o600);
+        assert_eq!(mode(&backups), 0o700);
+        let entries = sv_fs::Backups::list(&backups);
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        assert_eq!(entries[0].path, backup);
+        assert_eq!(
+            entries[0].original.as_deref(),
+            Some(target.canonicalize().unwrap().as_path())
+        );
+        assert_eq!(entries[0].by, "doctor --fix (redaction)");
+    }
 }
