@@ -220,8 +220,7 @@ pub fn run(paths: &VaultPaths, a: DoctorArgs) -> Result {
         &mut rec,
         &inp.detector,
         opts.home_project.as_deref(),
-        backups.dir(),
-        &timestamp,
+        &backups,
     );
     print_redactions(&redacted, a.json)?;
     if sink.unavailable {

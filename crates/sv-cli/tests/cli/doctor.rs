@@ -1015,6 +1015,88 @@ fn leftovers_are_found_and_redacted_with_private_backups() {
 /// a passphrase vault is OK with a note, so a clean setup passes `doctor`,
 /// and no line suggests a backend this daemon cannot reach. Where a stronger
 /// backend is reachable after all, the WARN names only that one.
+/// docs/doctor.md, "Transcripts, histories and shell snapshots": the
+/// redaction reaches its file the way every other `--fix` edit does, through
+/// the directory resolved at the scan and opened without following a link.
+/// A real attacker thread swaps the transcript's directory for a symlink to
+/// another directory, holding a file of the same name with the same key, in
+/// a loop for the whole `doctor --fix --yes` run, repeated
+/// (SV_RACE_ROUNDS, default 100; before the fix the attacker won 8 of 40): the file outside is never written, and
+/// nothing is left beside it. (Redacting by path, as before, followed the
+/// link whenever the swap fell between the scan and the write.)
+#[test]
+fn a_transcript_directory_swapped_for_a_symlink_during_redaction_is_never_followed() {
+    use std::os::unix::fs::MetadataExt;
+    let env = TestEnv::new();
+    let proj = env.mkdir("proj");
+    env.start_unlocked();
+    let key = anthropic(91);
+    let text = format!(
+        "{{\"type\":\"user\"}}\n{{\"toolUseResult\":{{\"stdout\":\"ANTHROPIC_API_KEY={key}\"}}}}\n"
+    );
+    let outside = env.mkdir("outside");
+    let victim = outside.join("t.jsonl");
+    write(&victim, &text);
+    let state = |p: &Path| {
+        let m = std::fs::symlink_metadata(p).unwrap();
+        (
+            std::fs::read(p).unwrap(),
+            m.ino(),
+            m.mtime(),
+            m.mtime_nsec(),
+        )
+    };
+    let names = |d: &Path| {
+        let mut v: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        v.sort();
+        v
+    };
+    let (mut before, listed) = (state(&victim), names(&outside));
+    let rounds: usize = std::env::var("SV_RACE_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let (mut won, mut redacted) = (0, 0);
+    for round in 0..rounds {
+        let dot = env.home.join(format!(".claude/projects/race{round}"));
+        let aside = env
+            .home
+            .join(format!(".claude/projects/.race{round}-aside"));
+        write(&dot.join("t.jsonl"), &text);
+        let attacker = SymlinkSwapper::start(&dot, &aside, &outside, 300, 200, 100);
+        let r = env.run_in(&proj, &["doctor", "--fix", "--yes"], None);
+        attacker.stop();
+        assert_no_key(&r, std::slice::from_ref(&key));
+        if state(&victim) != before || names(&outside) != listed {
+            won += 1;
+            for n in names(&outside) {
+                std::fs::remove_file(outside.join(n)).unwrap();
+            }
+            write(&victim, &text);
+            before = state(&victim);
+        }
+        if !std::fs::read_to_string(dot.join("t.jsonl"))
+            .unwrap()
+            .contains(&key)
+        {
+            redacted += 1;
+        }
+        // The next round's scan has less to read.
+        std::fs::remove_dir_all(&dot).unwrap();
+    }
+    eprintln!(
+        "race: {rounds} rounds, the attacker won {won}, the transcript was redacted {redacted} times"
+    );
+    assert_eq!(
+        won, 0,
+        "the file outside was written {won} times in {rounds} rounds"
+    );
+    assert!(redacted > 0, "the transcript was never redacted");
+}
+
 #[test]
 fn a_passphrase_vault_without_hardware_passes_and_suggests_only_what_works() {
     let mut env = TestEnv::passphrase();

@@ -30,9 +30,25 @@ pub struct LeftoverInputs {
 /// The name suffix of `integrate`'s backups.
 pub const INTEGRATE_BACKUP: &str = ".session-vault-backup";
 
+/// One leftover file, as listed and as resolved when it was listed.
+pub struct LeftoverFile {
+    /// `path` is the file as the user knows it (`~/.bash_history`).
+    pub source: Source,
+    /// The file itself: every symbolic link on the way resolved when the
+    /// file was listed, which is when the fix is planned. Reading and
+    /// redacting go through this path's opened directory, never again
+    /// through a link (docs/doctor.md).
+    pub target: PathBuf,
+}
+
 /// One leftover file with keys in it.
 pub struct Leftover {
     pub source: Source,
+    /// See [`LeftoverFile::target`].
+    pub target: PathBuf,
+    /// The file as it was scanned; a file that is not this one any more
+    /// is not redacted.
+    pub stamp: sv_fs::FileStamp,
     /// One finding per distinct key, at its first line.
     pub findings: Vec<Finding>,
     /// Occurrences of all its keys.
@@ -40,20 +56,23 @@ pub struct Leftover {
 }
 
 /// Every leftover file that exists, with its kind.
-pub fn leftover_files(inp: &Inputs, lo: &LeftoverInputs) -> Vec<Source> {
-    let src = |path: PathBuf, kind| Source {
-        path,
-        kind,
-        project: None,
+pub fn leftover_files(inp: &Inputs, lo: &LeftoverInputs) -> Vec<LeftoverFile> {
+    let file = |(path, target): (PathBuf, PathBuf), kind| LeftoverFile {
+        source: Source {
+            path,
+            kind,
+            project: None,
+        },
+        target,
     };
     let mut v = Vec::new();
-    for p in walk_files(&inp.home.join(".claude/projects")) {
-        if p.extension().is_some_and(|e| e == "jsonl") {
-            v.push(src(p, SourceKind::Transcript));
+    for p in walk_resolved(&inp.home.join(".claude/projects")) {
+        if p.0.extension().is_some_and(|e| e == "jsonl") {
+            v.push(file(p, SourceKind::Transcript));
         }
     }
-    for p in list_dir(&inp.codex_home.join("shell_snapshots"), |_| true) {
-        v.push(src(p, SourceKind::ShellSnapshot));
+    for p in list_resolved(&inp.codex_home.join("shell_snapshots"), |_| true) {
+        v.push(file(p, SourceKind::ShellSnapshot));
     }
     let mut histories = vec![
         inp.home.join(".bash_history"),
@@ -63,24 +82,56 @@ pub fn leftover_files(inp: &Inputs, lo: &LeftoverInputs) -> Vec<Source> {
     ];
     histories.extend(lo.histfile.clone());
     for p in histories {
-        if !v.iter().any(|s: &Source| s.path == p) {
-            v.push(src(p, SourceKind::History));
+        if p.symlink_metadata().is_ok() && !v.iter().any(|f: &LeftoverFile| f.source.path == p) {
+            let target = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+            v.push(file((p, target), SourceKind::History));
         }
     }
     for d in &lo.backup_dirs {
-        for p in walk_files(d) {
-            v.push(src(p, SourceKind::Backup));
+        for p in walk_resolved(d) {
+            v.push(file(p, SourceKind::Backup));
         }
     }
     for dir in [inp.home.join(".claude"), inp.cwd.join(".claude")] {
-        for p in list_dir(&dir, |n| n.ends_with(INTEGRATE_BACKUP)) {
-            if !v.iter().any(|s: &Source| s.path == p) {
-                v.push(src(p, SourceKind::Backup));
+        for p in list_resolved(&dir, |n| n.ends_with(INTEGRATE_BACKUP)) {
+            if !v.iter().any(|f: &LeftoverFile| f.source.path == p.0) {
+                v.push(file(p, SourceKind::Backup));
             }
         }
     }
-    v.retain(|s| s.path.symlink_metadata().is_ok());
     v
+}
+
+/// The regular files below `dir` (not following links below it), each as
+/// (path under `dir`, path under `dir` resolved once).
+fn walk_resolved(dir: &Path) -> Vec<(PathBuf, PathBuf)> {
+    let Ok(real) = std::fs::canonicalize(dir) else {
+        return Vec::new();
+    };
+    walk_files(&real)
+        .into_iter()
+        .filter_map(|t| Some((dir.join(t.strip_prefix(&real).ok()?), t)))
+        .collect()
+}
+
+/// The entries of `dir` that `keep` names, each as (path under `dir`, the
+/// entry resolved: in `dir` resolved once, a link followed to its target).
+fn list_resolved(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<(PathBuf, PathBuf)> {
+    let Ok(real) = std::fs::canonicalize(dir) else {
+        return Vec::new();
+    };
+    list_dir(&real, keep)
+        .into_iter()
+        .filter_map(|t| {
+            let shown = dir.join(t.file_name()?);
+            let link = t.symlink_metadata().ok()?.file_type().is_symlink();
+            let target = match link {
+                true => std::fs::canonicalize(&t).unwrap_or(t),
+                false => t,
+            };
+            Some((shown, target))
+        })
+        .collect()
 }
 
 /// Regular files below `dir`, not following links.
@@ -103,7 +154,7 @@ fn walk_files(dir: &Path) -> Vec<PathBuf> {
 /// Scans `files` on every core; returns the files with keys (in the order
 /// given) and those that could not be read.
 pub fn scan_files(
-    files: &[Source],
+    files: &[LeftoverFile],
     m: &Matcher,
     det: &crate::Detector,
 ) -> (Vec<Leftover>, Vec<Skipped>) {
@@ -132,9 +183,9 @@ pub fn scan_files(
         match r {
             Ok(l) if l.findings.is_empty() => {}
             Ok(l) => found.push(l),
-            Err(SkipReason::NotRegular) if files[i].path.is_dir() => {}
+            Err(SkipReason::NotRegular) if files[i].source.path.is_dir() => {}
             Err(reason) => skipped.push(Skipped {
-                file: files[i].path.clone(),
+                file: files[i].source.path.clone(),
                 reason,
             }),
         }
@@ -142,20 +193,29 @@ pub fn scan_files(
     (found, skipped)
 }
 
-/// Streams one file.
-pub fn scan_one(src: &Source, m: &Matcher, det: &crate::Detector) -> Result<Leftover, SkipReason> {
-    let meta = std::fs::metadata(&src.path).map_err(|e| {
+/// Streams one file, read through its resolved path's opened directory.
+pub fn scan_one(
+    lf: &LeftoverFile,
+    m: &Matcher,
+    det: &crate::Detector,
+) -> Result<Leftover, SkipReason> {
+    let src = &lf.source;
+    let unreadable = |e: std::io::Error| SkipReason::Unreadable(e.kind().to_string());
+    let meta = std::fs::metadata(&lf.target).map_err(|e| {
         if e.raw_os_error() == Some(libc::ELOOP) {
             SkipReason::SymlinkLoop
         } else {
-            SkipReason::Unreadable(e.kind().to_string())
+            unreadable(e)
         }
     })?;
     if !meta.is_file() {
         return Err(SkipReason::NotRegular);
     }
-    let mut f =
-        std::fs::File::open(&src.path).map_err(|e| SkipReason::Unreadable(e.kind().to_string()))?;
+    let (dir, name) = sv_fs::Dir::of_file(&lf.target).map_err(unreadable)?;
+    let (mut f, stamp) = dir
+        .open_read(name)
+        .map_err(unreadable)?
+        .ok_or_else(|| unreadable(std::io::ErrorKind::NotFound.into()))?;
     let mut findings: Vec<Finding> = Vec::new();
     let mut by_value: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut occurrences = 0;
@@ -193,8 +253,8 @@ pub fn scan_one(src: &Source, m: &Matcher, det: &crate::Detector) -> Result<Left
     .map_err(|e| SkipReason::Unreadable(e.kind().to_string()))?;
     // Lines are counted only in the files that hold a key.
     if !offsets.is_empty() {
-        let mut f = std::fs::File::open(&src.path)
-            .map_err(|e| SkipReason::Unreadable(e.kind().to_string()))?;
+        use std::io::Seek;
+        f.rewind().map_err(unreadable)?;
         let lines = crate::stream::lines_at(&mut f, &offsets)
             .map_err(|e| SkipReason::Unreadable(e.kind().to_string()))?;
         for (f, l) in findings.iter_mut().zip(lines) {
@@ -203,6 +263,8 @@ pub fn scan_one(src: &Source, m: &Matcher, det: &crate::Detector) -> Result<Left
     }
     Ok(Leftover {
         source: src.clone(),
+        target: lf.target.clone(),
+        stamp,
         findings,
         occurrences,
     })
