@@ -183,7 +183,9 @@ pub fn scan_files(
         match r {
             Ok(l) if l.findings.is_empty() => {}
             Ok(l) => found.push(l),
-            Err(SkipReason::NotRegular) if files[i].source.path.is_dir() => {}
+            // A directory, a device (a history linked to /dev/null, the
+            // usual way to keep none) or a FIFO holds no key left behind.
+            Err(SkipReason::NotRegular) => {}
             Err(reason) => skipped.push(Skipped {
                 file: files[i].source.path.clone(),
                 reason,
@@ -559,5 +561,41 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    /// `ln -sf /dev/null ~/.bash_history` is the usual way to keep no
+    /// history: it is not a file that "could not be checked", nor is a FIFO.
+    #[cfg(unix)]
+    #[test]
+    fn a_history_linked_to_dev_null_or_a_fifo_is_skipped_quietly() {
+        let d = tempfile::tempdir().unwrap();
+        let h = d.path();
+        let (inp, lo) = inputs(h);
+        std::os::unix::fs::symlink("/dev/null", h.join(".bash_history")).unwrap();
+        let fifo = std::ffi::CString::new(h.join(".zsh_history").to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo on a path we own, NUL-terminated.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        put(&h.join(".local/share/fish/fish_history"), "- cmd: ls\n");
+        let (c, found) = scan_leftovers(&inp, &lo);
+        assert_eq!(c.status, Status::Ok, "{c:?}");
+        assert!(c.skipped.is_empty(), "{:?}", c.skipped);
+        assert!(!c.summary.contains("could not be checked"), "{}", c.summary);
+        assert!(found.is_empty());
+        // A history that cannot be read is still reported.
+        put(&h.join(".histfile"), "ls\n");
+        std::fs::set_permissions(
+            h.join(".histfile"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o000),
+        )
+        .unwrap();
+        if std::fs::File::open(h.join(".histfile")).is_err() {
+            let (c, _) = scan_leftovers(&inp, &lo);
+            assert_eq!(c.skipped.len(), 1, "{:?}", c.skipped);
+            assert!(
+                c.summary.contains("1 file could not be checked"),
+                "{}",
+                c.summary
+            );
+        }
     }
 }
