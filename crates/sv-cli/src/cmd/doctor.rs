@@ -270,8 +270,9 @@ fn print_redactions(done: &[redact::RedactOutcome], json: bool) -> Result {
                 esc(backup)
             ),
             redact::RedactOutcome::Skipped { file, reason } => s += &format!(
-                "Not redacted: {}: {reason}\n",
-                esc(file)
+                "Not redacted: {}: {}\n",
+                esc(file),
+                crate::output::escape_control(reason)
             ),
         }
     }

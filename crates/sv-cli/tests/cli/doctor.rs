@@ -1097,6 +1097,76 @@ fn a_transcript_directory_swapped_for_a_symlink_during_redaction_is_never_follow
     assert!(redacted > 0, "the transcript was never redacted");
 }
 
+/// docs/design.md §3: doctor prints the paths it found the way `list` and
+/// `log` print outside text, control characters escaped. A project
+/// directory whose name clears the screen and retitles the terminal, and a
+/// transcript file name doing the same, reach no terminal raw through the
+/// report, the dry run or `--fix --yes`; the JSON keeps the real names.
+#[test]
+fn doctor_escapes_control_characters_in_paths() {
+    let env = TestEnv::new();
+    env.start_unlocked();
+    let evil = env.mkdir("evil\u{1b}[2J\u{1b}]0;pwned\u{7}");
+    let key = openai_proj(92);
+    let transcript_key = anthropic(93);
+    write(
+        &evil.join(".env"),
+        &format!("DEBUG=1\nOPENAI_API_KEY={key}\n"),
+    );
+    write(
+        &env.home.join(".claude/projects/p/\u{1b}]0;x\u{7}.jsonl"),
+        &format!("{{\"out\":\"ANTHROPIC_API_KEY={transcript_key}\"}}\n"),
+    );
+    let keys = [key.clone(), transcript_key.clone()];
+    for args in [
+        &["doctor"][..],
+        &["doctor", "--fix"][..],
+        &["doctor", "--fix", "--yes"][..],
+    ] {
+        let r = env.run_in(&evil, args, None);
+        assert_no_key(&r, &keys);
+        for (name, out) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
+            assert!(
+                !out.contains('\u{1b}') && !out.contains('\u{7}'),
+                "{args:?} printed raw control characters on {name}: {out:?}"
+            );
+        }
+        assert!(
+            r.stdout.contains("evil\\u{1b}[2J\\u{1b}]0;pwned\\u{7}"),
+            "{args:?}: {}",
+            r.stdout
+        );
+        // The dry run names the files it would rewrite, not the leftovers.
+        assert!(
+            args == ["doctor", "--fix"] || r.stdout.contains("\\u{1b}]0;x\\u{7}.jsonl"),
+            "{args:?}: {}",
+            r.stdout
+        );
+    }
+    // The fix went through: the key left the file and the transcript.
+    assert!(!std::fs::read_to_string(evil.join(".env"))
+        .unwrap()
+        .contains(&key));
+    // JSON keeps the real name (escaped the JSON way).
+    write(
+        &evil.join(".env.local"),
+        &format!("OPENAI_API_KEY={}\n", openai_proj(94)),
+    );
+    let js = env.run_in(&evil, &["doctor", "--json"], None);
+    let v: serde_json::Value = serde_json::from_str(&js.stdout).unwrap();
+    let files: Vec<String> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["findings"].as_array().cloned().unwrap_or_default())
+        .filter_map(|f| f["file"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        files.contains(&evil.join(".env.local").to_str().unwrap().to_owned()),
+        "{files:?}"
+    );
+}
+
 #[test]
 fn a_passphrase_vault_without_hardware_passes_and_suggests_only_what_works() {
     let mut env = TestEnv::passphrase();
