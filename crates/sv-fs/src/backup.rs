@@ -27,6 +27,8 @@ pub struct BackupEntry {
     pub time: String,
     /// What wrote it, e.g. `doctor --fix`, `integrate`.
     pub by: String,
+    /// Whether the index names it (a file the index misses: `false`).
+    pub indexed: bool,
 }
 
 /// A backup being written ([`Backups::create`]).
@@ -174,6 +176,7 @@ impl Backups {
                         .filter(|p| !p.as_os_str().is_empty()),
                     time: field("time").to_owned(),
                     by: field("by").to_owned(),
+                    indexed: true,
                 });
             }
         }
@@ -191,6 +194,7 @@ impl Backups {
             original: None,
             time: String::new(),
             by: String::new(),
+            indexed: false,
         }));
         out
     }
@@ -236,6 +240,7 @@ mod tests {
         assert_eq!(all[0].original.as_deref(), Some(Path::new("/p/a/.env")));
         assert_eq!(all[1].by, "integrate");
         assert_eq!(all[2].original, None);
+        assert!(all[1].indexed && !all[2].indexed);
         let l = Backups::latest(&dir, Path::new("/p/b/.env"), "integrate").unwrap();
         assert_eq!(l.path, p2);
         assert!(Backups::list(&d.path().join("none")).is_empty());

@@ -996,18 +996,40 @@ fn leftovers_are_found_and_redacted_with_private_backups() {
             .count(),
         1
     );
-    // Doctor now reports the transcript clean, and the backups as leftovers.
+    // Doctor now reports the transcript clean, and the backups as leftovers,
+    // each named by its index entry as a copy of the file it came from.
     let again = env.run_in(&proj, &["doctor", "--json"], None);
     assert_no_key(&again, &keys);
+    let v: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
+    let c = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "leftovers")
+        .unwrap();
+    let files: Vec<&str> = c["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["file"].as_str())
+        .collect();
     assert!(
-        !again.stdout.contains("-home-u-proj/5e1f.jsonl"),
-        "{}",
-        again.stdout
+        !files.iter().any(|f| f.ends_with("-home-u-proj/5e1f.jsonl")),
+        "{files:?}"
+    );
+    let notes: Vec<&str> = c["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str())
+        .collect();
+    let of_transcript = format!(
+        "is a session-vault backup of {} (by doctor --fix (redaction), at ",
+        transcript.canonicalize().unwrap().display()
     );
     assert!(
-        again.stdout.contains("session-vault backup"),
-        "{}",
-        again.stdout
+        notes.iter().any(|n| n.contains(&of_transcript)),
+        "{notes:#?}"
     );
 }
 

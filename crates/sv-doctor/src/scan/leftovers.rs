@@ -298,6 +298,28 @@ fn kind_name(k: SourceKind) -> &'static str {
     }
 }
 
+/// "is a backup of FILE (by WHAT, at TIME)", from the index's entry.
+fn backup_origin(e: &sv_fs::BackupEntry) -> String {
+    let mut s = match &e.original {
+        Some(o) => format!("is a session-vault backup of {}", o.display()),
+        None => "is a session-vault backup of a file its index does not name".to_owned(),
+    };
+    let by = (!e.by.is_empty()).then(|| format!("by {}", e.by));
+    let at = (!e.time.is_empty()).then(|| format!("at {}", e.time));
+    let when: Vec<String> = by.into_iter().chain(at).collect();
+    if !when.is_empty() {
+        s += &format!(" ({})", when.join(", "));
+    }
+    s
+}
+
+/// Whether `path` lies directly in one of the backup directories.
+fn in_backup_dir(path: &Path, lo: &LeftoverInputs) -> bool {
+    lo.backup_dirs
+        .iter()
+        .any(|d| path.parent() == Some(d.as_path()))
+}
+
 /// The check over every leftover file, and the files with keys (for
 /// `--fix`, which redacts transcripts, snapshots and histories).
 pub fn scan_leftovers(inp: &Inputs, lo: &LeftoverInputs) -> (Check, Vec<Leftover>) {
@@ -323,11 +345,25 @@ pub fn scan_leftovers(inp: &Inputs, lo: &LeftoverInputs) -> (Check, Vec<Leftover
             found.len(),
             super::plural(found.len())
         );
+        // What the backup directories' index.jsonl says of each backup.
+        let index: HashMap<PathBuf, sv_fs::BackupEntry> = lo
+            .backup_dirs
+            .iter()
+            .flat_map(|d| sv_fs::Backups::list(d))
+            .map(|e| (e.path.clone(), e))
+            .collect();
         for l in &found {
+            let what = match (l.source.kind, index.get(&l.source.path)) {
+                (SourceKind::Backup, Some(e)) if e.indexed => backup_origin(e),
+                (SourceKind::Backup, _) if in_backup_dir(&l.source.path, lo) => format!(
+                    "is in session-vault's backup directory but not in its {}, so where it came from is unknown",
+                    sv_fs::INDEX
+                ),
+                (kind, _) => format!("is {}", kind_name(kind)),
+            };
             c.notes.push(format!(
-                "{} is {} and holds {} key{} ({} occurrence{})",
+                "{} {what}, and holds {} key{} ({} occurrence{})",
                 l.source.path.display(),
-                kind_name(l.source.kind),
                 l.findings.len(),
                 super::plural(l.findings.len()),
                 l.occurrences,
@@ -339,7 +375,7 @@ pub fn scan_leftovers(inp: &Inputs, lo: &LeftoverInputs) -> (Check, Vec<Leftover
         }
         if found.iter().any(|l| l.source.kind == SourceKind::Backup) {
             fixes.push(
-                "delete the backups that still hold keys once the rewritten files work".to_owned(),
+                "delete the backups that still hold keys once the rewritten files work (the notes say which file each one is a copy of)".to_owned(),
             );
         }
         c.findings = found
@@ -597,5 +633,56 @@ mod tests {
                 c.summary
             );
         }
+    }
+
+    /// docs/doctor.md, check 10: doctor reads the backup directory's
+    /// index.jsonl to say which file each backup that still holds a key is
+    /// a copy of, and what wrote it; a file the index does not name is said
+    /// to be of unknown origin; an entry whose file was deleted (as the fix
+    /// advises) is not reported.
+    #[test]
+    fn backups_are_named_by_their_index_entry() {
+        let d = tempfile::tempdir().unwrap();
+        let h = d.path();
+        let (inp, lo) = inputs(h);
+        let dir = lo.backup_dirs[0].clone();
+        let (a, op) = (anthropic(11), opaque(12));
+        let store = sv_fs::Backups::new(dir.clone(), "20261202T050000Z");
+        let env_backup = store
+            .save(
+                &h.join("proj/.env"),
+                format!("ANTHROPIC_API_KEY={a}\n").as_bytes(),
+                "doctor --fix",
+            )
+            .unwrap();
+        let deleted = store
+            .save(&h.join("proj/.bashrc"), b"export X=1\n", "integrate")
+            .unwrap();
+        std::fs::remove_file(&deleted).unwrap();
+        let clean = store
+            .save(&h.join(".zshrc"), b"export PATH=/bin\n", "doctor --fix")
+            .unwrap();
+        put(&dir.join("dropped-here"), &format!("CURSOR_API_KEY={op}\n"));
+        let (c, _) = scan_leftovers(&inp, &lo);
+        assert_eq!(c.status, Status::Warn);
+        let notes = c.notes.join("\n");
+        assert_eq!(c.notes.len(), 2, "{notes}");
+        assert!(
+            notes.contains(&format!(
+                "{} is a session-vault backup of {} (by doctor --fix, at 20261202T050000Z), and holds 1 key",
+                env_backup.display(),
+                h.join("proj/.env").display()
+            )),
+            "{notes}"
+        );
+        assert!(
+            notes.contains(&format!(
+                "{} is in session-vault's backup directory but not in its index.jsonl, so where it came from is unknown, and holds 1 key",
+                dir.join("dropped-here").display()
+            )),
+            "{notes}"
+        );
+        assert!(!notes.contains(".bashrc") && !notes.contains(&clean.display().to_string()));
+        assert!(c.fix.unwrap().contains("which file each one is a copy of"));
     }
 }
