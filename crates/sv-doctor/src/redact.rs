@@ -201,6 +201,8 @@ pub fn redact_file(
     if !read_whole || !still {
         return Err(changed());
     }
+    // Closed before the rename, which Windows refuses over an open file.
+    drop(src);
     let backup = backup.keep().map_err(|e| fail("write the backup", e))?;
     tmp.commit(scanned.mode()).map_err(|e| {
         format!(
