@@ -82,8 +82,15 @@ pub fn leftover_files(inp: &Inputs, lo: &LeftoverInputs) -> Vec<LeftoverFile> {
     ];
     histories.extend(lo.histfile.clone());
     for p in histories {
-        if p.symlink_metadata().is_ok() && !v.iter().any(|f: &LeftoverFile| f.source.path == p) {
-            let target = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+        if p.symlink_metadata().is_err() {
+            continue;
+        }
+        let target = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+        // `$HISTFILE` is often one of the others, or a link to one.
+        if !v
+            .iter()
+            .any(|f: &LeftoverFile| f.source.path == p || f.target == target)
+        {
             v.push(file((p, target), SourceKind::History));
         }
     }
@@ -684,5 +691,27 @@ mod tests {
         );
         assert!(!notes.contains(".bashrc") && !notes.contains(&clean.display().to_string()));
         assert!(c.fix.unwrap().contains("which file each one is a copy of"));
+    }
+
+    /// `$HISTFILE` naming a history already listed, or a link to one, is
+    /// the same file: it is scanned and redacted once, not reported twice
+    /// (a second redaction would find the file changed by the first).
+    #[cfg(unix)]
+    #[test]
+    fn a_histfile_that_is_another_history_is_listed_once() {
+        let d = tempfile::tempdir().unwrap();
+        let h = d.path();
+        let (inp, mut lo) = inputs(h);
+        put(
+            &h.join(".zsh_history"),
+            &format!("export ANTHROPIC_API_KEY={}\n", anthropic(13)),
+        );
+        std::os::unix::fs::symlink(h.join(".zsh_history"), h.join(".hist-link")).unwrap();
+        for histfile in [h.join(".zsh_history"), h.join(".hist-link")] {
+            lo.histfile = Some(histfile);
+            let (c, found) = scan_leftovers(&inp, &lo);
+            assert_eq!(found.len(), 1, "{:?}", c.notes);
+            assert_eq!(found[0].source.path, h.join(".zsh_history"));
+        }
     }
 }
