@@ -4,7 +4,6 @@
 //! tool names) before it reaches a terminal.
 
 use crate::error::{CliError, Result};
-use std::borrow::Cow;
 use std::io::Write;
 
 /// Writes a command's result to stdout and flushes it.
@@ -20,24 +19,7 @@ pub fn print(text: &str) -> Result {
     write_stdout(text.as_bytes())
 }
 
-/// `s` with every control character written as a Rust escape (`\u{1b}`,
-/// `\n`), so a project directory or tool name cannot move the cursor,
-/// retitle the window or clear the screen of whoever lists it. Borrowed
-/// when there is nothing to escape (the common case).
-pub fn escape_control(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
-}
+pub use sv_core::text::escape_control;
 
 /// Columns padded to their widest cell (in characters), two spaces apart;
 /// the last column unpadded. Cells are printed as given: escape outside
@@ -81,16 +63,6 @@ pub fn render_table<const N: usize>(head: [&str; N], rows: &[[&str; N]]) -> Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn control_characters_are_escaped_and_plain_text_is_borrowed() {
-        let hostile = "/p/\u{1b}[2J\u{1b}]0;pwned\u{7}x\u{9b}y";
-        let e = escape_control(hostile);
-        assert_eq!(e, "/p/\\u{1b}[2J\\u{1b}]0;pwned\\u{7}x\\u{9b}y");
-        assert!(!e.chars().any(char::is_control));
-        assert!(matches!(escape_control("/home/é/app"), Cow::Borrowed(_)));
-        assert_eq!(escape_control("a\nb\tc"), "a\\nb\\tc");
-    }
 
     #[test]
     fn table_pads_by_characters_and_leaves_the_last_column() {

@@ -15,6 +15,7 @@ pub mod rules;
 pub mod scope;
 pub mod seal;
 pub mod secret;
+pub mod text;
 pub mod tools;
 pub mod ttl;
 

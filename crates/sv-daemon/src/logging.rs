@@ -8,9 +8,12 @@
 //! filters would need a regex engine this daemon does without). No log line carries a secret at any
 //! level: the code only ever logs ids, tools, paths and pids.
 //!
-//! The log cannot be flooded. A refused lookup is recorded in the audit
-//! table (`session-vault log`); the log gets it at `debug` only, plus at most
-//! one summary line per [`REFUSAL_SUMMARY_EVERY`] ("refused N lookups…").
+//! The log cannot be flooded. Every refusal a client can repeat at will (a
+//! lookup with no credential, a caller rule, no confirmation, an agent
+//! tree, an unknown sender, a frame over 64 KiB, another user; see
+//! [`Refused`]) is recorded in the audit table (`session-vault log`) where
+//! it names a request; the log gets each at `debug` only, plus at most one
+//! summary line per [`REFUSAL_SUMMARY_EVERY`] ("refused N requests…").
 //! And when stderr is a regular file (`sv-daemon.log`, opened by the CLI
 //! that started the daemon), it is cut back to empty once it passes
 //! [`LOG_CAP`], with a line saying so.
@@ -76,16 +79,63 @@ fn capped_stderr() -> std::io::Stderr {
     std::io::stderr()
 }
 
-/// How often at most a summary of refused lookups is logged.
+/// How often at most a summary of refused requests is logged.
 pub const REFUSAL_SUMMARY_EVERY: Duration = Duration::from_secs(60);
 
-static REFUSED: AtomicU64 = AtomicU64::new(0);
+/// What a client can have refused as often as it likes; each is logged at
+/// `debug` by its caller and counted here for the summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// No credential in scope, vault locked, unreadable directory.
+    Lookup,
+    /// A session's caller rule (`--allow-exe`).
+    Rule,
+    /// A `confirm` session the user did not confirm.
+    NotConfirmed,
+    /// A caller inside an agent tree.
+    AgentTree,
+    /// A frame whose sending process is not known.
+    UnknownSender,
+    /// A frame over 64 KiB.
+    LargeFrame,
+    /// A connection from another user, or whose credentials cannot be read.
+    OtherUser,
+}
+
+impl Refused {
+    const ALL: [Refused; 7] = [
+        Refused::Lookup,
+        Refused::Rule,
+        Refused::NotConfirmed,
+        Refused::AgentTree,
+        Refused::UnknownSender,
+        Refused::LargeFrame,
+        Refused::OtherUser,
+    ];
+
+    fn what(self) -> &'static str {
+        match self {
+            Refused::Lookup => {
+                "lookups (no credential in scope, vault locked, or unknown directory)"
+            }
+            Refused::Rule => "by a caller rule",
+            Refused::NotConfirmed => "not confirmed",
+            Refused::AgentTree => "from an agent tree",
+            Refused::UnknownSender => "from an unknown sender",
+            Refused::LargeFrame => "frames over 64 KiB",
+            Refused::OtherUser => "connections from another user or an unknown one",
+        }
+    }
+}
+
+static REFUSED: [AtomicU64; 7] = [const { AtomicU64::new(0) }; 7];
 static LAST_SUMMARY: Mutex<Option<Instant>> = Mutex::new(None);
 
-/// Counts one refused lookup (logged at `debug` by the caller); logs one
-/// `info` line with the count when the last summary is old enough.
-pub fn note_refusal() {
-    REFUSED.fetch_add(1, Ordering::Relaxed);
+/// Counts one refusal (logged at `debug` by the caller); logs one `info`
+/// line with the counts since the last one when that is old enough, so a
+/// client looping on any refusal cannot grow the log.
+pub fn note_refusal(kind: Refused) {
+    REFUSED[kind as usize].fetch_add(1, Ordering::Relaxed);
     let now = Instant::now();
     let Ok(mut last) = LAST_SUMMARY.try_lock() else {
         return;
@@ -94,11 +144,20 @@ pub fn note_refusal() {
         return;
     }
     *last = Some(now);
-    let n = REFUSED.swap(0, Ordering::Relaxed);
+    let mut total = 0;
+    let mut parts = Vec::new();
+    for k in Refused::ALL {
+        let n = REFUSED[k as usize].swap(0, Ordering::Relaxed);
+        if n > 0 {
+            total += n;
+            parts.push(format!("{n} {}", k.what()));
+        }
+    }
     tracing::info!(
-        refused = n,
-        "refused {n} lookup{} since the last summary (no credential in scope, vault locked, or unknown directory); `session-vault log` lists each",
-        if n == 1 { "" } else { "s" }
+        refused = total,
+        "refused {total} request{} since the last summary: {}; `session-vault log` lists them (not oversized frames or connections it cannot identify), `--verbose` logs each",
+        if total == 1 { "" } else { "s" },
+        parts.join(", ")
     );
 }
 

@@ -6,6 +6,7 @@ use crate::callers::{Callers, Unknown};
 use crate::error::{setup, DaemonError};
 use crate::frame::{decode_frame, encode_response, request_id, Frame, FrameReader};
 use crate::hygiene;
+use crate::logging::Refused;
 use crate::peer::Peer;
 use crate::platform::{self, peer_of, Stream};
 use crate::rpc::Dispatched;
@@ -194,12 +195,14 @@ async fn serve_conn(
 ) {
     let null = serde_json::Value::Null;
     let Some(peer) = peer_of(&stream) else {
-        warn!("refused a connection whose credentials cannot be read");
+        debug!("refused a connection whose credentials cannot be read");
+        crate::logging::note_refusal(Refused::OtherUser);
         return;
     };
     let (rd, mut wr) = platform::split(stream);
     if peer.uid != uid {
-        warn!(peer_uid = peer.uid, pid = ?peer.pid, exe = ?peer.exe, "refused: peer runs as another user");
+        debug!(peer_uid = peer.uid, pid = ?peer.pid, exe = ?peer.exe, "refused: peer runs as another user");
+        crate::logging::note_refusal(Refused::OtherUser);
         tokio::task::block_in_place(|| vault.audit_refused_uid(&peer));
         let err = RpcError::new(
             code::FORBIDDEN,
@@ -223,7 +226,8 @@ async fn serve_conn(
             }
             Err(_) | Ok(Frame::Eof) => break,
             Ok(Frame::TooLarge) => {
-                warn!(pid = ?callers.connector().pid, "refused a frame over 64 KiB");
+                debug!(pid = ?callers.connector().pid, "refused a frame over 64 KiB");
+                crate::logging::note_refusal(Refused::LargeFrame);
                 let err = RpcError::new(code::FRAME_TOO_LARGE, "request larger than 64 KiB");
                 let _ = wr.write_all(&encode_response(&null, Err(err))).await;
                 break;
@@ -340,7 +344,8 @@ async fn confirmed(
         asked.push(key);
         let answer = vault.approvals.answer(&ask, vault.confirm_timeout()).await;
         if answer != Answer::Yes {
-            warn!(pid = ?peer.pid, session = %ask.session_id, answer = ?answer, "refused: not confirmed");
+            debug!(pid = ?peer.pid, session = %ask.session_id, answer = ?answer, "refused: not confirmed");
+            crate::logging::note_refusal(Refused::NotConfirmed);
             handled.out = Err(answer.error());
             if let Some(rec) = handled.audit.as_mut() {
                 rec.rule = Some(answer.rule());
@@ -370,7 +375,8 @@ async fn refuse_unknown<W: AsyncWrite + Unpin>(
         .unwrap_or(serde_json::Value::Null);
     let error = why.error();
     let (outcome, peer) = why.audited();
-    warn!(pid = ?peer.pid, outcome = outcome.as_str(), "refused a request whose sender is not known");
+    debug!(pid = ?peer.pid, outcome = outcome.as_str(), "refused a request whose sender is not known");
+    crate::logging::note_refusal(Refused::UnknownSender);
     tokio::task::block_in_place(|| vault.audit_refused(&peer, outcome));
     wr.write_all(&encode_response(&id, Err(error)))
         .await

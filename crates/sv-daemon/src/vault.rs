@@ -20,7 +20,7 @@ use sv_core::protocol::{self as p, code, method, RpcError};
 use sv_core::{SecretString, ToolTable, VaultKey};
 use sv_keyring::{KeyBackend, KeyringError};
 use sv_store::{Store, StoreError};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 mod lookup;
 mod rekey;
@@ -253,7 +253,8 @@ impl Vault {
             .then(|| params::<p::GetParams>(req.params).ok())
             .flatten()
             .map(|prm| prm.tool);
-        warn!(pid = ?peer.pid, exe = ?peer.exe, method = %req.method.chars().take(32).collect::<String>(), "refused: the caller is inside an agent tree");
+        debug!(pid = ?peer.pid, exe = ?peer.exe, method = %req.method.chars().take(32).collect::<String>(), "refused: the caller is inside an agent tree");
+        crate::logging::note_refusal(crate::logging::Refused::AgentTree);
         let record = audit::record_for(
             peer,
             None,

@@ -3,22 +3,31 @@
 //! `[session-vault:<first 8 characters of the session id>]`; every other byte
 //! of the file, its lines included, stays as it was.
 //!
+//! The file is reached the way `doctor --fix` reaches every file it edits
+//! (docs/doctor.md, docs/design.md §12): its directory, resolved when the
+//! leftovers were listed, is opened once without following any link
+//! ([`sv_fs::Dir`]), and the file is opened, its replacement created and
+//! renamed over it, all relative to that directory. A directory on the path
+//! swapped for a symlink after the scan is refused, never followed; a file
+//! that is not the one scanned (another inode, size or time) is left alone.
+//!
 //! The file is streamed twice, never read whole: once into a private (0600)
-//! backup under the vault's data directory (`backups/`), once through the
-//! replacement into a temporary file in the file's own directory, which then
-//! replaces it (mode kept). A file that grew or changed while it was being
-//! redacted (an agent still writing its transcript) is left untouched.
-//! Backups of session-vault itself are not redacted: they are deleted by
-//! hand once the rewritten files work.
+//! backup under the vault's data directory (`backups/`, named in its
+//! `index.jsonl`), once through the replacement into a temporary file in the
+//! file's own directory, which then replaces it (mode kept). A file that
+//! grew or changed while it was being redacted (an agent still writing its
+//! transcript) is left untouched. Backups of session-vault itself are not
+//! redacted: they are deleted by hand once the rewritten files work.
 
 use crate::fix::{StoreRequest, VaultSink};
 use crate::scan::leftovers::Leftover;
 use crate::{Detector, SourceKind};
 use regex::bytes::Regex;
 use serde::Serialize;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use sv_core::SecretString;
+use sv_fs::{Backups, Dir, FileStamp};
 use zeroize::Zeroizing;
 
 /// The marker that replaces a key.
@@ -83,8 +92,7 @@ pub fn redact_all(
     sink: &mut RecordingSink<'_>,
     det: &Detector,
     project: Option<&Path>,
-    backup_dir: &Path,
-    timestamp: &str,
+    backups: &Backups,
 ) -> Vec<RedactOutcome> {
     let mut out = Vec::new();
     for l in leftovers.iter().filter(|l| redactable(l.source.kind)) {
@@ -136,7 +144,7 @@ pub fn redact_all(
             out.push(RedactOutcome::Skipped { file, reason });
             continue;
         }
-        match redact_file(&file, &pairs, backup_dir, timestamp) {
+        match redact_file(&l.target, l.stamp, &pairs, backups) {
             Ok(backup) => out.push(RedactOutcome::Redacted {
                 file,
                 backup,
@@ -149,109 +157,60 @@ pub fn redact_all(
     out
 }
 
-/// A new 0600 file `<stamp>-<name>` in the backup directory (0700), in the
-/// naming of [`sv_fs::Backups`], and its line in the directory's index.
-fn private_backup(
-    dir: &Path,
-    stamp: &str,
-    original: &Path,
-) -> std::io::Result<(std::fs::File, PathBuf)> {
-    sv_fs::private::create_dir_all(dir)?;
-    let name: String = original
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(80)
-        .collect();
-    for n in 1..1000 {
-        let p = match n {
-            1 => dir.join(format!("{stamp}-{name}")),
-            _ => dir.join(format!("{stamp}-{name}-{n}")),
-        };
-        match sv_fs::private::create_file(&p) {
-            Ok(f) => {
-                let mut line = serde_json::json!({
-                    "time": stamp,
-                    "backup": p.file_name().map(|n| n.to_string_lossy()),
-                    "original": original.to_string_lossy(),
-                    "by": "doctor --fix (redaction)",
-                })
-                .to_string();
-                line.push('\n');
-                sv_fs::private::file_options()
-                    .append(true)
-                    .create(true)
-                    .open(dir.join(sv_fs::INDEX))
-                    .and_then(|mut i| i.write_all(line.as_bytes()))?;
-                return Ok((f, p));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Err(std::io::Error::other("too many backups with the same name"))
-}
+/// What the index says wrote a redaction's backup.
+pub const REDACTION_BY: &str = "doctor --fix (redaction)";
 
-/// Replaces every `(key, session)` pair's key in `path` by its marker;
-/// returns the backup's path.
+/// Replaces every `(key, session)` pair's key by its marker in `target`
+/// (the file as resolved when it was scanned), provided it is still the
+/// file that was scanned (`scanned`); returns the backup's path.
 pub fn redact_file(
-    path: &Path,
+    target: &Path,
+    scanned: FileStamp,
     pairs: &[(Zeroizing<String>, String)],
-    backup_dir: &Path,
-    timestamp: &str,
+    backups: &Backups,
 ) -> Result<PathBuf, String> {
     let fail =
         |what: &str, e: std::io::Error| format!("cannot {what} ({e}); the file is untouched");
-    let target = std::fs::canonicalize(path).map_err(|e| fail("resolve the file", e))?;
-    let meta = std::fs::metadata(&target).map_err(|e| fail("read the file", e))?;
-    let (dir, name) = match (target.parent(), target.file_name()) {
-        (Some(d), Some(n)) => (d, n.to_string_lossy().into_owned()),
-        _ => return Err("not a file in a directory; the file is untouched".into()),
+    let changed = || {
+        "the file changed since it was scanned or while it was redacted (is an agent still writing it?); it is untouched, run doctor --fix again once the agent has exited".to_owned()
     };
-    // The backup: a private copy under the data directory.
-    let (mut backup, backup_path) =
-        private_backup(backup_dir, timestamp, &target).map_err(|e| fail("create the backup", e))?;
-    let mut src = std::fs::File::open(&target).map_err(|e| fail("open the file", e))?;
-    let copied = std::io::copy(&mut src, &mut backup).map_err(|e| fail("write the backup", e))?;
-    backup.sync_all().map_err(|e| fail("write the backup", e))?;
-    // The redacted copy, beside the file, then renamed over it.
-    let mode = sv_fs::private::mode_of(&meta);
-    let tmp_name = format!(".{name}.sv-redact-{}", std::process::id());
-    let tmp = dir.join(&tmp_name);
-    let _ = std::fs::remove_file(&tmp);
-    let result = (|| -> Result<(), String> {
-        let mut dst = sv_fs::private::file_options()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(|e| fail("create a temporary file", e))?;
-        if let Some(m) = mode {
-            sv_fs::private::set_mode(&dst, m)
-                .map_err(|e| fail("set the temporary file's mode", e))?;
-        }
-        let mut src = std::fs::File::open(&target).map_err(|e| fail("open the file", e))?;
-        let n = replace_stream(&mut src, &mut dst, pairs).map_err(|e| fail("redact", e))?;
-        dst.sync_all()
-            .map_err(|e| fail("write the temporary file", e))?;
-        let now = std::fs::metadata(&target).map_err(|e| fail("read the file", e))?;
-        if n != copied || now.len() != meta.len() || now.modified().ok() != meta.modified().ok() {
-            return Err("the file changed while it was redacted (is an agent still writing it?); it is untouched, run doctor --fix again once the agent has exited".into());
-        }
-        std::fs::rename(&tmp, &target).map_err(|e| fail("replace the file", e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-        let _ = std::fs::remove_file(&backup_path);
+    // Its directory, opened once: a link anywhere on the path is refused.
+    let (dir, name) = Dir::of_file(target).map_err(|e| fail("open its directory", e))?;
+    let (mut src, opened) = match dir.open_read(name) {
+        Ok(Some(f)) => f,
+        Ok(None) => return Err(changed()),
+        Err(e) => return Err(fail("open the file", e)),
+    };
+    if opened != scanned {
+        return Err(changed());
     }
-    result.map(|()| backup_path)
+    // The backup: a private copy under the data directory.
+    let mut backup = backups
+        .create(target, REDACTION_BY)
+        .map_err(|e| fail("create the backup", e))?;
+    let copied = std::io::copy(&mut src, backup.file()).map_err(|e| fail("write the backup", e))?;
+    src.rewind().map_err(|e| fail("read the file", e))?;
+    // The redacted copy, beside the file in the same opened directory.
+    let mut tmp = dir
+        .create_temp(name)
+        .map_err(|e| fail("create a temporary file", e))?;
+    let n = replace_stream(&mut src, tmp.file(), pairs).map_err(|e| fail("redact", e))?;
+    let read_whole = n == copied && copied == scanned.size();
+    let still = FileStamp::of_file(&src).ok() == Some(scanned)
+        && dir.stamp(name).ok().flatten() == Some(scanned);
+    if !read_whole || !still {
+        return Err(changed());
+    }
+    // Closed before the rename, which Windows refuses over an open file.
+    drop(src);
+    let backup = backup.keep().map_err(|e| fail("write the backup", e))?;
+    tmp.commit(scanned.mode()).map_err(|e| {
+        format!(
+            "cannot replace the file ({e}); it is untouched (backup at {})",
+            backup.display()
+        )
+    })?;
+    Ok(backup)
 }
 
 /// Copies `src` to `dst` with every key replaced by its marker; returns the
@@ -335,5 +294,121 @@ mod tests {
             .unwrap()
             .replace(&k, "[session-vault:0123abcd]");
         assert_eq!(String::from_utf8(out).unwrap(), want);
+    }
+
+    /// docs/doctor.md, "Transcripts, histories and shell snapshots": a
+    /// history that is a link into a dotfiles repository is redacted at its
+    /// target (the link stays, the mode is kept), and the backup is a 0600
+    /// file in the 0700 backup directory, named in its index, with nothing
+    /// left in the repository the link points into.
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_history_is_redacted_at_its_target_with_an_indexed_private_backup() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let d = tempfile::tempdir().unwrap();
+        let (home, dots, backups) = (
+            d.path().join("home"),
+            d.path().join("dotfiles"),
+            d.path().join("data/backups"),
+        );
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::create_dir_all(&dots).unwrap();
+        let k = anthropic(2);
+        let text = format!(": 1700000000:0;ls\n: 1700000001:0;export ANTHROPIC_API_KEY={k}\n");
+        let target = dots.join("zsh_history");
+        std::fs::write(&target, &text).unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let link = home.join(".zsh_history");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let id = "89abcdef-0000-4000-8000-000000000000".to_owned();
+        let pairs = vec![(Zeroizing::new(k.clone()), id)];
+
+        let (dir, name) = Dir::of_file(&target).unwrap();
+        let stamp = dir.open_read(name).unwrap().unwrap().1;
+        let store = Backups::new(backups.clone(), "20261202T120000Z");
+        let backup = redact_file(&link.canonicalize().unwrap(), stamp, &pairs, &store).unwrap();
+
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            text.replace(&k, "[session-vault:89abcdef]")
+        );
+        assert_eq!(mode(&target), 0o640);
+        let listed: Vec<_> = std::fs::read_dir(&dots).unwrap().flatten().collect();
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert_eq!(backup, backups.join("20261202T120000Z-zsh_history"));
+        assert_eq!(std::fs::read_to_string(&backup).unwrap(), text);
+        assert_eq!(mode(&backup), 0o600);
+        assert_eq!(mode(&backups), 0o700);
+        let entries = sv_fs::Backups::list(&backups);
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        assert_eq!(entries[0].path, backup);
+        assert_eq!(
+            entries[0].original.as_deref(),
+            Some(target.canonicalize().unwrap().as_path())
+        );
+        assert_eq!(entries[0].by, REDACTION_BY);
+    }
+
+    /// docs/doctor.md: a directory on the file's path swapped for a symlink
+    /// after the scan is refused, never followed; a file that is no longer
+    /// the one scanned is left alone; neither leaves a backup.
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_swapped_after_the_scan_or_a_changed_file_is_left_alone() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().canonicalize().unwrap();
+        let (p, outside, backups) = (
+            root.join("projects/p"),
+            root.join("outside"),
+            root.join("data/backups"),
+        );
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        let k = anthropic(3);
+        let text = format!("{{\"out\":\"ANTHROPIC_API_KEY={k}\"}}\n");
+        std::fs::write(p.join("t.jsonl"), &text).unwrap();
+        std::fs::write(outside.join("t.jsonl"), &text).unwrap();
+        let target = p.join("t.jsonl");
+        let (dir, name) = Dir::of_file(&target).unwrap();
+        let stamp = dir.open_read(name).unwrap().unwrap().1;
+        drop(dir);
+        let pairs = vec![(Zeroizing::new(k.clone()), "0123abcd".to_owned())];
+        let store = Backups::new(backups.clone(), "20261202T120000Z");
+
+        std::fs::rename(&p, root.join("projects/aside")).unwrap();
+        std::os::unix::fs::symlink(&outside, &p).unwrap();
+        let e = redact_file(&target, stamp, &pairs, &store).unwrap_err();
+        assert!(e.contains("symbolic link"), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(outside.join("t.jsonl")).unwrap(),
+            text
+        );
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1);
+        assert!(sv_fs::Backups::list(&backups).is_empty());
+        std::fs::remove_file(&p).unwrap();
+        std::fs::rename(root.join("projects/aside"), &p).unwrap();
+
+        // Rewritten since the scan (another inode): left alone.
+        std::fs::remove_file(&target).unwrap();
+        std::fs::write(&target, &text).unwrap();
+        let e = redact_file(&target, stamp, &pairs, &store).unwrap_err();
+        assert!(e.contains("changed since it was scanned"), "{e}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), text);
+        assert!(sv_fs::Backups::list(&backups).is_empty());
+
+        // As scanned: redacted.
+        let (dir, name) = Dir::of_file(&target).unwrap();
+        let stamp = dir.open_read(name).unwrap().unwrap().1;
+        redact_file(&target, stamp, &pairs, &store).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            text.replace(&k, "[session-vault:0123abcd]")
+        );
+        assert_eq!(std::fs::read_dir(&p).unwrap().count(), 1);
     }
 }

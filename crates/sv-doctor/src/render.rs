@@ -1,19 +1,24 @@
 //! Text and JSON renderings of a report and of a `--fix` run. Only masked
-//! hints reach these strings: findings carry no printable key.
+//! hints reach these strings: findings carry no printable key. Paths and
+//! everything else that came from outside are printed with their control
+//! characters escaped, as `list` and `log` print them (docs/design.md §3);
+//! the JSON keeps them as they are.
 
 use crate::fix::{FixSkip, Outcome, Plan};
 use crate::{Finding, Report, Status};
 use serde::Serialize;
 use std::path::Path;
+use sv_core::text::{escape_control, escape_lines};
 
-/// `~/x` for paths under `home`.
+/// `~/x` for paths under `home`, control characters escaped.
 pub fn show(path: &Path, home: &Path) -> String {
-    match path.strip_prefix(home) {
+    let s = match path.strip_prefix(home) {
         Ok(rest) if !home.as_os_str().is_empty() && home != Path::new("/") => {
             format!("~/{}", rest.display())
         }
         _ => path.display().to_string(),
-    }
+    };
+    escape_control(&s).into_owned()
 }
 
 fn place(f: &Finding, home: &Path) -> String {
@@ -77,7 +82,8 @@ pub fn report_text(r: &Report, home: &Path) -> String {
         count(Status::Warn),
         count(Status::Fail)
     );
-    s
+    // Notes and reasons quote paths too.
+    escape_lines(&s).into_owned()
 }
 
 /// The JSON report.
@@ -163,7 +169,8 @@ pub fn fix_text(plan: &Plan, outcomes: Option<&[Outcome]>, home: &Path) -> Strin
             show(&dir.join(sv_fs::INDEX), home)
         );
     }
-    s
+    // Changes, reasons and messages quote paths too.
+    escape_lines(&s).into_owned()
 }
 
 /// The JSON form of a dry run or of an applied fix.

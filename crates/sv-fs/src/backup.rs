@@ -27,6 +27,56 @@ pub struct BackupEntry {
     pub time: String,
     /// What wrote it, e.g. `doctor --fix`, `integrate`.
     pub by: String,
+    /// Whether the index names it (a file the index misses: `false`).
+    pub indexed: bool,
+}
+
+/// A backup being written ([`Backups::create`]).
+pub struct NewBackup {
+    path: PathBuf,
+    file: std::fs::File,
+    index: PathBuf,
+    line: serde_json::Value,
+    kept: bool,
+}
+
+impl NewBackup {
+    /// The file to write the copy into.
+    pub fn file(&mut self) -> &mut std::fs::File {
+        &mut self.file
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Flushes the copy and records it in the index; returns its path. On
+    /// a failure the backup is removed.
+    pub fn keep(mut self) -> std::io::Result<PathBuf> {
+        self.file.sync_all()?;
+        self.line["backup"] = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .into();
+        let mut line = self.line.to_string();
+        line.push('\n');
+        crate::private::file_options()
+            .append(true)
+            .create(true)
+            .open(&self.index)
+            .and_then(|mut f| f.write_all(line.as_bytes()).and_then(|()| f.sync_all()))?;
+        self.kept = true;
+        Ok(self.path.clone())
+    }
+}
+
+impl Drop for NewBackup {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// A file name's characters that stay as they are in a backup's name.
@@ -59,6 +109,15 @@ impl Backups {
     /// Copies `bytes`, the content of `original`, into a new 0600 backup and
     /// records it in the index; returns the backup's path.
     pub fn save(&self, original: &Path, bytes: &[u8], by: &str) -> std::io::Result<PathBuf> {
+        let mut b = self.create(original, by)?;
+        b.file().write_all(bytes)?;
+        b.keep()
+    }
+
+    /// A new, empty 0600 backup of `original`, to stream a copy into (a
+    /// file too large to hold in memory). It is in the index once
+    /// [`NewBackup::keep`] returns, and removed if dropped before.
+    pub fn create(&self, original: &Path, by: &str) -> std::io::Result<NewBackup> {
         crate::private::create_dir_all(&self.dir)?;
         let name = tame(
             &original
@@ -67,7 +126,7 @@ impl Backups {
                 .unwrap_or_default(),
         );
         let mut n = 1;
-        let (path, mut file) = loop {
+        let (path, file) = loop {
             let file_name = match n {
                 1 => format!("{}-{name}", self.stamp),
                 _ => format!("{}-{name}-{n}", self.stamp),
@@ -79,28 +138,18 @@ impl Backups {
                 Err(e) => return Err(e),
             }
         };
-        if let Err(e) = file.write_all(bytes).and_then(|()| file.sync_all()) {
-            let _ = std::fs::remove_file(&path);
-            return Err(e);
-        }
-        let mut line = serde_json::json!({
-            "time": self.stamp,
-            "backup": path.file_name().map(|n| n.to_string_lossy()),
-            "original": original.to_string_lossy(),
-            "by": by,
+        Ok(NewBackup {
+            path,
+            file,
+            index: self.dir.join(INDEX),
+            line: serde_json::json!({
+                "time": self.stamp,
+                "backup": "",
+                "original": original.to_string_lossy(),
+                "by": by,
+            }),
+            kept: false,
         })
-        .to_string();
-        line.push('\n');
-        let index = crate::private::file_options()
-            .append(true)
-            .create(true)
-            .open(self.dir.join(INDEX))
-            .and_then(|mut f| f.write_all(line.as_bytes()).and_then(|()| f.sync_all()));
-        if let Err(e) = index {
-            let _ = std::fs::remove_file(&path);
-            return Err(e);
-        }
-        Ok(path)
     }
 
     /// Every backup in `dir`: those the index names (newest last), then any
@@ -127,6 +176,7 @@ impl Backups {
                         .filter(|p| !p.as_os_str().is_empty()),
                     time: field("time").to_owned(),
                     by: field("by").to_owned(),
+                    indexed: true,
                 });
             }
         }
@@ -144,6 +194,7 @@ impl Backups {
             original: None,
             time: String::new(),
             by: String::new(),
+            indexed: false,
         }));
         out
     }
@@ -189,8 +240,39 @@ mod tests {
         assert_eq!(all[0].original.as_deref(), Some(Path::new("/p/a/.env")));
         assert_eq!(all[1].by, "integrate");
         assert_eq!(all[2].original, None);
+        assert!(all[1].indexed && !all[2].indexed);
         let l = Backups::latest(&dir, Path::new("/p/b/.env"), "integrate").unwrap();
         assert_eq!(l.path, p2);
         assert!(Backups::list(&d.path().join("none")).is_empty());
+    }
+
+    #[test]
+    fn a_streamed_backup_is_indexed_once_kept_and_gone_if_dropped() {
+        use std::io::Write;
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("backups");
+        let b = Backups::new(dir.clone(), "20260101T000000Z");
+        let mut dropped = b.create(Path::new("/h/.zsh_history"), "t").unwrap();
+        dropped.file().write_all(b"partial").unwrap();
+        let gone = dropped.path().to_owned();
+        drop(dropped);
+        assert!(!gone.exists());
+        assert!(Backups::list(&dir).is_empty());
+        let mut kept = b.create(Path::new("/h/.zsh_history"), "t").unwrap();
+        kept.file().write_all(b"whole").unwrap();
+        let p = kept.keep().unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"whole");
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let all = Backups::list(&dir);
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].path, p);
+        assert_eq!(
+            all[0].original.as_deref(),
+            Some(Path::new("/h/.zsh_history"))
+        );
+        assert_eq!(all[0].by, "t");
     }
 }

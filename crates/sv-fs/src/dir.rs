@@ -38,6 +38,79 @@ impl std::fmt::Display for EditError {
     }
 }
 
+/// What a file was when it was looked at: which file it is (device and
+/// inode on Unix), its size, its modification time and its mode. Two equal
+/// stamps mean the same file, almost surely unchanged: a caller that
+/// planned on a file it cannot hold in memory (a transcript of gigabytes)
+/// compares stamps instead of content (docs/design.md §12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    id: (u64, u64),
+    size: u64,
+    modified: (i64, i64),
+    mode: u32,
+}
+
+impl FileStamp {
+    /// The file's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The file's permission bits (0600 where there are none).
+    pub fn mode(&self) -> u32 {
+        self.mode
+    }
+
+    /// The stamp of an open file.
+    pub fn of_file(file: &std::fs::File) -> io::Result<FileStamp> {
+        imp::stamp_of_file(file)
+    }
+}
+
+/// A temporary file beside the file it will replace, in an opened
+/// directory ([`Dir::create_temp`]): written 0600, flushed and renamed over
+/// the file by [`TempFile::commit`]; removed if dropped uncommitted.
+pub struct TempFile<'a> {
+    dir: &'a Dir,
+    tmp: PathBuf,
+    name: std::ffi::OsString,
+    file: Option<std::fs::File>,
+}
+
+impl TempFile<'_> {
+    /// The file to write the replacement into.
+    pub fn file(&mut self) -> &mut std::fs::File {
+        self.file
+            .as_mut()
+            .expect("the temporary file is open until it is committed")
+    }
+
+    /// Flushes the replacement, gives it `mode` and renames it over the
+    /// file within the opened directory. A failure leaves the file as it
+    /// was and no temporary file behind.
+    pub fn commit(mut self, mode: u32) -> io::Result<()> {
+        let Some(file) = self.file.take() else {
+            return Err(io::Error::other("the temporary file was already committed"));
+        };
+        file.sync_all()?;
+        crate::private::set_mode(&file, mode)?;
+        drop(file);
+        self.dir.rename_within(&self.tmp, &self.name)?;
+        self.tmp = PathBuf::new();
+        Ok(())
+    }
+}
+
+impl Drop for TempFile<'_> {
+    fn drop(&mut self) {
+        if !self.tmp.as_os_str().is_empty() {
+            self.file = None;
+            let _ = self.dir.unlink(&self.tmp);
+        }
+    }
+}
+
 /// An opened directory; see the module documentation.
 pub struct Dir {
     path: PathBuf,
@@ -51,6 +124,13 @@ pub struct Dir {
 fn refused(path: &Path) -> io::Error {
     io::Error::other(format!(
         "{} is a symbolic link or not a directory (it may have been swapped since it was checked); refused to follow it",
+        path.display()
+    ))
+}
+
+fn not_regular(path: &Path) -> io::Error {
+    io::Error::other(format!(
+        "{} is not a regular file (a symbolic link?); refused to use it",
         path.display()
     ))
 }
@@ -83,7 +163,6 @@ fn temp_name(name: &OsStr, attempt: u32) -> PathBuf {
 mod imp {
     use super::*;
     use rustix::fs::{AtFlags, FileType, Mode, OFlags};
-    use std::io::{Read, Write};
     use std::os::fd::OwnedFd;
 
     const DIR_FLAGS: OFlags = OFlags::RDONLY
@@ -93,6 +172,21 @@ mod imp {
 
     fn io_err(e: rustix::io::Errno) -> io::Error {
         e.into()
+    }
+
+    // The fields of `stat` are narrower than these on some systems.
+    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+    fn stamp(st: &rustix::fs::Stat) -> FileStamp {
+        FileStamp {
+            id: (st.st_dev as u64, st.st_ino as u64),
+            size: st.st_size as u64,
+            modified: (st.st_mtime as i64, st.st_mtime_nsec as i64),
+            mode: u32::from(st.st_mode) & 0o7777,
+        }
+    }
+
+    pub(super) fn stamp_of_file(file: &std::fs::File) -> io::Result<FileStamp> {
+        Ok(stamp(&rustix::fs::fstat(file).map_err(io_err)?))
     }
 
     /// Opens (or with `create`, makes with `mode`) each component of `path`.
@@ -126,7 +220,25 @@ mod imp {
     }
 
     impl Dir {
-        pub(super) fn read_file(&self, name: &OsStr) -> io::Result<Option<Zeroizing<Vec<u8>>>> {
+        pub(super) fn stamp_at(&self, name: &OsStr) -> io::Result<Option<FileStamp>> {
+            match rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => {
+                    Ok(Some(stamp(&st)))
+                }
+                Ok(_) => Err(not_regular(&self.path.join(name))),
+                Err(rustix::io::Errno::NOENT) => Ok(None),
+                Err(e) => Err(io_err(e)),
+            }
+        }
+
+        pub(super) fn open_file(
+            &self,
+            name: &OsStr,
+        ) -> io::Result<Option<(std::fs::File, FileStamp)>> {
+            // Looked at first, so that a device or a FIFO is never opened.
+            if self.stamp_at(name)?.is_none() {
+                return Ok(None);
+            }
             let flags = OFlags::RDONLY
                 | OFlags::NOFOLLOW
                 | OFlags::CLOEXEC
@@ -140,30 +252,9 @@ mod imp {
             };
             let st = rustix::fs::fstat(&fd).map_err(io_err)?;
             if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-                return Err(io::Error::other(format!(
-                    "{} is not a regular file",
-                    self.path.join(name).display()
-                )));
+                return Err(not_regular(&self.path.join(name)));
             }
-            let mut buf = Zeroizing::new(Vec::new());
-            std::fs::File::from(fd).read_to_end(&mut buf)?;
-            Ok(Some(buf))
-        }
-
-        pub(super) fn file_mode(&self, name: &OsStr) -> io::Result<Option<u32>> {
-            match rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
-                Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => {
-                    // `st_mode` is narrower than u32 on some systems.
-                    #[allow(clippy::useless_conversion)]
-                    Ok(Some(u32::from(st.st_mode) & 0o7777))
-                }
-                Ok(_) => Err(io::Error::other(format!(
-                    "{} is not a regular file (a symbolic link?); refused to replace it",
-                    self.path.join(name).display()
-                ))),
-                Err(rustix::io::Errno::NOENT) => Ok(None),
-                Err(e) => Err(io_err(e)),
-            }
+            Ok(Some((std::fs::File::from(fd), stamp(&st))))
         }
 
         pub(super) fn create_new(&self, name: &Path, mode: u32) -> io::Result<std::fs::File> {
@@ -187,17 +278,31 @@ mod imp {
             rustix::fs::unlinkat(&self.fd, name, AtFlags::empty()).map_err(io_err)
         }
     }
-
-    pub(super) fn write_all(f: &mut std::fs::File, bytes: &[u8]) -> io::Result<()> {
-        f.write_all(bytes)?;
-        f.sync_all()
-    }
 }
 
 #[cfg(not(unix))]
 mod imp {
     use super::*;
-    use std::io::{Read, Write};
+
+    fn stamp(m: &std::fs::Metadata) -> FileStamp {
+        let modified = m
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or((0, 0), |d| {
+                (d.as_secs() as i64, i64::from(d.subsec_nanos()))
+            });
+        FileStamp {
+            id: (0, 0),
+            size: m.len(),
+            modified,
+            mode: 0o600,
+        }
+    }
+
+    pub(super) fn stamp_of_file(file: &std::fs::File) -> io::Result<FileStamp> {
+        Ok(stamp(&file.metadata()?))
+    }
 
     pub(super) fn walk(path: &Path, create: Option<u32>) -> io::Result<()> {
         let path = absolute(path)?;
@@ -220,25 +325,27 @@ mod imp {
     }
 
     impl Dir {
-        pub(super) fn read_file(&self, name: &OsStr) -> io::Result<Option<Zeroizing<Vec<u8>>>> {
+        pub(super) fn stamp_at(&self, name: &OsStr) -> io::Result<Option<FileStamp>> {
             let p = self.path.join(name);
             match std::fs::symlink_metadata(&p) {
-                Ok(m) if m.file_type().is_symlink() => return Err(refused(&p)),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-                _ => {}
-            }
-            let mut buf = Zeroizing::new(Vec::new());
-            std::fs::File::open(&p)?.read_to_end(&mut buf)?;
-            Ok(Some(buf))
-        }
-
-        pub(super) fn file_mode(&self, name: &OsStr) -> io::Result<Option<u32>> {
-            match std::fs::symlink_metadata(self.path.join(name)) {
-                Ok(m) if m.file_type().is_symlink() => Err(refused(&self.path.join(name))),
-                Ok(_) => Ok(Some(0o600)),
+                Ok(m) if m.file_type().is_symlink() => Err(refused(&p)),
+                Ok(m) if m.is_file() => Ok(Some(stamp(&m))),
+                Ok(_) => Err(not_regular(&p)),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(e),
             }
+        }
+
+        pub(super) fn open_file(
+            &self,
+            name: &OsStr,
+        ) -> io::Result<Option<(std::fs::File, FileStamp)>> {
+            if self.stamp_at(name)?.is_none() {
+                return Ok(None);
+            }
+            let f = std::fs::File::open(self.path.join(name))?;
+            let st = stamp_of_file(&f)?;
+            Ok(Some((f, st)))
         }
 
         pub(super) fn create_new(&self, name: &Path, _mode: u32) -> io::Result<std::fs::File> {
@@ -252,11 +359,6 @@ mod imp {
         pub(super) fn unlink(&self, name: &Path) -> io::Result<()> {
             std::fs::remove_file(self.path.join(name))
         }
-    }
-
-    pub(super) fn write_all(f: &mut std::fs::File, bytes: &[u8]) -> io::Result<()> {
-        f.write_all(bytes)?;
-        f.sync_all()
     }
 }
 
@@ -304,12 +406,51 @@ impl Dir {
     /// Reads the regular file `name` (never through a link); `None` when
     /// there is none.
     pub fn read(&self, name: &OsStr) -> io::Result<Option<Zeroizing<Vec<u8>>>> {
-        self.read_file(name)
+        let Some((mut f, _)) = self.open_file(name)? else {
+            return Ok(None);
+        };
+        let mut buf = Zeroizing::new(Vec::new());
+        std::io::Read::read_to_end(&mut f, &mut buf)?;
+        Ok(Some(buf))
+    }
+
+    /// Opens the regular file `name` for reading, never through a link, with
+    /// its stamp; `None` when there is none. For a file too large to
+    /// [`Dir::read`]: stream it.
+    pub fn open_read(&self, name: &OsStr) -> io::Result<Option<(std::fs::File, FileStamp)>> {
+        self.open_file(name)
+    }
+
+    /// The stamp of the regular file `name` as it is now (a link is
+    /// refused); `None` when there is none.
+    pub fn stamp(&self, name: &OsStr) -> io::Result<Option<FileStamp>> {
+        self.stamp_at(name)
     }
 
     /// The mode of the regular file `name`; `None` when there is none.
     pub fn mode(&self, name: &OsStr) -> io::Result<Option<u32>> {
-        self.file_mode(name)
+        Ok(self.stamp_at(name)?.map(|s| s.mode))
+    }
+
+    /// A new temporary file beside `name` in this directory, to stream a
+    /// replacement of `name` into; see [`TempFile`].
+    pub fn create_temp(&self, name: &OsStr) -> io::Result<TempFile<'_>> {
+        let mut attempt = 0u32;
+        loop {
+            let tmp = temp_name(name, attempt);
+            match self.create_new(&tmp, 0o600) {
+                Ok(f) => {
+                    return Ok(TempFile {
+                        dir: self,
+                        tmp,
+                        name: name.to_owned(),
+                        file: Some(f),
+                    })
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Replaces (or creates) `name` with `bytes` atomically: a temporary file
@@ -317,26 +458,10 @@ impl Dir {
     /// (or `new_mode` for a new file), renamed over it. A failure leaves the
     /// old file as it was and no temporary file behind.
     pub fn replace(&self, name: &OsStr, bytes: &[u8], new_mode: u32) -> io::Result<()> {
-        let mode = self.file_mode(name)?.unwrap_or(new_mode);
-        let mut attempt = 0u32;
-        let (tmp, mut file) = loop {
-            let tmp = temp_name(name, attempt);
-            match self.create_new(&tmp, 0o600) {
-                Ok(f) => break (tmp, f),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
-                Err(e) => return Err(e),
-            }
-        };
-        let result = imp::write_all(&mut file, bytes)
-            .and_then(|()| crate::private::set_mode(&file, mode))
-            .and_then(|()| {
-                drop(file);
-                self.rename_within(&tmp, name)
-            });
-        if result.is_err() {
-            let _ = self.unlink(&tmp);
-        }
-        result
+        let mode = self.mode(name)?.unwrap_or(new_mode);
+        let mut tmp = self.create_temp(name)?;
+        std::io::Write::write_all(tmp.file(), bytes)?;
+        tmp.commit(mode)
     }
 
     /// Removes the file `name`.
@@ -477,5 +602,47 @@ mod tests {
             0o644
         );
         assert_eq!(std::fs::read_dir(d.path().join("w")).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_streamed_replacement_is_anchored_and_an_uncommitted_one_leaves_nothing() {
+        use std::io::{Read, Write};
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("w/log.jsonl");
+        std::fs::create_dir(d.path().join("w")).unwrap();
+        std::fs::write(&p, b"one\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let (dir, name) = Dir::of_file(&p).unwrap();
+        let (mut f, stamp) = dir.open_read(name).unwrap().unwrap();
+        assert_eq!((stamp.size(), stamp.mode()), (4, 0o640));
+        assert_eq!(FileStamp::of_file(&f).unwrap(), stamp);
+        assert_eq!(dir.stamp(name).unwrap(), Some(stamp));
+        // Dropped before commit: no temporary file stays.
+        let mut tmp = dir.create_temp(name).unwrap();
+        tmp.file().write_all(b"half").unwrap();
+        drop(tmp);
+        assert_eq!(std::fs::read_dir(d.path().join("w")).unwrap().count(), 1);
+        let mut tmp = dir.create_temp(name).unwrap();
+        let mut old = String::new();
+        f.read_to_string(&mut old).unwrap();
+        tmp.file()
+            .write_all(old.replace("one", "two").as_bytes())
+            .unwrap();
+        tmp.commit(stamp.mode()).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two\n");
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+        assert_eq!(std::fs::read_dir(d.path().join("w")).unwrap().count(), 1);
+        // Another file now: another stamp.
+        assert_ne!(dir.stamp(name).unwrap(), Some(stamp));
+        // Never a link, a device or a missing file.
+        std::os::unix::fs::symlink(&p, d.path().join("w/link")).unwrap();
+        assert!(dir.open_read(OsStr::new("link")).is_err());
+        assert!(dir.stamp(OsStr::new("link")).is_err());
+        assert!(dir.open_read(OsStr::new("none")).unwrap().is_none());
+        let dev = Dir::open(Path::new("/dev")).unwrap();
+        assert!(dev.open_read(OsStr::new("null")).is_err());
     }
 }

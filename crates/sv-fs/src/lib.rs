@@ -21,7 +21,7 @@ pub mod time;
 #[cfg(windows)]
 mod windows;
 
-pub use backup::{BackupEntry, Backups, INDEX};
-pub use dir::{Dir, EditError};
+pub use backup::{BackupEntry, Backups, NewBackup, INDEX};
+pub use dir::{Dir, EditError, FileStamp, TempFile};
 #[cfg(windows)]
 pub use windows::{current_user_sid, process_runs_as_me};

@@ -220,8 +220,7 @@ pub fn run(paths: &VaultPaths, a: DoctorArgs) -> Result {
         &mut rec,
         &inp.detector,
         opts.home_project.as_deref(),
-        backups.dir(),
-        &timestamp,
+        &backups,
     );
     print_redactions(&redacted, a.json)?;
     if sink.unavailable {
@@ -271,8 +270,9 @@ fn print_redactions(done: &[redact::RedactOutcome], json: bool) -> Result {
                 esc(backup)
             ),
             redact::RedactOutcome::Skipped { file, reason } => s += &format!(
-                "Not redacted: {}: {reason}\n",
-                esc(file)
+                "Not redacted: {}: {}\n",
+                esc(file),
+                crate::output::escape_control(reason)
             ),
         }
     }

@@ -203,3 +203,117 @@ fn ten_thousand_refusals_do_not_grow_the_log() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// Runs `script` (python3, the socket as its argument) in `cwd`; returns
+/// what it printed.
+fn python_client(env: &TestEnv, cwd: &std::path::Path, script: &str) -> String {
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(env.socket())
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("python3 is installed");
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Every refusal a client can repeat is rate-limited in the log, not only
+/// a lookup with no credential: a client refused by a caller rule 10 000
+/// times, and 200 connections each sending a frame over 64 KiB, grow the
+/// log by under 2 KiB (each used to write a warn line), while the audit
+/// table still holds each refused lookup.
+#[test]
+fn ten_thousand_rule_refusals_and_oversized_frames_do_not_grow_the_log() {
+    let env = TestEnv::passphrase();
+    env.start_unlocked();
+    let app = env.mkdir("app");
+    let allowed = env.mkdir("allowed").join("sh");
+    std::fs::copy("/bin/sh", &allowed).unwrap();
+    env.run(
+        &[
+            "add",
+            "--tool",
+            "claude",
+            "--project",
+            app.to_str().unwrap(),
+            "--allow-exe",
+            allowed.to_str().unwrap(),
+        ],
+        Some(&format!("{SECRET}\n")),
+    )
+    .ok();
+    let log = env.data_dir().join("sv-daemon.log");
+    let size = || std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+    // The first refusal of a run logs its summary at once: start after it.
+    let one = "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\ns.sendall(b'{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"get\",\"params\":{\"tool\":\"claude\"}}\\n')\nprint(b'allows only' in s.makefile('rb').readline())\n";
+    assert_eq!(
+        python_client(&env, &app, one),
+        "True",
+        "python3 is refused by the rule"
+    );
+    let before = size();
+    let rules = "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\nf=s.makefile('rwb')\nn=0\nfor batch in range(100):\n    for i in range(100):\n        f.write(b'{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"get\",\"params\":{\"tool\":\"claude\"}}\\n' % (batch*100+i))\n    f.flush()\n    for i in range(100):\n        if b'allows only' in f.readline(): n += 1\nprint(n)\n";
+    assert_eq!(
+        python_client(&env, &app, rules),
+        "10000",
+        "every lookup was refused by the rule"
+    );
+    let frames = "import socket,sys\nn=0\nfor i in range(200):\n    s=socket.socket(socket.AF_UNIX)\n    s.connect(sys.argv[1])\n    try:\n        s.sendall(b'x'*70000+b'\\n')\n    except OSError:\n        pass\n    if b'64 KiB' in s.makefile('rb').readline(): n += 1\n    s.close()\nprint(n)\n";
+    assert_eq!(
+        python_client(&env, &app, frames),
+        "200",
+        "every frame was refused"
+    );
+    let grown = size().saturating_sub(before);
+    assert!(grown < 2048, "the refusals grew the log by {grown} bytes");
+    // The audit table still has each refused lookup.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = env.run(&["log", "--json", "--denied", "--limit", "20000"], None);
+        let n = r.stdout.matches("refused_allow_exe").count();
+        if n > 10_000 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{n} rule refusals in the audit log"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The log file the CLI opens for the daemon is cut back once it passes
+/// 1 MiB (docs/operations.md), with a line saying so.
+#[test]
+fn the_log_file_is_cut_back_past_one_mib() {
+    use std::io::Write;
+    let env = TestEnv::passphrase();
+    env.start_unlocked();
+    let log = env.data_dir().join("sv-daemon.log");
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    let filler = "x".repeat(1023) + "\n";
+    for _ in 0..1100 {
+        f.write_all(filler.as_bytes()).unwrap();
+    }
+    drop(f);
+    assert!(std::fs::metadata(&log).unwrap().len() > 1024 * 1024);
+    // Any line the daemon writes next (locking logs one at info).
+    env.run(&["lock"], None).ok();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap();
+        if text.contains("vault locked") {
+            assert!(text.len() < 4096, "{} bytes left", text.len());
+            assert!(
+                text.contains("log passed 1024 KiB and was cut back"),
+                "{text}"
+            );
+            assert!(!text.contains("xxxx"), "the old lines stayed");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no line after the lock");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

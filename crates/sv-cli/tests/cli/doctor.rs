@@ -996,18 +996,40 @@ fn leftovers_are_found_and_redacted_with_private_backups() {
             .count(),
         1
     );
-    // Doctor now reports the transcript clean, and the backups as leftovers.
+    // Doctor now reports the transcript clean, and the backups as leftovers,
+    // each named by its index entry as a copy of the file it came from.
     let again = env.run_in(&proj, &["doctor", "--json"], None);
     assert_no_key(&again, &keys);
+    let v: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
+    let c = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "leftovers")
+        .unwrap();
+    let files: Vec<&str> = c["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["file"].as_str())
+        .collect();
     assert!(
-        !again.stdout.contains("-home-u-proj/5e1f.jsonl"),
-        "{}",
-        again.stdout
+        !files.iter().any(|f| f.ends_with("-home-u-proj/5e1f.jsonl")),
+        "{files:?}"
+    );
+    let notes: Vec<&str> = c["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str())
+        .collect();
+    let of_transcript = format!(
+        "is a session-vault backup of {} (by doctor --fix (redaction), at ",
+        transcript.canonicalize().unwrap().display()
     );
     assert!(
-        again.stdout.contains("session-vault backup"),
-        "{}",
-        again.stdout
+        notes.iter().any(|n| n.contains(&of_transcript)),
+        "{notes:#?}"
     );
 }
 
@@ -1015,6 +1037,158 @@ fn leftovers_are_found_and_redacted_with_private_backups() {
 /// a passphrase vault is OK with a note, so a clean setup passes `doctor`,
 /// and no line suggests a backend this daemon cannot reach. Where a stronger
 /// backend is reachable after all, the WARN names only that one.
+/// docs/doctor.md, "Transcripts, histories and shell snapshots": the
+/// redaction reaches its file the way every other `--fix` edit does, through
+/// the directory resolved at the scan and opened without following a link.
+/// A real attacker thread swaps the transcript's directory for a symlink to
+/// another directory, holding a file of the same name with the same key, in
+/// a loop for the whole `doctor --fix --yes` run, repeated
+/// (SV_RACE_ROUNDS, default 100; before the fix the attacker won 8 of 40): the file outside is never written, and
+/// nothing is left beside it. (Redacting by path, as before, followed the
+/// link whenever the swap fell between the scan and the write.)
+#[test]
+fn a_transcript_directory_swapped_for_a_symlink_during_redaction_is_never_followed() {
+    use std::os::unix::fs::MetadataExt;
+    let env = TestEnv::new();
+    let proj = env.mkdir("proj");
+    env.start_unlocked();
+    let key = anthropic(91);
+    let text = format!(
+        "{{\"type\":\"user\"}}\n{{\"toolUseResult\":{{\"stdout\":\"ANTHROPIC_API_KEY={key}\"}}}}\n"
+    );
+    let outside = env.mkdir("outside");
+    let victim = outside.join("t.jsonl");
+    write(&victim, &text);
+    let state = |p: &Path| {
+        let m = std::fs::symlink_metadata(p).unwrap();
+        (
+            std::fs::read(p).unwrap(),
+            m.ino(),
+            m.mtime(),
+            m.mtime_nsec(),
+        )
+    };
+    let names = |d: &Path| {
+        let mut v: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        v.sort();
+        v
+    };
+    let (mut before, listed) = (state(&victim), names(&outside));
+    let rounds: usize = std::env::var("SV_RACE_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let (mut won, mut redacted) = (0, 0);
+    for round in 0..rounds {
+        let dot = env.home.join(format!(".claude/projects/race{round}"));
+        let aside = env
+            .home
+            .join(format!(".claude/projects/.race{round}-aside"));
+        write(&dot.join("t.jsonl"), &text);
+        let attacker = SymlinkSwapper::start(&dot, &aside, &outside, 300, 200, 100);
+        let r = env.run_in(&proj, &["doctor", "--fix", "--yes"], None);
+        attacker.stop();
+        assert_no_key(&r, std::slice::from_ref(&key));
+        if state(&victim) != before || names(&outside) != listed {
+            won += 1;
+            for n in names(&outside) {
+                std::fs::remove_file(outside.join(n)).unwrap();
+            }
+            write(&victim, &text);
+            before = state(&victim);
+        }
+        if !std::fs::read_to_string(dot.join("t.jsonl"))
+            .unwrap()
+            .contains(&key)
+        {
+            redacted += 1;
+        }
+        // The next round's scan has less to read.
+        std::fs::remove_dir_all(&dot).unwrap();
+    }
+    eprintln!(
+        "race: {rounds} rounds, the attacker won {won}, the transcript was redacted {redacted} times"
+    );
+    assert_eq!(
+        won, 0,
+        "the file outside was written {won} times in {rounds} rounds"
+    );
+    assert!(redacted > 0, "the transcript was never redacted");
+}
+
+/// docs/design.md §3: doctor prints the paths it found the way `list` and
+/// `log` print outside text, control characters escaped. A project
+/// directory whose name clears the screen and retitles the terminal, and a
+/// transcript file name doing the same, reach no terminal raw through the
+/// report, the dry run or `--fix --yes`; the JSON keeps the real names.
+#[test]
+fn doctor_escapes_control_characters_in_paths() {
+    let env = TestEnv::new();
+    env.start_unlocked();
+    let evil = env.mkdir("evil\u{1b}[2J\u{1b}]0;pwned\u{7}");
+    let key = openai_proj(92);
+    let transcript_key = anthropic(93);
+    write(
+        &evil.join(".env"),
+        &format!("DEBUG=1\nOPENAI_API_KEY={key}\n"),
+    );
+    write(
+        &env.home.join(".claude/projects/p/\u{1b}]0;x\u{7}.jsonl"),
+        &format!("{{\"out\":\"ANTHROPIC_API_KEY={transcript_key}\"}}\n"),
+    );
+    let keys = [key.clone(), transcript_key.clone()];
+    for args in [
+        &["doctor"][..],
+        &["doctor", "--fix"][..],
+        &["doctor", "--fix", "--yes"][..],
+    ] {
+        let r = env.run_in(&evil, args, None);
+        assert_no_key(&r, &keys);
+        for (name, out) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
+            assert!(
+                !out.contains('\u{1b}') && !out.contains('\u{7}'),
+                "{args:?} printed raw control characters on {name}: {out:?}"
+            );
+        }
+        assert!(
+            r.stdout.contains("evil\\u{1b}[2J\\u{1b}]0;pwned\\u{7}"),
+            "{args:?}: {}",
+            r.stdout
+        );
+        // The dry run names the files it would rewrite, not the leftovers.
+        assert!(
+            args == ["doctor", "--fix"] || r.stdout.contains("\\u{1b}]0;x\\u{7}.jsonl"),
+            "{args:?}: {}",
+            r.stdout
+        );
+    }
+    // The fix went through: the key left the file and the transcript.
+    assert!(!std::fs::read_to_string(evil.join(".env"))
+        .unwrap()
+        .contains(&key));
+    // JSON keeps the real name (escaped the JSON way).
+    write(
+        &evil.join(".env.local"),
+        &format!("OPENAI_API_KEY={}\n", openai_proj(94)),
+    );
+    let js = env.run_in(&evil, &["doctor", "--json"], None);
+    let v: serde_json::Value = serde_json::from_str(&js.stdout).unwrap();
+    let files: Vec<String> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["findings"].as_array().cloned().unwrap_or_default())
+        .filter_map(|f| f["file"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        files.contains(&evil.join(".env.local").to_str().unwrap().to_owned()),
+        "{files:?}"
+    );
+}
+
 #[test]
 fn a_passphrase_vault_without_hardware_passes_and_suggests_only_what_works() {
     let mut env = TestEnv::passphrase();

@@ -202,7 +202,7 @@ impl Vault {
         let key_guard = self.key.read().unwrap_or_else(|p| p.into_inner());
         let Some(key) = key_guard.as_ref() else {
             debug!(pid = ?peer.pid, tool = %prm.tool, "refused: vault locked");
-            crate::logging::note_refusal();
+            crate::logging::note_refusal(crate::logging::Refused::Lookup);
             return Err(Refusal::new(AuditOutcome::RefusedLocked, locked_error()));
         };
         let t = now();
@@ -226,7 +226,7 @@ impl Vault {
             purge_rows(&mut store, &expired, &prm.tool)
                 .map_err(|e| Refusal::failed(e).naming(lapsed_id))?;
             debug!(pid = ?peer.pid, exe = ?peer.exe, cwd = %cwd.display(), tool = %prm.tool, outcome = outcome.as_str(), "refused: no credential in scope");
-            crate::logging::note_refusal();
+            crate::logging::note_refusal(crate::logging::Refused::Lookup);
             let err = RpcError::new(
                 code::NO_CREDENTIAL,
                 format!(
@@ -320,8 +320,8 @@ impl Vault {
                 rule,
                 error,
             } => {
-                warn!(pid = ?peer.pid, exe = ?peer.exe, session = %row.id, rule = %rule, "refused by a caller rule");
-                crate::logging::note_refusal();
+                debug!(pid = ?peer.pid, exe = ?peer.exe, session = %row.id, rule = %rule, "refused by a caller rule");
+                crate::logging::note_refusal(crate::logging::Refused::Rule);
                 let mut why = Refusal::new(outcome, error).naming(Some(&row.id));
                 why.rule = Some(rule);
                 Err(why)
@@ -376,7 +376,7 @@ fn caller_dir(prm: &p::GetParams, peer: &Peer) -> Result<PathBuf, Box<Refusal>> 
         (None, false) => canonical_dir(prm.cwd.as_deref().unwrap_or("")).map_err(Refusal::failed),
         (None, true) => {
             debug!(pid = ?peer.pid, tool = %prm.tool, "refused: cannot read the caller's directory");
-            crate::logging::note_refusal();
+            crate::logging::note_refusal(crate::logging::Refused::Lookup);
             Err(Refusal::new(AuditOutcome::RefusedNoCwd, RpcError::new(
                 code::NO_CREDENTIAL,
                 "cannot read the calling process's working directory from /proc; run the command from an existing directory",

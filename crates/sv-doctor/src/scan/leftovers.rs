@@ -30,9 +30,25 @@ pub struct LeftoverInputs {
 /// The name suffix of `integrate`'s backups.
 pub const INTEGRATE_BACKUP: &str = ".session-vault-backup";
 
+/// One leftover file, as listed and as resolved when it was listed.
+pub struct LeftoverFile {
+    /// `path` is the file as the user knows it (`~/.bash_history`).
+    pub source: Source,
+    /// The file itself: every symbolic link on the way resolved when the
+    /// file was listed, which is when the fix is planned. Reading and
+    /// redacting go through this path's opened directory, never again
+    /// through a link (docs/doctor.md).
+    pub target: PathBuf,
+}
+
 /// One leftover file with keys in it.
 pub struct Leftover {
     pub source: Source,
+    /// See [`LeftoverFile::target`].
+    pub target: PathBuf,
+    /// The file as it was scanned; a file that is not this one any more
+    /// is not redacted.
+    pub stamp: sv_fs::FileStamp,
     /// One finding per distinct key, at its first line.
     pub findings: Vec<Finding>,
     /// Occurrences of all its keys.
@@ -40,20 +56,23 @@ pub struct Leftover {
 }
 
 /// Every leftover file that exists, with its kind.
-pub fn leftover_files(inp: &Inputs, lo: &LeftoverInputs) -> Vec<Source> {
-    let src = |path: PathBuf, kind| Source {
-        path,
-        kind,
-        project: None,
+pub fn leftover_files(inp: &Inputs, lo: &LeftoverInputs) -> Vec<LeftoverFile> {
+    let file = |(path, target): (PathBuf, PathBuf), kind| LeftoverFile {
+        source: Source {
+            path,
+            kind,
+            project: None,
+        },
+        target,
     };
     let mut v = Vec::new();
-    for p in walk_files(&inp.home.join(".claude/projects")) {
-        if p.extension().is_some_and(|e| e == "jsonl") {
-            v.push(src(p, SourceKind::Transcript));
+    for p in walk_resolved(&inp.home.join(".claude/projects")) {
+        if p.0.extension().is_some_and(|e| e == "jsonl") {
+            v.push(file(p, SourceKind::Transcript));
         }
     }
-    for p in list_dir(&inp.codex_home.join("shell_snapshots"), |_| true) {
-        v.push(src(p, SourceKind::ShellSnapshot));
+    for p in list_resolved(&inp.codex_home.join("shell_snapshots"), |_| true) {
+        v.push(file(p, SourceKind::ShellSnapshot));
     }
     let mut histories = vec![
         inp.home.join(".bash_history"),
@@ -63,24 +82,63 @@ pub fn leftover_files(inp: &Inputs, lo: &LeftoverInputs) -> Vec<Source> {
     ];
     histories.extend(lo.histfile.clone());
     for p in histories {
-        if !v.iter().any(|s: &Source| s.path == p) {
-            v.push(src(p, SourceKind::History));
+        if p.symlink_metadata().is_err() {
+            continue;
+        }
+        let target = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+        // `$HISTFILE` is often one of the others, or a link to one.
+        if !v
+            .iter()
+            .any(|f: &LeftoverFile| f.source.path == p || f.target == target)
+        {
+            v.push(file((p, target), SourceKind::History));
         }
     }
     for d in &lo.backup_dirs {
-        for p in walk_files(d) {
-            v.push(src(p, SourceKind::Backup));
+        for p in walk_resolved(d) {
+            v.push(file(p, SourceKind::Backup));
         }
     }
     for dir in [inp.home.join(".claude"), inp.cwd.join(".claude")] {
-        for p in list_dir(&dir, |n| n.ends_with(INTEGRATE_BACKUP)) {
-            if !v.iter().any(|s: &Source| s.path == p) {
-                v.push(src(p, SourceKind::Backup));
+        for p in list_resolved(&dir, |n| n.ends_with(INTEGRATE_BACKUP)) {
+            if !v.iter().any(|f: &LeftoverFile| f.source.path == p.0) {
+                v.push(file(p, SourceKind::Backup));
             }
         }
     }
-    v.retain(|s| s.path.symlink_metadata().is_ok());
     v
+}
+
+/// The regular files below `dir` (not following links below it), each as
+/// (path under `dir`, path under `dir` resolved once).
+fn walk_resolved(dir: &Path) -> Vec<(PathBuf, PathBuf)> {
+    let Ok(real) = std::fs::canonicalize(dir) else {
+        return Vec::new();
+    };
+    walk_files(&real)
+        .into_iter()
+        .filter_map(|t| Some((dir.join(t.strip_prefix(&real).ok()?), t)))
+        .collect()
+}
+
+/// The entries of `dir` that `keep` names, each as (path under `dir`, the
+/// entry resolved: in `dir` resolved once, a link followed to its target).
+fn list_resolved(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<(PathBuf, PathBuf)> {
+    let Ok(real) = std::fs::canonicalize(dir) else {
+        return Vec::new();
+    };
+    list_dir(&real, keep)
+        .into_iter()
+        .filter_map(|t| {
+            let shown = dir.join(t.file_name()?);
+            let link = t.symlink_metadata().ok()?.file_type().is_symlink();
+            let target = match link {
+                true => std::fs::canonicalize(&t).unwrap_or(t),
+                false => t,
+            };
+            Some((shown, target))
+        })
+        .collect()
 }
 
 /// Regular files below `dir`, not following links.
@@ -103,7 +161,7 @@ fn walk_files(dir: &Path) -> Vec<PathBuf> {
 /// Scans `files` on every core; returns the files with keys (in the order
 /// given) and those that could not be read.
 pub fn scan_files(
-    files: &[Source],
+    files: &[LeftoverFile],
     m: &Matcher,
     det: &crate::Detector,
 ) -> (Vec<Leftover>, Vec<Skipped>) {
@@ -132,9 +190,11 @@ pub fn scan_files(
         match r {
             Ok(l) if l.findings.is_empty() => {}
             Ok(l) => found.push(l),
-            Err(SkipReason::NotRegular) if files[i].path.is_dir() => {}
+            // A directory, a device (a history linked to /dev/null, the
+            // usual way to keep none) or a FIFO holds no key left behind.
+            Err(SkipReason::NotRegular) => {}
             Err(reason) => skipped.push(Skipped {
-                file: files[i].path.clone(),
+                file: files[i].source.path.clone(),
                 reason,
             }),
         }
@@ -142,20 +202,29 @@ pub fn scan_files(
     (found, skipped)
 }
 
-/// Streams one file.
-pub fn scan_one(src: &Source, m: &Matcher, det: &crate::Detector) -> Result<Leftover, SkipReason> {
-    let meta = std::fs::metadata(&src.path).map_err(|e| {
+/// Streams one file, read through its resolved path's opened directory.
+pub fn scan_one(
+    lf: &LeftoverFile,
+    m: &Matcher,
+    det: &crate::Detector,
+) -> Result<Leftover, SkipReason> {
+    let src = &lf.source;
+    let unreadable = |e: std::io::Error| SkipReason::Unreadable(e.kind().to_string());
+    let meta = std::fs::metadata(&lf.target).map_err(|e| {
         if e.raw_os_error() == Some(libc::ELOOP) {
             SkipReason::SymlinkLoop
         } else {
-            SkipReason::Unreadable(e.kind().to_string())
+            unreadable(e)
         }
     })?;
     if !meta.is_file() {
         return Err(SkipReason::NotRegular);
     }
-    let mut f =
-        std::fs::File::open(&src.path).map_err(|e| SkipReason::Unreadable(e.kind().to_string()))?;
+    let (dir, name) = sv_fs::Dir::of_file(&lf.target).map_err(unreadable)?;
+    let (mut f, stamp) = dir
+        .open_read(name)
+        .map_err(unreadable)?
+        .ok_or_else(|| unreadable(std::io::ErrorKind::NotFound.into()))?;
     let mut findings: Vec<Finding> = Vec::new();
     let mut by_value: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut occurrences = 0;
@@ -193,8 +262,8 @@ pub fn scan_one(src: &Source, m: &Matcher, det: &crate::Detector) -> Result<Left
     .map_err(|e| SkipReason::Unreadable(e.kind().to_string()))?;
     // Lines are counted only in the files that hold a key.
     if !offsets.is_empty() {
-        let mut f = std::fs::File::open(&src.path)
-            .map_err(|e| SkipReason::Unreadable(e.kind().to_string()))?;
+        use std::io::Seek;
+        f.rewind().map_err(unreadable)?;
         let lines = crate::stream::lines_at(&mut f, &offsets)
             .map_err(|e| SkipReason::Unreadable(e.kind().to_string()))?;
         for (f, l) in findings.iter_mut().zip(lines) {
@@ -203,6 +272,8 @@ pub fn scan_one(src: &Source, m: &Matcher, det: &crate::Detector) -> Result<Left
     }
     Ok(Leftover {
         source: src.clone(),
+        target: lf.target.clone(),
+        stamp,
         findings,
         occurrences,
     })
@@ -234,6 +305,28 @@ fn kind_name(k: SourceKind) -> &'static str {
     }
 }
 
+/// "is a backup of FILE (by WHAT, at TIME)", from the index's entry.
+fn backup_origin(e: &sv_fs::BackupEntry) -> String {
+    let mut s = match &e.original {
+        Some(o) => format!("is a session-vault backup of {}", o.display()),
+        None => "is a session-vault backup of a file its index does not name".to_owned(),
+    };
+    let by = (!e.by.is_empty()).then(|| format!("by {}", e.by));
+    let at = (!e.time.is_empty()).then(|| format!("at {}", e.time));
+    let when: Vec<String> = by.into_iter().chain(at).collect();
+    if !when.is_empty() {
+        s += &format!(" ({})", when.join(", "));
+    }
+    s
+}
+
+/// Whether `path` lies directly in one of the backup directories.
+fn in_backup_dir(path: &Path, lo: &LeftoverInputs) -> bool {
+    lo.backup_dirs
+        .iter()
+        .any(|d| path.parent() == Some(d.as_path()))
+}
+
 /// The check over every leftover file, and the files with keys (for
 /// `--fix`, which redacts transcripts, snapshots and histories).
 pub fn scan_leftovers(inp: &Inputs, lo: &LeftoverInputs) -> (Check, Vec<Leftover>) {
@@ -259,11 +352,25 @@ pub fn scan_leftovers(inp: &Inputs, lo: &LeftoverInputs) -> (Check, Vec<Leftover
             found.len(),
             super::plural(found.len())
         );
+        // What the backup directories' index.jsonl says of each backup.
+        let index: HashMap<PathBuf, sv_fs::BackupEntry> = lo
+            .backup_dirs
+            .iter()
+            .flat_map(|d| sv_fs::Backups::list(d))
+            .map(|e| (e.path.clone(), e))
+            .collect();
         for l in &found {
+            let what = match (l.source.kind, index.get(&l.source.path)) {
+                (SourceKind::Backup, Some(e)) if e.indexed => backup_origin(e),
+                (SourceKind::Backup, _) if in_backup_dir(&l.source.path, lo) => format!(
+                    "is in session-vault's backup directory but not in its {}, so where it came from is unknown",
+                    sv_fs::INDEX
+                ),
+                (kind, _) => format!("is {}", kind_name(kind)),
+            };
             c.notes.push(format!(
-                "{} is {} and holds {} key{} ({} occurrence{})",
+                "{} {what}, and holds {} key{} ({} occurrence{})",
                 l.source.path.display(),
-                kind_name(l.source.kind),
                 l.findings.len(),
                 super::plural(l.findings.len()),
                 l.occurrences,
@@ -275,7 +382,7 @@ pub fn scan_leftovers(inp: &Inputs, lo: &LeftoverInputs) -> (Check, Vec<Leftover
         }
         if found.iter().any(|l| l.source.kind == SourceKind::Backup) {
             fixes.push(
-                "delete the backups that still hold keys once the rewritten files work".to_owned(),
+                "delete the backups that still hold keys once the rewritten files work (the notes say which file each one is a copy of)".to_owned(),
             );
         }
         c.findings = found
@@ -497,5 +604,114 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    /// `ln -sf /dev/null ~/.bash_history` is the usual way to keep no
+    /// history: it is not a file that "could not be checked", nor is a FIFO.
+    #[cfg(unix)]
+    #[test]
+    fn a_history_linked_to_dev_null_or_a_fifo_is_skipped_quietly() {
+        let d = tempfile::tempdir().unwrap();
+        let h = d.path();
+        let (inp, lo) = inputs(h);
+        std::os::unix::fs::symlink("/dev/null", h.join(".bash_history")).unwrap();
+        let fifo = std::ffi::CString::new(h.join(".zsh_history").to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo on a path we own, NUL-terminated.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        put(&h.join(".local/share/fish/fish_history"), "- cmd: ls\n");
+        let (c, found) = scan_leftovers(&inp, &lo);
+        assert_eq!(c.status, Status::Ok, "{c:?}");
+        assert!(c.skipped.is_empty(), "{:?}", c.skipped);
+        assert!(!c.summary.contains("could not be checked"), "{}", c.summary);
+        assert!(found.is_empty());
+        // A history that cannot be read is still reported.
+        put(&h.join(".histfile"), "ls\n");
+        std::fs::set_permissions(
+            h.join(".histfile"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o000),
+        )
+        .unwrap();
+        if std::fs::File::open(h.join(".histfile")).is_err() {
+            let (c, _) = scan_leftovers(&inp, &lo);
+            assert_eq!(c.skipped.len(), 1, "{:?}", c.skipped);
+            assert!(
+                c.summary.contains("1 file could not be checked"),
+                "{}",
+                c.summary
+            );
+        }
+    }
+
+    /// docs/doctor.md, check 10: doctor reads the backup directory's
+    /// index.jsonl to say which file each backup that still holds a key is
+    /// a copy of, and what wrote it; a file the index does not name is said
+    /// to be of unknown origin; an entry whose file was deleted (as the fix
+    /// advises) is not reported.
+    #[test]
+    fn backups_are_named_by_their_index_entry() {
+        let d = tempfile::tempdir().unwrap();
+        let h = d.path();
+        let (inp, lo) = inputs(h);
+        let dir = lo.backup_dirs[0].clone();
+        let (a, op) = (anthropic(11), opaque(12));
+        let store = sv_fs::Backups::new(dir.clone(), "20261202T050000Z");
+        let env_backup = store
+            .save(
+                &h.join("proj/.env"),
+                format!("ANTHROPIC_API_KEY={a}\n").as_bytes(),
+                "doctor --fix",
+            )
+            .unwrap();
+        let deleted = store
+            .save(&h.join("proj/.bashrc"), b"export X=1\n", "integrate")
+            .unwrap();
+        std::fs::remove_file(&deleted).unwrap();
+        let clean = store
+            .save(&h.join(".zshrc"), b"export PATH=/bin\n", "doctor --fix")
+            .unwrap();
+        put(&dir.join("dropped-here"), &format!("CURSOR_API_KEY={op}\n"));
+        let (c, _) = scan_leftovers(&inp, &lo);
+        assert_eq!(c.status, Status::Warn);
+        let notes = c.notes.join("\n");
+        assert_eq!(c.notes.len(), 2, "{notes}");
+        assert!(
+            notes.contains(&format!(
+                "{} is a session-vault backup of {} (by doctor --fix, at 20261202T050000Z), and holds 1 key",
+                env_backup.display(),
+                h.join("proj/.env").display()
+            )),
+            "{notes}"
+        );
+        assert!(
+            notes.contains(&format!(
+                "{} is in session-vault's backup directory but not in its index.jsonl, so where it came from is unknown, and holds 1 key",
+                dir.join("dropped-here").display()
+            )),
+            "{notes}"
+        );
+        assert!(!notes.contains(".bashrc") && !notes.contains(&clean.display().to_string()));
+        assert!(c.fix.unwrap().contains("which file each one is a copy of"));
+    }
+
+    /// `$HISTFILE` naming a history already listed, or a link to one, is
+    /// the same file: it is scanned and redacted once, not reported twice
+    /// (a second redaction would find the file changed by the first).
+    #[cfg(unix)]
+    #[test]
+    fn a_histfile_that_is_another_history_is_listed_once() {
+        let d = tempfile::tempdir().unwrap();
+        let h = d.path();
+        let (inp, mut lo) = inputs(h);
+        put(
+            &h.join(".zsh_history"),
+            &format!("export ANTHROPIC_API_KEY={}\n", anthropic(13)),
+        );
+        std::os::unix::fs::symlink(h.join(".zsh_history"), h.join(".hist-link")).unwrap();
+        for histfile in [h.join(".zsh_history"), h.join(".hist-link")] {
+            lo.histfile = Some(histfile);
+            let (c, found) = scan_leftovers(&inp, &lo);
+            assert_eq!(found.len(), 1, "{:?}", c.notes);
+            assert_eq!(found[0].source.path, h.join(".zsh_history"));
+        }
     }
 }
