@@ -24,6 +24,9 @@ pub use sv_core::text::escape_control;
 /// Columns padded to their widest cell (in characters), two spaces apart;
 /// the last column unpadded. Cells are printed as given: escape outside
 /// text with [`escape_control`] first.
+/// Padding, pushed a slice at a time rather than a space at a time.
+const SPACES: &str = "                                                                ";
+
 pub fn render_table<const N: usize>(head: [&str; N], rows: &[[&str; N]]) -> String {
     let width = |c: &str| {
         if c.is_ascii() {
@@ -46,8 +49,11 @@ pub fn render_table<const N: usize>(head: [&str; N], rows: &[[&str; N]]) -> Stri
         for (i, c) in cells.iter().enumerate() {
             s.push_str(c);
             if i < N - 1 {
-                for _ in width(c)..w[i] + 2 {
-                    s.push(' ');
+                let mut pad = (w[i] + 2).saturating_sub(width(c));
+                while pad > 0 {
+                    let n = pad.min(SPACES.len());
+                    s.push_str(&SPACES[..n]);
+                    pad -= n;
                 }
             }
         }

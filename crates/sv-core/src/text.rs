@@ -9,7 +9,7 @@ use std::borrow::Cow;
 /// retitle the window or clear the screen of whoever lists it. Borrowed
 /// when there is nothing to escape (the common case).
 pub fn escape_control(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
+    if !may_hold_control(s) || !s.chars().any(char::is_control) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
@@ -23,11 +23,20 @@ pub fn escape_control(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Whether `s` holds a byte that starts or is a control character: C0
+/// (below 0x20), DEL (0x7f), or 0xC2, which leads C1 (U+0080..U+009F) and
+/// a few printable characters. Nearly every path has none, and is judged a
+/// byte at a step, without decoding characters (`list` of 100 000
+/// sessions escapes four cells a row).
+fn may_hold_control(s: &str) -> bool {
+    s.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2)
+}
+
 /// `text` with every line's control characters escaped
 /// ([`escape_control`]) and its line breaks kept: for a whole report built
 /// from outside text.
 pub fn escape_lines(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(|c| c.is_control() && c != '\n') {
+    if !may_hold_control(text) || !text.chars().any(|c| c.is_control() && c != '\n') {
         return Cow::Borrowed(text);
     }
     Cow::Owned(
@@ -41,6 +50,24 @@ pub fn escape_lines(text: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_byte_scan_agrees_with_char_is_control() {
+        // Every control character of the first 256 code points, and the
+        // printable ones that share 0xC2 with C1 (nbsp, section sign).
+        for c in (0u32..=0x2ff).filter_map(char::from_u32) {
+            let s = format!("/p/{c}/x");
+            let borrowed = matches!(escape_control(&s), Cow::Borrowed(_));
+            assert_eq!(borrowed, !c.is_control(), "{:#x}", c as u32);
+            if c.is_control() {
+                assert!(!escape_control(&s).chars().any(char::is_control));
+            }
+        }
+        assert!(matches!(
+            escape_control("/home/\u{a0}\u{a7}é"),
+            Cow::Borrowed(_)
+        ));
+    }
 
     #[test]
     fn control_characters_are_escaped_and_plain_text_is_borrowed() {

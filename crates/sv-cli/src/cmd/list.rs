@@ -6,14 +6,19 @@ use crate::client;
 use crate::config::project_filter;
 use crate::error::Result;
 use crate::output::{escape_control, print, render_table};
+use std::borrow::Cow;
 use sv_core::paths::VaultPaths;
 use sv_core::protocol::{self as p, method};
 use sv_core::ttl::format_remaining;
 
 /// A session's caller rules in one cell (docs/design.md §11):
 /// `confirm, allow-exe /usr/bin/node`, or `-`.
-fn rules_cell(confirm: bool, allow_exe: &[std::borrow::Cow<'_, str>]) -> String {
-    sv_core::rules::CallerRules {
+fn rules_cell(confirm: bool, allow_exe: &[std::borrow::Cow<'_, str>]) -> Cow<'static, str> {
+    if !confirm && allow_exe.is_empty() {
+        // Most sessions: no allocation per row of a long list.
+        return Cow::Borrowed("-");
+    }
+    let summary = sv_core::rules::CallerRules {
         confirm,
         allow_exe: allow_exe
             .iter()
@@ -24,7 +29,8 @@ fn rules_cell(confirm: bool, allow_exe: &[std::borrow::Cow<'_, str>]) -> String 
             })
             .collect(),
     }
-    .summary()
+    .summary();
+    Cow::Owned(escape_control(&summary).into_owned())
 }
 
 pub fn run(paths: &VaultPaths, a: ListArgs) -> Result {
@@ -56,7 +62,7 @@ pub fn run(paths: &VaultPaths, a: ListArgs) -> Result {
                     escape_control(&s.2),
                     escape_control(&s.3),
                     format_remaining(s.4.map(|t| (t - r.now).max(0) as u64)).into(),
-                    escape_control(&rules_cell(s.5, &s.6)).into_owned().into(),
+                    rules_cell(s.5, &s.6),
                 ]
             })
             .collect();
