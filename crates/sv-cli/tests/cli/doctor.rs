@@ -144,6 +144,18 @@ fn odd_files(proj: &Path) {
     std::os::unix::fs::symlink(proj.join(".env.loop1"), proj.join(".env.loop2")).unwrap();
 }
 
+
+/// The check `id` of a `doctor --json` report.
+#[track_caller]
+fn check<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id} in {report}"))
+}
+
 #[test]
 fn every_location_and_format_is_found_and_no_key_is_printed() {
     let env = TestEnv::new();
@@ -220,7 +232,7 @@ fn every_location_and_format_is_found_and_no_key_is_printed() {
             assert!(c["fix"].is_string(), "{c}");
         }
     }
-    let cfg = checks.iter().find(|c| c["id"] == "agent-configs").unwrap();
+    let cfg = check(&v, "agent-configs");
     let mcp = cfg["findings"]
         .as_array()
         .unwrap()
@@ -230,7 +242,7 @@ fn every_location_and_format_is_found_and_no_key_is_printed() {
     assert_eq!(mcp["tool"], "gemini");
     assert_eq!(mcp["line"], 1);
     assert!(mcp["file"].as_str().unwrap().ends_with("/proj/.mcp.json"));
-    let skipped = checks.iter().find(|c| c["id"] == "dotenv").unwrap()["skipped"]
+    let skipped = check(&v, "dotenv")["skipped"]
         .as_array()
         .unwrap()
         .clone();
@@ -312,13 +324,7 @@ fn recursive_search_honours_gitignore_but_checks_ignored_env_files() {
         .code(1);
     assert_no_key(&r, &keys);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    let dotenv = v["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "dotenv")
-        .unwrap()
-        .clone();
+    let dotenv = check(&v, "dotenv").clone();
     assert_eq!(dotenv["findings"].as_array().unwrap().len(), 3);
     let mut reasons: Vec<&str> = dotenv["skipped"]
         .as_array()
@@ -928,12 +934,7 @@ fn leftovers_are_found_and_redacted_with_private_backups() {
     let js = env.run_in(&proj, &["doctor", "--json"], None).code(1);
     assert_no_key(&js, &keys);
     let v: serde_json::Value = serde_json::from_str(&js.stdout).unwrap();
-    let c = v["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "leftovers")
-        .unwrap();
+    let c = check(&v, "leftovers");
     assert_eq!(c["status"], "WARN");
 
     let r = env.run_in(&proj, &["doctor", "--fix", "--yes"], None);
@@ -1001,12 +1002,7 @@ fn leftovers_are_found_and_redacted_with_private_backups() {
     let again = env.run_in(&proj, &["doctor", "--json"], None);
     assert_no_key(&again, &keys);
     let v: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
-    let c = v["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "leftovers")
-        .unwrap();
+    let c = check(&v, "leftovers");
     let files: Vec<&str> = c["findings"]
         .as_array()
         .unwrap()
