@@ -144,7 +144,6 @@ fn odd_files(proj: &Path) {
     std::os::unix::fs::symlink(proj.join(".env.loop1"), proj.join(".env.loop2")).unwrap();
 }
 
-
 /// The check `id` of a `doctor --json` report.
 #[track_caller]
 fn check<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
@@ -242,10 +241,7 @@ fn every_location_and_format_is_found_and_no_key_is_printed() {
     assert_eq!(mcp["tool"], "gemini");
     assert_eq!(mcp["line"], 1);
     assert!(mcp["file"].as_str().unwrap().ends_with("/proj/.mcp.json"));
-    let skipped = check(&v, "dotenv")["skipped"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let skipped = check(&v, "dotenv")["skipped"].as_array().unwrap().clone();
     assert_eq!(skipped.len(), 5, "{skipped:?}");
 }
 
