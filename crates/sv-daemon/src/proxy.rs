@@ -413,6 +413,9 @@ struct ProxyThread {
     thread: std::thread::JoinHandle<()>,
 }
 
+/// Most threads the proxy's runtime starts for blocking work.
+const PROXY_BLOCKING_THREADS: usize = 4;
+
 /// Runs the proxy on a thread of its own, with a single-threaded runtime:
 /// an agent's connection, its upstream connection and the response body
 /// are tasks that wake each other for every request, and on the daemon's
@@ -430,6 +433,12 @@ fn spawn_proxy_thread(
         .spawn(move || {
             let runtime = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
+                // The proxy's blocking work is the upstream client's name
+                // lookups and the callers' /proc lookups (one at a time):
+                // unbounded, a burst of new HTTP/1.1 upstream connections
+                // started a thread per lookup, each staying resident
+                // (docs/proxy.md, "Memory").
+                .max_blocking_threads(PROXY_BLOCKING_THREADS)
                 .build()
             {
                 Ok(r) => r,

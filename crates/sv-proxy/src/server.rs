@@ -234,7 +234,12 @@ async fn handle(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Re
             .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
         return response;
     }
-    match forward(shared, req, &mut audit).await {
+    // Boxed: hyper keeps each connection's service future in a box sized
+    // for its largest state for as long as the connection lives, and the
+    // upstream send inside `forward` is most of that (about 3 KiB, needed
+    // only until the response head). An open stream then holds a few
+    // hundred bytes here instead (docs/proxy.md, "Memory").
+    match Box::pin(forward(shared, req, &mut audit)).await {
         Ok((response, upstream_body, scrubber)) => {
             let status = response.status();
             audit.record.status = status.as_u16();
