@@ -128,7 +128,7 @@ impl Refused {
     }
 }
 
-static REFUSED: [AtomicU64; 7] = [const { AtomicU64::new(0) }; 7];
+static REFUSED: [AtomicU64; Refused::ALL.len()] = [const { AtomicU64::new(0) }; Refused::ALL.len()];
 static LAST_SUMMARY: Mutex<Option<Instant>> = Mutex::new(None);
 
 /// Counts one refusal (logged at `debug` by the caller); logs one `info`
