@@ -574,13 +574,19 @@ mod tests {
         assert!(Dir::open(&proj).is_err());
     }
 
+    /// A temporary directory holding `w/<name>` with `content` and `mode`.
+    fn file_in_w(name: &str, content: &[u8], mode: u32) -> (tempfile::TempDir, PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("w").join(name);
+        std::fs::create_dir(d.path().join("w")).unwrap();
+        std::fs::write(&p, content).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        (d, p)
+    }
+
     #[test]
     fn edit_checks_the_content_and_backs_up_privately() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("w/.env");
-        std::fs::create_dir(d.path().join("w")).unwrap();
-        std::fs::write(&p, b"K=1\n").unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let (d, p) = file_in_w(".env", b"K=1\n", 0o644);
         let store = Backups::new(d.path().join("data/backups"), "20260101T000000Z");
         let (dir, name) = Dir::of_file(&p).unwrap();
         assert!(matches!(
@@ -607,11 +613,7 @@ mod tests {
     #[test]
     fn a_streamed_replacement_is_anchored_and_an_uncommitted_one_leaves_nothing() {
         use std::io::{Read, Write};
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("w/log.jsonl");
-        std::fs::create_dir(d.path().join("w")).unwrap();
-        std::fs::write(&p, b"one\n").unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let (d, p) = file_in_w("log.jsonl", b"one\n", 0o640);
         let (dir, name) = Dir::of_file(&p).unwrap();
         let (mut f, stamp) = dir.open_read(name).unwrap().unwrap();
         assert_eq!((stamp.size(), stamp.mode()), (4, 0o640));
