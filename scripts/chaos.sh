@@ -47,6 +47,20 @@ use_env() { # use_env NAME [DATA_DIR]: a fresh HOME/XDG tree
 daemon_pid() {
     "$SV" daemon status --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])'
 }
+# kill -STOP only queues the signal: one thread takes it and then stops the
+# others, each when it is next scheduled. On a loaded machine the daemon can
+# serve for some milliseconds after kill returns, so wait until every thread
+# of the process reports state T before counting on the stop.
+wait_stopped() { # wait_stopped PID
+    local i states
+    for i in $(seq 1 1000); do
+        states=$(for f in /proc/"$1"/task/*/stat; do sed 's/.*) //; s/ .*//' "$f" 2>/dev/null; done | sort -u | tr -d '\n')
+        [ "$states" = T ] && return 0
+        sleep 0.01
+    done
+    echo "  the daemon's threads did not all stop within 10 s (states: $states)"
+    return 1
+}
 start() {
     "$SV" daemon start >/dev/null
     printf '%s\n' "$PW" | "$SV" unlock >/dev/null
@@ -123,6 +137,7 @@ chaos_stop() {
     local bench=$!
     sleep 1
     kill -STOP "$pid"
+    wait_stopped "$pid" || fail "SIGSTOP did not stop the daemon"
     local i t0 t1
     for i in 1 2 3 4; do
         (
