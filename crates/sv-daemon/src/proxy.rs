@@ -627,18 +627,18 @@ async fn audit_writer(
         // The records of the next few milliseconds join this one's commit:
         // one client's back-to-back requests (a few hundred microseconds
         // each) otherwise cost a commit each, on the cores that carry the
-        // requests. The record is written a little later, never lost: at
-        // shutdown the channel closes and what is queued is committed.
-        let window = tokio::time::sleep(AUDIT_WINDOW);
-        tokio::pin!(window);
+        // requests. The writer sleeps through the window without waiting on
+        // the channel: a receiver that waits is woken by every record sent,
+        // a daemon worker thread woken (a context switch) per proxied
+        // request, which under load was a fifth of the daemon's CPU
+        // (docs/proxy.md, "CPU"). The record is written a little later,
+        // never lost: at shutdown the channel closes and what is queued is
+        // committed.
+        tokio::time::sleep(AUDIT_WINDOW).await;
         while batch.len() < AUDIT_BATCH {
-            tokio::select! {
-                biased;
-                r = rx.recv() => match r {
-                    Some(r) => batch.push(r),
-                    None => break,
-                },
-                _ = &mut window => break,
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
             }
         }
         batch.retain(|r| !answered_by_the_proxy(r));
