@@ -72,9 +72,37 @@ struct Streamed {
     audit: AuditGuard,
     /// Trailers seen while the scrubber still held bytes back.
     trailers: Option<HeaderMap>,
+    /// Scrubbed output taken from the upstream before the agent's side
+    /// asked for it ([`ProxyBody::take_what_is_there`]).
+    ready: Option<Bytes>,
+    /// The upstream failed while its body was taken ahead; given to the
+    /// agent's side after `ready`.
+    failed: Option<hyper::Error>,
+    /// The upstream's body has ended (the scrubber's tail is in `ready`).
+    upstream_done: bool,
+    /// Everything, trailers aside, was handed to the agent's side.
     ended: bool,
     exact_length: bool,
 }
+
+/// What one frame from the upstream came to.
+enum Step {
+    /// Output for the agent (never empty).
+    Data(Bytes),
+    /// Nothing to send yet (held back by the scrubber, or trailers kept).
+    Nothing,
+    /// The upstream's body ended; the scrubber's tail, if any, is returned.
+    Ended(Option<Bytes>),
+    Failed(hyper::Error),
+}
+
+/// At most this much of a body is taken ahead of the agent's side.
+const TAKE_AHEAD_MAX: usize = 64 * 1024;
+
+/// At most this many turns of the runtime are given to the upstream's
+/// connection to hand over what it already holds (it hands over one frame
+/// a turn; the turns stop as soon as one brings nothing).
+const TAKE_AHEAD_TURNS: usize = 16;
 
 impl ProxyBody {
     pub(crate) fn message(bytes: Bytes) -> Self {
@@ -93,9 +121,72 @@ impl ProxyBody {
             scrubber,
             audit,
             trailers: None,
+            ready: None,
+            failed: None,
+            upstream_done: false,
             ended: false,
             exact_length,
         })))
+    }
+
+    /// Takes what the upstream's connection already holds of the body,
+    /// before the response head goes to the agent (docs/proxy.md, "CPU").
+    ///
+    /// hyper writes the head as soon as the body has nothing ready, and
+    /// the end of a chunked body as a write of its own when the end comes
+    /// after the last data. The upstream's connection is a task of its own
+    /// that hands the body over a frame at a time, so a small reply that
+    /// arrived whole (head, data and end in one read) went to the agent in
+    /// two or three writes, each a system call here and a wake-up and a
+    /// read in the agent. Giving that task a few turns first, and only
+    /// while it makes progress, lets the head, the data and the end leave
+    /// in one write (with a `Content-Length` when the whole body is
+    /// known). Nothing is waited for that has not arrived: when the
+    /// upstream's connection has nothing (an SSE stream whose first event
+    /// is still to come), the head goes out after one turn.
+    pub(crate) async fn take_what_is_there(&mut self) {
+        let Inner::Stream(s) = &mut self.0 else {
+            return;
+        };
+        let mut turns = 0;
+        std::future::poll_fn(|cx| {
+            let mut progressed = false;
+            while !s.upstream_done
+                && s.failed.is_none()
+                && s.ready.as_ref().map_or(0, Bytes::len) < TAKE_AHEAD_MAX
+            {
+                match s.step(cx) {
+                    Poll::Pending => break,
+                    Poll::Ready(step) => {
+                        progressed = true;
+                        match step {
+                            Step::Data(out) => s.keep(out),
+                            Step::Nothing => {}
+                            Step::Ended(tail) => {
+                                s.upstream_done = true;
+                                if let Some(tail) = tail {
+                                    s.keep(tail);
+                                }
+                            }
+                            Step::Failed(e) => s.failed = Some(e),
+                        }
+                    }
+                }
+            }
+            turns += 1;
+            let done = s.upstream_done
+                || s.failed.is_some()
+                || s.ready.as_ref().map_or(0, Bytes::len) >= TAKE_AHEAD_MAX;
+            // The first turn is given even without progress: this poll
+            // woke the upstream's connection task, which may hold the body.
+            if done || turns > TAKE_AHEAD_TURNS || (turns > 1 && !progressed) {
+                return Poll::Ready(());
+            }
+            // Back of the run queue, behind the upstream's connection task.
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        })
+        .await
     }
 }
 
@@ -104,11 +195,60 @@ impl Streamed {
         self.ended = true;
         self.audit.record.outcome = Outcome::Completed;
     }
+
+    fn keep(&mut self, out: Bytes) {
+        self.ready = Some(match self.ready.take() {
+            None => out,
+            Some(before) => {
+                let mut joined = bytes::BytesMut::with_capacity(before.len() + out.len());
+                joined.extend_from_slice(&before);
+                joined.extend_from_slice(&out);
+                joined.freeze()
+            }
+        });
+    }
+
+    /// One frame from the upstream, through the scrubber.
+    fn step(&mut self, cx: &mut Context<'_>) -> Poll<Step> {
+        Poll::Ready(match ready!(Pin::new(&mut self.upstream).poll_frame(cx)) {
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => {
+                    let out = self.scrubber.push(data);
+                    if out.is_empty() {
+                        Step::Nothing
+                    } else {
+                        Step::Data(out)
+                    }
+                }
+                Err(frame) => {
+                    if let Ok(mut trailers) = frame.into_trailers() {
+                        for value in trailers.values_mut() {
+                            if let Some(clean) = self.scrubber.header(value) {
+                                *value = clean;
+                            }
+                        }
+                        self.trailers = Some(trailers);
+                    }
+                    Step::Nothing
+                }
+            },
+            Some(Err(e)) => Step::Failed(e),
+            None => {
+                let tail = self.scrubber.finish();
+                Step::Ended((!tail.is_empty()).then_some(tail))
+            }
+        })
+    }
 }
 
 impl Drop for Streamed {
     fn drop(&mut self) {
-        if !self.ended && self.trailers.is_none() && self.upstream.is_end_stream() {
+        if !self.ended
+            && self.trailers.is_none()
+            && self.ready.is_none()
+            && self.failed.is_none()
+            && (self.upstream_done || self.upstream.is_end_stream())
+        {
             // Everything was sent; the agent's side just did not poll for
             // the end.
             self.audit.record.outcome = Outcome::Completed;
@@ -129,39 +269,38 @@ impl Body for ProxyBody {
             if s.ended {
                 return Poll::Ready(s.trailers.take().map(|t| Ok(Frame::trailers(t))));
             }
-            match ready!(Pin::new(&mut s.upstream).poll_frame(cx)) {
-                Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) => {
-                        let out = s.scrubber.push(data);
-                        if out.is_empty() {
-                            continue;
-                        }
-                        s.audit.record.bytes_down += out.len() as u64;
-                        return Poll::Ready(Some(Ok(Frame::data(out))));
-                    }
-                    Err(frame) => {
-                        if let Ok(mut trailers) = frame.into_trailers() {
-                            for value in trailers.values_mut() {
-                                if let Some(clean) = s.scrubber.header(value) {
-                                    *value = clean;
-                                }
-                            }
-                            s.trailers = Some(trailers);
-                        }
-                    }
-                },
-                Some(Err(e)) => {
+            if let Some(out) = s.ready.take() {
+                if s.upstream_done {
+                    // The last data: hyper sees the end with it and writes
+                    // both at once.
+                    s.end();
+                }
+                s.audit.record.bytes_down += out.len() as u64;
+                return Poll::Ready(Some(Ok(Frame::data(out))));
+            }
+            if let Some(e) = s.failed.take() {
+                s.audit.record.outcome = Outcome::UpstreamBroke;
+                s.ended = true;
+                return Poll::Ready(Some(Err(e)));
+            }
+            if s.upstream_done {
+                s.end();
+                continue;
+            }
+            match ready!(s.step(cx)) {
+                Step::Data(out) => {
+                    s.audit.record.bytes_down += out.len() as u64;
+                    return Poll::Ready(Some(Ok(Frame::data(out))));
+                }
+                Step::Nothing => {}
+                Step::Failed(e) => {
                     s.audit.record.outcome = Outcome::UpstreamBroke;
                     s.ended = true;
                     return Poll::Ready(Some(Err(e)));
                 }
-                None => {
-                    s.end();
-                    let tail = s.scrubber.finish();
-                    if !tail.is_empty() {
-                        s.audit.record.bytes_down += tail.len() as u64;
-                        return Poll::Ready(Some(Ok(Frame::data(tail))));
-                    }
+                Step::Ended(tail) => {
+                    s.upstream_done = true;
+                    s.ready = tail;
                 }
             }
         }
@@ -179,10 +318,20 @@ impl Body for ProxyBody {
             Inner::Message(bytes) => {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
+            // The whole rest of the body is here: its length is known,
+            // whatever the upstream's framing was (not with trailers: they
+            // need a chunked body).
+            Inner::Stream(s) if s.upstream_done && s.failed.is_none() && s.trailers.is_none() => {
+                SizeHint::with_exact(if s.ended {
+                    0
+                } else {
+                    s.ready.as_ref().map_or(0, |b| b.len() as u64)
+                })
+            }
             Inner::Stream(s) if s.exact_length && !s.ended => {
                 // What the upstream still sends, plus what the scrubber
                 // holds back from it.
-                let held = s.scrubber.held() as u64;
+                let held = (s.scrubber.held() + s.ready.as_ref().map_or(0, Bytes::len)) as u64;
                 let upstream = s.upstream.size_hint();
                 let mut hint = SizeHint::new();
                 hint.set_lower(upstream.lower() + held);

@@ -249,7 +249,9 @@ async fn handle(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Re
                 audit.record.outcome = Outcome::Completed;
                 return response.map(|()| ProxyBody::no_body());
             }
-            response.map(|()| ProxyBody::streamed(upstream_body, scrubber, audit))
+            let mut body = ProxyBody::streamed(upstream_body, scrubber, audit);
+            body.take_what_is_there().await;
+            response.map(|()| body)
         }
         Err(reply) => {
             audit.record.status = reply.status.as_u16();
