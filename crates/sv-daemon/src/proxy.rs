@@ -622,6 +622,7 @@ async fn audit_writer(
     proxy: SocketAddr,
     callers: Arc<Callers>,
 ) {
+    let mut last_trim = std::time::Instant::now();
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         // The records of the next few milliseconds join this one's commit:
@@ -676,8 +677,20 @@ async fn audit_writer(
         if let Err(e) = tokio::task::block_in_place(|| vault.commit_audit(&records)) {
             warn!(error = %e, records = records.len(), "cannot write the proxy's audit records");
         }
+        drop(_turn);
+        // Requests leave freed memory behind in the allocator (their
+        // headers, bodies in flight, a burst's connections), which glibc
+        // keeps resident; handed back at most once a second while the
+        // proxy is busy (docs/proxy.md, "Memory").
+        if rx.is_empty() && last_trim.elapsed() >= TRIM_EVERY {
+            crate::hygiene::release_memory();
+            last_trim = std::time::Instant::now();
+        }
     }
 }
+
+/// How often, at most, the audit writer hands freed memory back.
+const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A request the proxy answered itself without a stand-in and without
 /// refusing it (Claude Code's key-less `HEAD` preconnect): nothing was
