@@ -22,7 +22,8 @@
 # and each event's one-way delay over 500-event streams (events 1 ms apart,
 # stamped by the mock with CLOCK_MONOTONIC); the proxy's RSS with 100
 # streams open (sv-proxy: the daemon's, beside the daemon alone: unlocked,
-# one key stored, before any stand-in was issued). "Added" figures are the
+# one key stored, before any stand-in was issued; and after 2 s of `get`
+# lookups, which fill its audit cache). "Added" figures are the
 # column minus direct.
 #
 # Needs: nginx (Debian nginx-light), python3 (venv for mitmproxy from PyPI,
@@ -37,16 +38,18 @@ SECS=${SECONDS_PER_RUN:-5}
 if [[ -n ${SV_BIN_DIR:-} ]]; then
     BIN=$(cd "$SV_BIN_DIR" && pwd)
 else
-    cargo build --release --locked -p sv-cli -p sv-testkit >&2
+    cargo build --release --locked -p sv-cli -p sv-testkit -p sv-bench >&2
     BIN=$PWD/target/release
 fi
 
 OUT=${OUT:-$PWD/bench/runs/$(date -u +%F)/proxy}
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
 W=$(mktemp -d)
 pids=()
 cleanup() {
     [[ -n ${SV_DAEMON_PID:-} ]] && kill "$SV_DAEMON_PID" 2>/dev/null || true
+    [[ -n ${SV_STANDIN_PID:-} ]] && kill "$SV_STANDIN_PID" 2>/dev/null || true
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     [[ -f $W/nginx.pid ]] && kill "$(cat "$W/nginx.pid")" 2>/dev/null || true
     rm -rf "$W"
@@ -152,15 +155,26 @@ if [[ -z ${SV_PROXY_URL:-} && ${SV_PROXY:-1} != 0 ]]; then
     SV_DAEMON_PID=$(sv daemon status --json | jq -r .pid)
     sleep 1
     SV_DAEMON_ALONE_KIB=$(rss_kib "$SV_DAEMON_PID")
+    # The same daemon after 2 s of audited `get` lookups: the vault's audit
+    # page cache filled as any use fills it (docs/proxy.md, "Memory"),
+    # still before any stand-in was issued.
+    if [[ -x $BIN/sv-bench ]]; then
+        (cd "$W" && env -i PATH="$BIN:/usr/bin:/bin" HOME="$W/sv/home" XDG_RUNTIME_DIR="$W/sv/run" \
+            XDG_DATA_HOME="$W/sv/data" "$BIN/sv-bench" get --clients 1 --duration 2 >"$OUT/sv-warm.txt")
+        sleep 1
+        SV_DAEMON_WARM_KIB=$(rss_kib "$SV_DAEMON_PID")
+    fi
     # The stand-in lives as long as this process (the shell execs sleep).
     sv exec --proxy --tool claude -- sh -c \
-        'printf "%s %s\n" "$ANTHROPIC_BASE_URL" "$ANTHROPIC_API_KEY" >"$0"; exec sleep 100000' \
+        'printf "%s %s %s\n" "$ANTHROPIC_BASE_URL" "$ANTHROPIC_API_KEY" "$$" >"$0"; exec sleep 100000' \
         "$W/sv/standin" &
     pids+=($!)
     wait_file "$W/sv/standin"
-    read -r SV_PROXY_URL SV_PROXY_STANDIN <"$W/sv/standin"
+    # The shell execs sleep: its pid is the stand-in's process, killed at
+    # the end (killing the backgrounded function leaves it running).
+    read -r SV_PROXY_URL SV_PROXY_STANDIN SV_STANDIN_PID <"$W/sv/standin"
     SV_PROXY_PIDS=$SV_DAEMON_PID
-    echo "session-vault $(sv --version | head -1) (daemon alone: $SV_DAEMON_ALONE_KIB KiB RSS)" >>"$OUT/machine.txt"
+    echo "session-vault $(sv --version | head -1) (daemon alone: $SV_DAEMON_ALONE_KIB KiB RSS; after 2 s of get lookups: ${SV_DAEMON_WARM_KIB:-not measured} KiB)" >>"$OUT/machine.txt"
 fi
 [[ -n ${SV_PROXY_URL:-} ]] && columns+=(sv-proxy)
 echo "nginx $(nginx -v 2>&1 | cut -d/ -f2)" >>"$OUT/machine.txt"
@@ -227,4 +241,7 @@ done
     echo "errors: $(for col in "${columns[@]}"; do printf '%s %s/%s  ' "$col" "$(jq .errors "$OUT/$col-rps32.json")" "$(jq .errors "$OUT/$col-rps1.json")"; done)"
     echo "events received per column (of 5000): $(for col in "${columns[@]}"; do printf '%s %s  ' "$col" "$(jq .events_received "$OUT/$col-stream.json")"; done)"
     echo "streams open at once (of 100): $(for col in "${columns[@]}"; do printf '%s %s  ' "$col" "$(jq .peak_open "$OUT/$col-hold.json")"; done)"
+    if [[ -n ${SV_DAEMON_WARM_KIB:-} && -f $OUT/sv-proxy-rss.json ]]; then
+        echo "sv-proxy, 100 streams over the daemon alone: +$(jq --argjson a "$SV_DAEMON_ALONE_KIB" '(.rss_100_streams_kib - $a) / 1024 * 10 | round / 10' "$OUT/sv-proxy-rss.json") MiB; over the daemon after 2 s of get lookups ($((SV_DAEMON_WARM_KIB / 1024)) MiB, its audit cache filled): +$(jq --argjson a "$SV_DAEMON_WARM_KIB" '(.rss_100_streams_kib - $a) / 1024 * 10 | round / 10' "$OUT/sv-proxy-rss.json") MiB"
+    fi
 } | tee "$OUT/table.md"
