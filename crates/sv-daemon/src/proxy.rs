@@ -673,17 +673,17 @@ async fn audit_writer(
             }
             records
         });
-        let _turn = vault.store_turn.acquire().await.ok();
+        let turn = vault.store_turn.acquire().await.ok();
         if let Err(e) = tokio::task::block_in_place(|| vault.commit_audit(&records)) {
             warn!(error = %e, records = records.len(), "cannot write the proxy's audit records");
         }
-        drop(_turn);
+        drop(turn);
         // Requests leave freed memory behind in the allocator (their
         // headers, bodies in flight, a burst's connections), which glibc
         // keeps resident; handed back at most once a second while the
         // proxy is busy (docs/proxy.md, "Memory").
         if rx.is_empty() && last_trim.elapsed() >= TRIM_EVERY {
-            crate::hygiene::release_memory();
+            tokio::task::block_in_place(crate::hygiene::release_memory);
             last_trim = std::time::Instant::now();
         }
     }

@@ -85,17 +85,6 @@ struct Streamed {
     exact_length: bool,
 }
 
-/// What one frame from the upstream came to.
-enum Step {
-    /// Output for the agent (never empty).
-    Data(Bytes),
-    /// Nothing to send yet (held back by the scrubber, or trailers kept).
-    Nothing,
-    /// The upstream's body ended; the scrubber's tail, if any, is returned.
-    Ended(Option<Bytes>),
-    Failed(hyper::Error),
-}
-
 /// At most this much of a body is taken ahead of the agent's side.
 const TAKE_AHEAD_MAX: usize = 64 * 1024;
 
@@ -151,35 +140,13 @@ impl ProxyBody {
         let mut turns = 0;
         std::future::poll_fn(|cx| {
             let mut progressed = false;
-            while !s.upstream_done
-                && s.failed.is_none()
-                && s.ready.as_ref().map_or(0, Bytes::len) < TAKE_AHEAD_MAX
-            {
-                match s.step(cx) {
-                    Poll::Pending => break,
-                    Poll::Ready(step) => {
-                        progressed = true;
-                        match step {
-                            Step::Data(out) => s.keep(out),
-                            Step::Nothing => {}
-                            Step::Ended(tail) => {
-                                s.upstream_done = true;
-                                if let Some(tail) = tail {
-                                    s.keep(tail);
-                                }
-                            }
-                            Step::Failed(e) => s.failed = Some(e),
-                        }
-                    }
-                }
+            while s.taking_ahead() && s.pull(cx).is_ready() {
+                progressed = true;
             }
             turns += 1;
-            let done = s.upstream_done
-                || s.failed.is_some()
-                || s.ready.as_ref().map_or(0, Bytes::len) >= TAKE_AHEAD_MAX;
             // The first turn is given even without progress: this poll
             // woke the upstream's connection task, which may hold the body.
-            if done || turns > TAKE_AHEAD_TURNS || (turns > 1 && !progressed) {
+            if !s.taking_ahead() || turns > TAKE_AHEAD_TURNS || (turns > 1 && !progressed) {
                 return Poll::Ready(());
             }
             // Back of the run queue, behind the upstream's connection task.
@@ -196,7 +163,20 @@ impl Streamed {
         self.audit.record.outcome = Outcome::Completed;
     }
 
+    fn ready_len(&self) -> usize {
+        self.ready.as_ref().map_or(0, Bytes::len)
+    }
+
+    /// Whether more of the body may still be taken ahead.
+    fn taking_ahead(&self) -> bool {
+        !self.upstream_done && self.failed.is_none() && self.ready_len() < TAKE_AHEAD_MAX
+    }
+
+    /// Appends scrubbed output to what waits for the agent's side.
     fn keep(&mut self, out: Bytes) {
+        if out.is_empty() {
+            return;
+        }
         self.ready = Some(match self.ready.take() {
             None => out,
             Some(before) => {
@@ -208,17 +188,15 @@ impl Streamed {
         });
     }
 
-    /// One frame from the upstream, through the scrubber.
-    fn step(&mut self, cx: &mut Context<'_>) -> Poll<Step> {
-        Poll::Ready(match ready!(Pin::new(&mut self.upstream).poll_frame(cx)) {
+    /// Takes one frame from the upstream and keeps what it comes to:
+    /// scrubbed data in `ready`, trailers, the end (with the scrubber's
+    /// tail), or the failure.
+    fn pull(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match ready!(Pin::new(&mut self.upstream).poll_frame(cx)) {
             Some(Ok(frame)) => match frame.into_data() {
                 Ok(data) => {
                     let out = self.scrubber.push(data);
-                    if out.is_empty() {
-                        Step::Nothing
-                    } else {
-                        Step::Data(out)
-                    }
+                    self.keep(out);
                 }
                 Err(frame) => {
                     if let Ok(mut trailers) = frame.into_trailers() {
@@ -229,15 +207,16 @@ impl Streamed {
                         }
                         self.trailers = Some(trailers);
                     }
-                    Step::Nothing
                 }
             },
-            Some(Err(e)) => Step::Failed(e),
+            Some(Err(e)) => self.failed = Some(e),
             None => {
+                self.upstream_done = true;
                 let tail = self.scrubber.finish();
-                Step::Ended((!tail.is_empty()).then_some(tail))
+                self.keep(tail);
             }
-        })
+        }
+        Poll::Ready(())
     }
 }
 
@@ -287,22 +266,7 @@ impl Body for ProxyBody {
                 s.end();
                 continue;
             }
-            match ready!(s.step(cx)) {
-                Step::Data(out) => {
-                    s.audit.record.bytes_down += out.len() as u64;
-                    return Poll::Ready(Some(Ok(Frame::data(out))));
-                }
-                Step::Nothing => {}
-                Step::Failed(e) => {
-                    s.audit.record.outcome = Outcome::UpstreamBroke;
-                    s.ended = true;
-                    return Poll::Ready(Some(Err(e)));
-                }
-                Step::Ended(tail) => {
-                    s.upstream_done = true;
-                    s.ready = tail;
-                }
-            }
+            ready!(s.pull(cx));
         }
     }
 
@@ -322,16 +286,12 @@ impl Body for ProxyBody {
             // whatever the upstream's framing was (not with trailers: they
             // need a chunked body).
             Inner::Stream(s) if s.upstream_done && s.failed.is_none() && s.trailers.is_none() => {
-                SizeHint::with_exact(if s.ended {
-                    0
-                } else {
-                    s.ready.as_ref().map_or(0, |b| b.len() as u64)
-                })
+                SizeHint::with_exact(s.ready_len() as u64)
             }
             Inner::Stream(s) if s.exact_length && !s.ended => {
                 // What the upstream still sends, plus what the scrubber
                 // holds back from it.
-                let held = (s.scrubber.held() + s.ready.as_ref().map_or(0, Bytes::len)) as u64;
+                let held = (s.scrubber.held() + s.ready_len()) as u64;
                 let upstream = s.upstream.size_hint();
                 let mut hint = SizeHint::new();
                 hint.set_lower(upstream.lower() + held);

@@ -442,16 +442,28 @@ pub async fn raw_upstream(ca: &TestCa, reply: &'static [u8]) -> String {
                     return;
                 };
                 let mut buf = Vec::new();
+                // Appends what the connection sends next; false once it ends.
+                async fn read_more<S: tokio::io::AsyncRead + Unpin>(
+                    tls: &mut S,
+                    buf: &mut Vec<u8>,
+                ) -> bool {
+                    let mut chunk = [0u8; 4096];
+                    match tls.read(&mut chunk).await {
+                        Ok(0) | Err(_) => false,
+                        Ok(n) => {
+                            buf.extend_from_slice(&chunk[..n]);
+                            true
+                        }
+                    }
+                }
                 loop {
                     // One request: its head, then a Content-Length body.
                     let head_end = loop {
                         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                             break i + 4;
                         }
-                        let mut chunk = [0u8; 4096];
-                        match tls.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        if !read_more(&mut tls, &mut buf).await {
+                            return;
                         }
                     };
                     let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
@@ -461,10 +473,8 @@ pub async fn raw_upstream(ca: &TestCa, reply: &'static [u8]) -> String {
                         .and_then(|v| v.trim().parse::<usize>().ok())
                         .unwrap_or(0);
                     while buf.len() < head_end + length {
-                        let mut chunk = [0u8; 4096];
-                        match tls.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        if !read_more(&mut tls, &mut buf).await {
+                            return;
                         }
                     }
                     buf.drain(..head_end + length);
