@@ -66,6 +66,11 @@ pub enum Unknown {
     Gone(i32),
     /// Its sender runs as another user.
     OtherUser(Box<Peer>),
+    /// Its sender is not the process the connection is pinned to (the
+    /// first that sent on it): docs/callers.md, "One connection, one
+    /// process".
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    Newcomer(i32),
 }
 
 impl Unknown {
@@ -80,6 +85,10 @@ impl Unknown {
                 code::REFUSED,
                 "refused: the request's bytes were written by two different processes; send each request from one process",
             ),
+            Unknown::Newcomer(_) => RpcError::new(
+                code::REFUSED,
+                "refused: another process already uses this connection to session-vault (a connection inherited or passed on); open a connection of your own",
+            ),
             Unknown::NoCredentials | Unknown::Gone(_) => RpcError::new(
                 code::REFUSED,
                 "refused: the daemon cannot tell which process sent this request (it has exited, or the kernel did not say); send requests from a process that waits for the answer",
@@ -91,7 +100,9 @@ impl Unknown {
     pub fn audited(self) -> (AuditOutcome, Peer) {
         match self {
             Unknown::OtherUser(peer) => (AuditOutcome::RefusedUid, *peer),
-            Unknown::Gone(pid) => (AuditOutcome::RefusedUnknownCaller, nobody(Some(pid))),
+            Unknown::Gone(pid) | Unknown::Newcomer(pid) => {
+                (AuditOutcome::RefusedUnknownCaller, nobody(Some(pid)))
+            }
             _ => (AuditOutcome::RefusedUnknownCaller, nobody(None)),
         }
     }
@@ -172,7 +183,16 @@ impl Callers {
     #[cfg(target_os = "linux")]
     pub fn identify(&mut self, sender: Option<Arc<Sender>>) -> Result<&Peer, Unknown> {
         let sender = sender.ok_or(Unknown::NoCredentials)?;
+        if sender.newcomer {
+            return Err(Unknown::Newcomer(sender.pid));
+        }
         let same = matches!(&self.current, Some(c) if c.sender.same_process(&sender));
+        if !same && sender.same_as_pinned {
+            // The pinned pid, but the pinned process was found gone (or
+            // changed its uid): whoever holds the pid now is not it.
+            self.current = None;
+            return Err(Unknown::Gone(sender.pid));
+        }
         if same {
             // The same pid as the last sender: the same process while
             // that one lives (its pidfd, the peer's pin, holds the pid).

@@ -47,6 +47,27 @@ def another_user():
 if mode == "inherit":
     # The child moves to OTHER.
     ask_from_forked_child(lambda: os.chdir(other))
+elif mode == "after-parent":
+    # The parent (in APP) asks first, then its forked child (also in APP)
+    # asks on the inherited connection, then the parent again.
+    os.chdir(app)
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sock)
+    f = s.makefile()
+    s.sendall(req)
+    first = f.readline()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        s.sendall(req)
+        os.write(w, f.readline().encode())
+        os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    child = os.read(r, 65536).decode()
+    s.sendall(req)
+    again = f.readline()
+    print(json.dumps({"pid": pid, "first": first, "child": child, "again": again}))
 elif mode == "pass":
     # Connect in APP, hand the connection over SCM_RIGHTS to a process
     # started in OTHER (which never inherited it), which asks.
@@ -197,6 +218,28 @@ fn a_forked_child_on_an_inherited_connection_is_judged_by_its_own_directory() {
     let rec = record_of(&env, got["pid"].as_i64().unwrap());
     assert_eq!(rec["outcome"], "served");
     assert_eq!(rec["cwd"].as_str(), other.to_str());
+}
+
+/// A connection belongs to the first process that sends on it
+/// (docs/callers.md, "One connection, one process"): a child asking on it
+/// afterwards is refused, even from the same directory, and audited under
+/// its own pid; the parent goes on being served.
+#[test]
+fn a_child_asking_on_a_connection_its_parent_used_is_refused() {
+    let (env, app, other) = app_and_other();
+    let got = client(&env, "after-parent", &app, &other);
+    for served in ["first", "again"] {
+        let reply = got[served].as_str().unwrap();
+        assert!(reply.contains(KEY_APP), "{served}: {reply}");
+    }
+    let child = got["child"].as_str().unwrap();
+    assert!(!child.contains(KEY_APP), "{child}");
+    let v: Value = serde_json::from_str(child).unwrap();
+    assert_eq!(v["error"]["code"], -32011, "{child}");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("open a connection of your own"), "{msg}");
+    let rec = record_of(&env, got["pid"].as_i64().unwrap());
+    assert_eq!(rec["outcome"], "refused_unknown_caller", "{rec}");
 }
 
 #[test]

@@ -337,8 +337,8 @@ fn ask_for_senders(socket: std::os::fd::RawFd) {
         if set(libc::SO_PASSCRED) != 0 {
             warn!(error = %std::io::Error::last_os_error(), "cannot ask for the senders' credentials");
         }
-        // The pidfd (`SO_PASSPIDFD`) is asked for read by read, only for a
-        // sender not seen just before (see `Reader`).
+        // The pidfd (`SO_PASSPIDFD`) is asked for a connection's first
+        // read only (see `Reader`).
     }
     #[cfg(not(target_os = "linux"))]
     let _ = socket;
@@ -367,6 +367,11 @@ pub struct Sender {
     /// `callers.rs`).
     #[cfg(target_os = "linux")]
     pub same_as_pinned: bool,
+    /// Read without a pidfd from a process other than the one this
+    /// connection is pinned to: refused, never served (docs/callers.md,
+    /// "One connection, one process").
+    #[cfg(target_os = "linux")]
+    pub newcomer: bool,
 }
 
 impl Sender {
@@ -408,16 +413,18 @@ impl Sender {
 
 /// The reading half of a connection: reads bytes with their sender.
 ///
-/// A pidfd per read costs more than the rest of a lookup (the kernel makes
-/// and installs a file for each, and the daemon closes it), so it is asked
-/// for only when the sender changes: each read first peeks at the next
-/// bytes' credentials, and only when their pid is not the one whose pidfd
-/// came last is `SO_PASSPIDFD` switched on for the read itself. While that
-/// earlier process lives no other process can have its pid, which the
-/// daemon checks through its pidfd (`callers.rs`).
+/// A connection belongs to the process that sends on it first
+/// (docs/callers.md, "One connection, one process"): that read asks for
+/// the sender's pidfd (`SO_PASSPIDFD`), which pins the connection to it;
+/// every later read comes with `SCM_CREDENTIALS` only (a pidfd per read
+/// would cost more than the rest of a lookup). A later read with the
+/// pinned pid is that process's while its pidfd says it lives
+/// (`callers.rs`): no other process can hold the pid meanwhile. A later
+/// read with another pid is a newcomer's, refused.
 pub struct Reader {
     half: tokio::net::unix::OwnedReadHalf,
-    /// The pid whose pidfd came with the last read that asked for one.
+    /// The pid whose pidfd came with the connection's first read (0 until
+    /// a read brings one).
     #[cfg(target_os = "linux")]
     pinned_pid: i32,
 }
@@ -431,13 +438,26 @@ impl Reader {
             use std::os::fd::AsRawFd;
             let s: &UnixStream = self.half.as_ref();
             let pinned = &mut self.pinned_pid;
+            let mut drained = None;
             loop {
                 s.readable().await?;
                 match s.try_io(tokio::io::Interest::READABLE, || {
-                    recv_pinning(s.as_raw_fd(), buf, pinned)
+                    let (n, sender, empty) = recv_pinning(s.as_raw_fd(), buf, pinned)?;
+                    if empty {
+                        // The socket is known to be empty: tokio clears its
+                        // readiness on `WouldBlock`, which saves the read
+                        // that would find nothing.
+                        drained = Some((n, sender));
+                        return Err(ErrorKind::WouldBlock.into());
+                    }
+                    Ok((n, sender))
                 }) {
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
-                    other => return other,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => match drained.take() {
+                        Some(read) => return Ok(read),
+                        None => continue,
+                    },
+                    Ok(read) => return Ok(read),
+                    Err(e) => return Err(e),
                 }
             }
         }
@@ -473,38 +493,44 @@ pub fn clock_ticks_per_second() -> u64 {
     }
 }
 
-/// Peeks at the next bytes' sender; a pidfd is asked for the read itself
-/// only when its pid is not `pinned` (see [`Reader`]).
+/// One read with its sender: with a pidfd until one pins the connection,
+/// then with credentials only (see [`Reader`]). The third value says the
+/// socket is now empty.
+///
+/// With credentials asked for, the kernel ends a read where the sender
+/// changes or after bytes that carried descriptors; otherwise a read
+/// shorter than the buffer took all there was. So a short read of the
+/// pinned process that ends a frame (a newline) and carried no
+/// descriptors left nothing behind; anything else may have, and is
+/// followed by another read. (Were a newcomer's bytes queued behind such a
+/// read, they would wait for the next bytes to arrive: a newcomer is only
+/// ever refused.)
 #[cfg(target_os = "linux")]
 fn recv_pinning(
     fd: std::os::fd::RawFd,
     buf: &mut [u8],
     pinned: &mut i32,
-) -> std::io::Result<(usize, Option<Sender>)> {
-    // No sender pinned yet (a connection's first read: a `get`'s only
-    // one): the pidfd is asked for whoever sent it, no peek needed.
-    let same = *pinned > 0 && {
-        let mut first = [0u8; 1];
-        let (n, peeked) = recv_with_sender(fd, &mut first, libc::MSG_PEEK)?;
-        if n == 0 {
-            return Ok((0, None));
-        }
-        matches!(&peeked, Some(p) if p.pid == *pinned)
-    };
-    let pidfd_on = !same && pass_pidfd(fd, true);
-    let read = recv_with_sender(fd, buf, 0);
+) -> std::io::Result<(usize, Option<Sender>, bool)> {
+    let first = *pinned == 0;
+    let pidfd_on = first && pass_pidfd(fd, true);
+    let read = recv_with_sender(fd, buf);
     if pidfd_on {
         pass_pidfd(fd, false);
     }
-    let (n, mut sender) = read?;
+    let (n, mut sender, carried_fds) = read?;
+    let mut pinned_read = false;
     if let Some(s) = &mut sender {
         if s.pidfd.is_some() {
             *pinned = s.pid;
-        } else {
-            s.same_as_pinned = same && s.pid == *pinned;
+            pinned_read = true;
+        } else if !first {
+            s.same_as_pinned = s.pid == *pinned;
+            s.newcomer = !s.same_as_pinned;
+            pinned_read = s.same_as_pinned;
         }
     }
-    Ok((n, sender))
+    let empty = pinned_read && !carried_fds && n > 0 && n < buf.len() && buf[n - 1] == b'\n';
+    Ok((n, sender, empty))
 }
 
 /// Switches `SO_PASSPIDFD` on or off; false where the kernel has no such
@@ -533,14 +559,13 @@ fn pass_pidfd(fd: std::os::fd::RawFd, on: bool) -> bool {
     }
 }
 
-/// One `recvmsg` on a non-blocking socket, with its credentials. Any file
-/// descriptors a client sends along (`SCM_RIGHTS`) are closed at once.
+/// One `recvmsg` on a non-blocking socket, with its credentials, and
+/// whether descriptors came along (`SCM_RIGHTS`: closed at once).
 #[cfg(target_os = "linux")]
 fn recv_with_sender(
     fd: std::os::fd::RawFd,
     buf: &mut [u8],
-    flags: libc::c_int,
-) -> std::io::Result<(usize, Option<Sender>)> {
+) -> std::io::Result<(usize, Option<Sender>, bool)> {
     use std::os::fd::{FromRawFd, OwnedFd};
     #[repr(C, align(8))]
     struct Control([u8; 256]);
@@ -556,18 +581,13 @@ fn recv_with_sender(
     msg.msg_control = control.0.as_mut_ptr().cast();
     msg.msg_controllen = control.0.len() as _;
     // SAFETY: the message points at live buffers of the lengths given.
-    let n = unsafe {
-        libc::recvmsg(
-            fd,
-            &mut msg,
-            libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT | flags,
-        )
-    };
+    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT) };
     if n < 0 {
         return Err(std::io::Error::last_os_error());
     }
     let mut cred: Option<libc::ucred> = None;
     let mut pidfd: Option<OwnedFd> = None;
+    let mut carried_fds = false;
     // SAFETY: walking the control messages the kernel wrote, within
     // msg_controllen, with the libc macros made for it.
     unsafe {
@@ -590,6 +610,7 @@ fn recv_with_sender(
                     }
                 }
                 (libc::SOL_SOCKET, libc::SCM_RIGHTS) => {
+                    carried_fds = true;
                     for i in 0..len / 4 {
                         let raw = std::ptr::read_unaligned(data.cast::<libc::c_int>().add(i));
                         if raw >= 0 {
@@ -603,7 +624,7 @@ fn recv_with_sender(
         }
     }
     if n == 0 {
-        return Ok((0, None));
+        return Ok((0, None, carried_fds));
     }
     let sender = cred.filter(|c| c.pid > 0).map(|c| Sender {
         pid: c.pid,
@@ -613,8 +634,9 @@ fn recv_with_sender(
         read_at_ticks: if pidfd.is_none() { boottime_ticks() } else { 0 },
         pidfd,
         same_as_pinned: false,
+        newcomer: false,
     });
-    Ok((n as usize, sender))
+    Ok((n as usize, sender, carried_fds))
 }
 
 /// `/proc/PID` of the process `sender` names, opened so that it can only
@@ -743,8 +765,12 @@ mod tests {
         tx.write_all(b"hello\n").unwrap();
         let mut buf = [0u8; 64];
         let mut pinned = 0;
-        let (n, sender) = recv_pinning(rx.as_raw_fd(), &mut buf, &mut pinned).unwrap();
+        let (n, sender, empty) = recv_pinning(rx.as_raw_fd(), &mut buf, &mut pinned).unwrap();
         assert_eq!(&buf[..n], b"hello\n");
+        assert!(
+            empty,
+            "a whole frame of the pinned sender empties the socket"
+        );
         let s = sender.expect("credentials on every read");
         assert_eq!(s.pid, std::process::id() as i32);
         // SAFETY: getuid cannot fail.
@@ -757,10 +783,51 @@ mod tests {
         // The same sender again: no pidfd asked for, the pid vouched for
         // by the first one's.
         tx.write_all(b"again\n").unwrap();
-        let (_, again) = recv_pinning(rx.as_raw_fd(), &mut buf, &mut pinned).unwrap();
+        let (_, again, _) = recv_pinning(rx.as_raw_fd(), &mut buf, &mut pinned).unwrap();
         let again = again.unwrap();
-        assert!(again.pidfd.is_none() && again.same_as_pinned);
+        assert!(again.pidfd.is_none() && again.same_as_pinned && !again.newcomer);
         assert!(s.same_process(&again));
+        // Half a frame: more may follow, the socket is not taken as empty.
+        tx.write_all(b"hal").unwrap();
+        let (n, _, empty) = recv_pinning(rx.as_raw_fd(), &mut buf, &mut pinned).unwrap();
+        assert_eq!((n, empty), (3, false));
+    }
+
+    #[test]
+    fn another_process_on_a_pinned_connection_is_a_newcomer() {
+        let (tx, rx) = pair();
+        ask_for_senders(rx.as_raw_fd());
+        rx.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 64];
+        let mut pinned = 0;
+        let mut tx = tx;
+        tx.write_all(b"mine\n").unwrap();
+        let (_, first, _) = recv_pinning(rx.as_raw_fd(), &mut buf, &mut pinned).unwrap();
+        assert!(first.unwrap().pidfd.is_some());
+        // A child writes on the same connection (its stdout).
+        let out = std::os::fd::OwnedFd::from(tx.try_clone().unwrap());
+        let status = std::process::Command::new("sh")
+            .args(["-c", "echo theirs"])
+            .stdout(out)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let (n, s, empty) = recv_pinning(rx.as_raw_fd(), &mut buf, &mut pinned).unwrap();
+        let s = s.unwrap();
+        assert_eq!(&buf[..n], b"theirs\n");
+        assert!(
+            s.newcomer && !s.same_as_pinned && s.pidfd.is_none(),
+            "{s:?}"
+        );
+        assert_ne!(s.pid, std::process::id() as i32);
+        assert!(
+            !empty,
+            "a newcomer's read never clears the socket's readiness"
+        );
+        // The pinned process goes on as before.
+        tx.write_all(b"mine again\n").unwrap();
+        let (_, s, _) = recv_pinning(rx.as_raw_fd(), &mut buf, &mut pinned).unwrap();
+        assert!(s.unwrap().same_as_pinned);
     }
 
     /// What reading a frame's sender costs on top of a plain read: run with
@@ -790,12 +857,12 @@ mod tests {
                 let _ = probe0.read();
             }
             best[0] = best[0].min(t.elapsed() / N);
-            // Now, the same sender: a peek and a recvmsg with credentials,
-            // the sender's pidfd checked, the directory.
+            // Now, the same sender: a recvmsg with credentials, the
+            // sender's pidfd checked, the directory.
             let t = Instant::now();
             for _ in 0..N {
                 tx1.write_all(&frame).unwrap();
-                let (_, s) = recv_pinning(rx1.as_raw_fd(), &mut buf, &mut pinned).unwrap();
+                let (_, s, _) = recv_pinning(rx1.as_raw_fd(), &mut buf, &mut pinned).unwrap();
                 let s = s.unwrap();
                 let p = probe1.get_or_insert_with(|| {
                     let (dir, pidfd) = pinned_proc_dir(&s).unwrap();
@@ -810,7 +877,7 @@ mod tests {
             for _ in 0..N {
                 tx2.write_all(&frame).unwrap();
                 let mut fresh = 0;
-                let (_, s) = recv_pinning(rx2.as_raw_fd(), &mut buf, &mut fresh).unwrap();
+                let (_, s, _) = recv_pinning(rx2.as_raw_fd(), &mut buf, &mut fresh).unwrap();
                 let (dir, _) = pinned_proc_dir(&s.unwrap()).unwrap();
                 let mut p = CwdProbe::over(Some(dir));
                 let _ = (p.read(), p.exe(), p.user_namespace());
