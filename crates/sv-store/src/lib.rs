@@ -281,11 +281,12 @@ impl Store {
         // WAL index lives in this process's memory rather than in a shared
         // `-shm` file. Another process cannot open the vault meanwhile.
         let _: String = c.query_row("PRAGMA locking_mode=EXCLUSIVE", [], |r| r.get(0))?;
-        // A 1 MiB page cache (SQLite's default is 2 MiB): lookups touch a
+        // A 256 KiB page cache (SQLite's default is 2 MiB): lookups touch a
         // handful of index pages, a `list` streams the table through it
-        // either way, and `quick_check` below would otherwise leave 2 MiB
-        // of the file resident in the daemon.
-        c.execute_batch("PRAGMA cache_size=-1024")?;
+        // either way, audit records append to the table's last pages, and
+        // a bigger cache only fills with pages read once (`quick_check`
+        // below, old audit pages) and stays resident in the daemon.
+        c.execute_batch("PRAGMA cache_size=-256")?;
         let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         let app_id: i64 = c.query_row("PRAGMA application_id", [], |r| r.get(0))?;
         let tables: i64 = c.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
