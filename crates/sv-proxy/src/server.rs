@@ -319,7 +319,7 @@ async fn forward(
     audit.record.path = without_query_values(uri.path_and_query().map_or("", |pq| pq.as_str()));
 
     let (parts, body) = req.into_parts();
-    let headers = upstream_headers(&parts.headers, &grant, &stand_in)?;
+    let headers = upstream_headers(parts.headers, &grant, &stand_in)?;
     let sent = Arc::new(AtomicU64::new(0));
     audit.sent_up = Some(sent.clone());
     let mut upstream_req = Request::new(RequestBody::new(body, sent));
@@ -328,19 +328,19 @@ async fn forward(
     *upstream_req.version_mut() = Version::HTTP_11;
     *upstream_req.headers_mut() = headers;
 
-    let host = grant.upstream.host().to_owned();
     let sending = grant.upstream.send(upstream_req);
     let response = match tokio::time::timeout(shared.config.response_timeout, sending).await {
         Err(_) => {
             return Err(Reply::new(
                 StatusCode::GATEWAY_TIMEOUT,
                 format!(
-                    "session-vault: the upstream {host} did not answer within {} s; retry later",
+                    "session-vault: the upstream {} did not answer within {} s; retry later",
+                    grant.upstream.host(),
                     shared.config.response_timeout.as_secs()
                 ),
             ))
         }
-        Ok(Err(e)) => return Err(upstream_failed(&host, &e)),
+        Ok(Err(e)) => return Err(upstream_failed(grant.upstream.host(), &e)),
         Ok(Ok(response)) => response,
     };
 
@@ -376,10 +376,7 @@ fn route(path: &str) -> Result<(&str, &str), Reply> {
     if !sv_core::tools::valid_tool_name(tool) {
         return Err(not_found());
     }
-    let dot_segment = rest.split('/').any(|seg| {
-        let decoded = seg.replace("%2e", ".").replace("%2E", ".");
-        decoded == "." || decoded == ".."
-    });
+    let dot_segment = rest.split('/').any(is_dot_segment);
     if dot_segment {
         return Err(Reply::new(
             StatusCode::BAD_REQUEST,
@@ -387,6 +384,24 @@ fn route(path: &str) -> Result<(&str, &str), Reply> {
         ));
     }
     Ok((tool, rest))
+}
+
+/// Whether a path segment is `.` or `..`, any dot of it percent-encoded
+/// (`%2e`, `%2E`). Checked without decoding (no allocation per segment).
+fn is_dot_segment(seg: &str) -> bool {
+    let mut rest = seg.as_bytes();
+    let mut dots = 0;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix(b".") {
+            rest = r;
+        } else if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case(b"%2e") {
+            rest = &rest[3..];
+        } else {
+            return false;
+        }
+        dots += 1;
+    }
+    dots == 1 || dots == 2
 }
 
 /// The tool of a preconnect: `HEAD /t/<tool>` (or `/t/<tool>/`) with no
@@ -485,8 +500,11 @@ const X_GOOG_API_KEY: HeaderName = HeaderName::from_static("x-goog-api-key");
 /// The request's headers as the upstream gets them: hop-by-hop headers and
 /// `Host` dropped (the client sets `Host`/`:authority` from the pinned
 /// upstream), the real key at the grant's place, the stand-in nowhere.
-fn upstream_headers(src: &HeaderMap, grant: &Grant, stand_in: &str) -> Result<HeaderMap, Reply> {
-    let mut headers = src.clone();
+fn upstream_headers(
+    mut headers: HeaderMap,
+    grant: &Grant,
+    stand_in: &str,
+) -> Result<HeaderMap, Reply> {
     strip_hop_by_hop(&mut headers);
     headers.remove(header::HOST);
     // The scrubber only sees plain bytes: ask for an uncompressed answer.
@@ -706,6 +724,13 @@ mod tests {
             route("/t/claude/%2E%2e/x").unwrap_err().status,
             StatusCode::BAD_REQUEST
         );
+        for dots in [".", "..", "%2e", "%2E", ".%2e", "%2e.", "%2E%2E"] {
+            assert!(is_dot_segment(dots), "{dots}");
+        }
+        for other in ["", "...", "%2e%2e%2e", "%2", "%2f", ".a", "a.", "%2ex", "é.", "v1"] {
+            assert!(!is_dot_segment(other), "{other}");
+        }
+        assert_eq!(route("/t/claude/v1/.well-known").unwrap().1, "/v1/.well-known");
     }
 
     #[test]
