@@ -727,10 +727,24 @@ mod tests {
         for dots in [".", "..", "%2e", "%2E", ".%2e", "%2e.", "%2E%2E"] {
             assert!(is_dot_segment(dots), "{dots}");
         }
-        for other in ["", "...", "%2e%2e%2e", "%2", "%2f", ".a", "a.", "%2ex", "é.", "v1"] {
+        for other in [
+            "",
+            "...",
+            "%2e%2e%2e",
+            "%2",
+            "%2f",
+            ".a",
+            "a.",
+            "%2ex",
+            "é.",
+            "v1",
+        ] {
             assert!(!is_dot_segment(other), "{other}");
         }
-        assert_eq!(route("/t/claude/v1/.well-known").unwrap().1, "/v1/.well-known");
+        assert_eq!(
+            route("/t/claude/v1/.well-known").unwrap().1,
+            "/v1/.well-known"
+        );
     }
 
     #[test]
