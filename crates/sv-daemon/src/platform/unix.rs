@@ -358,7 +358,8 @@ pub struct Sender {
     #[cfg(target_os = "linux")]
     pub pidfd: Option<std::os::fd::OwnedFd>,
     /// When the bytes were read (`CLOCK_BOOTTIME`, in clock ticks), for
-    /// the start-time check where the kernel gave no pidfd.
+    /// the start-time check where the kernel gave no pidfd with a
+    /// connection's first read; 0 on every other read (never checked).
     #[cfg(target_os = "linux")]
     pub read_at_ticks: u64,
     /// The reader asked for no pidfd: the pid is the one whose pidfd came
@@ -523,7 +524,11 @@ fn recv_pinning(
         if s.pidfd.is_some() {
             *pinned = s.pid;
             pinned_read = true;
-        } else if !first {
+        } else if first {
+            // No pidfd to pin it (a kernel before 6.5, or the sender has
+            // gone): `pinned_proc_dir` falls back to the start-time check.
+            s.read_at_ticks = boottime_ticks();
+        } else {
             s.same_as_pinned = s.pid == *pinned;
             s.newcomer = !s.same_as_pinned;
             pinned_read = s.same_as_pinned;
@@ -631,7 +636,7 @@ fn recv_with_sender(
         uid: c.uid,
         gid: c.gid,
         // Only the start-time check without a pidfd needs it.
-        read_at_ticks: if pidfd.is_none() { boottime_ticks() } else { 0 },
+        read_at_ticks: 0,
         pidfd,
         same_as_pinned: false,
         newcomer: false,
@@ -795,12 +800,11 @@ mod tests {
 
     #[test]
     fn another_process_on_a_pinned_connection_is_a_newcomer() {
-        let (tx, rx) = pair();
+        let (mut tx, rx) = pair();
         ask_for_senders(rx.as_raw_fd());
         rx.set_nonblocking(true).unwrap();
         let mut buf = [0u8; 64];
         let mut pinned = 0;
-        let mut tx = tx;
         tx.write_all(b"mine\n").unwrap();
         let (_, first, _) = recv_pinning(rx.as_raw_fd(), &mut buf, &mut pinned).unwrap();
         assert!(first.unwrap().pidfd.is_some());
