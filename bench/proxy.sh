@@ -221,6 +221,53 @@ for col in "${columns[@]}"; do
         '{column: $col, rss_idle_kib: $idle, rss_100_streams_kib: $open, threads_100_streams: $threads}' >"$OUT/$col-rss.json"
 done
 
+# The duel: sv-proxy and nginx in turn, in short slices, so that both see
+# the same machine. On this shared two-CPU VM the rate a proxy reaches moves
+# by tens of percent between runs a minute apart (nginx's own 32-client
+# figure has ranged from 13 000 to 23 000 req/s), more than the two differ;
+# the ratio of two slices seconds apart cancels most of that drift. Each
+# pair runs the two in alternating order (nginx first in even pairs) and
+# gives the req/s ratio at 32 clients, each proxy's CPU per request, and
+# the difference of their 1-client p50s. DUEL_PAIRS=0 leaves it out.
+DUEL_PAIRS=${DUEL_PAIRS:-10}
+DUEL_SECS=${DUEL_SECS:-2}
+if [[ $DUEL_PAIRS -gt 0 && " ${columns[*]} " == *" sv-proxy "* ]]; then
+    echo "== duel: sv-proxy and nginx in turn, $DUEL_PAIRS pairs of $DUEL_SECS s" >&2
+    mkdir -p "$OUT/duel"
+    slice() { # column pair -> one 32-client and one 1-client slice
+        local col=$1 i=$2 url header procs cpu0 cpu1
+        IFS='|' read -r url header procs <<<"$(target "$col")"
+        local load=("$BIN/sv-load" --url "$url" --ca "$CA" --header "$header")
+        cpu0=$(cpu_ticks $procs)
+        "${load[@]}" rps --clients 32 --seconds "$DUEL_SECS" >"$OUT/duel/$col-$i-rps32.json"
+        cpu1=$(cpu_ticks $procs)
+        jq --argjson t "$((cpu1 - cpu0))" --argjson hz "$(getconf CLK_TCK)" \
+            '. + {proxy_cpu_us_per_request: (if .requests > 0 then ($t / $hz * 1e6 / .requests * 10 | round / 10) else null end)}' \
+            "$OUT/duel/$col-$i-rps32.json" >"$OUT/duel/tmp.json" && mv "$OUT/duel/tmp.json" "$OUT/duel/$col-$i-rps32.json"
+        "${load[@]}" rps --clients 1 --seconds "$DUEL_SECS" >"$OUT/duel/$col-$i-rps1.json"
+    }
+    for ((i = 0; i < DUEL_PAIRS; i++)); do
+        if ((i % 2 == 0)); then slice nginx "$i"; slice sv-proxy "$i"; else slice sv-proxy "$i"; slice nginx "$i"; fi
+    done
+    {
+        echo "| pair | req/s sv-proxy / nginx (32 clients) | ratio | CPU µs/request sv-proxy / nginx | 1-client p50 µs sv-proxy / nginx | difference µs |"
+        echo "|---|---|---|---|---|---|"
+        for ((i = 0; i < DUEL_PAIRS; i++)); do
+            jq -rn --slurpfile s32 "$OUT/duel/sv-proxy-$i-rps32.json" --slurpfile n32 "$OUT/duel/nginx-$i-rps32.json" \
+                --slurpfile s1 "$OUT/duel/sv-proxy-$i-rps1.json" --slurpfile n1 "$OUT/duel/nginx-$i-rps1.json" --argjson i "$i" \
+                '"| \($i) | \($s32[0].rps) / \($n32[0].rps) | \($s32[0].rps / $n32[0].rps * 100 | round / 100) | \($s32[0].proxy_cpu_us_per_request) / \($n32[0].proxy_cpu_us_per_request) | \($s1[0].latency.p50_us) / \($n1[0].latency.p50_us) | \(($s1[0].latency.p50_us - $n1[0].latency.p50_us) * 10 | round / 10) |"'
+        done
+        # Summary: median ratio, pairs where sv-proxy was at least level.
+        for ((i = 0; i < DUEL_PAIRS; i++)); do
+            jq -n --slurpfile s32 "$OUT/duel/sv-proxy-$i-rps32.json" --slurpfile n32 "$OUT/duel/nginx-$i-rps32.json" \
+                --slurpfile s1 "$OUT/duel/sv-proxy-$i-rps1.json" --slurpfile n1 "$OUT/duel/nginx-$i-rps1.json" \
+                '{r: ($s32[0].rps / $n32[0].rps), d: ($s1[0].latency.p50_us - $n1[0].latency.p50_us),
+                  cs: $s32[0].proxy_cpu_us_per_request, cn: $n32[0].proxy_cpu_us_per_request}'
+        done | jq -rs 'def med: sort | if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+            "\nduel, \(length) pairs: req/s ratio sv-proxy / nginx min \(map(.r) | min * 100 | round / 100), median \(map(.r) | med * 100 | round / 100), max \(map(.r) | max * 100 | round / 100); sv-proxy at least level in \(map(select(.r >= 1)) | length) of \(length). CPU µs/request median sv-proxy \(map(.cs) | med) vs nginx \(map(.cn) | med). 1-client p50 difference (sv-proxy - nginx) median \(map(.d) | med * 10 | round / 10) µs, at most 0 in \(map(select(.d <= 0)) | length) of \(length)."'
+    } >"$OUT/duel.md"
+fi
+
 # The table: one row per column; "added" is the column minus direct.
 {
     echo "| column | req/s 32 clients | proxy CPU µs/request (32) | p50 / p99 µs (32) | p50 / p99 µs (1 client) | added p50 µs (1 client) | first event p50 µs | event delay p50 / p99 µs | added event delay p50 µs | RSS idle → 100 streams MiB |"
@@ -244,4 +291,5 @@ done
     if [[ -n ${SV_DAEMON_WARM_KIB:-} && -f $OUT/sv-proxy-rss.json ]]; then
         echo "sv-proxy, 100 streams over the daemon alone: +$(jq --argjson a "$SV_DAEMON_ALONE_KIB" '(.rss_100_streams_kib - $a) / 1024 * 10 | round / 10' "$OUT/sv-proxy-rss.json") MiB; over the daemon after 2 s of get lookups ($((SV_DAEMON_WARM_KIB / 1024)) MiB, its audit cache filled): +$(jq --argjson a "$SV_DAEMON_WARM_KIB" '(.rss_100_streams_kib - $a) / 1024 * 10 | round / 10' "$OUT/sv-proxy-rss.json") MiB"
     fi
+    [[ -f $OUT/duel.md ]] && cat "$OUT/duel.md"
 } | tee "$OUT/table.md"
