@@ -249,22 +249,20 @@ if [[ $DUEL_PAIRS -gt 0 && " ${columns[*]} " == *" sv-proxy "* ]]; then
     for ((i = 0; i < DUEL_PAIRS; i++)); do
         if ((i % 2 == 0)); then slice nginx "$i"; slice sv-proxy "$i"; else slice sv-proxy "$i"; slice nginx "$i"; fi
     done
+    # One object per pair, then the table and the summary from those.
+    for ((i = 0; i < DUEL_PAIRS; i++)); do
+        jq -cn --slurpfile s32 "$OUT/duel/sv-proxy-$i-rps32.json" --slurpfile n32 "$OUT/duel/nginx-$i-rps32.json" \
+            --slurpfile s1 "$OUT/duel/sv-proxy-$i-rps1.json" --slurpfile n1 "$OUT/duel/nginx-$i-rps1.json" --argjson i "$i" \
+            '{i: $i, rs: $s32[0].rps, rn: $n32[0].rps, r: ($s32[0].rps / $n32[0].rps),
+              cs: $s32[0].proxy_cpu_us_per_request, cn: $n32[0].proxy_cpu_us_per_request,
+              ps: $s1[0].latency.p50_us, pn: $n1[0].latency.p50_us, d: ($s1[0].latency.p50_us - $n1[0].latency.p50_us)}'
+    done >"$OUT/duel/pairs.jsonl"
     {
         echo "| pair | req/s sv-proxy / nginx (32 clients) | ratio | CPU µs/request sv-proxy / nginx | 1-client p50 µs sv-proxy / nginx | difference µs |"
         echo "|---|---|---|---|---|---|"
-        for ((i = 0; i < DUEL_PAIRS; i++)); do
-            jq -rn --slurpfile s32 "$OUT/duel/sv-proxy-$i-rps32.json" --slurpfile n32 "$OUT/duel/nginx-$i-rps32.json" \
-                --slurpfile s1 "$OUT/duel/sv-proxy-$i-rps1.json" --slurpfile n1 "$OUT/duel/nginx-$i-rps1.json" --argjson i "$i" \
-                '"| \($i) | \($s32[0].rps) / \($n32[0].rps) | \($s32[0].rps / $n32[0].rps * 100 | round / 100) | \($s32[0].proxy_cpu_us_per_request) / \($n32[0].proxy_cpu_us_per_request) | \($s1[0].latency.p50_us) / \($n1[0].latency.p50_us) | \(($s1[0].latency.p50_us - $n1[0].latency.p50_us) * 10 | round / 10) |"'
-        done
-        # Summary: median ratio, pairs where sv-proxy was at least level.
-        for ((i = 0; i < DUEL_PAIRS; i++)); do
-            jq -n --slurpfile s32 "$OUT/duel/sv-proxy-$i-rps32.json" --slurpfile n32 "$OUT/duel/nginx-$i-rps32.json" \
-                --slurpfile s1 "$OUT/duel/sv-proxy-$i-rps1.json" --slurpfile n1 "$OUT/duel/nginx-$i-rps1.json" \
-                '{r: ($s32[0].rps / $n32[0].rps), d: ($s1[0].latency.p50_us - $n1[0].latency.p50_us),
-                  cs: $s32[0].proxy_cpu_us_per_request, cn: $n32[0].proxy_cpu_us_per_request}'
-        done | jq -rs 'def med: sort | if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
-            "\nduel, \(length) pairs: req/s ratio sv-proxy / nginx min \(map(.r) | min * 100 | round / 100), median \(map(.r) | med * 100 | round / 100), max \(map(.r) | max * 100 | round / 100); sv-proxy at least level in \(map(select(.r >= 1)) | length) of \(length). CPU µs/request median sv-proxy \(map(.cs) | med) vs nginx \(map(.cn) | med). 1-client p50 difference (sv-proxy - nginx) median \(map(.d) | med * 10 | round / 10) µs, at most 0 in \(map(select(.d <= 0)) | length) of \(length)."'
+        jq -r '"| \(.i) | \(.rs) / \(.rn) | \(.r * 100 | round / 100) | \(.cs) / \(.cn) | \(.ps) / \(.pn) | \(.d * 10 | round / 10) |"' "$OUT/duel/pairs.jsonl"
+        jq -rs 'def med: sort | if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+            "\nduel, \(length) pairs: req/s ratio sv-proxy / nginx min \(map(.r) | min * 100 | round / 100), median \(map(.r) | med * 100 | round / 100), max \(map(.r) | max * 100 | round / 100); sv-proxy at least level in \(map(select(.r >= 1)) | length) of \(length). CPU µs/request median sv-proxy \(map(.cs) | med) vs nginx \(map(.cn) | med). 1-client p50 difference (sv-proxy - nginx) median \(map(.d) | med * 10 | round / 10) µs, at most 0 in \(map(select(.d <= 0)) | length) of \(length)."' "$OUT/duel/pairs.jsonl"
     } >"$OUT/duel.md"
 fi
 

@@ -635,7 +635,8 @@ fn recv_with_sender(
         pid: c.pid,
         uid: c.uid,
         gid: c.gid,
-        // Only the start-time check without a pidfd needs it.
+        // Set by `recv_pinning` on a first read without a pidfd, the only
+        // read the start-time check looks at.
         read_at_ticks: 0,
         pidfd,
         same_as_pinned: false,
