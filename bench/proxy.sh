@@ -64,6 +64,10 @@ wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/n
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ctx_switches() { local t=0 p; for p in "$@"; do t=$((t + $(cat /proc/$p/task/*/status 2>/dev/null | awk '/ctxt_switches/{s+=$2} END{print s+0}'))); done; echo "$t"; }
 cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
+# Ticks of the threads named "sv-proxy" (the daemon's proxy thread).
+proxy_thread_ticks() { local t=0 p f; for p in "$@"; do for f in /proc/$p/task/*; do [[ $(cat "$f/comm" 2>/dev/null) == sv-proxy ]] && t=$((t + $(awk '{print $14 + $15}' "$f/stat"))); done; done; echo "$t"; }
+# "user system" ticks, summed over the processes.
+cpu_split() { local u=0 s=0 p a b; for p in "$@"; do read -r a b < <(awk '{print $14, $15}' "/proc/$p/stat" 2>/dev/null || echo 0 0); u=$((u + a)) s=$((s + b)); done; echo "$u $s"; }
 rss_kib() { local t=0 p; for p in "$@"; do t=$((t + $(awk '/^VmRSS/{print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo "$t"; }
 
 echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/machine.txt"
@@ -235,14 +239,22 @@ if [[ $DUEL_PAIRS -gt 0 && " ${columns[*]} " == *" sv-proxy "* ]]; then
     echo "== duel: sv-proxy and nginx in turn, $DUEL_PAIRS pairs of $DUEL_SECS s" >&2
     mkdir -p "$OUT/duel"
     slice() { # column pair -> one 32-client and one 1-client slice
-        local col=$1 i=$2 url header procs cpu0 cpu1
+        local col=$1 i=$2 url header procs u0 s0 u1 s1 t0 t1
         IFS='|' read -r url header procs <<<"$(target "$col")"
         local load=("$BIN/sv-load" --url "$url" --ca "$CA" --header "$header")
-        cpu0=$(cpu_ticks $procs)
+        read -r u0 s0 <<<"$(cpu_split $procs)"
+        t0=$(proxy_thread_ticks $procs)
         "${load[@]}" rps --clients 32 --seconds "$DUEL_SECS" >"$OUT/duel/$col-$i-rps32.json"
-        cpu1=$(cpu_ticks $procs)
-        jq --argjson t "$((cpu1 - cpu0))" --argjson hz "$(getconf CLK_TCK)" \
-            '. + {proxy_cpu_us_per_request: (if .requests > 0 then ($t / $hz * 1e6 / .requests * 10 | round / 10) else null end)}' \
+        read -r u1 s1 <<<"$(cpu_split $procs)"
+        t1=$(proxy_thread_ticks $procs)
+        # CPU per request, and the part of it in user space (the rest is
+        # the kernel's: loopback TCP, wake-ups, system calls).
+        # sv-proxy: also the part of its proxy thread (the rest is the
+        # daemon's workers: audit records, caller lookups).
+        jq --argjson u "$((u1 - u0))" --argjson s "$((s1 - s0))" --argjson t "$((t1 - t0))" --argjson hz "$(getconf CLK_TCK)" \
+            '. + (if .requests > 0 then {proxy_cpu_us_per_request: (($u + $s) / $hz * 1e6 / .requests * 10 | round / 10),
+                  proxy_user_us_per_request: ($u / $hz * 1e6 / .requests * 10 | round / 10),
+                  proxy_thread_us_per_request: ($t / $hz * 1e6 / .requests * 10 | round / 10)} else {proxy_cpu_us_per_request: null} end)' \
             "$OUT/duel/$col-$i-rps32.json" >"$OUT/duel/tmp.json" && mv "$OUT/duel/tmp.json" "$OUT/duel/$col-$i-rps32.json"
         "${load[@]}" rps --clients 1 --seconds "$DUEL_SECS" >"$OUT/duel/$col-$i-rps1.json"
     }
@@ -255,6 +267,7 @@ if [[ $DUEL_PAIRS -gt 0 && " ${columns[*]} " == *" sv-proxy "* ]]; then
             --slurpfile s1 "$OUT/duel/sv-proxy-$i-rps1.json" --slurpfile n1 "$OUT/duel/nginx-$i-rps1.json" --argjson i "$i" \
             '{i: $i, rs: $s32[0].rps, rn: $n32[0].rps, r: ($s32[0].rps / $n32[0].rps),
               cs: $s32[0].proxy_cpu_us_per_request, cn: $n32[0].proxy_cpu_us_per_request,
+              us: $s32[0].proxy_user_us_per_request, un: $n32[0].proxy_user_us_per_request, ts: $s32[0].proxy_thread_us_per_request,
               ps: $s1[0].latency.p50_us, pn: $n1[0].latency.p50_us, d: ($s1[0].latency.p50_us - $n1[0].latency.p50_us)}'
     done >"$OUT/duel/pairs.jsonl"
     {
@@ -262,7 +275,7 @@ if [[ $DUEL_PAIRS -gt 0 && " ${columns[*]} " == *" sv-proxy "* ]]; then
         echo "|---|---|---|---|---|---|"
         jq -r '"| \(.i) | \(.rs) / \(.rn) | \(.r * 100 | round / 100) | \(.cs) / \(.cn) | \(.ps) / \(.pn) | \(.d * 10 | round / 10) |"' "$OUT/duel/pairs.jsonl"
         jq -rs 'def med: sort | if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
-            "\nduel, \(length) pairs: req/s ratio sv-proxy / nginx min \(map(.r) | min * 100 | round / 100), median \(map(.r) | med * 100 | round / 100), max \(map(.r) | max * 100 | round / 100); sv-proxy at least level in \(map(select(.r >= 1)) | length) of \(length). CPU µs/request median sv-proxy \(map(.cs) | med) vs nginx \(map(.cn) | med). 1-client p50 difference (sv-proxy - nginx) median \(map(.d) | med * 10 | round / 10) µs, at most 0 in \(map(select(.d <= 0)) | length) of \(length)."' "$OUT/duel/pairs.jsonl"
+            "\nduel, \(length) pairs: req/s ratio sv-proxy / nginx min \(map(.r) | min * 100 | round / 100), median \(map(.r) | med * 100 | round / 100), max \(map(.r) | max * 100 | round / 100); sv-proxy at least level in \(map(select(.r >= 1)) | length) of \(length). CPU µs/request median sv-proxy \(map(.cs) | med) vs nginx \(map(.cn) | med), of which user space \(map(.us) | med) vs \(map(.un) | med); sv-proxy'"'"'s proxy thread \(map(.ts) | med * 10 | round / 10). 1-client p50 difference (sv-proxy - nginx) median \(map(.d) | med * 10 | round / 10) µs, at most 0 in \(map(select(.d <= 0)) | length) of \(length)."' "$OUT/duel/pairs.jsonl"
     } >"$OUT/duel.md"
 fi
 

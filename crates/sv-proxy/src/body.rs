@@ -10,6 +10,7 @@
 use crate::port::{AuditRecord, Outcome, StandIns};
 use crate::request_body::NextFrame;
 use crate::scrub::Scrubber;
+use crate::upstream::Lease;
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
@@ -68,6 +69,9 @@ enum Inner {
 
 struct Streamed {
     upstream: Incoming,
+    /// The HTTP/1.1 connection `upstream` arrives on, given back to its
+    /// pool when the upstream's body has ended.
+    lease: Option<Lease>,
     scrubber: Scrubber,
     audit: AuditGuard,
     /// Trailers seen while the scrubber still held bytes back.
@@ -103,10 +107,16 @@ impl ProxyBody {
         ProxyBody(Inner::Message(None))
     }
 
-    pub(crate) fn streamed(upstream: Incoming, scrubber: Scrubber, audit: AuditGuard) -> Self {
+    pub(crate) fn streamed(
+        upstream: Incoming,
+        lease: Option<Lease>,
+        scrubber: Scrubber,
+        audit: AuditGuard,
+    ) -> Self {
         let exact_length = scrubber.keeps_length();
         ProxyBody(Inner::Stream(Box::new(Streamed {
             upstream,
+            lease,
             scrubber,
             audit,
             trailers: None,
@@ -212,6 +222,9 @@ impl Streamed {
             Some(Err(e)) => self.failed = Some(e),
             None => {
                 self.upstream_done = true;
+                if let Some(lease) = self.lease.take() {
+                    lease.give_back();
+                }
                 let tail = self.scrubber.finish();
                 self.keep(tail);
             }

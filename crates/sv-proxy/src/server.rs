@@ -13,6 +13,7 @@ use crate::port::{AuditRecord, AuthPlace, Grant, Outcome, Refusal, StandIns};
 use crate::reply::Reply;
 use crate::request_body::RequestBody;
 use crate::scrub::Scrubber;
+use crate::upstream::Lease;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
@@ -240,16 +241,21 @@ async fn handle(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Re
     // only until the response head). An open stream then holds a few
     // hundred bytes here instead (docs/proxy.md, "Memory").
     match Box::pin(forward(shared, req, &mut audit)).await {
-        Ok((response, upstream_body, scrubber)) => {
+        Ok((response, upstream_body, lease, scrubber)) => {
             let status = response.status();
             audit.record.status = status.as_u16();
             if head || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
                 // No body follows (RFC 9110 §6.4.1), whatever the upstream's
                 // stream says; the agent's server side never polls one.
                 audit.record.outcome = Outcome::Completed;
+                if let Some(lease) =
+                    lease.filter(|_| http_body::Body::is_end_stream(&upstream_body))
+                {
+                    lease.give_back();
+                }
                 return response.map(|()| ProxyBody::no_body());
             }
-            let mut body = ProxyBody::streamed(upstream_body, scrubber, audit);
+            let mut body = ProxyBody::streamed(upstream_body, lease, scrubber, audit);
             body.take_what_is_there().await;
             response.map(|()| body)
         }
@@ -265,7 +271,7 @@ async fn handle(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Re
     }
 }
 
-type Forwarded = (Response<()>, Incoming, Scrubber);
+type Forwarded = (Response<()>, Incoming, Option<Lease>, Scrubber);
 
 async fn forward(
     shared: &Shared,
@@ -329,20 +335,21 @@ async fn forward(
     *upstream_req.headers_mut() = headers;
 
     let sending = grant.upstream.send(upstream_req);
-    let response = match tokio::time::timeout(shared.config.response_timeout, sending).await {
-        Err(_) => {
-            return Err(Reply::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                format!(
-                    "session-vault: the upstream {} did not answer within {} s; retry later",
-                    grant.upstream.host(),
-                    shared.config.response_timeout.as_secs()
-                ),
-            ))
-        }
-        Ok(Err(e)) => return Err(upstream_failed(grant.upstream.host(), &e)),
-        Ok(Ok(response)) => response,
-    };
+    let (response, lease) =
+        match tokio::time::timeout(shared.config.response_timeout, sending).await {
+            Err(_) => {
+                return Err(Reply::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    format!(
+                        "session-vault: the upstream {} did not answer within {} s; retry later",
+                        grant.upstream.host(),
+                        shared.config.response_timeout.as_secs()
+                    ),
+                ))
+            }
+            Ok(Err(e)) => return Err(upstream_failed(grant.upstream.host(), &*e)),
+            Ok(Ok(sent)) => sent,
+        };
 
     let scrubber = Scrubber::new(grant.key.expose().as_bytes(), stand_in.as_bytes());
     let (mut parts, upstream_body) = response.into_parts();
@@ -356,7 +363,12 @@ async fn forward(
         parts.headers.remove(header::CONTENT_LENGTH);
     }
     parts.version = Version::HTTP_11;
-    Ok((Response::from_parts(parts, ()), upstream_body, scrubber))
+    Ok((
+        Response::from_parts(parts, ()),
+        upstream_body,
+        lease,
+        scrubber,
+    ))
 }
 
 /// `/t/<tool>/rest…` → (`tool`, `/rest…`).
@@ -621,7 +633,7 @@ pub(crate) fn without_query_values(path_and_query: &str) -> String {
 }
 
 /// 502 (or 504 when connecting timed out), with the cause in words.
-fn upstream_failed(host: &str, error: &hyper_util::client::legacy::Error) -> Reply {
+fn upstream_failed(host: &str, error: &(dyn std::error::Error + 'static)) -> Reply {
     let mut cause = String::new();
     let mut timed_out = false;
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);

@@ -16,11 +16,19 @@
 //! new `Upstream` when the configuration changes): before anything is
 //! learned no connection exists, so the first request must connect and its
 //! connection is what tells.
+//!
+//! Once HTTP/1.1 is known, requests go over this upstream's own pool of
+//! HTTP/1.1 connections ([`Http1Pool`]) rather than the general client's:
+//! a connection is taken for one request and given back by the response
+//! body when the upstream's body has ended, with no pool key, no task
+//! spawned per request to wait for the connection to be free again, and no
+//! shared lock held across the request (docs/proxy.md, "CPU").
 
 use crate::request_body::RequestBody;
 use http::uri::{Authority, Scheme};
 use http::{Request, Response, Uri};
 use hyper::body::Incoming;
+use hyper::client::conn::http1;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::Connection;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -47,6 +55,10 @@ const H2_PING: Duration = Duration::from_secs(20);
 
 /// An idle pooled upstream connection is closed after this long.
 const POOL_IDLE: Duration = Duration::from_secs(90);
+
+/// Most idle HTTP/1.1 connections kept per upstream; one more given back is
+/// closed.
+const POOL_MAX_IDLE: usize = 128;
 
 type Https = HttpsConnector<HttpConnector>;
 
@@ -86,6 +98,8 @@ pub struct Upstream {
     auto: Client<LearningConnector, RequestBody>,
     /// HTTP/2 only, one shared connection; used once h2 is known.
     h2: Client<Https, RequestBody>,
+    /// HTTP/1.1 only; used once HTTP/1.1 is known.
+    http1: Arc<Http1Pool>,
     learned: Arc<watch::Sender<Learned>>,
     /// Held by the one request allowed to connect while `learned` is
     /// unknown.
@@ -143,9 +157,14 @@ impl Upstream {
             .enable_all_versions()
             .wrap_connector(http.clone());
         let h2_tls = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
+            .with_tls_config(tls.clone())
             .https_only()
             .enable_http2()
+            .wrap_connector(http.clone());
+        let http1_tls = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_only()
+            .enable_http1()
             .wrap_connector(http);
         let learned = Arc::new(watch::Sender::new(Learned::Unknown));
         let mut builder = Client::builder(TokioExecutor::new());
@@ -169,21 +188,24 @@ impl Upstream {
             ca_file: ca_file.map(Path::to_path_buf),
             auto,
             h2,
+            http1: Arc::new(Http1Pool {
+                connector: http1_tls,
+                idle: std::sync::Mutex::new(Vec::new()),
+            }),
             learned,
             learning: tokio::sync::Mutex::new(()),
         })
     }
 
     /// Sends `req` (already aimed at this upstream) and waits for the
-    /// response head.
-    pub(crate) async fn send(
-        &self,
-        req: Request<RequestBody>,
-    ) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
+    /// response head. The [`Lease`], when there is one, is the HTTP/1.1
+    /// connection the response's body arrives on: give it back when the
+    /// body has ended.
+    pub(crate) async fn send(&self, req: Request<RequestBody>) -> Result<Sent, SendError> {
         let known = *self.learned.borrow();
         match known {
-            Learned::Http2 => return self.h2.request(req).await,
-            Learned::Http1 => return self.auto.request(req).await,
+            Learned::Http2 => return Ok((self.h2.request(req).await?, None)),
+            Learned::Http1 => return self.http1.send(req, &self.authority).await,
             Learned::Unknown => {}
         }
         let gate = self.learning.lock().await;
@@ -195,13 +217,13 @@ impl Upstream {
         let sending = self.auto.request(req);
         tokio::pin!(sending);
         tokio::select! {
-            result = &mut sending => return result,
+            result = &mut sending => return Ok((result?, None)),
             _ = learned.changed() => drop(gate),
             // A TLS handshake that hangs must not hold the others back
             // for longer than a connect may take.
             _ = tokio::time::sleep(CONNECT_TIMEOUT) => drop(gate),
         }
-        sending.await
+        Ok((sending.await?, None))
     }
 
     /// `host` or `host:port`, as the audit log shows it.
@@ -224,6 +246,128 @@ impl Upstream {
             .path_and_query(path_and_query)
             .build()
     }
+}
+
+/// A response head, and the HTTP/1.1 connection its body comes on.
+pub(crate) type Sent = (Response<Incoming>, Option<Lease>);
+
+/// Why a request got no response head; its causes say more.
+pub(crate) type SendError = Box<dyn std::error::Error + Send + Sync>;
+
+/// An upstream's idle HTTP/1.1 connections, most recently used last.
+struct Http1Pool {
+    connector: Https,
+    idle: std::sync::Mutex<Vec<(http1::SendRequest<RequestBody>, std::time::Instant)>>,
+}
+
+/// One HTTP/1.1 connection, taken from its pool for one request.
+pub(crate) struct Lease {
+    pool: Arc<Http1Pool>,
+    sender: http1::SendRequest<RequestBody>,
+}
+
+impl Lease {
+    /// The response's body has ended: the connection may carry the next
+    /// request (once its task has read past the end; the next taker waits
+    /// for that). Dropping a lease instead closes the connection, as a
+    /// body cut short must.
+    pub(crate) fn give_back(self) {
+        let mut idle = self.pool.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < POOL_MAX_IDLE && !self.sender.is_closed() {
+            idle.push((self.sender, std::time::Instant::now()));
+        }
+    }
+}
+
+impl Http1Pool {
+    /// The most recently used idle connection that is still open.
+    fn take(&self) -> Option<http1::SendRequest<RequestBody>> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        // Connections idle too long are closed (dropping the sender ends
+        // the connection's task), the oldest first.
+        let fresh = idle.partition_point(|(_, at)| at.elapsed() >= POOL_IDLE);
+        idle.drain(..fresh);
+        while let Some((sender, _)) = idle.pop() {
+            if !sender.is_closed() {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    async fn connect(
+        &self,
+        authority: &Authority,
+    ) -> Result<http1::SendRequest<RequestBody>, SendError> {
+        let uri = Uri::builder()
+            .scheme(Scheme::HTTPS)
+            .authority(authority.clone())
+            .path_and_query("/")
+            .build()?;
+        let mut connector = self.connector.clone();
+        let io = tower_service::Service::call(&mut connector, uri).await?;
+        let (sender, conn) = http1::Builder::new().handshake(io).await?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("upstream connection ended: {e}");
+            }
+        });
+        Ok(sender)
+    }
+
+    /// Sends `req` on an idle connection, or a new one. A request that a
+    /// pooled connection could not take (the upstream had closed it while
+    /// idle) goes on another; one that was sent and failed is not sent
+    /// again.
+    async fn send(
+        self: &Arc<Self>,
+        req: Request<RequestBody>,
+        authority: &Authority,
+    ) -> Result<Sent, SendError> {
+        let mut req = origin_form(req, authority)?;
+        loop {
+            let (mut sender, pooled) = match self.take() {
+                Some(s) => (s, true),
+                None => (self.connect(authority).await?, false),
+            };
+            if sender.ready().await.is_err() {
+                if pooled {
+                    continue;
+                }
+                return Err("the upstream closed the new connection before any request".into());
+            }
+            match sender.try_send_request(req).await {
+                Ok(response) => {
+                    let lease = Lease {
+                        pool: self.clone(),
+                        sender,
+                    };
+                    return Ok((response, Some(lease)));
+                }
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) if pooled => req = unsent,
+                    _ => return Err(e.into_error().into()),
+                },
+            }
+        }
+    }
+}
+
+/// `req` as an HTTP/1.1 client sends it: the path and query as the
+/// target, the upstream in `Host`.
+fn origin_form(
+    mut req: Request<RequestBody>,
+    authority: &Authority,
+) -> Result<Request<RequestBody>, SendError> {
+    let target = req
+        .uri()
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+    *req.uri_mut() = Uri::from(target);
+    let host = http::HeaderValue::from_str(authority.as_str())?;
+    req.headers_mut().insert(http::header::HOST, host);
+    Ok(req)
 }
 
 /// The TLS connector, telling the upstream what each new connection

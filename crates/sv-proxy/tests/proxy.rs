@@ -1004,3 +1004,69 @@ async fn a_small_reply_that_arrived_whole_is_sent_whole_with_its_length() {
         .iter()
         .all(|r| r.outcome == Outcome::Completed && r.bytes_down as usize == expected_body.len()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http1_upstream_connections_are_reused_and_dropped_ones_replaced() {
+    // Requests one after another share one upstream connection, addressed
+    // to the pinned upstream whatever `Host` the agent sent.
+    let (_ca, mock, vault, first_proxy) =
+        setup(Alpn::H1, answer(200, r#"{"ok":1}"#), ProxyConfig::default()).await;
+    let mut agent = connect(first_proxy.local_addr()).await;
+    for _ in 0..5 {
+        let mut req = claude_request();
+        req.headers_mut()
+            .insert("host", "evil.example".parse().unwrap());
+        agent.ready().await.unwrap();
+        let r = agent.send_request(req).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(body_text(r).await, r#"{"ok":1}"#);
+    }
+    let seen = mock.seen();
+    assert_eq!(seen.len(), 5);
+    assert!(
+        seen.iter()
+            .all(|s| s.host == format!("localhost:{}", mock.addr.port())
+                || s.host == format!("127.0.0.1:{}", mock.addr.port())),
+        "{:?}",
+        seen.iter().map(|s| &s.host).collect::<Vec<_>>()
+    );
+    assert!(seen.iter().all(|s| s.path_and_query == "/v1/messages"));
+    // The first request learns the protocol on a connection of its own.
+    let connections = mock.connections.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(connections <= 2, "{connections} upstream connections");
+    vault.wait_records(5).await;
+
+    // An upstream that drops every connection after one answer, without a
+    // word: each request still gets its answer, on a new connection.
+    const REPLY: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\n{\"ok\":2}";
+    let ca = TestCa::new();
+    let (url, accepted) = raw_upstream_closing(&ca, REPLY, 1).await;
+    let vault = Arc::new(TestVault::default());
+    let upstream = Arc::new(Upstream::new(&url, Some(&ca.ca_file)).unwrap());
+    vault.issue(
+        CLAUDE_STAND,
+        "claude",
+        CLAUDE_KEY,
+        upstream,
+        AuthPlace::XApiKey,
+    );
+    let proxy = proxy(&vault, ProxyConfig::default()).await;
+    let mut agent = connect(proxy.local_addr()).await;
+    for i in 0..6 {
+        agent.ready().await.unwrap();
+        let r = agent.send_request(claude_request()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "request {i}");
+        assert_eq!(body_text(r).await, r#"{"ok":2}"#, "request {i}");
+        if i % 2 == 1 {
+            // Time for the connection's end to arrive before the next
+            // request, and none for the other half.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::Relaxed), 6);
+    let records = vault.wait_records(6).await;
+    assert!(
+        records.iter().all(|r| r.outcome == Outcome::Completed),
+        "{records:?}"
+    );
+}

@@ -430,18 +430,33 @@ pub fn hanging() -> (
 /// connection with `reply`, written as it is in one write: what a provider
 /// does with a small reply. Returns its URL.
 pub async fn raw_upstream(ca: &TestCa, reply: &'static [u8]) -> String {
+    raw_upstream_closing(ca, reply, usize::MAX).await.0
+}
+
+/// [`raw_upstream`] that closes each connection, without a word, after
+/// `answers` replies (as a provider drops an idle keep-alive connection).
+/// Returns its URL and how many connections it accepted.
+pub async fn raw_upstream_closing(
+    ca: &TestCa,
+    reply: &'static [u8],
+    answers: usize,
+) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let acceptor = tokio_rustls::TlsAcceptor::from(ca.server_config(&[b"http/1.1"]));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = connections.clone();
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::Relaxed);
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 let Ok(mut tls) = acceptor.accept(tcp).await else {
                     return;
                 };
                 let mut buf = Vec::new();
+                let mut answered = 0;
                 // Appends what the connection sends next; false once it ends.
                 async fn read_more<S: tokio::io::AsyncRead + Unpin>(
                     tls: &mut S,
@@ -456,7 +471,8 @@ pub async fn raw_upstream(ca: &TestCa, reply: &'static [u8]) -> String {
                         }
                     }
                 }
-                loop {
+                while answered < answers {
+                    answered += 1;
                     // One request: its head, then a Content-Length body.
                     let head_end = loop {
                         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -482,8 +498,9 @@ pub async fn raw_upstream(ca: &TestCa, reply: &'static [u8]) -> String {
                         return;
                     }
                 }
+                let _ = tls.shutdown().await;
             });
         }
     });
-    format!("https://127.0.0.1:{}", addr.port())
+    (format!("https://127.0.0.1:{}", addr.port()), connections)
 }
