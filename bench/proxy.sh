@@ -63,11 +63,11 @@ wait_file() { for _ in $(seq 100); do [[ -s $1 ]] && return 0; sleep 0.1; done; 
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "nothing listens on $1" >&2; return 1; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ctx_switches() { local t=0 p; for p in "$@"; do t=$((t + $(cat /proc/$p/task/*/status 2>/dev/null | awk '/ctxt_switches/{s+=$2} END{print s+0}'))); done; echo "$t"; }
-cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
+# "user system" ticks, summed over the processes; cpu_ticks their sum.
+cpu_split() { local u=0 s=0 p a b; for p in "$@"; do read -r a b < <(awk '{print $14, $15}' "/proc/$p/stat" 2>/dev/null || echo 0 0); u=$((u + a)) s=$((s + b)); done; echo "$u $s"; }
+cpu_ticks() { local u s; read -r u s <<<"$(cpu_split "$@")"; echo $((u + s)); }
 # Ticks of the threads named "sv-proxy" (the daemon's proxy thread).
 proxy_thread_ticks() { local t=0 p f; for p in "$@"; do for f in /proc/$p/task/*; do [[ $(cat "$f/comm" 2>/dev/null) == sv-proxy ]] && t=$((t + $(awk '{print $14 + $15}' "$f/stat"))); done; done; echo "$t"; }
-# "user system" ticks, summed over the processes.
-cpu_split() { local u=0 s=0 p a b; for p in "$@"; do read -r a b < <(awk '{print $14, $15}' "/proc/$p/stat" 2>/dev/null || echo 0 0); u=$((u + a)) s=$((s + b)); done; echo "$u $s"; }
 rss_kib() { local t=0 p; for p in "$@"; do t=$((t + $(awk '/^VmRSS/{print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo "$t"; }
 
 echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/machine.txt"

@@ -139,6 +139,14 @@ impl Upstream {
             return Err(UpstreamError::QueryInUrl(shown));
         }
         let base_path = uri.path().trim_end_matches('/').to_owned();
+        let origin = Uri::builder()
+            .scheme(Scheme::HTTPS)
+            .authority(authority.clone())
+            .path_and_query("/")
+            .build()
+            .map_err(|_| UpstreamError::BadUrl(shown.clone()))?;
+        let host = http::HeaderValue::from_str(authority.as_str())
+            .map_err(|_| UpstreamError::BadUrl(shown.clone()))?;
         let roots = trust_anchors(ca_file)?;
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
@@ -190,6 +198,8 @@ impl Upstream {
             h2,
             http1: Arc::new(Http1Pool {
                 connector: http1_tls,
+                origin,
+                host,
                 idle: std::sync::Mutex::new(Vec::new()),
             }),
             learned,
@@ -205,7 +215,7 @@ impl Upstream {
         let known = *self.learned.borrow();
         match known {
             Learned::Http2 => return Ok((self.h2.request(req).await?, None)),
-            Learned::Http1 => return self.http1.send(req, &self.authority).await,
+            Learned::Http1 => return self.http1.send(req).await,
             Learned::Unknown => {}
         }
         let gate = self.learning.lock().await;
@@ -257,6 +267,10 @@ pub(crate) type SendError = Box<dyn std::error::Error + Send + Sync>;
 /// An upstream's idle HTTP/1.1 connections, most recently used last.
 struct Http1Pool {
     connector: Https,
+    /// `https://host[:port]/`, what the connector is asked for.
+    origin: Uri,
+    /// `host[:port]`, the `Host` of every request.
+    host: http::HeaderValue,
     idle: std::sync::Mutex<Vec<(http1::SendRequest<RequestBody>, std::time::Instant)>>,
 }
 
@@ -295,17 +309,9 @@ impl Http1Pool {
         None
     }
 
-    async fn connect(
-        &self,
-        authority: &Authority,
-    ) -> Result<http1::SendRequest<RequestBody>, SendError> {
-        let uri = Uri::builder()
-            .scheme(Scheme::HTTPS)
-            .authority(authority.clone())
-            .path_and_query("/")
-            .build()?;
+    async fn connect(&self) -> Result<http1::SendRequest<RequestBody>, SendError> {
         let mut connector = self.connector.clone();
-        let io = tower_service::Service::call(&mut connector, uri).await?;
+        let io = tower_service::Service::call(&mut connector, self.origin.clone()).await?;
         let (sender, conn) = http1::Builder::new().handshake(io).await?;
         tokio::spawn(async move {
             if let Err(e) = conn.await {
@@ -319,16 +325,17 @@ impl Http1Pool {
     /// pooled connection could not take (the upstream had closed it while
     /// idle) goes on another; one that was sent and failed is not sent
     /// again.
-    async fn send(
-        self: &Arc<Self>,
-        req: Request<RequestBody>,
-        authority: &Authority,
-    ) -> Result<Sent, SendError> {
-        let mut req = origin_form(req, authority)?;
+    async fn send(self: &Arc<Self>, mut req: Request<RequestBody>) -> Result<Sent, SendError> {
+        // As an HTTP/1.1 client sends it: the path and query as the
+        // target, the upstream in `Host`.
+        let target = req.uri().path_and_query().cloned();
+        *req.uri_mut() = target.map_or_else(|| Uri::from_static("/"), Uri::from);
+        req.headers_mut()
+            .insert(http::header::HOST, self.host.clone());
         loop {
             let (mut sender, pooled) = match self.take() {
                 Some(s) => (s, true),
-                None => (self.connect(authority).await?, false),
+                None => (self.connect().await?, false),
             };
             if sender.ready().await.is_err() {
                 if pooled {
@@ -351,23 +358,6 @@ impl Http1Pool {
             }
         }
     }
-}
-
-/// `req` as an HTTP/1.1 client sends it: the path and query as the
-/// target, the upstream in `Host`.
-fn origin_form(
-    mut req: Request<RequestBody>,
-    authority: &Authority,
-) -> Result<Request<RequestBody>, SendError> {
-    let target = req
-        .uri()
-        .path_and_query()
-        .cloned()
-        .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
-    *req.uri_mut() = Uri::from(target);
-    let host = http::HeaderValue::from_str(authority.as_str())?;
-    req.headers_mut().insert(http::header::HOST, host);
-    Ok(req)
 }
 
 /// The TLS connector, telling the upstream what each new connection

@@ -266,6 +266,21 @@ async fn setup(
     (ca, mock, vault, proxy)
 }
 
+/// A proxy with Claude's stand-in pinned to the upstream at `url`.
+async fn claude_proxy_to(url: &str, ca: &TestCa) -> (Arc<TestVault>, sv_proxy::ProxyServer) {
+    let vault = Arc::new(TestVault::default());
+    let upstream = Arc::new(Upstream::new(url, Some(&ca.ca_file)).unwrap());
+    vault.issue(
+        CLAUDE_STAND,
+        "claude",
+        CLAUDE_KEY,
+        upstream,
+        AuthPlace::XApiKey,
+    );
+    let proxy = proxy(&vault, ProxyConfig::default()).await;
+    (vault, proxy)
+}
+
 fn claude_request() -> Request<Full<Bytes>> {
     post("/t/claude/v1/messages")
         .header("x-api-key", CLAUDE_STAND)
@@ -957,16 +972,7 @@ async fn a_small_reply_that_arrived_whole_is_sent_whole_with_its_length() {
         2\r\n\"}\r\n0\r\n\r\n";
     let ca = TestCa::new();
     let url = raw_upstream(&ca, REPLY).await;
-    let vault = Arc::new(TestVault::default());
-    let upstream = Arc::new(Upstream::new(&url, Some(&ca.ca_file)).unwrap());
-    vault.issue(
-        CLAUDE_STAND,
-        "claude",
-        CLAUDE_KEY,
-        upstream,
-        AuthPlace::XApiKey,
-    );
-    let proxy = proxy(&vault, ProxyConfig::default()).await;
+    let (vault, proxy) = claude_proxy_to(&url, &ca).await;
     let mut agent = tokio::net::TcpStream::connect(proxy.local_addr())
         .await
         .unwrap();
@@ -1041,16 +1047,7 @@ async fn http1_upstream_connections_are_reused_and_dropped_ones_replaced() {
     const REPLY: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\n{\"ok\":2}";
     let ca = TestCa::new();
     let (url, accepted) = raw_upstream_closing(&ca, REPLY, 1).await;
-    let vault = Arc::new(TestVault::default());
-    let upstream = Arc::new(Upstream::new(&url, Some(&ca.ca_file)).unwrap());
-    vault.issue(
-        CLAUDE_STAND,
-        "claude",
-        CLAUDE_KEY,
-        upstream,
-        AuthPlace::XApiKey,
-    );
-    let proxy = proxy(&vault, ProxyConfig::default()).await;
+    let (vault, proxy) = claude_proxy_to(&url, &ca).await;
     let mut agent = connect(proxy.local_addr()).await;
     for i in 0..6 {
         agent.ready().await.unwrap();
