@@ -73,10 +73,16 @@ impl Scrubber {
 
     /// `value` with every occurrence of the key replaced.
     pub(crate) fn header(&self, value: &HeaderValue) -> Option<HeaderValue> {
-        if self.key.is_empty() || memchr::memmem::find(value.as_bytes(), &self.key).is_none() {
+        // Most header values are shorter than any key: no searcher is
+        // built for them (a response has a dozen headers or more).
+        let bytes = value.as_bytes();
+        if self.key.is_empty()
+            || bytes.len() < self.key.len()
+            || memchr::memmem::find(bytes, &self.key).is_none()
+        {
             return None;
         }
-        HeaderValue::from_maybe_shared(self.replace_all(value.as_bytes())).ok()
+        HeaderValue::from_maybe_shared(self.replace_all(bytes)).ok()
     }
 
     fn replace_all(&self, hay: &[u8]) -> Bytes {

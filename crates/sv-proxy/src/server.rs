@@ -209,7 +209,9 @@ async fn handle(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Re
             session: None,
             method: req.method().as_str().to_owned(),
             host: None,
-            path: without_query_values(req.uri().path_and_query().map_or("", |pq| pq.as_str())),
+            // Set when the request is forwarded (its upstream path) or
+            // answered here (the path it asked for, from `target`).
+            path: String::new(),
             status: 0,
             bytes_up: 0,
             bytes_down: 0,
@@ -221,12 +223,17 @@ async fn handle(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Re
         sent_up: None,
     };
     let head = req.method() == Method::HEAD;
+    // A clone shares the request's bytes (no copy): for the audit record's
+    // path when the request is not forwarded.
+    let target = req.uri().clone();
+    let asked_path = || without_query_values(target.path_and_query().map_or("", |pq| pq.as_str()));
     if let Some(tool) = preconnect(&req) {
         // Claude Code opens its connection with a bare `HEAD <base URL>`
         // and no key before its first call: answered here (200, no body),
         // so each launch does not leave a refusal in the audit log. Nothing
         // goes upstream without a stand-in.
         audit.record.tool = tool.to_owned();
+        audit.record.path = asked_path();
         audit.record.status = StatusCode::OK.as_u16();
         audit.record.outcome = Outcome::Completed;
         let mut response = Response::new(ProxyBody::no_body());
@@ -260,6 +267,9 @@ async fn handle(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Re
             response.map(|()| body)
         }
         Err(reply) => {
+            if audit.record.path.is_empty() {
+                audit.record.path = asked_path();
+            }
             audit.record.status = reply.status.as_u16();
             audit.record.outcome = if audit.sent_up.is_some() {
                 Outcome::UpstreamFailed
@@ -591,6 +601,11 @@ fn with_query_key(query: &str, stand_in: &str, real: &str) -> Zeroizing<String> 
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) and the ones `Connection` names.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages have none: one pass over the names instead of a
+    // lookup per hop-by-hop name.
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -601,19 +616,25 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in [
-        header::CONNECTION,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-        header::TE,
-        header::TRAILER,
-        header::PROXY_AUTHENTICATE,
-        header::PROXY_AUTHORIZATION,
-        HeaderName::from_static("keep-alive"),
-        HeaderName::from_static("proxy-connection"),
-    ] {
+    for name in HOP_BY_HOP {
         headers.remove(name);
     }
+}
+
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::TE,
+    header::TRAILER,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+];
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(name)
 }
 
 /// The path with each query parameter's name kept and its value dropped:

@@ -214,14 +214,23 @@ impl Upstream {
     pub(crate) async fn send(&self, req: Request<RequestBody>) -> Result<Sent, SendError> {
         let known = *self.learned.borrow();
         match known {
-            Learned::Http2 => return Ok((self.h2.request(req).await?, None)),
-            Learned::Http1 => return self.http1.send(req).await,
-            Learned::Unknown => {}
+            Learned::Http2 => Ok((self.h2.request(req).await?, None)),
+            Learned::Http1 => self.http1.send(req).await,
+            // Boxed: once per upstream, and most of the future's size. A
+            // request's future is moved a few times before it runs; kept
+            // small, the moves are cheap (docs/proxy.md, "CPU").
+            Learned::Unknown => Box::pin(self.send_learning(req)).await,
         }
+    }
+
+    /// [`Self::send`] while the upstream's protocol is not known yet: one
+    /// request at a time connects, and says what the connection
+    /// negotiated; the others then take the path it found.
+    async fn send_learning(&self, req: Request<RequestBody>) -> Result<Sent, SendError> {
         let gate = self.learning.lock().await;
         if *self.learned.borrow() != Learned::Unknown {
             drop(gate);
-            return Box::pin(self.send(req)).await;
+            return self.send(req).await;
         }
         let mut learned = self.learned.subscribe();
         let sending = self.auto.request(req);
@@ -335,7 +344,8 @@ impl Http1Pool {
         loop {
             let (mut sender, pooled) = match self.take() {
                 Some(s) => (s, true),
-                None => (self.connect().await?, false),
+                // Boxed: rare, and most of this future's size.
+                None => (Box::pin(self.connect()).await?, false),
             };
             if sender.ready().await.is_err() {
                 if pooled {

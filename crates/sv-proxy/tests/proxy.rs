@@ -432,8 +432,14 @@ async fn refused_stand_ins_get_401_or_503_and_nothing_goes_upstream() {
         "{msg}"
     );
 
-    // No key at all.
-    let r = send(at, post("/t/claude/v1/messages").body(empty()).unwrap()).await;
+    // No key at all (a query, whose value the audit record drops).
+    let r = send(
+        at,
+        post("/t/claude/v1/messages?beta=true")
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(body_text(r).await.contains("exec --proxy"));
 
@@ -481,6 +487,19 @@ async fn refused_stand_ins_get_401_or_503_and_nothing_goes_upstream() {
     assert_eq!(
         records.iter().map(|r| r.status).collect::<Vec<_>>(),
         [401, 401, 401, 401, 401, 503]
+    );
+    // A refused request's record has the path it asked for, query values
+    // dropped.
+    assert_eq!(
+        records.iter().map(|r| r.path.as_str()).collect::<Vec<_>>(),
+        [
+            "/t/claude/v1/messages",
+            "/t/claude/v1/messages",
+            "/t/claude/v1/messages?beta",
+            "/t/claude/v1/messages",
+            "/t/claude/v1/messages",
+            "/t/claude/v1/messages",
+        ]
     );
 }
 
