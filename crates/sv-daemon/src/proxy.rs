@@ -273,7 +273,9 @@ struct Port {
 
 /// What a connection's caller lookup found: the process (pid, executable),
 /// or `None` when it was looked for and not found (gone, or not ours).
-type Caller = Option<(i32, Option<PathBuf>)>;
+/// The executable is kept as the audit log shows it, converted once per
+/// connection rather than once per request.
+type Caller = Option<(i32, Option<Arc<str>>)>;
 
 /// The processes behind agents' connections, found when they connected
 /// (pid, executable), for their requests' audit records.
@@ -384,7 +386,7 @@ pub struct Running {
     /// Tells the proxy's thread to stop.
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
-    writer: tokio::task::JoinHandle<()>,
+    writer: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Running {
@@ -402,7 +404,9 @@ impl Running {
         }
         // The server's port (holding the sender) is gone: the writer
         // commits what is queued and ends.
-        let _ = (&mut self.writer).await;
+        if let Some(writer) = self.writer.take() {
+            let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        }
     }
 }
 
@@ -421,7 +425,8 @@ const PROXY_BLOCKING_THREADS: usize = 4;
 /// are tasks that wake each other for every request, and on the daemon's
 /// two workers each of those wake-ups could be a hand-off between threads
 /// (a context switch, most of the proxy's CPU per request on a 2-core VM).
-/// The daemon's own requests stay on its runtime; the audit writer too.
+/// The daemon's own requests stay on its runtime; the audit writer has a
+/// thread of its own ([`spawn_audit_writer`]).
 fn spawn_proxy_thread(
     listener: std::net::TcpListener,
     port: Arc<Port>,
@@ -511,9 +516,26 @@ pub async fn start(
             return None;
         }
     };
-    if let Ok(addr) = listener.local_addr() {
-        let _ = port.listen.set(addr);
-    }
+    let addr = match listener.local_addr() {
+        Ok(addr) => addr,
+        Err(e) => {
+            let e = format!("cannot read its listener's address: {e}");
+            warn!("the credential proxy is not running: {e}");
+            set_status(None, Some(e));
+            return None;
+        }
+    };
+    let _ = port.listen.set(addr);
+    // The writer first: no request is proxied that could not be audited.
+    let writer = match spawn_audit_writer(vault.clone(), rx, addr, callers) {
+        Ok(w) => w,
+        Err(e) => {
+            let e = format!("cannot start its audit writer: {e}");
+            warn!("the credential proxy is not running: {e}");
+            set_status(None, Some(e));
+            return None;
+        }
+    };
     let started = listener
         .into_std()
         .map_err(|e| e.to_string())
@@ -522,12 +544,11 @@ pub async fn start(
         Ok(ProxyThread { addr, stop, thread }) => {
             tracing::debug!(%addr, "credential proxy listening");
             set_status(Some(addr.to_string()), note);
-            let writer = tokio::spawn(audit_writer(vault.clone(), rx, addr, callers));
             Some(Running {
                 addr,
                 stop: Some(stop),
                 thread: Some(thread),
-                writer,
+                writer: Some(writer),
             })
         }
         Err(e) => {
@@ -615,27 +636,49 @@ const AUDIT_WINDOW: std::time::Duration = std::time::Duration::from_millis(5);
 /// Most records in one commit.
 const AUDIT_BATCH: usize = 1024;
 
-/// Commits the proxy's audit records in groups, off the request path.
-async fn audit_writer(
+/// Starts the thread that commits the proxy's audit records
+/// ([`audit_writer`]).
+fn spawn_audit_writer(
     vault: Arc<Vault>,
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<sv_proxy::AuditRecord>,
+    rx: tokio::sync::mpsc::UnboundedReceiver<sv_proxy::AuditRecord>,
     proxy: SocketAddr,
     callers: Arc<Callers>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    // The store's turn is the daemon runtime's semaphore; the writer waits
+    // for it through the runtime's handle.
+    let runtime = tokio::runtime::Handle::current();
+    std::thread::Builder::new()
+        .name("sv-audit".into())
+        .spawn(move || audit_writer(&vault, rx, proxy, &callers, &runtime))
+}
+
+/// Commits the proxy's audit records in groups, off the request path, on a
+/// thread of its own: its work is blocking (the `/proc` lookups, the
+/// SQLite commit), and as a task of the daemon's runtime each batch moved
+/// that runtime's scheduler to another thread and back three times (a
+/// sixth of the writer's CPU went to those hand-offs; docs/proxy.md,
+/// "CPU"). Ends when the proxy's side of the channel is gone, after
+/// committing what was queued.
+fn audit_writer(
+    vault: &Vault,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<sv_proxy::AuditRecord>,
+    proxy: SocketAddr,
+    callers: &Callers,
+    runtime: &tokio::runtime::Handle,
 ) {
     let mut last_trim = std::time::Instant::now();
-    while let Some(first) = rx.recv().await {
+    while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
         // The records of the next few milliseconds join this one's commit:
         // one client's back-to-back requests (a few hundred microseconds
         // each) otherwise cost a commit each, on the cores that carry the
         // requests. The writer sleeps through the window without waiting on
         // the channel: a receiver that waits is woken by every record sent,
-        // a daemon worker thread woken (a context switch) per proxied
-        // request, which under load was a fifth of the daemon's CPU
-        // (docs/proxy.md, "CPU"). The record is written a little later,
-        // never lost: at shutdown the channel closes and what is queued is
-        // committed.
-        tokio::time::sleep(AUDIT_WINDOW).await;
+        // a thread woken (a context switch) per proxied request, which
+        // under load was a fifth of the daemon's CPU (docs/proxy.md,
+        // "CPU"). The record is written a little later, never lost: at
+        // shutdown the channel closes and what is queued is committed.
+        std::thread::sleep(AUDIT_WINDOW);
         while batch.len() < AUDIT_BATCH {
             match rx.try_recv() {
                 Ok(r) => batch.push(r),
@@ -646,35 +689,32 @@ async fn audit_writer(
         if batch.is_empty() {
             continue;
         }
-        let records = tokio::task::block_in_place(|| {
-            // Connections not looked up yet (their lookup is still queued,
-            // or was forgotten): one pass for all of this batch's.
-            let mut missing: Vec<SocketAddr> = batch
-                .iter()
-                .map(|r| r.peer)
-                .filter(|p| callers.get(p).is_none())
-                .collect();
-            missing.sort_unstable();
-            missing.dedup();
-            let mut here = if missing.is_empty() {
-                HashMap::new()
-            } else {
-                callers_of(&missing, proxy, &vault.proxy.table.pinned_pids())
-            };
-            let records = batch
-                .into_iter()
-                .map(|r| {
-                    let caller = here.get(&r.peer).cloned().or_else(|| callers.get(&r.peer));
-                    record_of(r, caller.flatten())
-                })
-                .collect::<Vec<_>>();
-            if !here.is_empty() {
-                callers.put_all(std::mem::take(&mut here));
-            }
-            records
-        });
-        let turn = vault.store_turn.acquire().await.ok();
-        if let Err(e) = tokio::task::block_in_place(|| vault.commit_audit(&records)) {
+        // Connections not looked up yet (their lookup is still queued, or
+        // was forgotten): one pass for all of this batch's.
+        let mut missing: Vec<SocketAddr> = batch
+            .iter()
+            .map(|r| r.peer)
+            .filter(|p| callers.get(p).is_none())
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        let here = if missing.is_empty() {
+            HashMap::new()
+        } else {
+            callers_of(&missing, proxy, &vault.proxy.table.pinned_pids())
+        };
+        let records = batch
+            .into_iter()
+            .map(|r| {
+                let caller = here.get(&r.peer).cloned().or_else(|| callers.get(&r.peer));
+                record_of(r, caller.flatten())
+            })
+            .collect::<Vec<_>>();
+        if !here.is_empty() {
+            callers.put_all(here);
+        }
+        let turn = runtime.block_on(vault.store_turn.acquire()).ok();
+        if let Err(e) = vault.commit_audit(&records) {
             warn!(error = %e, records = records.len(), "cannot write the proxy's audit records");
         }
         drop(turn);
@@ -683,7 +723,7 @@ async fn audit_writer(
         // keeps resident; handed back at most once a second while the
         // proxy is busy (docs/proxy.md, "Memory").
         if rx.is_empty() && last_trim.elapsed() >= TRIM_EVERY {
-            tokio::task::block_in_place(crate::hygiene::release_memory);
+            crate::hygiene::release_memory();
             last_trim = std::time::Instant::now();
         }
     }
@@ -701,7 +741,7 @@ fn answered_by_the_proxy(r: &sv_proxy::AuditRecord) -> bool {
 }
 
 /// The audit log's record of one proxied (or refused) request.
-fn record_of(r: sv_proxy::AuditRecord, caller: Option<(i32, Option<PathBuf>)>) -> AuditRecord {
+fn record_of(r: sv_proxy::AuditRecord, caller: Caller) -> AuditRecord {
     let (pid, exe) = match caller {
         Some((pid, exe)) => (Some(pid), exe),
         None => (None, None),
@@ -716,19 +756,19 @@ fn record_of(r: sv_proxy::AuditRecord, caller: Option<(i32, Option<PathBuf>)>) -
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or_else(|_| now());
-    let tool = (!r.tool.is_empty()).then(|| r.tool.chars().take(64).collect());
+    let tool = (!r.tool.is_empty()).then(|| at_most(r.tool, 64));
     AuditRecord {
         time,
         tool,
         session_id: r.session,
         outcome,
         pid,
-        exe: exe.map(|e| e.to_string_lossy().into_owned()),
+        exe: exe.map(|e| e.to_string()),
         cwd: None,
         request: Some(ProxiedRequest {
-            method: r.method.chars().take(32).collect(),
+            method: at_most(r.method, 32),
             host: r.host,
-            path: r.path.chars().take(2048).collect(),
+            path: at_most(r.path, 2048),
             status: r.status,
             bytes_up: r.bytes_up,
             bytes_down: r.bytes_down,
@@ -736,6 +776,17 @@ fn record_of(r: sv_proxy::AuditRecord, caller: Option<(i32, Option<PathBuf>)>) -
         }),
         rule: None,
     }
+}
+
+/// `s` cut to its first `chars` characters; moved as it is when it is no
+/// longer (the usual case: no copy).
+fn at_most(mut s: String, chars: usize) -> String {
+    if s.len() > chars {
+        if let Some((cut, _)) = s.char_indices().nth(chars) {
+            s.truncate(cut);
+        }
+    }
+    s
 }
 
 /// The process holding the client end of a loopback TCP connection to the
@@ -807,7 +858,7 @@ fn callers_of(
         let Ok(fds) = std::fs::read_dir(dir.join("fd")) else {
             return;
         };
-        let mut exe: Option<Option<PathBuf>> = None;
+        let mut exe: Option<Option<Arc<str>>> = None;
         for fd in fds.flatten() {
             let Ok(link) = std::fs::read_link(fd.path()) else {
                 continue;
@@ -822,7 +873,11 @@ fn callers_of(
             };
             if let Some(client) = wanted.remove(&inode) {
                 let exe = exe
-                    .get_or_insert_with(|| std::fs::read_link(dir.join("exe")).ok())
+                    .get_or_insert_with(|| {
+                        std::fs::read_link(dir.join("exe"))
+                            .ok()
+                            .map(|e| Arc::from(e.to_string_lossy()))
+                    })
                     .clone();
                 out.insert(client, Some((pid, exe)));
                 if wanted.is_empty() {
@@ -938,7 +993,7 @@ mod tests {
         child.wait().unwrap();
         let (pid, exe) = found.expect("caller found");
         assert_eq!(pid, child.id() as i32);
-        assert!(exe.unwrap().to_string_lossy().contains("python"));
+        assert!(exe.unwrap().contains("python"));
     }
 
     #[test]

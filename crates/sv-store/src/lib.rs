@@ -673,11 +673,14 @@ impl Store {
 
     /// Restarts a session's idle clock (in memory until the next flush).
     pub fn touch(&mut self, id: &str, last_used: i64) {
-        let t = self
-            .pending_touches
-            .entry(id.to_owned())
-            .or_insert(last_used);
-        *t = (*t).max(last_used);
+        // Looked up before inserting: one call per audited request, nearly
+        // always for a session already pending (no copy of its id then).
+        match self.pending_touches.get_mut(id) {
+            Some(t) => *t = (*t).max(last_used),
+            None => {
+                self.pending_touches.insert(id.to_owned(), last_used);
+            }
+        }
     }
 
     /// Writes the pending idle-clock restarts in one transaction.
