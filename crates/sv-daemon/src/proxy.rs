@@ -504,59 +504,51 @@ pub async fn start(
         callers: callers.clone(),
     });
     let (listener, note) = bind(data_dir, listen).await;
-    let set_status = |listen: Option<String>, note: Option<String>| {
-        *vault.proxy.status.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some(p::ProxyStatus { listen, note });
-    };
-    let listener = match listener {
-        Ok(l) => l,
+    let started = listener.and_then(|l| start_on(l, vault, rx, port, callers));
+    let status = match &started {
+        Ok(running) => {
+            tracing::debug!(addr = %running.addr, "credential proxy listening");
+            p::ProxyStatus {
+                listen: Some(running.addr.to_string()),
+                note,
+            }
+        }
         Err(e) => {
             warn!("the credential proxy is not running: {e}");
-            set_status(None, Some(e));
-            return None;
+            p::ProxyStatus {
+                listen: None,
+                note: Some(e.clone()),
+            }
         }
     };
-    let addr = match listener.local_addr() {
-        Ok(addr) => addr,
-        Err(e) => {
-            let e = format!("cannot read its listener's address: {e}");
-            warn!("the credential proxy is not running: {e}");
-            set_status(None, Some(e));
-            return None;
-        }
-    };
+    *vault.proxy.status.lock().unwrap_or_else(|p| p.into_inner()) = Some(status);
+    started.ok()
+}
+
+/// The audit writer, then the proxy's thread, on `listener`.
+fn start_on(
+    listener: tokio::net::TcpListener,
+    vault: &Arc<Vault>,
+    rx: tokio::sync::mpsc::UnboundedReceiver<sv_proxy::AuditRecord>,
+    port: Arc<Port>,
+    callers: Arc<Callers>,
+) -> Result<Running, String> {
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read its listener's address: {e}"))?;
     let _ = port.listen.set(addr);
     // The writer first: no request is proxied that could not be audited.
-    let writer = match spawn_audit_writer(vault.clone(), rx, addr, callers) {
-        Ok(w) => w,
-        Err(e) => {
-            let e = format!("cannot start its audit writer: {e}");
-            warn!("the credential proxy is not running: {e}");
-            set_status(None, Some(e));
-            return None;
-        }
-    };
-    let started = listener
-        .into_std()
-        .map_err(|e| e.to_string())
-        .and_then(|l| tokio::task::block_in_place(|| spawn_proxy_thread(l, port)));
-    match started {
-        Ok(ProxyThread { addr, stop, thread }) => {
-            tracing::debug!(%addr, "credential proxy listening");
-            set_status(Some(addr.to_string()), note);
-            Some(Running {
-                addr,
-                stop: Some(stop),
-                thread: Some(thread),
-                writer: Some(writer),
-            })
-        }
-        Err(e) => {
-            warn!("the credential proxy is not running: {e}");
-            set_status(None, Some(e));
-            None
-        }
-    }
+    let writer = spawn_audit_writer(vault.clone(), rx, addr, callers)
+        .map_err(|e| format!("cannot start its audit writer: {e}"))?;
+    let listener = listener.into_std().map_err(|e| e.to_string())?;
+    let ProxyThread { addr, stop, thread } =
+        tokio::task::block_in_place(|| spawn_proxy_thread(listener, port))?;
+    Ok(Running {
+        addr,
+        stop: Some(stop),
+        thread: Some(thread),
+        writer: Some(writer),
+    })
 }
 
 /// The file beside the vault that keeps the proxy's port.
