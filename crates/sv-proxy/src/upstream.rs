@@ -218,7 +218,7 @@ impl Upstream {
             Learned::Http1 => self.http1.send(req).await,
             // Boxed: once per upstream, and most of the future's size. A
             // request's future is moved a few times before it runs; kept
-            // small, the moves are cheap (docs/proxy.md, "CPU").
+            // small, the moves are cheap (docs/proxy.md, "Memory").
             Learned::Unknown => Box::pin(self.send_learning(req)).await,
         }
     }
