@@ -1086,3 +1086,108 @@ async fn http1_upstream_connections_are_reused_and_dropped_ones_replaced() {
         "{records:?}"
     );
 }
+
+/// The write system calls the thread `task` (`PID/task/TID`, from
+/// `/proc/thread-self`) has made so far.
+#[cfg(target_os = "linux")]
+fn writes_of(task: &std::path::Path) -> u64 {
+    let io = std::fs::read_to_string(std::path::Path::new("/proc").join(task).join("io")).unwrap();
+    io.lines()
+        .find_map(|l| l.strip_prefix("syscw: "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("syscw in /proc/PID/task/TID/io")
+}
+
+/// A keep-alive request costs the proxy's thread two writes: the request to
+/// the upstream and the response to the agent. The proxy runs here as the
+/// daemon runs it, on a current-thread runtime of its own, and its thread's
+/// write calls are counted by the kernel. Tokio wakes its own driver (an
+/// eventfd write) whenever a timer is set that is due before every other,
+/// and the timers each request sets (hyper's head-read timeout, the
+/// response timeout) were each the earliest: three writes a request
+/// (docs/proxy.md, "CPU").
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keep_alive_request_costs_the_proxys_thread_two_writes() {
+    let ca = TestCa::new();
+    // The first answer closes its connection, which the general client
+    // (the one that learns the protocol) then does not keep: a connection
+    // kept idle there would keep a timer of its pool due within 90 s, and
+    // hide the proxy's own. A daemon's proxy, a minute and a half after
+    // its first request, has no such timer either.
+    let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let handler: Handler = Arc::new(move |seen| {
+        let first = answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+        let plain = answer(200, r#"{"ok":true}"#);
+        Box::pin(async move {
+            let mut r = plain(seen).await;
+            if first {
+                r.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
+            }
+            r
+        })
+    });
+    let mock = mock(&ca, Alpn::H1, handler).await;
+    let vault = Arc::new(TestVault::default());
+    let upstream = Arc::new(Upstream::new(&mock.url(), Some(&ca.ca_file)).unwrap());
+    vault.issue(
+        CLAUDE_STAND,
+        "claude",
+        CLAUDE_KEY,
+        upstream,
+        AuthPlace::XApiKey,
+    );
+    let port: Arc<dyn sv_proxy::StandIns> = vault.clone();
+    let (ready_tx, ready) = std::sync::mpsc::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let server = sv_proxy::ProxyServer::start(
+                "127.0.0.1:0".parse().unwrap(),
+                port,
+                ProxyConfig::default(),
+            )
+            .await
+            .unwrap();
+            let task = std::fs::read_link("/proc/thread-self").unwrap();
+            ready_tx.send((server.local_addr(), task)).unwrap();
+            let _ = stopped.await;
+            server.shutdown().await;
+        });
+    });
+    let (addr, task) = ready.recv().unwrap();
+    let mut agent = connect(addr).await;
+    let mut one = async || {
+        agent.ready().await.unwrap();
+        let r = agent.send_request(claude_request()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(body_text(r).await, r#"{"ok":true}"#);
+    };
+    // The first requests open the upstream connection (its handshake's
+    // writes) and learn its protocol.
+    for _ in 0..3 {
+        one().await;
+    }
+    const N: u64 = 100;
+    let before = writes_of(&task);
+    for _ in 0..N {
+        one().await;
+    }
+    let per_request = (writes_of(&task) - before) as f64 / N as f64;
+    // 2.0 when every response arrives in one piece; a rare one split in two
+    // on the way is written on as it comes.
+    assert!(
+        per_request < 2.5,
+        "{per_request} writes a request on the proxy's thread"
+    );
+    let _ = stop.send(());
+    thread.join().unwrap();
+    vault.wait_records(N as usize + 3).await;
+}
