@@ -266,8 +266,8 @@ async fn setup(
     (ca, mock, vault, proxy)
 }
 
-/// A proxy with Claude's stand-in pinned to the upstream at `url`.
-async fn claude_proxy_to(url: &str, ca: &TestCa) -> (Arc<TestVault>, sv_proxy::ProxyServer) {
+/// A vault with Claude's stand-in pinned to the upstream at `url`.
+fn claude_vault(url: &str, ca: &TestCa) -> Arc<TestVault> {
     let vault = Arc::new(TestVault::default());
     let upstream = Arc::new(Upstream::new(url, Some(&ca.ca_file)).unwrap());
     vault.issue(
@@ -277,6 +277,12 @@ async fn claude_proxy_to(url: &str, ca: &TestCa) -> (Arc<TestVault>, sv_proxy::P
         upstream,
         AuthPlace::XApiKey,
     );
+    vault
+}
+
+/// A proxy with Claude's stand-in pinned to the upstream at `url`.
+async fn claude_proxy_to(url: &str, ca: &TestCa) -> (Arc<TestVault>, sv_proxy::ProxyServer) {
+    let vault = claude_vault(url, ca);
     let proxy = proxy(&vault, ProxyConfig::default()).await;
     (vault, proxy)
 }
@@ -1131,15 +1137,7 @@ async fn a_keep_alive_request_costs_the_proxys_thread_two_writes() {
         })
     });
     let mock = mock(&ca, Alpn::H1, handler).await;
-    let vault = Arc::new(TestVault::default());
-    let upstream = Arc::new(Upstream::new(&mock.url(), Some(&ca.ca_file)).unwrap());
-    vault.issue(
-        CLAUDE_STAND,
-        "claude",
-        CLAUDE_KEY,
-        upstream,
-        AuthPlace::XApiKey,
-    );
+    let vault = claude_vault(&mock.url(), &ca);
     let port: Arc<dyn sv_proxy::StandIns> = vault.clone();
     let (ready_tx, ready) = std::sync::mpsc::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
