@@ -681,12 +681,15 @@ fn audit_writer(
         if batch.is_empty() {
             continue;
         }
-        // Connections not looked up yet (their lookup is still queued, or
-        // was forgotten): one pass for all of this batch's.
+        // Each record's caller as its connection's lookup found it, looked
+        // up once. Connections not looked up yet (their lookup is still
+        // queued, or was forgotten): one pass for all of this batch's.
+        let known: Vec<Option<Caller>> = batch.iter().map(|r| callers.get(&r.peer)).collect();
         let mut missing: Vec<SocketAddr> = batch
             .iter()
-            .map(|r| r.peer)
-            .filter(|p| callers.get(p).is_none())
+            .zip(&known)
+            .filter(|(_, known)| known.is_none())
+            .map(|(r, _)| r.peer)
             .collect();
         missing.sort_unstable();
         missing.dedup();
@@ -697,8 +700,9 @@ fn audit_writer(
         };
         let records = batch
             .into_iter()
-            .map(|r| {
-                let caller = here.get(&r.peer).cloned().or_else(|| callers.get(&r.peer));
+            .zip(known)
+            .map(|(r, known)| {
+                let caller = known.or_else(|| here.get(&r.peer).cloned());
                 record_of(r, caller.flatten())
             })
             .collect::<Vec<_>>();

@@ -13,6 +13,7 @@
 
 use crate::{Result, Store};
 use rusqlite::params;
+use std::sync::OnceLock;
 use sv_core::ops::{
     AuditEntry, AuditOutcome, AuditRecord, AuditRetention, LogParams, ProxiedRequest,
 };
@@ -171,6 +172,27 @@ fn bind_row(
     Ok(())
 }
 
+/// Inserts each of `groups` (`rows` records each) with one execution of the
+/// cached `INSERT` for `rows` rows, whose text `sql` keeps once built.
+fn insert_groups<'a>(
+    conn: &rusqlite::Connection,
+    sql: &OnceLock<String>,
+    rows: usize,
+    groups: impl ExactSizeIterator<Item = &'a [AuditRecord]>,
+) -> rusqlite::Result<()> {
+    if groups.len() == 0 {
+        return Ok(());
+    }
+    let mut insert = conn.prepare_cached(sql.get_or_init(|| insert_sql(rows)))?;
+    for group in groups {
+        for (i, rec) in group.iter().enumerate() {
+            bind_row(&mut insert, i * COLUMNS, rec)?;
+        }
+        insert.raw_execute()?;
+    }
+    Ok(())
+}
+
 fn append_and_trim(
     conn: &rusqlite::Connection,
     recs: &[AuditRecord],
@@ -179,27 +201,12 @@ fn append_and_trim(
     // Whole groups of ROWS_PER_INSERT in one statement each (a statement's
     // own cost, per execution, was about a third of a row's; a busy
     // proxy's commit holds tens of records), the rest one by one.
-    let mut groups = recs.chunks_exact(ROWS_PER_INSERT);
-    if groups.len() > 0 {
-        static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-        let sql = SQL.get_or_init(|| insert_sql(ROWS_PER_INSERT));
-        let mut insert = conn.prepare_cached(sql)?;
-        for group in groups.by_ref() {
-            for (i, rec) in group.iter().enumerate() {
-                bind_row(&mut insert, i * COLUMNS, rec)?;
-            }
-            insert.raw_execute()?;
-        }
-    }
+    static GROUP_SQL: OnceLock<String> = OnceLock::new();
+    static ROW_SQL: OnceLock<String> = OnceLock::new();
+    let groups = recs.chunks_exact(ROWS_PER_INSERT);
     let rest = groups.remainder();
-    if !rest.is_empty() {
-        static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-        let mut insert = conn.prepare_cached(SQL.get_or_init(|| insert_sql(1)))?;
-        for rec in rest {
-            bind_row(&mut insert, 0, rec)?;
-            insert.raw_execute()?;
-        }
-    }
+    insert_groups(conn, &GROUP_SQL, ROWS_PER_INSERT, groups)?;
+    insert_groups(conn, &ROW_SQL, 1, rest.chunks(1))?;
     if let Some(rec) = recs.last() {
         // Trimming a full log on every commit deleted (and, with
         // secure_delete, overwrote) a few rows each time; the count
